@@ -1,0 +1,3 @@
+"""SipSpeak: a whole call center in one Python process."""
+
+__version__ = "0.1.0"

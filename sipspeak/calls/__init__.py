@@ -1,0 +1,1 @@
+"""Call control: the only package where sip/ and media/ meet."""

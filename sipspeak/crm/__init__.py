@@ -1,0 +1,1 @@
+"""Domain rules that are neither telephony nor HTTP: contacts, enrichment, blacklist, reports."""

@@ -1,0 +1,1 @@
+"""Campaigns, pacing (unlimited / progressive / predictive), ACD queue and agent states."""

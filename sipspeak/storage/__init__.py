@@ -1,0 +1,1 @@
+"""SQLite storage (aiosqlite, WAL): migrations and repositories. The only place with SQL."""

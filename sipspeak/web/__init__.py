@@ -1,0 +1,1 @@
+"""aiohttp admin UI, operator workspace and REST API."""
