@@ -1,0 +1,58 @@
+"""The media leg: what the bridge, the recorder taps and the players talk to.
+
+A leg is one party's audio path: an RTP endpoint towards a SIP phone or trunk
+(:class:`sipspeak.media.endpoint.RtpEndpoint`), or the browser side of the
+WebRTC gateway.  The bridge only needs the three members below, so anything
+that provides them can be bridged, recorded or played to.
+
+Contract
+--------
+* ``codec`` is the negotiated G.711 variant (RFC 3551 §4.5.14): ``"PCMU"`` is
+  payload type 0, ``"PCMA"`` payload type 8, 8000 Hz, 20 ms = 160 samples.
+* ``dtmf_payload_type`` is the dynamic payload type negotiated for RFC 4733
+  ``telephone-event`` on this leg, or ``None`` when the far end did not offer it.
+* ``send(packet)`` puts the packet on the wire towards this leg's far end as it
+  is: the caller (bridge, player) has already set SSRC, sequence number and
+  timestamp so that the far end sees one continuous stream (RFC 3550 §5.1).
+  It never blocks and never raises for network trouble (a UDP send that fails
+  is logged and dropped, as the network would).  The leg takes ownership of
+  the packet object.
+* ``set_receiver(cb)`` installs the one callback that gets every packet coming
+  from the far end, already validated (version 2, parsed) and, for RTP
+  endpoints, only from the latched source; ``None`` detaches it (packets are
+  then dropped).  The callback runs on the event loop thread, must not block,
+  and owns the packet it is given (it may rewrite and forward it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from sipspeak.media.rtp import Codec, RtpPacket
+
+__all__ = ["MediaLeg", "PacketReceiver"]
+
+PacketReceiver = Callable[[RtpPacket], None]
+
+
+class MediaLeg(Protocol):
+    """One party's audio path, as seen by the bridge (see the module docstring)."""
+
+    @property
+    def codec(self) -> Codec:
+        """``"PCMU"`` (PT 0) or ``"PCMA"`` (PT 8)."""
+        ...
+
+    @property
+    def dtmf_payload_type(self) -> int | None:
+        """Negotiated RFC 4733 telephone-event payload type, or ``None``."""
+        ...
+
+    def send(self, packet: RtpPacket) -> None:
+        """Send ``packet`` towards this leg's far end (takes ownership, never blocks)."""
+        ...
+
+    def set_receiver(self, cb: PacketReceiver | None) -> None:
+        """Deliver every packet from the far end to ``cb``; ``None`` detaches."""
+        ...
