@@ -1,0 +1,334 @@
+"""Plain records returned and accepted by the repositories.
+
+Timestamps are UTC epoch milliseconds; dates are ISO strings; money is integer kopecks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Role = Literal["admin", "supervisor", "operator"]
+ROLES: tuple[Role, ...] = ("admin", "supervisor", "operator")
+Strategy = Literal["ring_all", "round_robin", "longest_idle", "fewest_calls", "linear"]
+STRATEGIES: tuple[Strategy, ...] = ("ring_all", "round_robin", "longest_idle", "fewest_calls", "linear")
+DialMode = Literal["unlimited", "progressive", "predictive"]
+DIAL_MODES: tuple[DialMode, ...] = ("unlimited", "progressive", "predictive")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    role: Role
+    full_name: str
+    email: str
+    phone: str
+    password_hash: str
+    extension: str | None
+    sip_password: str | None
+    trunk_id: int | None
+    language: str
+    created_at: int
+    updated_at: int
+    deleted_at: int | None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    id: int
+    name: str
+    created_at: int
+    member_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    id: int
+    name: str
+    color: str
+    active: bool
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Trunk:
+    id: int
+    name: str
+    username: str
+    password: str
+    host: str
+    inbound_project_id: int | None
+    robot: bool
+    active: bool
+    price_per_minute_kopecks: int
+    billing_increment_s: int
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    id: int
+    name: str
+    created_at: int
+    updated_at: int
+    deleted_at: int | None
+    show_numbers: bool
+    amd_enabled: bool
+    amd_params: str
+    robot: bool
+    starts_on: str | None
+    ends_on: str | None
+    timezone: str
+    client_time_from: str
+    client_time_to: str
+    caller_id: str
+    trunk_id: int | None
+    queue_timeout_s: int
+    operator_timeout_s: int
+    strategy: Strategy
+    operator_auto_answer: bool
+    music_on_hold: bool
+    supervisor_id: int | None
+    operator_tasks_enabled: bool
+    dial_timeout_s: int
+    global_timeout_enabled: bool
+    global_timeout_s: int
+    max_concurrent_calls: int
+    dial_mode: DialMode
+    predictive_percent: int
+    max_attempts: int
+    retry_busy_intervals: str
+    retry_busy_attempts: int
+    retry_no_answer_intervals: str
+    retry_no_answer_attempts: int
+    retry_machine_intervals: str
+    retry_machine_attempts: int
+    retry_lost_intervals: str
+    retry_lost_attempts: int
+    script_html: str
+    crm_status_id: int | None
+    bitrix_host: str
+    bitrix_title: str
+    bitrix_login: str
+    bitrix_password: str
+    bitrix_source_id: str
+    bitrix_assigned_by_id: str
+    sms_template: str
+    email_template: str
+    launched: bool
+    call_from_end: bool
+    group_ids: tuple[int, ...] = ()
+    status_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CardField:
+    id: int
+    project_id: int
+    name: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class WeekdayInterval:
+    """A calling interval of one weekday (0 = Monday) in the call-center time zone."""
+
+    weekday: int
+    start_time: str
+    end_time: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRule:
+    operator_id: int
+    status_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    id: int
+    project_id: int
+    filename: str
+    created_by: int | None
+    created_at: int
+    rows_total: int
+    rows_accepted: int
+    rows_rejected: int
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NewContact:
+    """A contact ready to be stored: phone in E.164, enrichment already done."""
+
+    phone: str
+    full_name: str | None = None
+    email: str | None = None
+    birth_date: str | None = None
+    position: str | None = None
+    city: str | None = None
+    address: str | None = None
+    description: str | None = None
+    custom: dict[str, str] = field(default_factory=dict)
+    region: str | None = None
+    timezone: str | None = None
+    carrier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: int
+    project_id: int
+    upload_id: int | None
+    phone: str
+    full_name: str | None
+    email: str | None
+    birth_date: str | None
+    position: str | None
+    city: str | None
+    address: str | None
+    description: str | None
+    custom: str
+    region: str | None
+    timezone: str | None
+    carrier: str | None
+    status_id: int | None
+    robot_status: str | None
+    dial_state: str
+    operator_id: int | None
+    attempts: int
+    next_attempt_at: int | None
+    last_call_at: int | None
+    created_at: int
+    updated_at: int
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    id: int
+    contact_id: int
+    user_id: int | None
+    text: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: int
+    contact_id: int
+    operator_id: int | None
+    text: str
+    due_at: int
+    auto_call: bool
+    done_at: int | None
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    id: int
+    project_id: int | None
+    contact_id: int | None
+    operator_id: int | None
+    trunk_id: int | None
+    sip_call_id: str | None
+    started_at: int
+    answered_at: int | None
+    bridged_at: int | None
+    ended_at: int | None
+    direction: str
+    kind: str
+    contact_phone: str
+    from_number: str
+    to_number: str
+    duration_ms: int
+    billing_ms: int
+    dial_ms: int
+    wait_ms: int
+    talk_ms: int
+    client_status: str
+    operator_status: str
+    contact_status_id: int | None
+    region: str | None
+    timezone: str | None
+    result: str
+    sip_code: int | None
+    amd_result: str | None
+    tags: str
+    robot_status: str | None
+    price_kopecks: int
+    recording_path: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorInterval:
+    id: int
+    user_id: int
+    state: str
+    project_id: int | None
+    started_at: int
+    ended_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BlacklistEntry:
+    phone: str
+    comment: str
+    created_by: int | None
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Folder:
+    id: int
+    parent_id: int | None
+    name: str
+    created_by: int | None
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    id: int
+    folder_id: int | None
+    name: str
+    stored_name: str
+    size: int
+    created_by: int | None
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    id: int
+    user_id: int | None
+    level: str
+    text: str
+    created_at: int
+    read_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    id: int
+    user_id: int
+    token_hash: str
+    name: str
+    created_at: int
+    last_used_at: int | None
+    revoked_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    id_hash: str
+    user_id: int
+    csrf_token: str
+    created_at: int
+    expires_at: int

@@ -1,0 +1,15 @@
+"""Repository classes: one per entity of the manual, SQL only here."""
+
+from .activity import CallsRepo, NotificationsRepo, OperatorIntervalsRepo
+from .contacts import BlacklistRepo, CommentsRepo, ContactsRepo, TagsRepo, TasksRepo, UploadsRepo
+from .files import FilesRepo
+from .people import GroupsRepo, TokensRepo, UsersRepo, WebSessionsRepo
+from .projects import ProjectsRepo
+from .settings import SettingsRepo, StatusesRepo, TrunksRepo
+
+__all__ = [
+    "BlacklistRepo", "CallsRepo", "CommentsRepo", "ContactsRepo", "FilesRepo", "GroupsRepo",
+    "NotificationsRepo", "OperatorIntervalsRepo", "ProjectsRepo", "SettingsRepo", "StatusesRepo",
+    "TagsRepo", "TasksRepo", "TokensRepo", "TrunksRepo", "UploadsRepo", "UsersRepo",
+    "WebSessionsRepo",
+]

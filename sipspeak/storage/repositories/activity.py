@@ -1,0 +1,123 @@
+"""Call detail records, operator status intervals, notifications."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from ..db import now_ms
+from ..errors import NotFound
+from ..models import Call, Notification, OperatorInterval
+from .base import Repo, record
+
+_CALL_COLUMNS = tuple(f.name for f in fields(Call) if f.name != "id")
+
+
+class CallsRepo(Repo):
+    async def open(self, *, direction: str, started_at: int, **values: object) -> int:
+        """Insert the row of a call as it starts; ``close`` fills in the rest at the end."""
+        values = {"direction": direction, "started_at": started_at, **values}
+        unknown = set(values) - set(_CALL_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown call fields: {', '.join(sorted(unknown))}")
+        names = list(values)
+        return await self.db.insert(
+            f"INSERT INTO calls({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+            list(values.values()))
+
+    async def update(self, call_id: int, **values: object) -> None:
+        unknown = set(values) - set(_CALL_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown call fields: {', '.join(sorted(unknown))}")
+        if not values:
+            return
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        cursor = await self.db.execute(
+            f"UPDATE calls SET {assignments} WHERE id = ?", (*values.values(), call_id))
+        if cursor.rowcount == 0:
+            raise NotFound(f"звонок {call_id} не найден")
+
+    async def get(self, call_id: int) -> Call:
+        row = await self.db.fetchone("SELECT * FROM calls WHERE id = ?", (call_id,))
+        if row is None:
+            raise NotFound(f"звонок {call_id} не найден")
+        return record(Call, row)
+
+    async def list(self, *, project_id: int | None = None, operator_id: int | None = None,
+                   contact_id: int | None = None, started_from: int | None = None,
+                   started_to: int | None = None, limit: int = 100, offset: int = 0) -> list[Call]:
+        sql = "SELECT * FROM calls WHERE 1=1"
+        params: list[object] = []
+        for column, value in (("project_id", project_id), ("operator_id", operator_id),
+                              ("contact_id", contact_id)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        if started_from is not None:
+            sql += " AND started_at >= ?"
+            params.append(started_from)
+        if started_to is not None:
+            sql += " AND started_at < ?"
+            params.append(started_to)
+        sql += " ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?"
+        params += [limit, offset]
+        return [record(Call, r) for r in await self.db.fetchall(sql, params)]
+
+    async def close_dangling(self, *, now: int) -> int:
+        """Close calls left open by a stopped process as "lost" (run at start-up)."""
+        cursor = await self.db.execute(
+            "UPDATE calls SET ended_at = ?, duration_ms = MAX(0, ? - started_at),"
+            " result = CASE WHEN result = '' THEN 'lost' ELSE result END"
+            " WHERE ended_at IS NULL", (now, now))
+        return cursor.rowcount
+
+
+class OperatorIntervalsRepo(Repo):
+    async def start(self, *, user_id: int, state: str, at: int, project_id: int | None = None) -> int:
+        """Close the user's open interval at ``at`` and open a new one in ``state``."""
+        async with self.db.transaction():
+            await self.db.execute(
+                "UPDATE operator_intervals SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL",
+                (at, user_id))
+            return await self.db.insert(
+                "INSERT INTO operator_intervals(user_id, state, project_id, started_at)"
+                " VALUES (?,?,?,?)", (user_id, state, project_id, at))
+
+    async def add_closed(self, *, user_id: int, state: str, started_at: int, ended_at: int,
+                         project_id: int | None = None) -> int:
+        if ended_at < started_at:
+            raise ValueError("интервал кончается раньше, чем начинается")
+        return await self.db.insert(
+            "INSERT INTO operator_intervals(user_id, state, project_id, started_at, ended_at)"
+            " VALUES (?,?,?,?,?)", (user_id, state, project_id, started_at, ended_at))
+
+    async def close_open(self, *, at: int) -> int:
+        cursor = await self.db.execute(
+            "UPDATE operator_intervals SET ended_at = MAX(started_at, ?) WHERE ended_at IS NULL", (at,))
+        return cursor.rowcount
+
+    async def between(self, *, start: int, end: int, user_id: int | None = None) -> list[OperatorInterval]:
+        sql = ("SELECT * FROM operator_intervals WHERE started_at < ?"
+               " AND (ended_at IS NULL OR ended_at > ?)")
+        params: list[object] = [end, start]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            params.append(user_id)
+        rows = await self.db.fetchall(sql + " ORDER BY user_id, started_at", params)
+        return [record(OperatorInterval, r) for r in rows]
+
+
+class NotificationsRepo(Repo):
+    async def add(self, *, text: str, user_id: int | None = None, level: str = "info") -> int:
+        return await self.db.insert(
+            "INSERT INTO notifications(user_id, level, text, created_at) VALUES (?,?,?,?)",
+            (user_id, level, text, now_ms()))
+
+    async def unread(self, user_id: int) -> list[Notification]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM notifications WHERE (user_id = ? OR user_id IS NULL) AND read_at IS NULL"
+            " ORDER BY id DESC", (user_id,))
+        return [record(Notification, r) for r in rows]
+
+    async def mark_read(self, notification_id: int) -> None:
+        await self.db.execute(
+            "UPDATE notifications SET read_at = ? WHERE id = ?", (now_ms(), notification_id))

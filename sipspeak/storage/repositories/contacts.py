@@ -1,0 +1,281 @@
+"""Tags, uploads, contacts, comments, tasks and the blacklist."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+from ..db import now_ms
+from ..errors import NotFound
+from ..models import BlacklistEntry, Comment, Contact, NewContact, Task, Upload
+from .base import Repo, record
+
+# Contacts report counters per upload (§5.5): all / called / no answer / busy / error / new.
+DIAL_STATES = ("new", "called", "no_answer", "busy", "error", "machine", "lost", "done")
+
+
+class TagsRepo(Repo):
+    async def ensure(self, names: Iterable[str]) -> list[int]:
+        """Ids of the named tags, creating the missing ones."""
+        ids: list[int] = []
+        async with self.db.transaction():
+            for name in dict.fromkeys(n.strip() for n in names if n.strip()):
+                await self.db.execute("INSERT OR IGNORE INTO tags(name) VALUES (?)", (name,))
+                row = await self.db.fetchone("SELECT id FROM tags WHERE name = ?", (name,))
+                if row is not None:
+                    ids.append(int(row["id"]))
+        return ids
+
+    async def list(self) -> list[str]:
+        return [r["name"] for r in await self.db.fetchall("SELECT name FROM tags ORDER BY name")]
+
+
+class UploadsRepo(Repo):
+    async def create(self, *, project_id: int, filename: str, tags: Sequence[str] = (),
+                     created_by: int | None = None) -> int:
+        async with self.db.transaction():
+            upload_id = await self.db.insert(
+                "INSERT INTO uploads(project_id, filename, created_by, created_at) VALUES (?,?,?,?)",
+                (project_id, filename, created_by, now_ms()))
+            tag_ids = await TagsRepo(self.db).ensure(tags)
+            await self.db.executemany(
+                "INSERT INTO upload_tags(upload_id, tag_id) VALUES (?, ?)",
+                [(upload_id, t) for t in tag_ids])
+            return upload_id
+
+    async def set_counts(self, upload_id: int, *, total: int, accepted: int, rejected: int) -> None:
+        await self.db.execute(
+            "UPDATE uploads SET rows_total = ?, rows_accepted = ?, rows_rejected = ? WHERE id = ?",
+            (total, accepted, rejected, upload_id))
+
+    async def get(self, upload_id: int) -> Upload:
+        row = await self.db.fetchone("SELECT * FROM uploads WHERE id = ?", (upload_id,))
+        if row is None:
+            raise NotFound(f"загрузка {upload_id} не найдена")
+        tags = await self.db.fetchall(
+            "SELECT t.name FROM upload_tags u JOIN tags t ON t.id = u.tag_id WHERE u.upload_id = ?"
+            " ORDER BY t.name", (upload_id,))
+        return record(Upload, row, tags=tuple(t["name"] for t in tags))
+
+    async def list(self, project_id: int) -> list[Upload]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM uploads WHERE project_id = ? ORDER BY id DESC", (project_id,))
+        return [record(Upload, row) for row in rows]
+
+    async def counters(self, *, project_id: int, upload_id: int | None = None) -> dict[str, int]:
+        """The §5.5 counters: all, called, no_answer, busy, error, new."""
+        sql = "SELECT dial_state, COUNT(*) AS n FROM contacts WHERE project_id = ?"
+        params: list[object] = [project_id]
+        if upload_id is not None:
+            sql += " AND upload_id = ?"
+            params.append(upload_id)
+        rows = await self.db.fetchall(sql + " GROUP BY dial_state", params)
+        by_state = {row["dial_state"]: int(row["n"]) for row in rows}
+        total = sum(by_state.values())
+        return {
+            "all": total,
+            "called": total - by_state.get("new", 0),
+            "no_answer": by_state.get("no_answer", 0),
+            "busy": by_state.get("busy", 0),
+            "error": by_state.get("error", 0),
+            "new": by_state.get("new", 0),
+        }
+
+
+class ContactsRepo(Repo):
+    async def insert_many(self, *, project_id: int, upload_id: int | None,
+                          contacts: Sequence[NewContact], tags: Sequence[str] = ()) -> int:
+        """Store a batch of contacts; call inside ``db.transaction()`` for all-or-nothing."""
+        if not contacts:
+            return 0
+        now = now_ms()
+        async with self.db.transaction():
+            tag_ids = await TagsRepo(self.db).ensure(tags)
+            row = await self.db.fetchone("SELECT COALESCE(MAX(id), 0) AS m FROM contacts")
+            first_id = (int(row["m"]) if row else 0) + 1
+            await self.db.executemany(
+                "INSERT INTO contacts(id, project_id, upload_id, phone, full_name, email, birth_date,"
+                " position, city, address, description, custom, region, timezone, carrier,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(first_id + i, project_id, upload_id, c.phone, c.full_name, c.email, c.birth_date,
+                  c.position, c.city, c.address, c.description,
+                  json.dumps(c.custom, ensure_ascii=False) if c.custom else "{}",
+                  c.region, c.timezone, c.carrier, now, now)
+                 for i, c in enumerate(contacts)])
+            if tag_ids:
+                await self.db.executemany(
+                    "INSERT INTO contact_tags(contact_id, tag_id) VALUES (?, ?)",
+                    [(first_id + i, t) for i in range(len(contacts)) for t in tag_ids])
+        return len(contacts)
+
+    async def existing_phones(self, project_id: int) -> set[str]:
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT phone FROM contacts WHERE project_id = ?", (project_id,))
+        return {row["phone"] for row in rows}
+
+    async def get(self, contact_id: int) -> Contact:
+        row = await self.db.fetchone("SELECT * FROM contacts WHERE id = ?", (contact_id,))
+        if row is None:
+            raise NotFound(f"контакт {contact_id} не найден")
+        tags = await self.db.fetchall(
+            "SELECT t.name FROM contact_tags c JOIN tags t ON t.id = c.tag_id WHERE c.contact_id = ?"
+            " ORDER BY t.name", (contact_id,))
+        return record(Contact, row, tags=tuple(t["name"] for t in tags))
+
+    async def list(self, *, project_id: int | None = None, phone: str = "",
+                   status_id: int | None = None, operator_id: int | None = None,
+                   dial_states: Sequence[str] = (), upload_id: int | None = None,
+                   limit: int = 100, offset: int = 0,
+                   order_by_updated: bool = False) -> list[Contact]:
+        sql = "SELECT * FROM contacts WHERE 1=1"
+        params: list[object] = []
+        for column, value in (("project_id", project_id), ("status_id", status_id),
+                              ("operator_id", operator_id), ("upload_id", upload_id)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        if phone:
+            sql += " AND phone LIKE ?"
+            params.append(f"%{phone}%")
+        if dial_states:
+            sql += f" AND dial_state IN ({', '.join('?' for _ in dial_states)})"
+            params.extend(dial_states)
+        sql += " ORDER BY " + ("updated_at DESC, id DESC" if order_by_updated else "id")
+        sql += " LIMIT ? OFFSET ?"
+        params += [limit, offset]
+        return [record(Contact, row) for row in await self.db.fetchall(sql, params)]
+
+    async def count(self, *, project_id: int) -> int:
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) AS n FROM contacts WHERE project_id = ?", (project_id,))
+        return int(row["n"]) if row else 0
+
+    async def update(self, contact_id: int, **changes: object) -> None:
+        allowed = {"full_name", "email", "birth_date", "position", "city", "address", "description",
+                   "custom", "status_id", "robot_status", "dial_state", "operator_id", "attempts",
+                   "next_attempt_at", "last_call_at", "region", "timezone", "carrier"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"unknown contact fields: {', '.join(sorted(unknown))}")
+        if "dial_state" in changes and changes["dial_state"] not in DIAL_STATES:
+            raise ValueError(f"unknown dial state {changes['dial_state']!r}")
+        if "custom" in changes and isinstance(changes["custom"], dict):
+            changes["custom"] = json.dumps(changes["custom"], ensure_ascii=False)
+        if not changes:
+            return
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        cursor = await self.db.execute(
+            f"UPDATE contacts SET {assignments}, updated_at = ? WHERE id = ?",
+            (*changes.values(), now_ms(), contact_id))
+        if cursor.rowcount == 0:
+            raise NotFound(f"контакт {contact_id} не найден")
+
+    async def due(self, *, project_id: int, now: int, limit: int,
+                  newest_first: bool = False) -> list[Contact]:
+        """Contacts the dialer may call now: new, or a retry whose time has come."""
+        order = "DESC" if newest_first else "ASC"
+        rows = await self.db.fetchall(
+            "SELECT * FROM contacts WHERE project_id = ?"
+            " AND (dial_state = 'new' OR (dial_state IN ('no_answer', 'busy', 'machine', 'lost')"
+            "      AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?))"
+            " AND phone NOT IN (SELECT phone FROM blacklist)"
+            f" ORDER BY id {order} LIMIT ?", (project_id, now, limit))
+        return [record(Contact, row) for row in rows]
+
+    async def delete_blacklisted(self, project_id: int) -> int:
+        cursor = await self.db.execute(
+            "DELETE FROM contacts WHERE project_id = ? AND phone IN (SELECT phone FROM blacklist)",
+            (project_id,))
+        return cursor.rowcount
+
+    async def delete(self, contact_ids: Iterable[int]) -> int:
+        ids = list(contact_ids)
+        if not ids:
+            return 0
+        cursor = await self.db.execute(
+            f"DELETE FROM contacts WHERE id IN ({', '.join('?' for _ in ids)})", ids)
+        return cursor.rowcount
+
+
+class CommentsRepo(Repo):
+    async def add(self, *, contact_id: int, user_id: int | None, text: str) -> int:
+        if not text.strip():
+            raise ValueError("комментарий не может быть пустым")
+        return await self.db.insert(
+            "INSERT INTO contact_comments(contact_id, user_id, text, created_at) VALUES (?,?,?,?)",
+            (contact_id, user_id, text.strip(), now_ms()))
+
+    async def list(self, contact_id: int) -> list[Comment]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM contact_comments WHERE contact_id = ? ORDER BY id", (contact_id,))
+        return [record(Comment, row) for row in rows]
+
+
+class TasksRepo(Repo):
+    async def add(self, *, contact_id: int, operator_id: int | None, text: str, due_at: int,
+                  auto_call: bool = False) -> int:
+        return await self.db.insert(
+            "INSERT INTO tasks(contact_id, operator_id, text, due_at, auto_call, created_at)"
+            " VALUES (?,?,?,?,?,?)", (contact_id, operator_id, text, due_at, int(auto_call), now_ms()))
+
+    async def list(self, *, contact_id: int | None = None, operator_id: int | None = None,
+                   open_only: bool = False) -> list[Task]:
+        sql = "SELECT * FROM tasks WHERE 1=1"
+        params: list[object] = []
+        if contact_id is not None:
+            sql += " AND contact_id = ?"
+            params.append(contact_id)
+        if operator_id is not None:
+            sql += " AND operator_id = ?"
+            params.append(operator_id)
+        if open_only:
+            sql += " AND done_at IS NULL"
+        return [record(Task, r) for r in await self.db.fetchall(sql + " ORDER BY due_at", params)]
+
+    async def due(self, *, now: int) -> list[Task]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM tasks WHERE done_at IS NULL AND due_at <= ? ORDER BY due_at", (now,))
+        return [record(Task, r) for r in rows]
+
+    async def complete(self, task_id: int) -> None:
+        cursor = await self.db.execute(
+            "UPDATE tasks SET done_at = ? WHERE id = ? AND done_at IS NULL", (now_ms(), task_id))
+        if cursor.rowcount == 0:
+            raise NotFound(f"задача {task_id} не найдена или уже выполнена")
+
+
+class BlacklistRepo(Repo):
+    async def add(self, phones: Iterable[str], *, comment: str = "",
+                  created_by: int | None = None) -> int:
+        now = now_ms()
+        items = list(dict.fromkeys(phones))
+        async with self.db.transaction():
+            before = await self._count()
+            await self.db.executemany(
+                "INSERT OR IGNORE INTO blacklist(phone, comment, created_by, created_at)"
+                " VALUES (?,?,?,?)", [(p, comment, created_by, now) for p in items])
+            return await self._count() - before
+
+    async def _count(self) -> int:
+        row = await self.db.fetchone("SELECT COUNT(*) AS n FROM blacklist")
+        return int(row["n"]) if row else 0
+
+    async def remove(self, phones: Iterable[str]) -> int:
+        items = list(phones)
+        if not items:
+            return 0
+        cursor = await self.db.execute(
+            f"DELETE FROM blacklist WHERE phone IN ({', '.join('?' for _ in items)})", items)
+        return cursor.rowcount
+
+    async def contains(self, phone: str) -> bool:
+        return await self.db.fetchone("SELECT 1 FROM blacklist WHERE phone = ?", (phone,)) is not None
+
+    async def phones(self) -> set[str]:
+        return {r["phone"] for r in await self.db.fetchall("SELECT phone FROM blacklist")}
+
+    async def list(self, *, search: str = "", limit: int = 100, offset: int = 0) -> list[BlacklistEntry]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM blacklist WHERE phone LIKE ? ORDER BY created_at DESC, phone"
+            " LIMIT ? OFFSET ?", (f"%{search}%", limit, offset))
+        return [record(BlacklistEntry, r) for r in rows]
