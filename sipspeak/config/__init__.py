@@ -270,8 +270,8 @@ def load_config(path: Path | None = None, *, environ: Mapping[str, str] | None =
             continue
         rest = name[len(ENV_PREFIX):].lower()
         section, _, key = rest.partition("_")
-        if section not in SCHEMA:
-            raise ConfigError(f"unknown setting {name} (no section [{section}])")
+        if section not in SCHEMA or key not in SCHEMA[section]:
+            raise ConfigError(f"unknown setting {name} (no [{section}] {key})")
         values[section][key] = _check(section, key, _from_env(section, key, text))
     _cross_checks(values)
     return Config(values, Path(path) if path else None)

@@ -1,0 +1,146 @@
+"""Composition root: reads the config, builds every service, starts and stops them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from .config import Config, parse_hostport
+from .events import EventBus
+from .security import hash_password, random_password
+from .storage import Database, StorageError, now_ms
+
+log = logging.getLogger("sipspeak")
+
+FIRST_ADMIN_EMAIL = "admin@sipspeak.local"
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message is one line for the admin."""
+
+
+@dataclass
+class Services:
+    config: Config
+    db: Database
+    bus: EventBus = field(default_factory=EventBus)
+
+
+def check_data_dir(path: Path) -> None:
+    """The data directory must exist (or be creatable) and be writable."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(f"data directory {path} cannot be created: {exc.strerror}") from None
+    probe = path / ".write-test"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise StartupError(f"data directory {path} is not writable: {exc.strerror}") from None
+
+
+async def open_database(config: Config) -> Database:
+    check_data_dir(config.data_dir)
+    try:
+        return await Database.open(config.database_path)
+    except StorageError as exc:
+        raise StartupError(str(exc)) from None
+
+
+async def ensure_first_admin(db: Database, out: Callable[[str], None]) -> None:
+    """On the very first start, create an admin with a random password and show it once."""
+    if await db.users.count() > 0:
+        return
+    password = random_password()
+    await db.users.create(role="admin", full_name="Администратор", email=FIRST_ADMIN_EMAIL,
+                          password_hash=hash_password(password))
+    out("First start: an admin account was created.")
+    out(f"  login:    {FIRST_ADMIN_EMAIL}")
+    out(f"  password: {password}")
+    out("  (shown only this once: change it after signing in)")
+
+
+async def recover_after_stop(db: Database) -> None:
+    """Calls and operator intervals left open by a stopped process are closed now."""
+    now = now_ms()
+    lost = await db.calls.close_dangling(now=now)
+    await db.intervals.close_open(at=now)
+    if lost:
+        log.warning("closed %d call(s) left open by the previous run as lost", lost)
+
+
+async def serve(config: Config, *, out: Callable[[str], None] = print) -> None:
+    """Run until SIGTERM or SIGINT, then stop every service cleanly."""
+    from .web.app import create_app
+
+    logging.basicConfig(level=config.get("log", "level"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    db = await open_database(config)
+    try:
+        await recover_after_stop(db)
+        await ensure_first_admin(db, out)
+        services = Services(config=config, db=db)
+        app = create_app(services)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        host, port = parse_hostport(config.get("web", "listen"))
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise StartupError(f"web listen address {host}:{port}: {exc.strerror}") from None
+        bound = _bound_port(runner) or port
+        url = config.get("web", "public_url") or f"http://{host}:{bound}/"
+        out(f"SipSpeak is running: {url}")
+        out(f"data directory: {config.data_dir.resolve()}")
+        try:
+            await _wait_for_stop_signal()
+        finally:
+            out("SipSpeak is stopping")
+            await runner.cleanup()
+    finally:
+        await db.close()
+
+
+def _bound_port(runner: web.AppRunner) -> int | None:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return None
+
+
+async def _wait_for_stop_signal() -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def run_serve(config: Config) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        asyncio.run(serve(config, out=_print_flush))
+    else:
+        uvloop.run(serve(config, out=_print_flush))
+
+
+def _print_flush(line: str) -> None:
+    print(line, flush=True)
+
+
+__all__ = ["Services", "StartupError", "serve", "run_serve", "open_database", "FIRST_ADMIN_EMAIL",
+           "check_data_dir", "ensure_first_admin", "recover_after_stop"]
