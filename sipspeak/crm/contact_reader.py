@@ -1,0 +1,212 @@
+"""Streaming readers for contact files: XLSX (openpyxl read-only) and CSV.
+
+Rows come out one at a time as ``(row_number, values)`` with the row number as the user sees
+it in Excel (1-based, header included), so that rejected rows can be pointed at. Neither
+reader holds more than one row (plus a small sample) in memory.
+
+CSV: the encoding is ``utf-8-sig`` unless the first megabyte does not decode, then ``cp1251``
+(what Excel on Russian Windows writes); the delimiter is ``;`` or ``,`` (or a tab), whichever
+splits the first lines into the same number of cells.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+from xml.etree.ElementTree import ParseError
+
+CellValue = object
+Row = tuple[int, list[CellValue]]
+
+SAMPLE_BYTES = 1 << 20
+_CSV_DELIMITERS = (";", ",", "\t")
+MAX_CELL_CHARS = 32_767  # Excel's own limit for a cell
+
+
+class ImportFileError(ValueError):
+    """The file cannot be read as a table; the message is shown to the user as is."""
+
+
+class TableReader(Protocol):
+    """Rows of the first sheet of a file."""
+
+    @property
+    def total_rows_estimate(self) -> int | None: ...
+
+    def rows(self) -> Iterator[Row]: ...
+
+    def close(self) -> None: ...
+
+
+class XlsxReader:
+    """First worksheet of an XLSX workbook, read with ``read_only=True``."""
+
+    def __init__(self, path: Path) -> None:
+        import openpyxl
+        from openpyxl.utils.exceptions import InvalidFileException
+
+        try:
+            self._workbook = openpyxl.load_workbook(
+                path, read_only=True, data_only=True
+            )
+        except (
+            zipfile.BadZipFile,
+            InvalidFileException,
+            KeyError,
+            OSError,
+            ParseError,
+        ) as exc:
+            raise ImportFileError("Файл повреждён или это не XLSX.") from exc
+        except Exception as exc:  # openpyxl raises assorted errors on damaged parts
+            raise ImportFileError("Файл повреждён или это не XLSX.") from exc
+        sheets = self._workbook.worksheets
+        if not sheets:
+            self._workbook.close()
+            raise ImportFileError("В файле нет ни одного листа.")
+        self._sheet = sheets[0]
+        # From the sheet's <dimension> element: absent or wrong in files some tools write.
+        self._max_row: int | None = self._sheet.max_row
+
+    @property
+    def total_rows_estimate(self) -> int | None:
+        return self._max_row
+
+    def rows(self) -> Iterator[Row]:
+        try:
+            for number, values in enumerate(
+                self._sheet.iter_rows(values_only=True), start=1
+            ):
+                yield number, list(values)
+        except (zipfile.BadZipFile, ParseError, KeyError, OSError, EOFError) as exc:
+            raise ImportFileError(
+                "Файл повреждён: не удалось прочитать строки листа."
+            ) from exc
+        except zipfile.LargeZipFile as exc:
+            raise ImportFileError("Файл слишком большой.") from exc
+
+    def close(self) -> None:
+        self._workbook.close()
+
+
+def detect_encoding(sample: bytes) -> str:
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    try:
+        decoder.decode(sample, final=False)
+    except UnicodeDecodeError:
+        return "cp1251"
+    return "utf-8-sig"
+
+
+def detect_delimiter(lines: list[str]) -> str:
+    """The delimiter that gives the same, largest cell count on the first lines."""
+    best, best_score = ";", (False, 0)
+    for delimiter in _CSV_DELIMITERS:
+        counts = [
+            len(cells) for cells in csv.reader(lines, delimiter=delimiter) if cells
+        ]
+        if not counts:
+            continue
+        score = (min(counts) > 1 and len(set(counts)) == 1, min(counts))
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+class CsvReader:
+    """A CSV file decoded and split as it is read."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._file = path.open("rb")
+            sample = self._file.read(SAMPLE_BYTES)
+            self._size = os.fstat(self._file.fileno()).st_size
+        except OSError as exc:
+            raise ImportFileError("Не удалось открыть файл.") from exc
+        if b"\x00" in sample:
+            self._file.close()
+            raise ImportFileError("Это не текстовый CSV-файл.")
+        self.encoding = detect_encoding(sample)
+        text = sample.decode(self.encoding, errors="ignore")
+        first_lines = text.splitlines()[:20]
+        if len(sample) == SAMPLE_BYTES and len(first_lines) > 1:
+            first_lines = first_lines[:-1]  # the last line of the sample may be cut
+        self.delimiter = detect_delimiter(first_lines)
+        sample_lines = max(1, len(text.splitlines()))
+        self._estimate = (
+            max(1, round(self._size * sample_lines / max(1, len(sample))))
+            if sample
+            else 0
+        )
+        self._file.seek(0)
+
+    @property
+    def total_rows_estimate(self) -> int | None:
+        return self._estimate
+
+    def rows(self) -> Iterator[Row]:
+        text = io.TextIOWrapper(self._file, encoding=self.encoding, newline="")
+        reader = csv.reader(text, delimiter=self.delimiter)
+        number = 0
+        try:
+            for cells in reader:
+                number = reader.line_num
+                yield number, list(cells)
+        except UnicodeDecodeError as exc:
+            raise ImportFileError(
+                f"Ошибка кодировки после строки {number}: файл не в {self.encoding}."
+            ) from exc
+        except csv.Error as exc:
+            raise ImportFileError(
+                f"Ошибка формата CSV после строки {number}: {exc}."
+            ) from exc
+        finally:
+            text.detach()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class OpenedTable:
+    """``with OpenedTable(path) as table:`` — the right reader for the file's content."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.reader: TableReader = open_reader(path)
+
+    def __enter__(self) -> TableReader:
+        return self.reader
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.reader.close()
+
+
+def open_reader(path: Path) -> TableReader:
+    """XLSX or CSV, told apart by content (XLSX is a ZIP), not only by the name."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise ImportFileError("Не удалось открыть файл.") from exc
+    if not head:
+        raise ImportFileError("Файл пуст.")
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ImportFileError(
+            "Формат XLS (Excel 97–2003) не поддерживается: сохраните файл как XLSX или CSV."
+        )
+    if head.startswith(b"PK"):
+        return XlsxReader(path)
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        raise ImportFileError("Файл повреждён или это не XLSX.")
+    return CsvReader(path)

@@ -1,0 +1,418 @@
+"""Contact base import (manual §5.5): preview, column mapping, validation, enrichment, storage.
+
+Flow for the web layer::
+
+    preview = await asyncio.to_thread(preview_file, path)       # first rows + guessed mapping
+    result = await import_contacts(path, target, options=ImportOptions(mapping=..., tags=...),
+                                   progress=callback)           # rows written in ONE transaction
+
+The file is read in a worker thread and handed over in batches through a bounded queue, so the
+event loop keeps serving calls while a large base is parsed and memory stays bounded. Every
+batch is written inside one transaction of the target: a damaged file, a missing phone column
+or an empty file raise :class:`ImportFileError` and nothing is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import islice
+from pathlib import Path
+from typing import Protocol
+
+from sipspeak.crm.contact_fields import (
+    IGNORE,
+    PHONE,
+    guess_mapping,
+    guess_phone_column,
+    is_header_row,
+    validate_mapping,
+)
+from sipspeak.crm.contact_reader import CellValue, ImportFileError, OpenedTable, Row
+from sipspeak.crm.contact_rows import (
+    ContactRecord,
+    RejectedRow,
+    RowRejectedError,
+    RowValidator,
+    cell_text,
+)
+from sipspeak.crm.enrichment import Enricher, default_enricher
+
+__all__ = [
+    "FilePreview",
+    "ImportFileError",
+    "ImportOptions",
+    "ImportProgress",
+    "ImportResult",
+    "ImportSession",
+    "ImportTarget",
+    "import_contacts",
+    "preview_file",
+]
+
+LAYOUT_SAMPLE_ROWS = 20
+HEADER_SEARCH_ROWS = 10
+DEFAULT_BATCH = 2000
+MAX_REJECTED_LISTED = 100_000
+_QUEUE_DEPTH = 2
+_PUT_POLL_S = 0.2
+
+DUPLICATE_IN_FILE = "дубль номера в файле (строка {row})"
+DUPLICATE_IN_PROJECT = "номер уже есть в проекте"
+BLACKLISTED = "номер в черном списке"
+
+
+def column_name(index: int) -> str:
+    """0 → ``A``, 27 → ``AB``: how Excel names a column."""
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(ord("A") + rest) + name
+    return name
+
+
+def _is_empty(values: Sequence[CellValue]) -> bool:
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in values)
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where the data starts and which column holds what."""
+
+    header_row: int | None
+    headers: list[str]
+    mapping: list[str]
+
+
+def detect_layout(sample: Sequence[Row]) -> Layout:
+    """Header row (in the first ten non-empty rows), or none when the data starts at once."""
+    rows = [(n, v) for n, v in sample if not _is_empty(v)]
+    if not rows:
+        raise ImportFileError("Файл пуст: в нём нет ни одной строки с данными.")
+    width = max(len(v) for _, v in rows)
+    for number, values in rows[:HEADER_SEARCH_ROWS]:
+        if is_header_row(values):
+            headers = [cell_text(v) for v in values] + [""] * (width - len(values))
+            return Layout(
+                header_row=number, headers=headers, mapping=guess_mapping(headers)
+            )
+    headers = [f"Столбец {column_name(i)}" for i in range(width)]
+    phone_column = guess_phone_column([v for _, v in rows])
+    if phone_column is not None:
+        mapping = [PHONE if i == phone_column else IGNORE for i in range(width)]
+        return Layout(header_row=None, headers=headers, mapping=mapping)
+    first_number, first = rows[0]
+    headers = [cell_text(v) for v in first] + [""] * (width - len(first))
+    return Layout(
+        header_row=first_number, headers=headers, mapping=guess_mapping(headers)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FilePreview:
+    """What the mapping screen shows: headers, the first rows and the guessed mapping."""
+
+    header_row: int | None
+    headers: list[str]
+    mapping: list[str]
+    rows: list[list[str]]
+    total_rows_estimate: int | None
+    problems: list[str]
+
+
+def preview_file(path: Path, *, limit: int = 10) -> FilePreview:
+    """First ``limit`` data rows and the guessed mapping; blocking, run it in a thread."""
+    with OpenedTable(path) as reader:
+        sample = list(
+            islice(reader.rows(), max(LAYOUT_SAMPLE_ROWS, limit + HEADER_SEARCH_ROWS))
+        )
+        layout = detect_layout(sample)
+        data = [
+            v
+            for n, v in sample
+            if (layout.header_row is None or n > layout.header_row) and not _is_empty(v)
+        ]
+        width = len(layout.headers)
+        rows = [
+            [cell_text(c) for c in v] + [""] * (width - len(v)) for v in data[:limit]
+        ]
+        return FilePreview(
+            header_row=layout.header_row,
+            headers=layout.headers,
+            mapping=layout.mapping,
+            rows=rows,
+            total_rows_estimate=reader.total_rows_estimate,
+            problems=validate_mapping(layout.mapping),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOptions:
+    """What the user chose on the upload screen. ``mapping``/``header_row`` None: guessed."""
+
+    mapping: Sequence[str] | None = None
+    header_row: int | None = None
+    detect_header: bool = True
+    tags: Sequence[str] = ()
+    skip_project_duplicates: bool = True
+    skip_blacklisted: bool = True
+    batch_size: int = DEFAULT_BATCH
+
+
+@dataclass(frozen=True, slots=True)
+class ImportProgress:
+    rows_done: int
+    total_estimate: int | None
+    accepted: int
+    rejected: int
+
+
+@dataclass(slots=True)
+class ImportResult:
+    upload_id: int
+    rows: int = 0
+    accepted: int = 0
+    inserted: int = 0
+    rejected_count: int = 0
+    invalid: int = 0
+    duplicates_in_file: int = 0
+    duplicates_in_project: int = 0
+    blacklisted: int = 0
+    rejected: list[RejectedRow] = field(default_factory=list)
+
+
+class ImportSession(Protocol):
+    """Writes of one import, all inside one transaction."""
+
+    async def create_upload(self, *, filename: str, tags: Sequence[str]) -> int: ...
+
+    async def insert_contacts(
+        self, *, upload_id: int, contacts: Sequence[ContactRecord], tags: Sequence[str]
+    ) -> int: ...
+
+    async def finish(self, result: ImportResult) -> None:
+        """Record the counts of the upload; still inside the transaction."""
+
+
+class ImportTarget(Protocol):
+    """The project a base is imported into (see ``contacts_store.ProjectImportTarget``)."""
+
+    async def existing_phones(self) -> set[str]: ...
+
+    async def blacklisted_phones(self) -> set[str]: ...
+
+    def session(self) -> AbstractAsyncContextManager[ImportSession]: ...
+
+
+def clean_tags(tags: Sequence[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for tag in tags:
+        text = " ".join(str(tag).split())
+        if text:
+            seen.setdefault(text, None)
+    return list(seen)
+
+
+class _Stopped(Exception):
+    """The consumer gave up; the producer thread ends quietly."""
+
+
+@dataclass(slots=True)
+class _Batch:
+    contacts: list[ContactRecord]
+    rows_done: int
+    accepted: int
+    rejected: int
+
+
+class _RowPipeline:
+    """Runs in the worker thread: rows → validated, de-duplicated batches."""
+
+    def __init__(
+        self,
+        *,
+        validator: RowValidator,
+        start_after: int | None,
+        existing: set[str],
+        blacklist: set[str],
+        batch_size: int,
+        result: ImportResult,
+    ) -> None:
+        self._validator = validator
+        self._start_after = start_after or 0
+        self._existing = existing
+        self._blacklist = blacklist
+        self._batch_size = max(1, batch_size)
+        self.result = result
+
+    def _reject(self, row: int, reason: str, values: Sequence[CellValue]) -> None:
+        result = self.result
+        result.rejected_count += 1
+        if len(result.rejected) < MAX_REJECTED_LISTED:
+            result.rejected.append(
+                RejectedRow(
+                    row=row, reason=reason, phone=self._validator.raw_phone(values)
+                )
+            )
+
+    def batches(self, rows: Iterator[Row]) -> Iterator[_Batch]:
+        result = self.result
+        seen: dict[str, int] = {}
+        batch: list[ContactRecord] = []
+        validate = self._validator.validate
+        for number, values in rows:
+            if number <= self._start_after or _is_empty(values):
+                continue
+            result.rows += 1
+            try:
+                contact = validate(values)
+            except RowRejectedError as exc:
+                result.invalid += 1
+                self._reject(number, exc.reason, values)
+                continue
+            phone = contact.phone
+            first_row = seen.get(phone)
+            if phone in self._blacklist:
+                result.blacklisted += 1
+                self._reject(number, BLACKLISTED, values)
+            elif first_row is not None:
+                result.duplicates_in_file += 1
+                self._reject(number, DUPLICATE_IN_FILE.format(row=first_row), values)
+            elif phone in self._existing:
+                result.duplicates_in_project += 1
+                self._reject(number, DUPLICATE_IN_PROJECT, values)
+            else:
+                batch.append(contact)
+                result.accepted += 1
+            if first_row is None:
+                seen[phone] = number
+            if len(batch) >= self._batch_size:
+                yield _Batch(batch, result.rows, result.accepted, result.rejected_count)
+                batch = []
+        yield _Batch(batch, result.rows, result.accepted, result.rejected_count)
+
+
+def _prepare(
+    path: Path, options: ImportOptions
+) -> tuple[list[str], int | None, int | None]:
+    """Mapping and header row to use, checked before anything is written."""
+    with OpenedTable(path) as reader:
+        sample = list(islice(reader.rows(), LAYOUT_SAMPLE_ROWS))
+        estimate = reader.total_rows_estimate
+    layout = detect_layout(sample)
+    mapping = list(options.mapping) if options.mapping is not None else layout.mapping
+    if options.mapping is not None:
+        header_row = (
+            options.header_row if not options.detect_header else layout.header_row
+        )
+    else:
+        header_row = layout.header_row
+    problems = validate_mapping(mapping)
+    if PHONE not in mapping:
+        raise ImportFileError(
+            "В файле нет столбца с телефоном: выберите его при сопоставлении полей."
+        )
+    if problems:
+        raise ImportFileError(" ".join(problems))
+    return mapping, header_row, estimate
+
+
+async def import_contacts(
+    path: Path,
+    target: ImportTarget,
+    *,
+    options: ImportOptions | None = None,
+    filename: str | None = None,
+    progress: Callable[[ImportProgress], None] | None = None,
+    enricher: Enricher | None = None,
+    today: date | None = None,
+) -> ImportResult:
+    """Import a contact file into the target's project; returns counts and rejected rows.
+
+    Raises :class:`ImportFileError` (message in Russian) when the file cannot be imported at
+    all; nothing is written then.
+    """
+    options = options or ImportOptions()
+    tags = clean_tags(options.tags)
+    mapping, header_row, estimate = await asyncio.to_thread(_prepare, path, options)
+    enricher = enricher or await asyncio.to_thread(default_enricher)
+    existing = (
+        await target.existing_phones() if options.skip_project_duplicates else set()
+    )
+    blacklist = await target.blacklisted_phones() if options.skip_blacklisted else set()
+    validator = RowValidator(mapping, enricher=enricher, today=today or date.today())
+
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[_Batch | BaseException | None] = asyncio.Queue(_QUEUE_DEPTH)
+    stop = threading.Event()
+
+    def put(item: _Batch | BaseException | None) -> None:
+        future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
+        while True:
+            try:
+                future.result(timeout=_PUT_POLL_S)
+                return
+            except concurrent.futures.TimeoutError:
+                if stop.is_set():
+                    future.cancel()
+                    raise _Stopped from None
+
+    def produce(result: ImportResult) -> None:
+        pipeline = _RowPipeline(
+            validator=validator,
+            start_after=header_row,
+            existing=existing,
+            blacklist=blacklist,
+            batch_size=options.batch_size,
+            result=result,
+        )
+        try:
+            with OpenedTable(path) as reader:
+                for batch in pipeline.batches(reader.rows()):
+                    if stop.is_set():
+                        return
+                    put(batch)
+            put(None)
+        except _Stopped:
+            return
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            if not stop.is_set():
+                put(exc)
+
+    async with target.session() as session:
+        upload_id = await session.create_upload(
+            filename=filename or path.name, tags=tags
+        )
+        result = ImportResult(upload_id=upload_id)
+        producer = loop.run_in_executor(None, produce, result)
+        try:
+            inserted = 0
+            while (item := await queue.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                if item.contacts:
+                    inserted += await session.insert_contacts(
+                        upload_id=upload_id, contacts=item.contacts, tags=tags
+                    )
+                if progress is not None:
+                    progress(
+                        ImportProgress(
+                            item.rows_done, estimate, item.accepted, item.rejected
+                        )
+                    )
+            if result.rows == 0:
+                raise ImportFileError("В файле нет строк с данными.")
+            result.inserted = inserted
+            await session.finish(result)
+        finally:
+            stop.set()
+            while not queue.empty():
+                queue.get_nowait()
+            await asyncio.shield(producer)
+    return result

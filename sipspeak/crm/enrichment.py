@@ -1,0 +1,118 @@
+"""What the system adds to a number: region, IANA time zone, UTC offset, carrier.
+
+``+7 9XX`` mobiles come from the numbering index (the holder of the range and the region it
+was allocated to; ported numbers keep the old operator). Everything else comes from
+``phonenumbers``: its geocoder names the Russian region of a geographic number
+(``+7 3532…`` → ``Оренбургская обл.``) and a city or country abroad; its time zone is used
+only when it names exactly one zone. 8-800 numbers and Russian mobiles outside the index
+get no region and no zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from phonenumbers import carrier as pn_carrier
+from phonenumbers import geocoder as pn_geocoder
+from phonenumbers import timezone as pn_timezone
+
+from sipspeak.crm.numbering import NumberingIndex, default_index
+
+LANGUAGE = "ru"
+_UNKNOWN_ZONE = "Etc/Unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneInfo:
+    """Region, IANA zone and carrier of a number; any may be unknown."""
+
+    region: str | None
+    timezone: str | None
+    carrier: str | None
+
+
+UNKNOWN = PhoneInfo(region=None, timezone=None, carrier=None)
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def format_offset(offset: timedelta) -> str:
+    """``timedelta(hours=5)`` → ``+05:00``."""
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"{sign}{hours:02d}:{rest:02d}"
+
+
+def utc_offset(timezone: str | None, at: datetime) -> str | None:
+    """The zone's UTC offset at instant ``at`` (aware datetime), e.g. ``+05:00``."""
+    if not timezone:
+        return None
+    zone = _zone(timezone)
+    if zone is None:
+        return None
+    offset = at.astimezone(zone).utcoffset()
+    return format_offset(offset) if offset is not None else None
+
+
+class Enricher:
+    """Looks numbers up; keeps one :class:`PhoneInfo` per (operator, region) of the index."""
+
+    def __init__(self, index: NumberingIndex | None = None) -> None:
+        self._index = index if index is not None else default_index()
+        self._by_ids: dict[tuple[int, int], PhoneInfo] = {}
+
+    @property
+    def index(self) -> NumberingIndex:
+        return self._index
+
+    def info(self, e164: str) -> PhoneInfo:
+        """Enrichment of a normalised number (``+79228711345``)."""
+        if e164.startswith("+79") and len(e164) == 12:
+            ids = self._index.lookup_ids(int(e164[2:]))
+            if ids is not None:
+                cached = self._by_ids.get(ids)
+                if cached is None:
+                    operator = self._index.operators[ids[0]]
+                    region = self._index.regions[ids[1]]
+                    cached = PhoneInfo(
+                        region=region.name or None,
+                        timezone=region.timezone,
+                        carrier=operator.name or None,
+                    )
+                    self._by_ids[ids] = cached
+                return cached
+        return _from_phonenumbers(e164)
+
+
+@lru_cache(maxsize=4096)
+def _from_phonenumbers(e164: str) -> PhoneInfo:
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return UNKNOWN
+    region = pn_geocoder.description_for_number(number, LANGUAGE) or None
+    if region is not None and region == pn_geocoder.country_name_for_number(
+        number, LANGUAGE
+    ):
+        # "Россия" for a mobile says nothing the +7 does not; keep it for foreign countries.
+        region = None if phonenumbers.region_code_for_number(number) == "RU" else region
+    zones = [z for z in pn_timezone.time_zones_for_number(number) if z != _UNKNOWN_ZONE]
+    zone = zones[0] if len(zones) == 1 else None
+    carrier = pn_carrier.name_for_number(number, LANGUAGE) or None
+    return PhoneInfo(region=region, timezone=zone, carrier=carrier)
+
+
+@lru_cache(maxsize=1)
+def default_enricher() -> Enricher:
+    return Enricher()
