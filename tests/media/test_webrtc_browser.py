@@ -1,0 +1,218 @@
+"""WebRTC gateway against real headless Chromium with its fake audio device.
+
+The page (webrtc_assets/softphone.*) is served by a small aiohttp server on a
+free loopback port; offer and answer travel through WebDriver execute-async.
+Chromium's microphone is a tone file; the RTP side of the leg is the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from aiohttp import web
+
+from sipspeak.media.g711 import ulaw_decode, ulaw_encode
+from sipspeak.media.rtp import RtpPacket, seq_diff, ts_diff
+from sipspeak.media.webrtc import (
+    WebRtcLeg,
+    WebRtcLegClosed,
+    WebRtcLegConnected,
+    WebRtcLegEvent,
+    WebRtcLegState,
+    WebRtcSettings,
+    sdp_audio_codecs,
+)
+
+sys.path.insert(0, str(Path(__file__).parent))
+from chromium_driver import ChromiumDriver
+
+pytestmark = pytest.mark.timeout(60)
+
+ASSETS = Path(__file__).parent / "webrtc_assets"
+LOOPBACK = WebRtcSettings(host_addresses=("127.0.0.1",))
+MIC_HZ = 1000.0
+RTP_HZ = 600.0
+
+
+def write_tone(path: Path, frequency: float, *, seconds: float = 2.0) -> Path:
+    """A mono 16-bit 48 kHz sine with a whole number of cycles (loops seamlessly)."""
+    rate = 48000
+    t = np.arange(int(rate * seconds)) / rate
+    samples = (0.5 * 32767 * np.sin(2 * np.pi * frequency * t)).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes())
+    return path
+
+
+def dominant_frequency(samples: np.ndarray, rate: int) -> float:
+    windowed = samples.astype(np.float64) * np.hanning(len(samples))
+    spectrum = np.abs(np.fft.rfft(windowed))
+    spectrum[0] = 0.0
+    return float(np.argmax(spectrum)) * rate / len(samples)
+
+
+@pytest.fixture
+async def page_url() -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_static("/", ASSETS)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}/softphone.html"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def browser(tmp_path: Path, page_url: str) -> AsyncIterator[ChromiumDriver]:
+    tone = write_tone(tmp_path / "mic-1khz.wav", MIC_HZ)
+    async with ChromiumDriver.launch(fake_audio=tone) as driver:
+        await driver.navigate(page_url)
+        yield driver
+
+
+@pytest.fixture
+async def leg() -> AsyncIterator[WebRtcLeg]:
+    leg = WebRtcLeg(settings=LOOPBACK, call_id="browser-test")
+    try:
+        yield leg
+    finally:
+        await asyncio.wait_for(leg.close(), 10)
+
+
+async def page(browser: ChromiumDriver, method: str, *args: Any) -> Any:
+    """Call ``softphone.<method>(*args)`` in the page and return its result."""
+    result = await browser.execute_async(
+        "const done = arguments[arguments.length - 1];"
+        f"softphone.call(softphone.{method}, Array.from(arguments).slice(0, -1), done);",
+        *args,
+    )
+    if "error" in result:
+        logs = await browser.console_logs()
+        raise AssertionError(f"softphone.{method}: {result['error']}\n{logs}")
+    return result["value"]
+
+
+async def connect(
+    browser: ChromiumDriver, leg: WebRtcLeg, *, browser_offers: bool
+) -> None:
+    events: list[WebRtcLegEvent] = []
+    leg.set_event_handler(events.append)
+    if browser_offers:
+        offer = await page(browser, "createOffer")
+        answer = await asyncio.wait_for(leg.accept_offer(offer), 15)
+        await page(browser, "acceptAnswer", answer)
+    else:
+        offer = await asyncio.wait_for(leg.create_offer(), 15)
+        answer = await page(browser, "acceptOffer", offer)
+        await asyncio.wait_for(leg.accept_answer(answer), 15)
+    assert await page(browser, "connected", 15000) == "connected"
+    async with asyncio.timeout(15):
+        while leg.state is not WebRtcLegState.CONNECTED:
+            await asyncio.sleep(0.05)
+    assert WebRtcLegConnected() in events
+
+
+async def send_tone(leg: WebRtcLeg, frequency: float, *, ssrc: int = 0x5157) -> None:
+    """The RTP side: a PCMU tone paced at start + n x 20 ms until cancelled."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    seq, ts = 4000, 123456
+    n = 0
+    while True:
+        t = (np.arange(160) + n * 160) / 8000
+        payload = ulaw_encode(0.4 * 32767 * np.sin(2 * np.pi * frequency * t))
+        leg.send(
+            RtpPacket(
+                payload_type=0,
+                sequence_number=seq,
+                timestamp=ts,
+                ssrc=ssrc,
+                payload=payload,
+            )
+        )
+        n += 1
+        seq, ts = (seq + 1) & 0xFFFF, (ts + 160) & 0xFFFFFFFF
+        await asyncio.sleep(max(0.0, start + n * 0.020 - loop.time()))
+
+
+async def test_browser_microphone_arrives_as_pcmu_packets(
+    browser: ChromiumDriver, leg: WebRtcLeg
+) -> None:
+    packets: list[RtpPacket] = []
+    leg.set_receiver(packets.append)
+    await connect(browser, leg, browser_offers=True)
+
+    async with asyncio.timeout(20):
+        while len(packets) < 100:
+            await asyncio.sleep(0.05)
+
+    # Negotiated PCMU on our side: the answer we gave lists nothing else.
+    assert leg.local_description is not None
+    assert sdp_audio_codecs(leg.local_description) == ["PCMU"]
+    assert leg.negotiated_codec == "PCMU"
+    assert all(p.payload_type == 0 for p in packets)
+    # Each payload is one byte per 8 kHz sample: the timestamp advances by the
+    # payload length from one packet to the next (RFC 3551 §4.5.14).
+    ordered = sorted(
+        packets, key=lambda p: seq_diff(p.sequence_number, packets[0].sequence_number)
+    )
+    for a, b in itertools.pairwise(ordered):
+        if seq_diff(b.sequence_number, a.sequence_number) == 1:
+            assert ts_diff(b.timestamp, a.timestamp) == len(a.payload)
+    # Chromium's fake microphone plays the 1 kHz file: the last second of the
+    # forwarded μ-law bytes decodes to that tone.
+    audio = ulaw_decode(b"".join(p.payload for p in ordered[-50:]))
+    assert np.sqrt(np.mean(audio.astype(np.float64) ** 2)) > 1000
+    assert dominant_frequency(audio, 8000) == pytest.approx(MIC_HZ, abs=15)
+
+
+async def test_rtp_tone_reaches_browser_as_pcmu(
+    browser: ChromiumDriver, leg: WebRtcLeg
+) -> None:
+    await connect(browser, leg, browser_offers=False)
+    assert leg.negotiated_codec == "PCMU"
+    sender = asyncio.create_task(send_tone(leg, RTP_HZ))
+    try:
+        heard = await page(browser, "remotePeak", 1500)
+        stats = await page(browser, "stats")
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+
+    assert heard["snapshots"] > 0
+    assert heard["rms"] > 0.05, heard
+    assert heard["peakHz"] == pytest.approx(RTP_HZ, abs=20), heard
+    inbound, outbound = stats["inbound"], stats["outbound"]
+    assert inbound["packetsReceived"] > 0
+    assert inbound["mimeType"] == "audio/PCMU"
+    assert inbound["payloadType"] == 0
+    assert outbound["mimeType"] == "audio/PCMU"
+    assert outbound["packetsSent"] > 0
+
+
+async def test_browser_close_surfaces_closed_event(
+    browser: ChromiumDriver, leg: WebRtcLeg
+) -> None:
+    await connect(browser, leg, browser_offers=False)
+    events: list[WebRtcLegEvent] = []
+    leg.set_event_handler(events.append)
+    await page(browser, "close")
+    closed = await asyncio.wait_for(leg.wait_closed(), 15)
+    assert closed == WebRtcLegClosed("remote")
+    assert events == [WebRtcLegClosed("remote")]
+    assert leg.state is WebRtcLegState.CLOSED
