@@ -1,0 +1,171 @@
+"""REGISTER handling for the call center's phones: Digest challenge, then the registrar.
+
+Binds the sans-IO ``DigestServer`` (auth.py) and ``Registrar`` (registrar.py) to the
+asyncio world: the secret lookup may be a coroutine (storage is aiosqlite), the clock is
+the loop's, and ``run_expiry()`` purges bindings at ``Registrar.next_expiry()``.
+
+RFC 3261 §10.3 steps, in order:
+
+1. the Request-URI names one of our domains, else 404 (we are not a proxy);
+2. Require lists nothing we do not support, else 420 with Unsupported (§8.2.2.3);
+3. the request is authenticated (§22: 401 challenge, 403 while locked out);
+4. the authenticated user may register this address-of-record (own extension), else 403;
+5. the To URI is a sip:/sips: URI with a user part, else 404;
+6-8. bindings are updated and the 200 lists them (``Registrar.handle_request``).
+
+Public API: ``RegisterHandler(registrar=…, auth=…, lookup=…, domains=…, clock=…,
+on_event=…)`` with ``async handle(request, source) -> SipResponse`` and
+``async run_expiry()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+
+from sipspeak.sip.auth import (
+    Accepted,
+    Challenge,
+    DigestServer,
+    SecretNeeded,
+    StoredSecret,
+)
+from sipspeak.sip.events import Address
+from sipspeak.sip.message import SipRequest, SipResponse, make_response
+from sipspeak.sip.registrar import Registrar, RegistrarEvent
+from sipspeak.sip.uri import SipUri
+
+log = logging.getLogger(__name__)
+
+SecretLookup = Callable[[str], Awaitable[StoredSecret | None] | StoredSecret | None]
+
+
+class RegisterHandler:
+    """Answers REGISTER requests from operators' phones (RFC 3261 §10.3)."""
+
+    def __init__(
+        self,
+        *,
+        registrar: Registrar,
+        auth: DigestServer,
+        lookup: SecretLookup,
+        domains: Iterable[str] | None = None,
+        clock: Callable[[], float] | None = None,
+        on_event: Callable[[RegistrarEvent], None] | None = None,
+    ) -> None:
+        self.registrar = registrar
+        self.auth = auth
+        self._lookup = lookup
+        self.domains = None if domains is None else {d.lower() for d in domains}
+        self._clock = clock
+        self._on_event = on_event
+        self._changed = asyncio.Event()
+
+    def _now(self) -> float:
+        if self._clock is not None:
+            return self._clock()
+        return asyncio.get_running_loop().time()
+
+    async def _secret(self, username: str) -> StoredSecret | None:
+        result = self._lookup(username)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+    def _emit(self, events: Iterable[RegistrarEvent]) -> None:
+        for event in events:
+            log.info("registration: %s", event)
+            if self._on_event is not None:
+                self._on_event(event)
+
+    async def handle(self, request: SipRequest, source: Address) -> SipResponse:
+        """The final response to one REGISTER (the caller sends it in its transaction)."""
+        to_tag = secrets.token_hex(6)
+        if request.method != "REGISTER":
+            raise ValueError(f"not a REGISTER: {request.method}")
+        uri = request.uri
+        # Step 1: the Request-URI must name a domain we are the registrar for.
+        if (
+            not isinstance(uri, SipUri)
+            or self.domains is not None
+            and uri.host.lower() not in self.domains
+        ):
+            return make_response(
+                request, 404, "Not Found (unknown domain)", to_tag=to_tag
+            )
+        # Step 2 (§8.2.2.3): we support no option tags in Require.
+        required = request.headers.get_list("Require")
+        if required:
+            return make_response(
+                request,
+                420,
+                to_tag=to_tag,
+                headers=[("Unsupported", ", ".join(required))],
+            )
+        # Step 5 first, so authorisation can compare names: the AOR is the To URI.
+        aor = request.to.uri
+        if not isinstance(aor, SipUri) or not aor.user:
+            return make_response(
+                request, 404, "Not Found (bad address-of-record)", to_tag=to_tag
+            )
+        extension = aor.user_unescaped or ""
+        # Step 3: authentication (§22.4: a registrar challenges with 401).
+        now = self._now()
+        step = self.auth.inspect(
+            method=request.method,
+            uri=str(request.uri),
+            authorization=request.headers.get_all("Authorization"),
+            source=source.host,
+            now=now,
+        )
+        if isinstance(step, SecretNeeded):
+            secret = await self._secret(step.username)
+            step_done = self.auth.verify(step, secret, now=self._now())
+        else:
+            step_done = step
+        if isinstance(step_done, Challenge):
+            return make_response(
+                request,
+                step_done.status,
+                step_done.reason,
+                to_tag=to_tag,
+                headers=[(step_done.header, value) for value in step_done.values],
+            )
+        if not isinstance(step_done, Accepted):
+            return make_response(
+                request, step_done.status, step_done.reason, to_tag=to_tag
+            )
+        # Step 4: a phone may only bind its own extension.
+        if step_done.username != extension:
+            return make_response(
+                request, 403, "Forbidden (not your address-of-record)", to_tag=to_tag
+            )
+        result = self.registrar.handle_request(
+            request,
+            extension=extension,
+            now=self._now(),
+            source=(source.host, source.port),
+            transport=source.transport,
+        )
+        self._emit(result.events)
+        self.reschedule()
+        return result.response(request, to_tag=to_tag)
+
+    def reschedule(self) -> None:
+        """Make ``run_expiry`` re-read the deadline (bindings or the clock changed)."""
+        self._changed.set()
+
+    async def run_expiry(self) -> None:
+        """Purge expired bindings at each ``next_expiry()`` deadline until cancelled."""
+        while True:
+            deadline = self.registrar.next_expiry()
+            self._changed.clear()
+            delay = None if deadline is None else max(0.0, deadline - self._now())
+            try:
+                await asyncio.wait_for(self._changed.wait(), delay)
+            except TimeoutError:
+                pass
+            self._emit(self.registrar.expire(self._now()))
