@@ -15,6 +15,9 @@ Public API:
   ``DigestAttempt`` whose ``on_challenge(status, values)`` answers a 401 / 407 with the
   header fields to add to the re-sent request, or ``None`` when it gives up.
 * ``AuthHeader`` — ``(name, value)`` of one header field to add.
+* ``RequestAuthenticator(client)`` — the ``authenticate(request, response)`` hook of an
+  INVITE session: one ``DigestAttempt`` per (Call-ID, method), so re-sent requests share
+  the loop protection.
 
 Errors: ``DigestParseError`` (a ``SipParseError``, status hint 400) for malformed values.
 """
@@ -24,11 +27,15 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple, get_args
+from typing import TYPE_CHECKING, Literal, NamedTuple, get_args
 
 from sipspeak.sip.errors import SipParseError
+
+if TYPE_CHECKING:
+    from sipspeak.sip.message import SipRequest, SipResponse
 
 Algorithm = Literal["MD5", "MD5-sess", "SHA-256", "SHA-256-sess"]
 ALGORITHMS: tuple[Algorithm, ...] = get_args(Algorithm)
@@ -526,3 +533,39 @@ class DigestAttempt:
                 self._client._credentials(state, self.method, self.uri, self.body)
             )
         return headers
+
+
+class RequestAuthenticator:
+    """Answers 401 / 407 for whole SIP requests (RFC 3261 §22.2, §22.3).
+
+    Call it with the request that was challenged and the response; it returns the
+    ``(name, value)`` header fields for the re-sent request, or ``None`` to give up.
+    Requests are told apart by (Call-ID, method): a re-sent INVITE keeps its Call-ID
+    (§22.2), so its second challenge meets the same loop protection.
+    """
+
+    def __init__(self, client: DigestClient, *, max_tracked: int = 1024) -> None:
+        self.client = client
+        self.max_tracked = max_tracked
+        self._attempts: OrderedDict[tuple[str, str], DigestAttempt] = OrderedDict()
+
+    def __call__(
+        self, request: SipRequest, response: SipResponse
+    ) -> list[tuple[str, str]] | None:
+        if response.status not in (401, 407):
+            return None
+        key = (request.call_id, request.method)
+        attempt = self._attempts.get(key)
+        if attempt is None:
+            attempt = self.client.begin(request.method, str(request.uri), request.body)
+            self._attempts[key] = attempt
+            while len(self._attempts) > self.max_tracked:
+                self._attempts.popitem(last=False)
+        challenge_header, _ = _header_names(response.status)
+        headers = attempt.on_challenge(
+            response.status, response.headers.get_all(challenge_header)
+        )
+        if headers is None:
+            self._attempts.pop(key, None)
+            return None
+        return [(h.name, h.value) for h in headers]

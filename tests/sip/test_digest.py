@@ -291,3 +291,34 @@ def test_userhash_hides_username() -> None:
     creds = DigestCredentials.parse(headers[0].value)
     assert creds.userhash and creds.username != "alice" and len(creds.username) == 64
     assert isinstance(headers[0], AuthHeader)
+
+
+def test_request_authenticator_shares_attempt_per_call_id() -> None:
+    from sipspeak.sip.digest import RequestAuthenticator
+    from sipspeak.sip.message import (
+        SipRequest,
+        SipResponse,
+        make_response,
+        parse_message,
+    )
+
+    invite = parse_message(
+        b"INVITE sip:79001234567@provider SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\n"
+        b"From: <sip:117049@provider>;tag=f\r\nTo: <sip:79001234567@provider>\r\n"
+        b"Call-ID: call-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    )
+    assert isinstance(invite, SipRequest)
+    authenticate = RequestAuthenticator(_client())
+
+    def challenge(nonce: str) -> SipResponse:
+        value = f'Digest realm="provider", nonce="{nonce}", qop="auth"'
+        return make_response(invite, 407, headers=[("Proxy-Authenticate", value)])
+
+    first = authenticate(invite, challenge("n1"))
+    assert first is not None and first[0][0] == "Proxy-Authorization"
+    creds = DigestCredentials.parse(first[0][1])
+    assert creds.uri == "sip:79001234567@provider" and creds.nonce == "n1"
+    # The same call challenged again without stale: wrong password, give up.
+    assert authenticate(invite, challenge("n2")) is None
+    assert authenticate(invite, make_response(invite, 486)) is None
