@@ -223,12 +223,10 @@ class RtcpSession:
         self.ssrc = ssrc
         self.cname = cname.encode()
         self.receiver = ReceiverStatistics(clock_rate=clock_rate)
+        # Sender counters; the endpoint's send path updates them in place.
         self.packets_sent = 0
         self.octets_sent = 0
-        self._last_rtp_timestamp = 0
-        self._last_rtp_time = now
-        self._clock_rate = clock_rate
-        self._we_sent = False
+        self.last_sent_timestamp = 0
         self._rng = rng or random.Random()
         # §6.2: RTCP gets 5 % of the session bandwidth (bits/s -> octets/s).
         self._rtcp_bw = session_bandwidth * 0.05 / 8
@@ -254,13 +252,15 @@ class RtcpSession:
 
     # -- inputs ---------------------------------------------------------------
 
-    def on_rtp_sent(self, *, timestamp: int, payload_size: int, now: float) -> None:
+    def on_rtp_sent(self, *, timestamp: int, payload_size: int) -> None:
         """Count an RTP packet we sent (for the SR sender info, §6.4.1)."""
         self.packets_sent += 1
         self.octets_sent += payload_size
-        self._last_rtp_timestamp = timestamp
-        self._last_rtp_time = now
-        self._we_sent = True
+        self.last_sent_timestamp = timestamp
+
+    @property
+    def _we_sent(self) -> bool:
+        return self.packets_sent > 0
 
     def on_rtp_received(
         self, *, ssrc: int, seq: int, timestamp: int, now: float
@@ -313,14 +313,14 @@ class RtcpSession:
         blocks = (block,) if block is not None else ()
         if not self._we_sent:
             return [RtcpReceiverReport(ssrc=self.ssrc, reports=blocks)]
-        # §6.4.1: the RTP timestamp corresponds to the NTP time of the report,
-        # extrapolated from the last packet sent.
-        elapsed = int((now - self._last_rtp_time) * self._clock_rate)
+        # §6.4.1: the RTP timestamp should match the NTP time of the report; the
+        # timestamp of the last packet sent is within one packet time (20 ms) of
+        # it, which is all a receiver's lip-sync/RTT use needs for audio.
         return [
             RtcpSenderReport(
                 ssrc=self.ssrc,
                 ntp_timestamp=ntp_from_unix(wallclock),
-                rtp_timestamp=(self._last_rtp_timestamp + elapsed) & 0xFFFFFFFF,
+                rtp_timestamp=self.last_sent_timestamp & 0xFFFFFFFF,
                 packet_count=self.packets_sent,
                 octet_count=self.octets_sent,
                 reports=blocks,

@@ -175,7 +175,7 @@ def test_session_sends_rr_then_sr_with_cname_and_bye() -> None:
     assert isinstance(rr, RtcpReceiverReport) and rr.reports[0].ssrc == 77
     assert isinstance(sdes, RtcpSdes) and sdes.chunks[0].cname == b"leg@host"
     for n in range(50):
-        sess.on_rtp_sent(timestamp=160 * n, payload_size=160, now=n * 0.02)
+        sess.on_rtp_sent(timestamp=160 * n, payload_size=160)
     second = sess.handle_timer(now=sess.get_timer(), wallclock=1e9 + 5)
     assert second is not None
     sr = parse_compound(second)[0]

@@ -1,0 +1,217 @@
+"""The two-leg RTP bridge: relays packets between a customer and an operator leg.
+
+No buffering, no decoding on the relay path (RFC 3550 §7 describes what a
+translator may rewrite; this is one).  Per direction the bridge keeps one
+outgoing stream identity, so each far end sees one continuous RTP stream even
+when the leg behind the bridge changes (hold music -> operator, a transfer):
+
+* SSRC: fixed per direction for the life of the bridge;
+* sequence numbers continue at ``last + 1`` after a switch (RFC 3550 §5.1);
+* timestamps continue at ``last + elapsed wall time`` in samples, so the far
+  end's jitter estimate and playout stay sane, and the first packet after a
+  switch carries the marker bit (RFC 3551 §4.1, start of a talkspurt).
+
+Payloads are transcoded (one ``bytes.translate``) only when the two legs
+negotiated different G.711 laws; RFC 4733 telephone-events are passed through
+with the payload type the receiving leg negotiated (dropped when it has none).
+
+Taps (recorder, AMD) see the audio of one direction after rewriting, as
+``tap(codec, timestamp, payload)``: the payload is the very bytes object being
+sent, never a copy, and nothing at all is done for a direction without a tap.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Literal
+
+from sipspeak.media.g711 import ALAW_TO_ULAW, ULAW_TO_ALAW
+from sipspeak.media.leg import MediaLeg
+from sipspeak.media.rtp import PAYLOAD_TYPES, Codec, RtpPacket
+
+__all__ = ["Bridge", "Side", "StreamRewriter", "Tap"]
+
+Side = Literal["customer", "operator"]
+#: ``tap(codec, rtp_timestamp, payload)``: audio of one direction, payload not copied.
+Tap = Callable[[Codec, int, bytes], None]
+
+_NEW_SOURCE = -1  # in_ssrc value that forces a resynchronisation
+
+
+class StreamRewriter:
+    """One direction of the bridge: source leg -> target leg.
+
+    Its bound :meth:`receive` is installed as the source leg's receiver, so
+    the per-packet path is a single Python call deep.
+    """
+
+    __slots__ = (
+        "_clock",
+        "dst_dtmf",
+        "dst_pt",
+        "in_ssrc",
+        "last_seq",
+        "last_time",
+        "last_ts",
+        "out_codec",
+        "out_ssrc",
+        "seq_offset",
+        "src_dtmf",
+        "src_pt",
+        "switches",
+        "table",
+        "tap",
+        "target",
+        "ts_offset",
+    )
+
+    def __init__(self, *, clock: Callable[[], float], rng: random.Random) -> None:
+        self._clock = clock
+        self.out_ssrc = rng.getrandbits(32)
+        self.in_ssrc = _NEW_SOURCE
+        # A random first sequence number and timestamp (RFC 3550 §5.1).
+        self.last_seq = rng.getrandbits(16)
+        self.last_ts = rng.getrandbits(32)
+        self.last_time: float | None = None
+        self.seq_offset = 0
+        self.ts_offset = 0
+        self.target: MediaLeg | None = None
+        self.src_pt = 0
+        self.dst_pt = 0
+        self.src_dtmf: int | None = None
+        self.dst_dtmf: int | None = None
+        self.out_codec: Codec = "PCMU"
+        self.table: bytes | None = None
+        self.tap: Tap | None = None
+        self.switches = 0
+
+    def connect(self, source: MediaLeg, target: MediaLeg) -> None:
+        """(Re)configure for a pair of legs; the next packet starts a new segment."""
+        self.target = target
+        self.src_pt = PAYLOAD_TYPES[source.codec]
+        self.dst_pt = PAYLOAD_TYPES[target.codec]
+        self.src_dtmf = source.dtmf_payload_type
+        self.dst_dtmf = target.dtmf_payload_type
+        self.out_codec = target.codec
+        if source.codec == target.codec:
+            self.table = None
+        else:
+            self.table = ULAW_TO_ALAW if source.codec == "PCMU" else ALAW_TO_ULAW
+        self.in_ssrc = _NEW_SOURCE
+
+    def _resync(self, packet: RtpPacket) -> None:
+        """A new source: map its numbering onto the continuation of ours."""
+        now = self._clock()
+        seq = (self.last_seq + 1) & 0xFFFF
+        step = 160
+        if self.last_time is not None:
+            step = max(1, round((now - self.last_time) * 8000))
+        ts = (self.last_ts + step) & 0xFFFFFFFF
+        self.seq_offset = (seq - packet.sequence_number) & 0xFFFF
+        self.ts_offset = (ts - packet.timestamp) & 0xFFFFFFFF
+        self.in_ssrc = packet.ssrc
+        self.switches += 1
+        packet.marker = True
+
+    def receive(self, packet: RtpPacket) -> None:
+        """Rewrite ``packet`` in place and send it to the target leg."""
+        if packet.ssrc != self.in_ssrc:
+            self._resync(packet)
+        seq = (packet.sequence_number + self.seq_offset) & 0xFFFF
+        ts = (packet.timestamp + self.ts_offset) & 0xFFFFFFFF
+        packet.sequence_number = seq
+        packet.timestamp = ts
+        packet.ssrc = self.out_ssrc
+        self.last_seq = seq
+        self.last_ts = ts
+        self.last_time = self._clock()
+        pt = packet.payload_type
+        if pt == self.src_pt:
+            if self.table is not None:
+                packet.payload = packet.payload.translate(self.table)
+                packet.payload_type = self.dst_pt
+            if self.tap is not None:
+                self.tap(self.out_codec, ts, packet.payload)
+        elif pt == self.src_dtmf:
+            if self.dst_dtmf is None:
+                return  # the target never negotiated telephone-event
+            packet.payload_type = self.dst_dtmf
+        target = self.target
+        if target is not None:
+            target.send(packet)
+
+
+class Bridge:
+    """Relays audio between a customer leg and an operator leg.
+
+    Either leg may be replaced while the bridge runs (:meth:`replace`); the far
+    end of the other leg keeps seeing one continuous stream.  :meth:`close`
+    detaches the bridge from both legs (it never closes the legs themselves).
+    """
+
+    def __init__(
+        self,
+        *,
+        customer: MediaLeg,
+        operator: MediaLeg,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        rng = rng or random.Random()
+        self._legs: dict[Side, MediaLeg | None] = {
+            "customer": customer,
+            "operator": operator,
+        }
+        # Keyed by the side the audio comes FROM.
+        self._directions: dict[Side, StreamRewriter] = {
+            "customer": StreamRewriter(clock=clock, rng=rng),
+            "operator": StreamRewriter(clock=clock, rng=rng),
+        }
+        self._wire()
+
+    @staticmethod
+    def _other(side: Side) -> Side:
+        return "operator" if side == "customer" else "customer"
+
+    def _wire(self) -> None:
+        for side, direction in self._directions.items():
+            source = self._legs[side]
+            target = self._legs[self._other(side)]
+            if source is None or target is None:
+                continue
+            direction.connect(source, target)
+            source.set_receiver(direction.receive)
+
+    def leg(self, side: Side) -> MediaLeg | None:
+        return self._legs[side]
+
+    def replace(self, side: Side, leg: MediaLeg) -> MediaLeg | None:
+        """Put ``leg`` on ``side`` (e.g. the operator after hold music); return the old leg.
+
+        The old leg is detached (its packets are no longer relayed) but left open.
+        """
+        old = self._legs[side]
+        if old is not None:
+            old.set_receiver(None)
+        self._legs[side] = leg
+        self._wire()
+        return old
+
+    def set_tap(self, side: Side, tap: Tap | None) -> None:
+        """Observe the audio coming from ``side`` (after rewriting); ``None`` removes it."""
+        self._directions[side].tap = tap
+
+    def switches(self, side: Side) -> int:
+        """How many source changes the stream from ``side`` has bridged over."""
+        return self._directions[side].switches
+
+    def close(self) -> None:
+        for side, leg in self._legs.items():
+            if leg is not None:
+                leg.set_receiver(None)
+            self._legs[side] = None
+        for direction in self._directions.values():
+            direction.target = None
+            direction.tap = None

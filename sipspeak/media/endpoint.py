@@ -1,0 +1,362 @@
+"""RTP endpoints on asyncio datagram transports: the media layer's thin I/O shell.
+
+One :class:`RtpEndpoint` is one :class:`~sipspeak.media.leg.MediaLeg` towards a
+SIP phone or trunk: an RTP socket on an even port of the :class:`PortPool`
+and an RTCP socket on the next odd one (RFC 3550 §11).  It
+
+* latches to the source actually seen (symmetric RTP, RFC 4961 and the NAT
+  practice of RFC 7362 §4): the first valid packet fixes where we send to, and
+  packets from any other address are dropped from then on;
+* parses packets once, keeps RTCP statistics, surfaces RFC 4733 digits, and
+  hands each packet to the one receiver (the bridge);
+* sends RTCP reports at the randomised interval of RFC 3550 §6.2 (one
+  ``call_at`` armed from :meth:`RtcpSession.get_timer`) and a BYE on close;
+* reports inactivity when no RTP arrived for ``inactivity_timeout`` seconds.
+
+The receive path is the engine's hot loop (two of these per bridged call, 50
+packets a second each), so it does the least Python work that keeps the
+contract: one address comparison, one parse, one statistics update.  Run the
+process under uvloop (``uvloop.run`` / ``uvloop.install``); this module works
+on whatever loop is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import functools
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sipspeak.media.dtmf import DtmfDigit, DtmfReceiver
+from sipspeak.media.leg import PacketReceiver
+from sipspeak.media.portpool import PortPool
+from sipspeak.media.rtcpsession import RtcpSession, RtcpStats
+from sipspeak.media.rtp import Codec, RtpPacket
+
+__all__ = ["RtpEndpoint", "open_endpoint"]
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+#: How many times ``open_endpoint`` skips a port pair taken by another process.
+_BIND_ATTEMPTS = 64
+
+
+class _RtpProtocol(asyncio.DatagramProtocol):
+    __slots__ = ("endpoint",)
+
+    def __init__(self, endpoint: RtpEndpoint) -> None:
+        self.endpoint = endpoint
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.endpoint._on_rtp(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable and friends: the far end is not listening (yet).
+        log.debug("%s: RTP socket error: %s", self.endpoint.name, exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.endpoint._transport_lost()
+
+
+class _RtcpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, endpoint: RtpEndpoint) -> None:
+        self.endpoint = endpoint
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.endpoint._on_rtcp(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("%s: RTCP socket error: %s", self.endpoint.name, exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.endpoint._transport_lost()
+
+
+class RtpEndpoint:
+    """A bound RTP/RTCP port pair implementing :class:`~sipspeak.media.leg.MediaLeg`.
+
+    Create with :func:`open_endpoint`; :meth:`close` releases everything.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        codec: Codec,
+        dtmf_payload_type: int | None,
+        pool: PortPool | None,
+        port: int,
+        remote: Address | None,
+        inactivity_timeout: float,
+        on_inactive: Callable[[RtpEndpoint], None] | None,
+        on_dtmf: Callable[[DtmfDigit], None] | None,
+        rng: random.Random,
+    ) -> None:
+        self.name = name
+        self.codec: Codec = codec
+        self.dtmf_payload_type = dtmf_payload_type
+        self.local_port = port
+        self._pool = pool
+        self._loop = asyncio.get_running_loop()
+        self._rtp: asyncio.DatagramTransport | None = None
+        self._rtcp: asyncio.DatagramTransport | None = None
+        self._remote: Address | None = remote
+        self._remote_rtcp: Address | None = (remote[0], remote[1] + 1) if remote else None
+        self._latched: Address | None = None
+        self._latched_rtcp = False
+        self._receiver: PacketReceiver | None = None
+        self._dtmf = DtmfReceiver(payload_type=dtmf_payload_type) if dtmf_payload_type else None
+        self._on_dtmf = on_dtmf
+        self.session = RtcpSession(
+            ssrc=rng.getrandbits(32), cname=f"{name}@sipspeak", now=self._loop.time(), rng=rng
+        )
+        self._rtcp_timer: asyncio.TimerHandle | None = None
+        self._inactivity_timeout = inactivity_timeout
+        self._on_inactive = on_inactive
+        self._inactivity_timer: asyncio.TimerHandle | None = None
+        self._rx_count = 0
+        self._rx_seen = 0
+        self._rx_last_change = self._loop.time()
+        self.inactive = False
+        self.dropped_foreign = 0
+        self.dropped_malformed = 0
+        self.closed = False
+        self._open_transports = 0
+        self._released: asyncio.Future[None] = self._loop.create_future()
+
+    # -- MediaLeg --------------------------------------------------------------
+
+    def set_receiver(self, cb: PacketReceiver | None) -> None:
+        self._receiver = cb
+
+    def send(self, packet: RtpPacket) -> None:
+        dest = self._latched or self._remote
+        if dest is None or self._rtp is None:
+            return
+        session = self.session
+        session.packets_sent += 1
+        session.octets_sent += len(packet.payload)
+        session.last_sent_timestamp = packet.timestamp
+        # RTCP's sender info advertises our SSRC; keep the wire consistent with it.
+        packet.ssrc = session.ssrc
+        self._rtp.sendto(packet.serialize(), dest)
+
+    # -- receive path ----------------------------------------------------------
+
+    def _on_rtp(self, data: bytes, addr: Address) -> None:
+        if addr != self._latched:
+            if self._latched is not None:
+                self.dropped_foreign += 1
+                return
+            if not self._latch(data, addr):
+                return
+        try:
+            packet = RtpPacket.parse(data)
+        except ValueError as exc:
+            self.dropped_malformed += 1
+            log.debug("%s: dropping malformed RTP from %s: %s", self.name, addr, exc)
+            return
+        self._rx_count += 1
+        self.session.receiver.update(
+            packet.ssrc, packet.sequence_number, packet.timestamp, self._loop.time()
+        )
+        if packet.payload_type == self.dtmf_payload_type and self._dtmf is not None:
+            digits = self._dtmf.feed(packet)
+            if digits and self._on_dtmf is not None:
+                for digit in digits:
+                    self._on_dtmf(digit)
+        receiver = self._receiver
+        if receiver is not None:
+            receiver(packet)
+
+    def _latch(self, data: bytes, addr: Address) -> bool:
+        # Latch only onto something that looks like RTP, so one stray datagram
+        # cannot capture the stream (RFC 7362 §4.2 warns of exactly that).
+        if len(data) < 12 or data[0] >> 6 != 2:
+            self.dropped_malformed += 1
+            return False
+        if self._remote is not None and addr != self._remote:
+            log.info("%s: latching to %s:%d (SDP said %s:%d)", self.name, *addr, *self._remote)
+        self._latched = addr
+        if not self._latched_rtcp:
+            self._remote_rtcp = (addr[0], addr[1] + 1)
+        return True
+
+    def relatch(self, remote: Address | None = None) -> None:
+        """Forget the latched source (after a re-INVITE moved the far end)."""
+        self._latched = None
+        if remote is not None:
+            self._remote = remote
+            self._remote_rtcp = (remote[0], remote[1] + 1)
+            self._latched_rtcp = False
+
+    @property
+    def remote_address(self) -> Address | None:
+        """Where RTP goes: the latched source, else the address from SDP."""
+        return self._latched or self._remote
+
+    def _on_rtcp(self, data: bytes, addr: Address) -> None:
+        if self._latched is not None and addr[0] != self._latched[0]:
+            return  # RTCP must come from the host we latched RTP to
+        try:
+            self.session.on_rtcp_received(data, now=self._loop.time())
+        except ValueError as exc:
+            log.debug("%s: dropping malformed RTCP from %s: %s", self.name, addr, exc)
+            return
+        self._remote_rtcp = addr
+        self._latched_rtcp = True
+
+    # -- timers ------------------------------------------------------------------
+
+    def _arm_rtcp(self) -> None:
+        self._rtcp_timer = self._loop.call_at(self.session.get_timer(), self._rtcp_due)
+
+    def _rtcp_due(self) -> None:
+        data = self.session.handle_timer(now=self._loop.time(), wallclock=time.time())
+        if data is not None and self._rtcp is not None and self._remote_rtcp is not None:
+            self._rtcp.sendto(data, self._remote_rtcp)
+        self._arm_rtcp()
+
+    def _arm_inactivity(self) -> None:
+        period = max(0.05, min(1.0, self._inactivity_timeout / 4))
+        self._inactivity_timer = self._loop.call_later(period, self._check_inactivity)
+
+    def _check_inactivity(self) -> None:
+        now = self._loop.time()
+        if self._rx_count != self._rx_seen:
+            self._rx_seen = self._rx_count
+            self._rx_last_change = now
+            self.inactive = False
+        elif not self.inactive and now - self._rx_last_change >= self._inactivity_timeout:
+            self.inactive = True
+            log.info("%s: no RTP for %.1f s", self.name, now - self._rx_last_change)
+            if self._on_inactive is not None:
+                try:
+                    self._on_inactive(self)
+                except Exception:
+                    log.exception("%s: inactivity handler failed", self.name)
+        self._arm_inactivity()
+
+    # -- statistics and lifecycle ---------------------------------------------------
+
+    def _transport_lost(self, *, closing: bool = False) -> None:
+        # The ports go back to the pool only once the sockets are really closed
+        # (asyncio closes them on a later loop iteration), or a new endpoint
+        # could be handed a port that is still bound.
+        if not closing:
+            self._open_transports -= 1
+        if self.closed and self._open_transports <= 0 and not self._released.done():
+            if self._pool is not None:
+                self._pool.release(self.local_port)
+            self._released.set_result(None)
+
+    async def wait_closed(self) -> None:
+        """Wait until both sockets are closed and the ports are back in the pool."""
+        await self._released
+
+    def stats(self) -> RtcpStats:
+        """Reception quality of this leg: cumulative / fraction lost, jitter."""
+        return self.session.stats()
+
+    def close(self, reason: str = "") -> None:
+        """Send RTCP BYE, close both sockets, cancel timers, release the ports."""
+        if self.closed:
+            return
+        self.closed = True
+        for timer in (self._rtcp_timer, self._inactivity_timer):
+            if timer is not None:
+                timer.cancel()
+        if self._rtcp is not None and self._remote_rtcp is not None:
+            bye = self.session.bye(now=self._loop.time(), wallclock=time.time(), reason=reason)
+            self._rtcp.sendto(bye, self._remote_rtcp)
+        for transport in (self._rtp, self._rtcp):
+            if transport is not None:
+                transport.close()
+        self._receiver = None
+        self._transport_lost(closing=True)
+        if self._dtmf is not None and self._on_dtmf is not None:
+            for digit in self._dtmf.flush():
+                self._on_dtmf(digit)
+
+
+async def open_endpoint(
+    *,
+    pool: PortPool,
+    codec: Codec,
+    host: str = "127.0.0.1",
+    remote: Address | None = None,
+    dtmf_payload_type: int | None = 101,
+    name: str = "rtp",
+    inactivity_timeout: float = 30.0,
+    on_inactive: Callable[[RtpEndpoint], None] | None = None,
+    on_dtmf: Callable[[DtmfDigit], None] | None = None,
+    rtcp: bool = True,
+    rng: random.Random | None = None,
+) -> RtpEndpoint:
+    """Bind an RTP/RTCP port pair from ``pool`` and start the endpoint.
+
+    A pair that another process holds is skipped (and stays reserved until
+    the pool wraps round), so several instances can share a range.  Raises
+    :class:`~sipspeak.media.portpool.PortPoolExhausted` when no pair is left.
+    ``remote`` is the far end's RTP address from SDP; ``None`` waits for the
+    first packet to latch onto.  ``rtcp=False`` skips the RTCP socket (tests,
+    benchmarks of the relay path).
+    """
+    loop = asyncio.get_running_loop()
+    skipped: list[int] = []
+    try:
+        for _ in range(_BIND_ATTEMPTS):
+            port = pool.acquire()
+            endpoint = RtpEndpoint(
+                name=name,
+                codec=codec,
+                dtmf_payload_type=dtmf_payload_type,
+                pool=pool,
+                port=port,
+                remote=remote,
+                inactivity_timeout=inactivity_timeout,
+                on_inactive=on_inactive,
+                on_dtmf=on_dtmf,
+                rng=rng or random.Random(),
+            )
+            try:
+                rtp_transport, _ = await loop.create_datagram_endpoint(
+                    functools.partial(_RtpProtocol, endpoint), local_addr=(host, port)
+                )
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    pool.release(port)
+                    raise
+                skipped.append(port)
+                continue
+            endpoint._rtp = rtp_transport
+            endpoint._open_transports += 1
+            if rtcp:
+                try:
+                    rtcp_transport, _ = await loop.create_datagram_endpoint(
+                        functools.partial(_RtcpProtocol, endpoint), local_addr=(host, port + 1)
+                    )
+                except OSError as exc:
+                    endpoint._pool = None  # released below, not by the endpoint
+                    endpoint.closed = True
+                    rtp_transport.close()
+                    await endpoint.wait_closed()
+                    if exc.errno != errno.EADDRINUSE:
+                        pool.release(port)
+                        raise
+                    skipped.append(port)
+                    continue
+                endpoint._rtcp = rtcp_transport
+                endpoint._open_transports += 1
+                endpoint._arm_rtcp()
+            endpoint._arm_inactivity()
+            return endpoint
+        raise OSError(errno.EADDRINUSE, f"{_BIND_ATTEMPTS} RTP port pairs in a row are taken")
+    finally:
+        for port in skipped:
+            pool.release(port)
