@@ -1,0 +1,158 @@
+"""The asyncio shell of trunk registration (core: ``trunk.TrunkRegistration``).
+
+One ``TrunkRunner`` per active trunk: it sends each REGISTER the core asks for through a
+client transaction (RFC 3261 §17.1.2) of the SIP endpoint, feeds back the final response
+or the timeout, and sleeps until the core's next deadline on the loop clock.
+
+The endpoint is anything with the ``RequestChannel`` shape: the transport layer's user
+agent, or in tests a small UDP endpoint over ``TransactionLayer``.
+
+Public API: ``RequestChannel`` (Protocol), ``TrunkRunner(config, channel, on_status=…)``
+with ``async run()``, ``async stop(timeout=…)`` and ``status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Protocol
+
+from sipspeak.sip.events import Address, TransportName
+from sipspeak.sip.headers import NameAddr, Via
+from sipspeak.sip.message import SipRequest, SipResponse
+from sipspeak.sip.trunk import (
+    TrunkConfig,
+    TrunkRegistration,
+    TrunkState,
+    TrunkStatus,
+)
+from sipspeak.sip.uri import SipUri
+
+log = logging.getLogger(__name__)
+
+_TRANSPORTS: dict[str, TransportName] = {
+    "UDP": "UDP", "TCP": "TCP", "TLS": "TLS", "WS": "WS", "WSS": "WSS",
+}  # fmt: skip
+
+
+class RequestChannel(Protocol):
+    """What a trunk needs from the SIP endpoint."""
+
+    def via_for(self, destination: Address) -> Via:
+        """A top Via with a fresh ``z9hG4bK`` branch for a request to ``destination``."""
+        ...
+
+    def contact_for(self, destination: Address) -> NameAddr:
+        """Our Contact as reachable from ``destination``."""
+        ...
+
+    async def send_request(
+        self, request: SipRequest, destination: Address
+    ) -> SipResponse:
+        """Send in a client transaction; the final response, ``TimeoutError`` on Timer F."""
+        ...
+
+
+def trunk_destination(config: TrunkConfig) -> Address:
+    """Next hop for the provider: host and port of the trunk's host field (§8.1.2)."""
+    target = config.target
+    transport = _TRANSPORTS.get(target.transport, "UDP")
+    return Address(transport, target.host, target.port)
+
+
+class TrunkRunner:
+    """Keeps one trunk registered until ``stop()`` (or cancellation)."""
+
+    def __init__(
+        self,
+        config: TrunkConfig,
+        channel: RequestChannel,
+        *,
+        on_status: Callable[[TrunkStatus], None] | None = None,
+        destination: Address | None = None,
+    ) -> None:
+        self.config = config
+        self.channel = channel
+        self.destination = destination or trunk_destination(config)
+        self._on_status = on_status
+        contact = channel.contact_for(self.destination).uri
+        if not isinstance(contact, SipUri):
+            raise ValueError(f"contact must be a SIP URI, not {contact}")
+        # The provider routes inbound calls to the account's user part.
+        contact = replace(contact, user=config.target.aor.user)
+        self.registration = TrunkRegistration(
+            config,
+            contact=contact,
+            call_id=f"{secrets.token_hex(10)}@sipspeak",
+            from_tag=secrets.token_hex(6),
+        )
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    @property
+    def status(self) -> TrunkStatus:
+        return self.registration.status
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _publish(self) -> None:
+        for event in self.registration.pop_events():
+            log.info("trunk %s: %s", self.config.host, event.status)
+            if self._on_status is not None:
+                self._on_status(event.status)
+
+    async def _flush(self) -> None:
+        """Send every queued REGISTER in turn, each in its own client transaction."""
+        reg = self.registration
+        while (pending := reg.pop_request()) is not None:
+            message = pending.to_message(self.channel.via_for(self.destination))
+            try:
+                response = await self.channel.send_request(message, self.destination)
+            except TimeoutError:
+                reg.transaction_failed(self._now(), "timeout")
+            except OSError as exc:
+                reg.transaction_failed(self._now(), f"transport error: {exc}")
+            else:
+                reg.receive_response(response, self._now())
+            self._publish()
+
+    async def run(self) -> None:
+        """Register now, then refresh or retry at each deadline until stopped."""
+        reg = self.registration
+        reg.start(self._now())
+        self._publish()
+        while True:
+            await self._flush()
+            if self._stopping:
+                break
+            deadline = reg.get_timer()
+            self._wake.clear()
+            delay = None if deadline is None else max(0.0, deadline - self._now())
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                pass
+            if self._stopping:
+                break
+            reg.handle_timer(self._now())
+        reg.stop(self._now())
+        self._publish()
+        await self._flush()  # the Expires: 0 un-REGISTER, if a binding is live
+
+    async def stop(self, task: asyncio.Task[None], *, timeout: float = 40.0) -> None:
+        """Unregister and let ``task`` (running ``run()``) finish, or cancel it after
+        ``timeout`` (Timer F is 32 s on UDP)."""
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        except TimeoutError:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if self.registration.state is not TrunkState.DISABLED:
+            self.registration.stop(self._now())
+            self._publish()
