@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
 from .. import __version__
-from .i18n import DEFAULT_LANGUAGE, translate
+from . import auth, openapi, profile
+from .auth import auth_middleware, error_middleware
+from .i18n import translate
 
 if TYPE_CHECKING:
     from ..app import Services
@@ -18,32 +22,33 @@ if TYPE_CHECKING:
 SERVICES: web.AppKey["Services"] = web.AppKey("services")
 HERE = Path(__file__).parent
 
+#: Feature modules, each with ``setup_routes(app)``; optional ones may not exist yet.
+FEATURES = ("users", "groups", "statuses", "trunks", "blacklist", "filemanager")
+OPTIONAL_FEATURES = ("projects", "uploads")
+
 
 def create_app(services: "Services") -> web.Application:
-    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app = web.Application(client_max_size=64 * 1024 * 1024,
+                          middlewares=[error_middleware, auth_middleware])
     app[SERVICES] = services
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
-        context_processors=[_context],
     )
     env.globals["_"] = translate
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/", index)
-    app.router.add_get("/login", login_page)
     app.router.add_static("/static", HERE / "static", name="static")
+    auth.setup_auth(app)
+    profile.setup_routes(app)
+    openapi.setup_routes(app)
+    for name in FEATURES:
+        if importlib.util.find_spec(f"{__package__}.{name}") is not None:
+            importlib.import_module(f"{__package__}.{name}").setup_routes(app)
+    for name in OPTIONAL_FEATURES:
+        if importlib.util.find_spec(f"{__package__}.{name}") is not None:
+            importlib.import_module(f"{__package__}.{name}").setup_routes(app)
     return app
-
-
-async def _context(request: web.Request) -> dict[str, Any]:
-    services = request.app[SERVICES]
-    language = services.config.get("general", "language") or DEFAULT_LANGUAGE
-    return {
-        "lang": language,
-        "_": lambda key: translate(key, language),
-        "support": dict(services.config["support"]),
-    }
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -55,12 +60,3 @@ async def healthz(request: web.Request) -> web.Response:
         "database": {"ok": ok, "schema_version": await db.schema_version() if ok else None},
     }
     return web.json_response(body, status=200 if ok else 503)
-
-
-async def index(request: web.Request) -> web.Response:
-    raise web.HTTPFound("/login")
-
-
-@aiohttp_jinja2.template("login.html")
-async def login_page(request: web.Request) -> dict[str, Any]:
-    return {"error": None, "email": request.query.get("email", "")}

@@ -1,0 +1,384 @@
+"""Sign-in, sessions, CSRF, API tokens and the role-checked route table.
+
+* Sessions: a random id in the HttpOnly cookie ``sipspeak_session`` (SameSite=Lax, Secure on
+  HTTPS); only its SHA-256 digest is stored (``web_sessions``), with an expiry.
+* CSRF: each session has a token; every unsafe request authenticated by the cookie must carry
+  it in the form field ``csrf`` or the ``X-CSRF-Token`` header.  Bearer API tokens are exempt:
+  a browser never attaches them by itself.
+* Login is rate-limited per source address (failed attempts in a sliding window).
+* :func:`route` registers a handler with the roles allowed to use it; the table is
+  ``app[ROUTE_TABLE]`` (the OpenAPI document and the role-walk test read it).  The middleware
+  resolves ``request["user"]`` and answers 302 → /login (pages) or 401 JSON (API) to anonymous
+  users and 403 to a role that is not allowed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from ..security import token_digest, verify_password
+from ..storage import NotFound, now_ms
+from ..storage.models import ROLES, User, WebSession
+from .errors import ApiError, api_error_response, as_api_error, error_response
+
+if TYPE_CHECKING:
+    from ..app import Services
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+SESSION_COOKIE = "sipspeak_session"
+LOGIN_COOKIE = "sipspeak_login"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SESSION_TTL_MS = 12 * 3600 * 1000
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ALL_ROLES: tuple[str, ...] = tuple(ROLES)
+STAFF: tuple[str, ...] = ("admin", "supervisor")
+ADMIN: tuple[str, ...] = ("admin",)
+
+SPEC_ATTR = "__sipspeak_route__"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    """One row of the route table: who may call what."""
+
+    method: str
+    path: str
+    roles: tuple[str, ...]
+    api: bool
+    name: str | None
+    summary: str
+    request_schema: dict[str, Any] | None = None
+    response_schema: dict[str, Any] | None = None
+    query: tuple[str, ...] = ()
+
+
+ROUTE_TABLE: web.AppKey[list[RouteSpec]] = web.AppKey("route_table", list)
+
+
+class LoginLimiter:
+    """Failed sign-ins per source address in a sliding window; time is a parameter."""
+
+    def __init__(self, *, max_failures: int = 10, window_s: float = 300.0) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, source: str, now: float) -> deque[float]:
+        entries = self._failures.setdefault(source, deque())
+        while entries and entries[0] <= now - self.window_s:
+            entries.popleft()
+        return entries
+
+    def blocked(self, source: str, now: float) -> bool:
+        return len(self._recent(source, now)) >= self.max_failures
+
+    def failed(self, source: str, now: float) -> None:
+        self._recent(source, now).append(now)
+        if len(self._failures) > 10_000:  # forget idle addresses, bound the memory
+            for key in [k for k, v in self._failures.items() if not v]:
+                del self._failures[key]
+
+
+LOGIN_LIMITER: web.AppKey[LoginLimiter] = web.AppKey("login_limiter", LoginLimiter)
+
+
+def _services(request: web.Request) -> "Services":
+    from .app import SERVICES
+
+    return request.app[SERVICES]
+
+
+# -- the route table --------------------------------------------------------------------
+
+
+def route(app: web.Application, method: str, path: str, handler: Handler, *,
+          roles: tuple[str, ...], api: bool = False, name: str | None = None,
+          summary: str | None = None, request_schema: dict[str, Any] | None = None,
+          response_schema: dict[str, Any] | None = None,
+          query: tuple[str, ...] = ()) -> RouteSpec:
+    """Register ``handler`` for ``method path``, callable by ``roles`` only."""
+    unknown = set(roles) - set(ALL_ROLES)
+    if not roles or unknown:
+        raise ValueError(f"route {method} {path}: roles must be a non-empty subset of {ALL_ROLES}")
+    doc = (handler.__doc__ or "").strip().splitlines()
+    spec = RouteSpec(method=method.upper(), path=path, roles=tuple(roles), api=api, name=name,
+                     summary=summary or (doc[0] if doc else f"{method.upper()} {path}"),
+                     request_schema=request_schema, response_schema=response_schema,
+                     query=query)
+
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        return await handler(request)
+
+    setattr(endpoint, SPEC_ATTR, spec)
+    endpoint.__name__ = getattr(handler, "__name__", "endpoint")
+    endpoint.__doc__ = handler.__doc__
+    if ROUTE_TABLE not in app:
+        app[ROUTE_TABLE] = []
+    app[ROUTE_TABLE].append(spec)
+    app.router.add_route(spec.method, path, endpoint, name=name)
+    return spec
+
+
+def route_spec(request: web.Request) -> RouteSpec | None:
+    return getattr(request.match_info.handler, SPEC_ATTR, None)
+
+
+def is_api_request(request: web.Request) -> bool:
+    spec = route_spec(request)
+    return spec.api if spec is not None else request.path.startswith("/api/")
+
+
+# -- who is calling ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Caller:
+    user: User | None = None
+    session: WebSession | None = None
+    session_id: str | None = None
+    via_token: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def _resolve(request: web.Request) -> Caller:
+    db = _services(request).db
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        token = await db.tokens.by_hash(token_digest(header[7:].strip()))
+        if token is None:
+            return Caller(via_token=True)
+        user = await _live_user(request, token.user_id)
+        if user is not None:
+            await db.tokens.touch(token.id)
+        return Caller(user=user, via_token=True)
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id or len(session_id) > 200:
+        return Caller()
+    session = await db.sessions.get(token_digest(session_id), now=now_ms())
+    if session is None:
+        return Caller()
+    user = await _live_user(request, session.user_id)
+    if user is None:
+        return Caller()
+    return Caller(user=user, session=session, session_id=session_id)
+
+
+async def _live_user(request: web.Request, user_id: int) -> User | None:
+    try:
+        return await _services(request).db.users.get(user_id)
+    except NotFound:
+        return None
+
+
+def current_user(request: web.Request) -> User:
+    """The signed-in user of a route registered with :func:`route`."""
+    user = request.get("user")
+    if user is None:
+        raise web.HTTPUnauthorized()
+    return user  # type: ignore[no-any-return]
+
+
+def csrf_token(request: web.Request) -> str:
+    session: WebSession | None = request.get("session")
+    return session.csrf_token if session is not None else ""
+
+
+async def _csrf_ok(request: web.Request, session: WebSession) -> bool:
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not sent and request.content_type in ("application/x-www-form-urlencoded",
+                                             "multipart/form-data"):
+        form = await request.post()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else ""
+    return bool(sent) and hmac.compare_digest(sent.encode(), session.csrf_token.encode())
+
+
+# -- middlewares ------------------------------------------------------------------------
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """API errors → the JSON error shape; page errors → the error page."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if not is_api_request(request) or exc.status < 400:
+            raise
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+                413: "too_large"}.get(exc.status, "http_error")
+        return error_response(exc.status, code, exc.reason)
+    except Exception as exc:  # noqa: BLE001 - every failure gets an answer, never a traceback
+        error = as_api_error(exc)
+        if error is None:
+            log.exception("%s %s failed", request.method, request.path)
+            error = ApiError(500, "internal", "внутренняя ошибка сервера")
+        if is_api_request(request):
+            return api_error_response(error)
+        from .layout import render_error
+
+        return await render_error(request, error)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    caller = await _resolve(request)
+    request["user"] = caller.user
+    request["session"] = caller.session
+    request["via_token"] = caller.via_token
+    spec = route_spec(request)
+    if spec is None:
+        return await handler(request)
+    user = caller.user
+    if user is None:
+        if spec.api:
+            return error_response(401, "unauthorized", "требуется вход или API-токен",
+                                  headers={"WWW-Authenticate": 'Bearer realm="sipspeak"'})
+        target = request.path_qs if request.method == "GET" else "/"
+        raise web.HTTPFound(f"/login?next={quote(target, safe='')}")
+    if user.role not in spec.roles:
+        raise ApiError(403, "forbidden", "недостаточно прав для этого действия")
+    if request.method not in SAFE_METHODS and caller.session is not None:
+        if not await _csrf_ok(request, caller.session):
+            raise ApiError(403, "csrf", "неверный или отсутствующий CSRF-токен", field=CSRF_FIELD)
+    return await handler(request)
+
+
+# -- login / logout ---------------------------------------------------------------------
+
+
+def _secure(request: web.Request) -> bool:
+    return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+
+
+def _safe_next(value: str) -> str:
+    # Only a local path: "//host" and "/\host" would leave the site.
+    if value.startswith("/") and not value.startswith(("//", "/\\")):
+        return value
+    return "/"
+
+
+def redirect(location: str) -> web.Response:
+    """A 303 "see other" after a form post (the browser follows it with GET)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+def source_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+async def login_page(request: web.Request) -> web.Response:
+    if request.get("user") is not None:
+        raise web.HTTPFound(_safe_next(request.query.get("next", "/")))
+    return await _login_form(request, error=None, email=request.query.get("email", ""))
+
+
+async def _login_form(request: web.Request, *, error: str | None, email: str,
+                      status: int = 200) -> web.Response:
+    from .layout import render_public
+
+    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+    response = await render_public(request, "login.html", {
+        "error": error, "email": email, "csrf": token,
+        "next": _safe_next(request.query.get("next", "/")),
+    }, status=status)
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Lax",
+                        secure=_secure(request), path="/login")
+    return response
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    from .i18n import translate
+    from .layout import language_of
+
+    services = _services(request)
+    limiter = request.app[LOGIN_LIMITER]
+    form = await request.post()
+    email = str(form.get("email", "")).strip()[:320]
+    password = str(form.get("password", ""))[:1024]
+    lang = language_of(request)
+    source = source_address(request)
+    now = time.monotonic()
+    cookie_token = request.cookies.get(LOGIN_COOKIE, "")
+    sent = str(form.get(CSRF_FIELD, ""))
+    if not cookie_token or not hmac.compare_digest(cookie_token.encode(), sent.encode()):
+        return await _login_form(request, error=translate("login.expired", lang), email=email,
+                                 status=403)
+    if limiter.blocked(source, now):
+        return await _login_form(request, error=translate("login.too_many", lang), email=email,
+                                 status=429)
+    user = await services.db.users.by_email(email) if email else None
+    if user is None or not verify_password(password, user.password_hash):
+        limiter.failed(source, now)
+        return await _login_form(request, error=translate("login.failed", lang), email=email,
+                                 status=401)
+    session_id = secrets.token_urlsafe(32)
+    await services.db.sessions.purge_expired(now=now_ms())
+    await services.db.sessions.create(id_hash=token_digest(session_id), user_id=user.id,
+                                      csrf_token=secrets.token_urlsafe(32),
+                                      expires_at=now_ms() + SESSION_TTL_MS)
+    response = redirect(_safe_next(str(form.get("next", "/")) or "/"))
+    response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="Lax",
+                        secure=_secure(request), path="/", max_age=SESSION_TTL_MS // 1000)
+    response.del_cookie(LOGIN_COOKIE, path="/login")
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    """Sign out: the session is deleted on the server and the cookie cleared."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id:
+        await _services(request).db.sessions.delete(token_digest(session_id))
+    response = redirect("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- scope ------------------------------------------------------------------------------
+
+
+async def visible_project_ids(request: web.Request) -> set[int] | None:
+    """Projects the caller may see: None = all (admin); a supervisor sees the projects he
+    supervises; an operator the projects of his groups."""
+    user = current_user(request)
+    return await project_ids_for(_services(request), user)
+
+
+async def project_ids_for(services: "Services", user: User) -> set[int] | None:
+    db = services.db
+    if user.role == "admin":
+        return None
+    if user.role == "supervisor":
+        return {p.id for p in await db.projects.list(supervisor_id=user.id)}
+    ids: set[int] = set()
+    for group in await db.users.groups_of(user.id):
+        ids |= {p.id for p in await db.projects.list(group_id=group.id)}
+    return ids
+
+
+def setup_auth(app: web.Application) -> None:
+    app[LOGIN_LIMITER] = LoginLimiter()
+    app.router.add_get("/login", login_page, name="login")
+    app.router.add_post("/login", login_submit)
+    route(app, "POST", "/logout", logout, roles=ALL_ROLES, name="logout")
+
+
+__all__ = [
+    "ADMIN", "ALL_ROLES", "CSRF_FIELD", "CSRF_HEADER", "LOGIN_LIMITER", "LoginLimiter",
+    "ROUTE_TABLE", "RouteSpec", "SESSION_COOKIE", "STAFF", "auth_middleware", "csrf_token",
+    "current_user", "error_middleware", "redirect", "is_api_request", "project_ids_for", "route",
+    "route_spec", "setup_auth", "visible_project_ids",
+]

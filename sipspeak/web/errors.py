@@ -1,0 +1,85 @@
+"""Errors of the web layer and their one JSON shape.
+
+Every API error answers ``{"error": {"code": ..., "message": ..., "field": ...}}``:
+400 malformed request, 401 not signed in, 403 role or scope, 404 missing, 409 a unique value
+is taken, 413 too large, 422 a value is absurd, 429 too many attempts.  Services raise
+:class:`ApiError` (or storage / account errors, mapped by :func:`as_api_error`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from ..accounts import AccountError
+from ..storage import Conflict, NotFound
+
+
+class ApiError(Exception):
+    """A request that cannot be served; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+class Forbidden(ApiError):
+    def __init__(self, message: str = "нет доступа") -> None:
+        super().__init__(403, "forbidden", message)
+
+
+class Invalid(ApiError):
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(422, "invalid", message, field=field)
+
+
+class BadRequest(ApiError):
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(400, "bad_request", message, field=field)
+
+
+def as_api_error(exc: BaseException) -> ApiError | None:
+    """The API error a domain exception stands for, or None for a programming error."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, Conflict):
+        return ApiError(409, "conflict", str(exc), field=exc.field)
+    if isinstance(exc, NotFound):
+        return ApiError(404, "not_found", str(exc))
+    if isinstance(exc, AccountError):
+        return ApiError(422, "invalid", str(exc), field=exc.field)
+    if isinstance(exc, ValueError):
+        return ApiError(422, "invalid", str(exc))
+    return None
+
+
+def error_body(status: int, code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "field": field}}
+
+
+def error_response(status: int, code: str, message: str, *, field: str | None = None,
+                   headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(error_body(status, code, message, field), status=status,
+                             headers=headers, dumps=_dumps)
+
+
+def api_error_response(error: ApiError) -> web.Response:
+    return error_response(error.status, error.code, error.message, field=error.field)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def json_ok(value: Any, *, status: int = 200) -> web.Response:
+    """A JSON answer with Cyrillic kept readable."""
+    return web.json_response(value, status=status, dumps=_dumps)
+
+
+__all__ = ["ApiError", "Forbidden", "Invalid", "BadRequest", "as_api_error", "error_response",
+           "api_error_response", "error_body", "json_ok"]

@@ -1,0 +1,146 @@
+"""Dashboard, the header's operator status and notifications, the profile menu pages."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..storage import now_ms
+from ..storage.models import User
+from .auth import ALL_ROLES, current_user, redirect, route
+from .errors import Invalid, json_ok
+from .forms import Fields
+from .i18n import LANGUAGES, translate
+from .layout import AGENT_STATES, current_agent_state, language_of, render
+
+if TYPE_CHECKING:
+    from ..app import Services
+
+
+def _services(request: web.Request) -> "Services":
+    from .app import SERVICES
+
+    return request.app[SERVICES]
+
+
+async def set_agent_state(services: "Services", user: User, state: str) -> dict[str, Any]:
+    """Record the operator's new state and tell the dialer (``agent.state`` on the bus)."""
+    if state not in AGENT_STATES:
+        raise Invalid(f"статус должен быть одним из: {', '.join(AGENT_STATES)}", field="state")
+    at = now_ms()
+    await services.db.intervals.start(user_id=user.id, state=state, at=at)
+    services.bus.publish("agent.state", user_id=user.id, state=state, at=at)
+    return {"user_id": user.id, "state": state, "at": at}
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    """The start page after sign-in."""
+    user = current_user(request)
+    db = _services(request).db
+    lang = language_of(request)
+    tiles: list[dict[str, Any]] = []
+    if user.role in ("admin", "supervisor"):
+        operators = await db.users.list(role="operator")
+        tiles.append({"label": translate("dashboard.operators", lang), "value": len(operators)})
+        projects = await db.projects.list(supervisor_id=None if user.role == "admin" else user.id)
+        tiles.append({"label": translate("dashboard.projects", lang), "value": len(projects)})
+        tiles.append({"label": translate("dashboard.groups", lang),
+                      "value": len(await db.groups.list())})
+    else:
+        tiles.append({"label": translate("dashboard.groups", lang),
+                      "value": len(await db.users.groups_of(user.id))})
+    return await render(request, "dashboard.html", {"tiles": tiles})
+
+
+async def devices_page(request: web.Request) -> web.Response:
+    """Device check: microphone and speaker."""
+    return await render(request, "profile/devices.html", {})
+
+
+async def language_submit(request: web.Request) -> web.Response:
+    """Change the UI language of the signed-in user."""
+    fields = await Fields.read(request)
+    await _change_language(request, fields)
+    referer = request.headers.get("Referer", "")
+    target = "/"
+    if referer.startswith(f"{request.scheme}://{request.host}/"):
+        target = referer[len(f"{request.scheme}://{request.host}"):]
+    return redirect(target)
+
+
+async def _change_language(request: web.Request, fields: Fields) -> str:
+    language = fields.text("language")
+    if language not in LANGUAGES:
+        raise Invalid(f"язык должен быть одним из: {', '.join(LANGUAGES)}", field="language")
+    await _services(request).db.users.update(current_user(request).id, language=language)
+    return language
+
+
+async def api_me(request: web.Request) -> web.Response:
+    """The signed-in user."""
+    user = current_user(request)
+    services = _services(request)
+    return json_ok({"id": user.id, "role": user.role, "full_name": user.full_name,
+                    "email": user.email, "language": user.language,
+                    "state": await current_agent_state(services, user.id)})
+
+
+async def api_language(request: web.Request) -> web.Response:
+    """Change the UI language of the signed-in user."""
+    language = await _change_language(request, await Fields.read(request))
+    return json_ok({"language": language})
+
+
+async def api_agent_state_get(request: web.Request) -> web.Response:
+    """The operator's current state."""
+    user = current_user(request)
+    return json_ok({"user_id": user.id,
+                    "state": await current_agent_state(_services(request), user.id)})
+
+
+async def api_agent_state_set(request: web.Request) -> web.Response:
+    """Switch the operator's state (Не в сети / Доступен / Пауза / Не беспокоить)."""
+    fields = await Fields.read(request)
+    result = await set_agent_state(_services(request), current_user(request),
+                                   fields.text("state", max_len=20))
+    return json_ok(result)
+
+
+async def api_notifications(request: web.Request) -> web.Response:
+    """Unread notifications of the signed-in user."""
+    items = await _services(request).db.notifications.unread(current_user(request).id)
+    return json_ok({"items": [{"id": n.id, "level": n.level, "text": n.text,
+                               "created_at": n.created_at} for n in items]})
+
+
+async def api_notification_read(request: web.Request) -> web.Response:
+    """Mark one notification read."""
+    user = current_user(request)
+    db = _services(request).db
+    notification_id = int(request.match_info["id"])
+    if notification_id not in {n.id for n in await db.notifications.unread(user.id)}:
+        raise web.HTTPNotFound(reason="уведомление не найдено")
+    await db.notifications.mark_read(notification_id)
+    return json_ok({"id": notification_id, "read": True})
+
+
+_STATE_SCHEMA = {"type": "object", "required": ["state"],
+                 "properties": {"state": {"type": "string", "enum": list(AGENT_STATES)}}}
+
+
+def setup_routes(app: web.Application) -> None:
+    route(app, "GET", "/", dashboard, roles=ALL_ROLES, name="dashboard")
+    route(app, "GET", "/profile/devices", devices_page, roles=ALL_ROLES, name="profile.devices")
+    route(app, "POST", "/profile/language", language_submit, roles=ALL_ROLES)
+    route(app, "GET", "/api/v1/me", api_me, roles=ALL_ROLES, api=True)
+    route(app, "POST", "/api/v1/me/language", api_language, roles=ALL_ROLES, api=True,
+          request_schema={"type": "object", "required": ["language"],
+                          "properties": {"language": {"type": "string", "enum": list(LANGUAGES)}}})
+    route(app, "GET", "/api/v1/agent/state", api_agent_state_get, roles=ALL_ROLES, api=True,
+          response_schema=_STATE_SCHEMA)
+    route(app, "POST", "/api/v1/agent/state", api_agent_state_set, roles=ALL_ROLES, api=True,
+          request_schema=_STATE_SCHEMA, response_schema=_STATE_SCHEMA)
+    route(app, "GET", "/api/v1/notifications", api_notifications, roles=ALL_ROLES, api=True)
+    route(app, "POST", r"/api/v1/notifications/{id:\d+}/read", api_notification_read,
+          roles=ALL_ROLES, api=True)

@@ -1,0 +1,62 @@
+// SipSpeak pages: menu collapse, operator status switcher, notifications, confirmations.
+(function () {
+  "use strict";
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  var csrf = meta ? meta.getAttribute("content") : "";
+
+  function postJson(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+      body: JSON.stringify(body || {})
+    });
+  }
+  window.sipspeak = {postJson: postJson, csrf: csrf};
+
+  var shell = document.getElementById("shell");
+  var toggle = document.getElementById("menu-toggle");
+  if (shell && toggle) {
+    var collapsed = window.localStorage.getItem("sipspeak.menu") === "collapsed";
+    var apply = function () {
+      shell.classList.toggle("collapsed", collapsed);
+      toggle.setAttribute("aria-expanded", collapsed ? "false" : "true");
+    };
+    apply();
+    toggle.addEventListener("click", function () {
+      collapsed = !collapsed;
+      window.localStorage.setItem("sipspeak.menu", collapsed ? "collapsed" : "open");
+      apply();
+    });
+  }
+
+  var state = document.getElementById("agent-state");
+  if (state) {
+    state.addEventListener("change", function () {
+      var chosen = state.value;
+      state.disabled = true;
+      postJson(state.getAttribute("data-url"), {state: chosen}).then(function (response) {
+        state.disabled = false;
+        state.classList.toggle("failed", !response.ok);
+      }, function () {
+        state.disabled = false;
+        state.classList.add("failed");
+      });
+    });
+  }
+
+  document.querySelectorAll("[data-read-notification]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var id = button.getAttribute("data-read-notification");
+      postJson("/api/v1/notifications/" + id + "/read").then(function (response) {
+        if (response.ok) { button.parentNode.remove(); }
+      });
+    });
+  });
+
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+  });
+})();

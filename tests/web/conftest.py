@@ -1,0 +1,46 @@
+"""Web fixtures: a real aiohttp server on 127.0.0.1 (port 0) over a real SQLite file."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from webtools import Site, make_config  # noqa: E402
+
+from sipspeak.app import Services  # noqa: E402
+from sipspeak.storage import Database  # noqa: E402
+from sipspeak.web.app import create_app  # noqa: E402
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    config = make_config(tmp_path)
+    db = await Database.open(config.database_path)
+    services = Services(config=config, db=db)
+    server = TestServer(create_app(services), host="127.0.0.1", port=0)
+    await server.start_server()
+    s = Site(server=server, services=services, db=db, base=str(server.make_url("/")),
+             browsers=[], users={})
+    try:
+        yield s
+    finally:
+        for b in s.browsers:
+            await b.close()
+        await server.close()
+        await db.close()
+
+
+@pytest.fixture
+async def staff(site: Site) -> Site:
+    """An admin, a supervisor and an operator (password PASSWORD)."""
+    await site.user("admin", "admin@test.ru", full_name="Админ")
+    await site.user("supervisor", "sup@test.ru", full_name="Супервайзер")
+    await site.user("operator", "oper@test.ru", full_name="Оператор", extension="333")
+    return site
+
