@@ -129,16 +129,26 @@ class WebRtcLegConnected:
     """ICE and DTLS are up: audio flows both ways from now on."""
 
 
+CloseReason = Literal["local", "remote", "failed", "media-timeout"]
+
+
 @dataclass(frozen=True, slots=True)
 class WebRtcLegClosed:
     """The leg is closed for good.
 
-    ``reason`` is ``"local"`` after :meth:`WebRtcLeg.close`, ``"remote"`` when
-    the browser closed its peer connection (DTLS close_notify, RFC 5246 §7.2.1)
-    and ``"failed"`` when ICE connectivity or consent failed (RFC 7675 §5.1).
+    ``reason`` is
+
+    * ``"local"`` after :meth:`WebRtcLeg.close`;
+    * ``"remote"`` when a connected browser closed its peer connection (DTLS
+      close_notify, RFC 6347 §4.2.7 / RFC 5246 §7.2.1) or stopped answering
+      ICE consent checks (RFC 7675 §5.1: consent expires after 30 s);
+    * ``"failed"`` when ICE or DTLS could not be established at all;
+    * ``"media-timeout"`` when a connected browser sent no RTP for
+      :attr:`WebRtcSettings.media_timeout` seconds.  A closed tab sends
+      neither BYE nor close_notify, so this is how it is noticed quickly.
     """
 
-    reason: Literal["local", "remote", "failed"]
+    reason: CloseReason
 
 
 WebRtcLegEvent = WebRtcLegConnected | WebRtcLegClosed
@@ -154,12 +164,21 @@ class WebRtcSettings:
     #: Interfaces to gather host candidates on; ``None`` lets aioice use every
     #: non-loopback interface.
     host_addresses: tuple[str, ...] | None = None
-    #: Packets queued towards the browser before the oldest is dropped (20 ms each).
-    send_queue_packets: int = 25
+    #: Packets queued towards the browser before the oldest is dropped (20 ms
+    #: each).  The sender drains the queue as packets come, so it only fills
+    #: while the loop stalls; stale audio is then dropped rather than burst.
+    send_queue_packets: int = 10
+    #: Seconds without RTP from a connected browser after which the leg closes
+    #: (``None``: never).  Chromium keeps sending while its track is muted
+    #: (``enabled = false`` sends silence), so the softphone must mute that
+    #: way, not by removing the track.
+    media_timeout: float | None = 10.0
 
     def __post_init__(self) -> None:
         if self.send_queue_packets < 1:
             raise ValueError("send_queue_packets must be at least 1")
+        if self.media_timeout is not None and self.media_timeout <= 0:
+            raise ValueError("media_timeout must be positive or None")
 
 
 class PcmuPassthroughTrack(MediaStreamTrack):
@@ -264,7 +283,10 @@ class WebRtcLeg:
         self._on_event = on_event
         self._receiver: PacketReceiver | None = None
         self._state = WebRtcLegState.NEW
-        self._closed_reason: Literal["local", "remote", "failed"] | None = None
+        self._closed_reason: CloseReason | None = None
+        self._loop = asyncio.get_running_loop()
+        self._last_rx = 0.0
+        self._media_timer: asyncio.TimerHandle | None = None
         self._closed = asyncio.Event()
         self._track = PcmuPassthroughTrack(capacity=self._settings.send_queue_packets)
         self._pc = RTCPeerConnection(
@@ -305,8 +327,12 @@ class WebRtcLeg:
         return None
 
     def send(self, packet: RtpPacket) -> None:
-        """Queue a PCMU packet towards the browser; other payload types are dropped."""
-        if self._state is WebRtcLegState.CLOSED:
+        """Queue a PCMU packet towards the browser; other payload types are dropped.
+
+        Packets sent before the leg is connected are dropped too: the browser
+        would otherwise get them as a burst of stale audio.
+        """
+        if self._state is not WebRtcLegState.CONNECTED:
             return
         if packet.payload_type != PCMU_PAYLOAD_TYPE:
             self._log.debug("not sending payload type %d", packet.payload_type)
@@ -323,7 +349,7 @@ class WebRtcLeg:
         return self._state
 
     @property
-    def closed_reason(self) -> Literal["local", "remote", "failed"] | None:
+    def closed_reason(self) -> CloseReason | None:
         return self._closed_reason
 
     def set_event_handler(self, cb: EventHandler | None) -> None:
@@ -366,7 +392,7 @@ class WebRtcLeg:
 
     async def create_offer(self) -> str:
         """Make an offer (one sendrecv PCMU audio m-line, all candidates)."""
-        self._require_signalling("stable")
+        self._require_signalling("stable", initial=True)
         await self._pc.setLocalDescription(await self._pc.createOffer())
         self._begin_connecting()
         return self._local_sdp()
@@ -383,7 +409,7 @@ class WebRtcLeg:
 
     async def accept_offer(self, sdp: str) -> str:
         """Apply a browser-initiated offer and return our answer."""
-        self._require_signalling("stable")
+        self._require_signalling("stable", initial=True)
         self._check_remote(sdp)
         await self._apply_remote(RTCSessionDescription(sdp=sdp, type="offer"))
         await self._pc.setLocalDescription(await self._pc.createAnswer())
@@ -392,13 +418,19 @@ class WebRtcLeg:
 
     async def close(self) -> None:
         """Close the peer connection and release everything the leg owns."""
-        await self._shutdown("local")
+        self._start_shutdown("local")
+        assert self._shutdown_task is not None
+        await asyncio.shield(self._shutdown_task)
 
     # -- internals ---------------------------------------------------------
 
-    def _require_signalling(self, expected: str) -> None:
+    def _require_signalling(self, expected: str, *, initial: bool = False) -> None:
         if self._state is WebRtcLegState.CLOSED:
             raise WebRtcSignallingError("leg is closed", status_hint=481)
+        # One offer/answer exchange per leg: renegotiation (hold, ICE restart)
+        # is not supported, the softphone mutes its track locally instead.
+        if initial and self._state is not WebRtcLegState.NEW:
+            raise WebRtcSignallingError("already negotiated", status_hint=491)
         if self._pc.signalingState != expected:
             raise WebRtcSignallingError(
                 f"signalling state is {self._pc.signalingState}, not {expected}",
@@ -457,6 +489,7 @@ class WebRtcLeg:
             self.packets_ignored += 1
             return
         self.packets_received += 1
+        self._last_rx = self._loop.time()
         receiver = self._receiver
         if receiver is None:
             return
@@ -512,33 +545,51 @@ class WebRtcLeg:
         self._log.debug("connection state %s", state)
         if state == "connected" and self._state is WebRtcLegState.CONNECTING:
             self._state = WebRtcLegState.CONNECTED
+            self._last_rx = self._loop.time()
+            self._arm_media_timer()
             self._emit(WebRtcLegConnected())
-        elif state in ("closed", "failed") and self._shutdown_task is None:
-            if self._state is WebRtcLegState.CLOSED:
-                return
-            # aiortc closes itself when the browser's DTLS close_notify arrives;
-            # on ICE failure we close it.  Either way the shutdown is a task the
-            # leg owns and close() awaits.
-            reason: Literal["remote", "failed"] = (
-                "remote" if state == "closed" else "failed"
-            )
-            self._shutdown_task = asyncio.create_task(
-                self._shutdown_once(reason), name=f"webrtc-close-{self._call_id}"
+        elif state in ("closed", "failed"):
+            # aiortc closes itself when the browser's DTLS close_notify arrives
+            # or ICE consent expires; on a failure we close it.  Either way the
+            # shutdown is a task the leg owns and close() awaits.
+            connected = self._state is WebRtcLegState.CONNECTED
+            self._start_shutdown("remote" if connected else "failed")
+
+    def _arm_media_timer(self) -> None:
+        timeout = self._settings.media_timeout
+        if timeout is not None:
+            self._media_timer = self._loop.call_at(
+                self._last_rx + timeout, self._on_media_timer
             )
 
-    async def _shutdown(self, reason: Literal["local", "remote", "failed"]) -> None:
+    def _on_media_timer(self) -> None:
+        """One deadline, re-armed from the last packet's arrival (no polling)."""
+        self._media_timer = None
+        if self._state is not WebRtcLegState.CONNECTED:
+            return
+        assert self._settings.media_timeout is not None
+        if self._loop.time() >= self._last_rx + self._settings.media_timeout:
+            self._log.info(
+                "no RTP from the browser for %ss", self._settings.media_timeout
+            )
+            self._start_shutdown("media-timeout")
+        else:
+            self._arm_media_timer()
+
+    def _start_shutdown(self, reason: CloseReason) -> None:
+        """Start closing once; the first reason wins."""
         if self._shutdown_task is None:
             self._shutdown_task = asyncio.create_task(
                 self._shutdown_once(reason), name=f"webrtc-close-{self._call_id}"
             )
-        await asyncio.shield(self._shutdown_task)
 
-    async def _shutdown_once(
-        self, reason: Literal["local", "remote", "failed"]
-    ) -> None:
+    async def _shutdown_once(self, reason: CloseReason) -> None:
         self._state = WebRtcLegState.CLOSED
         self._closed_reason = reason
         self._receiver = None
+        if self._media_timer is not None:
+            self._media_timer.cancel()
+            self._media_timer = None
         try:
             await self._pc.close()
         except Exception:  # noqa: BLE001 - the leg must still end up closed

@@ -216,3 +216,28 @@ async def test_browser_close_surfaces_closed_event(
     assert closed == WebRtcLegClosed("remote")
     assert events == [WebRtcLegClosed("remote")]
     assert leg.state is WebRtcLegState.CLOSED
+
+
+async def test_page_closed_surfaces_closed_event_by_media_timeout(
+    browser: ChromiumDriver,
+) -> None:
+    # A closed tab sends neither RTCP BYE nor DTLS close_notify (and ICE
+    # consent only expires after 30 s), so the silence of the browser tells.
+    settings = WebRtcSettings(host_addresses=("127.0.0.1",), media_timeout=1.0)
+    leg = WebRtcLeg(settings=settings, call_id="page-closed")
+    try:
+        await connect(browser, leg, browser_offers=True)
+        # Audio keeps flowing for longer than the timeout: the leg stays up.
+        async with asyncio.timeout(20):
+            while leg.packets_received < 100:
+                await asyncio.sleep(0.05)
+        assert leg.state is WebRtcLegState.CONNECTED
+        events: list[WebRtcLegEvent] = []
+        leg.set_event_handler(events.append)
+
+        await browser.navigate("about:blank")
+        closed = await asyncio.wait_for(leg.wait_closed(), 15)
+        assert closed == WebRtcLegClosed("media-timeout")
+        assert events == [WebRtcLegClosed("media-timeout")]
+    finally:
+        await asyncio.wait_for(leg.close(), 10)

@@ -249,3 +249,42 @@ def test_sdp_audio_codecs_names_static_and_dynamic_formats() -> None:
     )
     assert sdp_audio_codecs(sdp) == ["OPUS", "PCMU", "PCMA", "TELEPHONE-EVENT"]
     assert sdp_audio_codecs("v=0\r\nm=video 9 RTP/AVP 96\r\n") == []
+
+
+async def test_media_timeout_closes_a_silent_leg_only() -> None:
+    settings = WebRtcSettings(host_addresses=("127.0.0.1",), media_timeout=0.6)
+    talker = WebRtcLeg(settings=LOOPBACK, call_id="talker")
+    listener = WebRtcLeg(settings=settings, call_id="listener")
+    try:
+        await negotiate(talker, listener)
+        # 1.2 s of audio, twice the timeout: the listener stays connected.
+        await asyncio.wait_for(play(talker, source_stream(random.Random(3))[:60]), 10)
+        assert listener.state is WebRtcLegState.CONNECTED
+        assert listener.packets_received > 0
+        # The talker goes quiet: the listener closes, the talker sees it go.
+        closed = await asyncio.wait_for(listener.wait_closed(), 10)
+        assert closed == WebRtcLegClosed("media-timeout")
+        assert await asyncio.wait_for(talker.wait_closed(), 10) == WebRtcLegClosed(
+            "remote"
+        )
+    finally:
+        await asyncio.wait_for(asyncio.gather(talker.close(), listener.close()), 10)
+
+
+async def test_packets_sent_before_connection_are_dropped(
+    pair: tuple[WebRtcLeg, WebRtcLeg],
+) -> None:
+    offerer, answerer = pair
+    received: list[RtpPacket] = []
+    answerer.set_receiver(received.append)
+    stale = source_stream(random.Random(4))
+    for packet in stale[:10]:
+        offerer.send(packet)
+    await negotiate(offerer, answerer)
+    fresh = stale[10:20]
+    await asyncio.wait_for(play(offerer, fresh), 10)
+    async with asyncio.timeout(5):
+        while len(received) < len(fresh):
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    assert_same_stream(fresh, received)
