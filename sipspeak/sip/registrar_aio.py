@@ -13,7 +13,9 @@ RFC 3261 §10.3 steps, in order:
 5. the To URI is a sip:/sips: URI with a user part, else 404;
 6-8. bindings are updated and the 200 lists them (``Registrar.handle_request``).
 
-Public API: ``RegisterHandler(registrar=…, auth=…, lookup=…, domains=…, clock=…,
+Public API: ``authenticate_request(auth, request, source=…, lookup=…, clock=…,
+proxy=…)`` → user name or the response to send (also for operators' INVITEs);
+``RegisterHandler(registrar=…, auth=…, lookup=…, domains=…, clock=…,
 on_event=…)`` with ``async handle(request, source) -> SipResponse`` and
 ``async run_expiry()``.
 """
@@ -43,6 +45,51 @@ log = logging.getLogger(__name__)
 SecretLookup = Callable[[str], Awaitable[StoredSecret | None] | StoredSecret | None]
 
 
+async def authenticate_request(
+    auth: DigestServer,
+    request: SipRequest,
+    *,
+    source: Address,
+    lookup: SecretLookup,
+    clock: Callable[[], float],
+    proxy: bool = False,
+    to_tag: str | None = None,
+) -> str | SipResponse:
+    """Digest-check ``request`` (RFC 3261 §22): the authenticated user name, or the
+    response to send instead (401 / 407 challenge, 403 locked out, 400 malformed).
+
+    ``proxy=True`` challenges with 407 / Proxy-Authenticate, as for operators' INVITEs
+    (§22.3); ``lookup`` may be a plain function or a coroutine function.
+    """
+    header = "Proxy-Authorization" if proxy else "Authorization"
+    step = auth.inspect(
+        method=request.method,
+        uri=str(request.uri),
+        authorization=request.headers.get_all(header),
+        source=source.host,
+        now=clock(),
+        proxy=proxy,
+        body=request.body,
+    )
+    if isinstance(step, SecretNeeded):
+        found = lookup(step.username)
+        secret = await found if inspect.isawaitable(found) else found
+        decision = auth.verify(step, secret, now=clock())
+    else:
+        decision = step
+    if isinstance(decision, Accepted):
+        return decision.username
+    if isinstance(decision, Challenge):
+        return make_response(
+            request,
+            decision.status,
+            decision.reason,
+            to_tag=to_tag,
+            headers=[(decision.header, value) for value in decision.values],
+        )
+    return make_response(request, decision.status, decision.reason, to_tag=to_tag)
+
+
 class RegisterHandler:
     """Answers REGISTER requests from operators' phones (RFC 3261 §10.3)."""
 
@@ -68,12 +115,6 @@ class RegisterHandler:
         if self._clock is not None:
             return self._clock()
         return asyncio.get_running_loop().time()
-
-    async def _secret(self, username: str) -> StoredSecret | None:
-        result = self._lookup(username)
-        if inspect.isawaitable(result):
-            return await result
-        return result
 
     def _emit(self, events: Iterable[RegistrarEvent]) -> None:
         for event in events:
@@ -113,33 +154,18 @@ class RegisterHandler:
             )
         extension = aor.user_unescaped or ""
         # Step 3: authentication (§22.4: a registrar challenges with 401).
-        now = self._now()
-        step = self.auth.inspect(
-            method=request.method,
-            uri=str(request.uri),
-            authorization=request.headers.get_all("Authorization"),
-            source=source.host,
-            now=now,
+        verdict = await authenticate_request(
+            self.auth,
+            request,
+            source=source,
+            lookup=self._lookup,
+            clock=self._now,
+            to_tag=to_tag,
         )
-        if isinstance(step, SecretNeeded):
-            secret = await self._secret(step.username)
-            step_done = self.auth.verify(step, secret, now=self._now())
-        else:
-            step_done = step
-        if isinstance(step_done, Challenge):
-            return make_response(
-                request,
-                step_done.status,
-                step_done.reason,
-                to_tag=to_tag,
-                headers=[(step_done.header, value) for value in step_done.values],
-            )
-        if not isinstance(step_done, Accepted):
-            return make_response(
-                request, step_done.status, step_done.reason, to_tag=to_tag
-            )
+        if isinstance(verdict, SipResponse):
+            return verdict
         # Step 4: a phone may only bind its own extension.
-        if step_done.username != extension:
+        if verdict != extension:
             return make_response(
                 request, 403, "Forbidden (not your address-of-record)", to_tag=to_tag
             )

@@ -80,7 +80,7 @@ class TrunkRunner:
         self._on_status = on_status
         contact = channel.contact_for(self.destination).uri
         if not isinstance(contact, SipUri):
-            raise ValueError(f"contact must be a SIP URI, not {contact}")
+            raise TypeError(f"contact must be a SIP URI, not {contact}")
         # The provider routes inbound calls to the account's user part.
         contact = replace(contact, user=config.target.aor.user)
         self.registration = TrunkRegistration(

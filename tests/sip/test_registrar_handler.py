@@ -146,3 +146,29 @@ async def test_423_reaches_the_phone() -> None:
         DigestClient(username="101", password="pw101"),
     )
     assert response.status == 423 and response.headers.get("Min-Expires") == "60"
+
+
+async def test_operator_invite_is_challenged_with_407() -> None:
+    from sipspeak.sip.digest import RequestAuthenticator
+    from sipspeak.sip.registrar_aio import authenticate_request
+
+    invite = parse_message(
+        b"INVITE sip:79001234567@pbx.local SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 10.0.0.5:5062;branch=z9hG4bKinv1\r\n"
+        b"From: <sip:101@pbx.local>;tag=a\r\nTo: <sip:79001234567@pbx.local>\r\n"
+        b"Call-ID: inv-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    )
+    assert isinstance(invite, SipRequest)
+    clock = Clock()
+    auth = DigestServer(realm="pbx.local", key=b"z" * 32)
+    kwargs = {"source": SOURCE, "lookup": lookup, "clock": clock, "proxy": True}
+    challenge = await authenticate_request(auth, invite, **kwargs)
+    assert isinstance(challenge, SipResponse) and challenge.status == 407
+    assert len(challenge.headers.get_all("Proxy-Authenticate")) == 2
+    headers = RequestAuthenticator(DigestClient(username="101", password="pw101"))(
+        invite, challenge
+    )
+    assert headers
+    for name, value in headers:
+        invite.headers.add(name, value)
+    assert await authenticate_request(auth, invite, **kwargs) == "101"
