@@ -78,10 +78,22 @@ async def recover_after_stop(db: Database) -> None:
 
 async def serve(config: Config, *, out: Callable[[str], None] = print) -> None:
     """Run until SIGTERM or SIGINT, then stop every service cleanly."""
-    from .web.app import create_app
-
     logging.basicConfig(level=config.get("log", "level"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await _serve(config, stop, out)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]) -> None:
+    from .web.app import create_app
+
     db = await open_database(config)
     try:
         await recover_after_stop(db)
@@ -102,7 +114,7 @@ async def serve(config: Config, *, out: Callable[[str], None] = print) -> None:
         out(f"SipSpeak is running: {url}")
         out(f"data directory: {config.data_dir.resolve()}")
         try:
-            await _wait_for_stop_signal()
+            await stop.wait()
         finally:
             out("SipSpeak is stopping")
             await runner.cleanup()
@@ -115,18 +127,6 @@ def _bound_port(runner: web.AppRunner) -> int | None:
         if isinstance(address, tuple) and len(address) >= 2:
             return int(address[1])
     return None
-
-
-async def _wait_for_stop_signal() -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
 
 
 def run_serve(config: Config) -> None:
@@ -142,5 +142,14 @@ def _print_flush(line: str) -> None:
     print(line, flush=True)
 
 
-__all__ = ["Services", "StartupError", "serve", "run_serve", "open_database", "FIRST_ADMIN_EMAIL",
-           "check_data_dir", "ensure_first_admin", "recover_after_stop"]
+__all__ = [
+    "FIRST_ADMIN_EMAIL",
+    "Services",
+    "StartupError",
+    "check_data_dir",
+    "ensure_first_admin",
+    "open_database",
+    "recover_after_stop",
+    "run_serve",
+    "serve",
+]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "Config", "SCHEMA", "load_config", "parse_hostport"]
+__all__ = ["SCHEMA", "Config", "ConfigError", "load_config", "parse_hostport"]
 
 
 class ConfigError(ValueError):
@@ -180,7 +180,7 @@ class Config:
     def get(self, section: str, key: str) -> Any:
         return self._values[section][key]
 
-    def with_overrides(self, overrides: Mapping[tuple[str, str], Any]) -> "Config":
+    def with_overrides(self, overrides: Mapping[tuple[str, str], Any]) -> Config:
         values = {section: dict(keys) for section, keys in self._values.items()}
         for (section, key), raw in overrides.items():
             values[section][key] = _check(section, key, raw)

@@ -10,4 +10,4 @@
 from .db import Database, now_ms
 from .errors import Conflict, NotFound, StorageError
 
-__all__ = ["Database", "now_ms", "Conflict", "NotFound", "StorageError"]
+__all__ = ["Conflict", "Database", "NotFound", "StorageError", "now_ms"]

@@ -26,7 +26,7 @@ from .errors import StorageError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Database", "now_ms", "migrations"]
+__all__ = ["Database", "migrations", "now_ms"]
 
 
 def now_ms() -> int:
@@ -84,7 +84,7 @@ class Database:
         self.sessions = r.WebSessionsRepo(self)
 
     @classmethod
-    async def open(cls, path: str | Path, *, migrate: bool = True) -> "Database":
+    async def open(cls, path: str | Path, *, migrate: bool = True) -> Database:
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

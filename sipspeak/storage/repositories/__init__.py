@@ -1,7 +1,14 @@
 """Repository classes: one per entity of the manual, SQL only here."""
 
 from .activity import CallsRepo, NotificationsRepo, OperatorIntervalsRepo
-from .contacts import BlacklistRepo, CommentsRepo, ContactsRepo, TagsRepo, TasksRepo, UploadsRepo
+from .contacts import (
+    BlacklistRepo,
+    CommentsRepo,
+    ContactsRepo,
+    TagsRepo,
+    TasksRepo,
+    UploadsRepo,
+)
 from .files import FilesRepo
 from .people import GroupsRepo, TokensRepo, UsersRepo, WebSessionsRepo
 from .projects import ProjectsRepo

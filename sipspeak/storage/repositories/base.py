@@ -65,5 +65,17 @@ def unique_as_conflict(messages: Mapping[str, tuple[str, str]]) -> typing.Iterat
 
 
 class Repo:
-    def __init__(self, db: "Database") -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
+
+    async def ensure_name_free(self, table: str, name: str, *, message: str,
+                               exclude_id: int | None = None) -> None:
+        """Names are unique ignoring case in any alphabet (SQLite's NOCASE folds ASCII only).
+
+        Call inside the transaction that writes the name.
+        """
+        rows = await self.db.fetchall(f"SELECT id, name FROM {table}")
+        folded = name.casefold()
+        for row in rows:
+            if row["id"] != exclude_id and str(row["name"]).casefold() == folded:
+                raise Conflict(message, field="name")

@@ -13,6 +13,7 @@ _USER_UNIQUE = {
     "users.email": ("email", "пользователь с таким e-mail уже есть"),
     "users.extension": ("extension", "этот внутренний номер уже занят"),
 }
+_GROUP_TAKEN = "группа с таким названием уже есть"
 _USER_FIELDS = ("role", "full_name", "email", "phone", "password_hash", "extension",
                 "sip_password", "trunk_id", "language")
 
@@ -111,7 +112,8 @@ class GroupsRepo(Repo):
         name = name.strip()
         if not name:
             raise ValueError("название группы не может быть пустым")
-        with unique_as_conflict({"groups.name": ("name", "группа с таким названием уже есть")}):
+        async with self.db.transaction():
+            await self.ensure_name_free("groups", name, message=_GROUP_TAKEN)
             return await self.db.insert(
                 "INSERT INTO groups(name, created_at) VALUES (?, ?)", (name, now_ms()))
 
@@ -135,7 +137,8 @@ class GroupsRepo(Repo):
         name = name.strip()
         if not name:
             raise ValueError("название группы не может быть пустым")
-        with unique_as_conflict({"groups.name": ("name", "группа с таким названием уже есть")}):
+        async with self.db.transaction():
+            await self.ensure_name_free("groups", name, message=_GROUP_TAKEN, exclude_id=group_id)
             cursor = await self.db.execute("UPDATE groups SET name = ? WHERE id = ?", (name, group_id))
         if cursor.rowcount == 0:
             raise NotFound(f"группа {group_id} не найдена")
@@ -216,4 +219,4 @@ class WebSessionsRepo(Repo):
         return cursor.rowcount
 
 
-__all__ = ["UsersRepo", "GroupsRepo", "TokensRepo", "WebSessionsRepo", "Conflict"]
+__all__ = ["Conflict", "GroupsRepo", "TokensRepo", "UsersRepo", "WebSessionsRepo"]

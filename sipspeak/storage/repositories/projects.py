@@ -7,7 +7,14 @@ from dataclasses import fields
 
 from ..db import now_ms
 from ..errors import NotFound
-from ..models import DIAL_MODES, STRATEGIES, CardField, Project, TaskRule, WeekdayInterval
+from ..models import (
+    DIAL_MODES,
+    STRATEGIES,
+    CardField,
+    Project,
+    TaskRule,
+    WeekdayInterval,
+)
 from .base import Repo, record
 
 # Columns an admin may change (everything but the identity and bookkeeping columns).

@@ -7,8 +7,10 @@ import re
 from ..db import now_ms
 from ..errors import NotFound
 from ..models import Status, Trunk
-from .base import Repo, record, unique_as_conflict
+from .base import Repo, record
 
+_STATUS_TAKEN = "статус с таким названием уже есть"
+_TRUNK_TAKEN = "транк с таким названием уже есть"
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -34,7 +36,8 @@ class StatusesRepo(Repo):
             raise ValueError("название статуса не может быть пустым")
         if not _COLOR.match(color):
             raise ValueError(f"цвет должен быть вида #RRGGBB, получено {color!r}")
-        with unique_as_conflict({"statuses.name": ("name", "статус с таким названием уже есть")}):
+        async with self.db.transaction():
+            await self.ensure_name_free("statuses", name, message=_STATUS_TAKEN)
             return await self.db.insert(
                 "INSERT INTO statuses(name, color, active, created_at) VALUES (?,?,?,?)",
                 (name, color, int(active), now_ms()))
@@ -62,7 +65,8 @@ class StatusesRepo(Repo):
         if not _COLOR.match(color):
             raise ValueError(f"цвет должен быть вида #RRGGBB, получено {color!r}")
         flag = current.active if active is None else active
-        with unique_as_conflict({"statuses.name": ("name", "статус с таким названием уже есть")}):
+        async with self.db.transaction():
+            await self.ensure_name_free("statuses", name, message=_STATUS_TAKEN, exclude_id=status_id)
             await self.db.execute(
                 "UPDATE statuses SET name = ?, color = ?, active = ? WHERE id = ?",
                 (name, color, int(flag), status_id))
@@ -82,7 +86,8 @@ class TrunksRepo(Repo):
         if not host.strip():
             raise ValueError("хост транка не может быть пустым")
         now = now_ms()
-        with unique_as_conflict({"trunks.name": ("name", "транк с таким названием уже есть")}):
+        async with self.db.transaction():
+            await self.ensure_name_free("trunks", name.strip(), message=_TRUNK_TAKEN)
             return await self.db.insert(
                 "INSERT INTO trunks(name, username, password, host, inbound_project_id, robot,"
                 " active, price_per_minute_kopecks, billing_increment_s, created_at, updated_at)"
@@ -109,7 +114,10 @@ class TrunksRepo(Repo):
             return
         values = [int(v) if isinstance(v, bool) else v for v in changes.values()]
         assignments = ", ".join(f"{name} = ?" for name in changes)
-        with unique_as_conflict({"trunks.name": ("name", "транк с таким названием уже есть")}):
+        async with self.db.transaction():
+            if "name" in changes:
+                await self.ensure_name_free("trunks", str(changes["name"]).strip(),
+                                            message=_TRUNK_TAKEN, exclude_id=trunk_id)
             cursor = await self.db.execute(
                 f"UPDATE trunks SET {assignments}, updated_at = ? WHERE id = ?",
                 (*values, now_ms(), trunk_id))
