@@ -25,7 +25,7 @@ class Event:
 
 
 class Subscription:
-    def __init__(self, bus: "EventBus", prefixes: tuple[str, ...], maxsize: int) -> None:
+    def __init__(self, bus: EventBus, prefixes: tuple[str, ...], maxsize: int) -> None:
         self._bus = bus
         self.prefixes = prefixes
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
