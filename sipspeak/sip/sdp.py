@@ -437,3 +437,35 @@ def with_direction(
         for m in sdp.media
     )
     return replace(sdp, origin=replace(sdp.origin, version=version), media=media)
+
+
+def extract_sdp(content_type: str | None, body: bytes) -> bytes | None:
+    """The SDP in a body: the body itself, or the application/sdp part of a
+    multipart/mixed body (RFC 5621 §3; RFC 4475 §3.1.1.11).  None if there is none."""
+    if not body or content_type is None:
+        return None
+    main, _, params = content_type.partition(";")
+    kind = main.strip().lower()
+    if kind == "application/sdp":
+        return body
+    if kind != "multipart/mixed":
+        return None
+    boundary = None
+    for param in params.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "boundary":
+            boundary = value.strip().strip('"')
+    if not boundary:
+        return None
+    for part in body.split(b"--" + boundary.encode())[1:]:
+        if part.startswith(b"--"):
+            break
+        head, sep, content = part.partition(b"\r\n\r\n")
+        if not sep:
+            continue
+        for line in head.split(b"\r\n"):
+            field_name, _, field_value = line.partition(b":")
+            is_type = field_name.strip().lower() in (b"content-type", b"c")
+            if is_type and field_value.strip().lower().startswith(b"application/sdp"):
+                return content[:-2] if content.endswith(b"\r\n") else content
+    return None

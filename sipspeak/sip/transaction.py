@@ -18,7 +18,7 @@ no clock is read.  Transactions are created and fed by ``TransactionLayer``
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from sipspeak.sip.errors import LocalProtocolError
 from sipspeak.sip.events import (
@@ -194,6 +194,7 @@ class _Transaction:
         "_timers",
         "key",
         "last_response",
+        "owner",
         "peer",
         "request",
         "state",
@@ -213,6 +214,9 @@ class _Transaction:
         self.request = request
         self.peer = peer  # destination of a client transaction, source of a server one
         self.last_response: SipResponse | None = None
+        # Whoever the transaction user routes this transaction's events to
+        # (a session, a listener); the layer never looks at it.
+        self.owner: Any = None
         self._ctx = ctx
         self._timers: dict[str, float] = {}
         self._interval = ctx.timer_values.t1

@@ -103,7 +103,7 @@ class TransactionLayer:
         timer_values: TimerValues | None = None,
     ) -> None:
         self.timer_values = timer_values or TimerValues()
-        self.queue = queue or TimerQueue()
+        self.queue = queue if queue is not None else TimerQueue()
         self.outbox: list[object] = []
         self._client: dict[tuple[str, ...], ClientTransaction] = {}
         self._server: dict[tuple[str, ...], ServerTransaction] = {}
