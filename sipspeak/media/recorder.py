@@ -1,0 +1,185 @@
+"""Stereo WAV call recorder: customer on the left channel, operator on the right.
+
+Fed by the bridge's taps (``recorder.tap("customer")`` / ``tap("operator")``),
+it places every packet's audio by its RTP timestamp (RFC 3550 §5.1: the
+timestamp counts samples), so reordering is undone and gaps become silence.
+Each channel is anchored once, on its first packet, to the recording's own
+clock; from then on only timestamps position the audio (a big timestamp jump
+re-anchors the channel on the clock again).
+
+The file is written incrementally through a small window of pending audio:
+memory stays bounded whatever the call length.  After every flush the RIFF and
+data sizes in the header are rewritten, so a crash leaves a readable WAV file
+holding everything up to the last flush; :meth:`WavRecorder.close` writes the
+rest and fixes the header a final time.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from sipspeak.media.bridge import Tap
+from sipspeak.media.g711 import decode
+from sipspeak.media.rtp import Codec, ts_diff
+
+__all__ = ["WavRecorder", "wav_header"]
+
+log = logging.getLogger(__name__)
+
+Channel = Literal["customer", "operator"]
+_CHANNEL_INDEX: dict[Channel, int] = {"customer": 0, "operator": 1}
+RATE = 8000
+
+
+def wav_header(*, data_bytes: int, channels: int = 2, rate: int = RATE) -> bytes:
+    """44-byte canonical RIFF/WAVE header for 16-bit PCM."""
+    block = channels * 2
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + data_bytes)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * block, block, 16)
+        + b"data"
+        + struct.pack("<I", data_bytes)
+    )
+
+
+class _ChannelClock:
+    __slots__ = ("base_pos", "base_ts", "end")
+
+    def __init__(self, base_ts: int, base_pos: int) -> None:
+        self.base_ts = base_ts
+        self.base_pos = base_pos
+        self.end = base_pos  # one past the last sample placed
+
+
+class WavRecorder:
+    """Writes one call to ``path`` as 8 kHz 16-bit stereo WAV.
+
+    ``window`` seconds of audio are held back to absorb network jitter and
+    reordering before being written; ``flush_every`` seconds of audio are
+    written at a time.  ``clock`` (monotonic seconds) only anchors channels.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str | Path,
+        window: float = 1.0,
+        flush_every: float = 0.5,
+        max_jump: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if flush_every <= 0 or window <= flush_every:
+            raise ValueError("need 0 < flush_every < window")
+        self.path = Path(path)
+        self._file: BinaryIO | None = open(self.path, "wb")  # noqa: SIM115 - kept open
+        self._file.write(wav_header(data_bytes=0))
+        self._file.flush()
+        self._clock = clock
+        self._start = clock()
+        self._window = int(window * RATE)
+        self._flush = int(flush_every * RATE)
+        self._max_jump = int(max_jump * RATE)
+        # Pending audio [written, written + window): zeros are silence.
+        self._pending: npt.NDArray[np.int16] = np.zeros(
+            (self._window, 2), dtype=np.int16
+        )
+        self._written = 0  # samples per channel already in the file
+        self._channels: dict[int, _ChannelClock] = {}
+        self.late_packets = 0
+
+    def tap(self, channel: Channel) -> Tap:
+        """A bridge tap that records the audio coming from ``channel``'s side."""
+        index = _CHANNEL_INDEX[channel]
+
+        def record(codec: Codec, timestamp: int, payload: bytes) -> None:
+            self.write(index, codec, timestamp, payload)
+
+        return record
+
+    def write(self, index: int, codec: Codec, timestamp: int, payload: bytes) -> None:
+        """Place one packet's audio on channel ``index`` (0 = left, 1 = right)."""
+        if self._file is None:
+            return
+        clock = self._channels.get(index)
+        if clock is None:
+            clock = self._anchor(index, timestamp)
+        pos = clock.base_pos + ts_diff(timestamp, clock.base_ts)
+        if not -self._max_jump < pos - clock.end < self._max_jump:
+            # Timestamps jumped (a new stream not bridged over): trust the clock.
+            clock = self._anchor(index, timestamp)
+            pos = clock.base_pos
+        n = len(payload)
+        start = pos - self._written
+        if start < 0:
+            self.late_packets += 1
+            if start + n <= 0:
+                return
+            payload = payload[-start:]
+            pos -= start
+            n = len(payload)
+            start = 0
+        while start + n > self._window:
+            # This channel ran a window ahead of the other: the other is silent.
+            self._write_out(start + n - self._window)
+            start = pos - self._written
+        self._pending[start : start + n, index] = decode(codec, payload)
+        clock.end = max(clock.end, pos + n)
+        # Write out what every channel has moved past, in flush-sized steps.
+        low = min(c.end for c in self._channels.values())
+        if len(self._channels) < 2:
+            low = clock.end - self._window // 2
+        if low - self._written >= self._flush:
+            self._write_out(low - self._written)
+
+    def _anchor(self, index: int, timestamp: int) -> _ChannelClock:
+        pos = max(self._written, int((self._clock() - self._start) * RATE))
+        clock = _ChannelClock(timestamp, pos)
+        self._channels[index] = clock
+        return clock
+
+    def _write_out(self, count: int) -> None:
+        """Append ``count`` samples per channel to the file and fix the header."""
+        assert self._file is not None
+        count = min(count, self._window)
+        self._file.write(self._pending[:count].tobytes())
+        self._pending[: self._window - count] = self._pending[count:]
+        self._pending[self._window - count :] = 0
+        self._written += count
+        self._fix_header()
+
+    def _fix_header(self) -> None:
+        assert self._file is not None
+        data_bytes = self._written * 4
+        self._file.seek(4)
+        self._file.write(struct.pack("<I", 36 + data_bytes))
+        self._file.seek(40)
+        self._file.write(struct.pack("<I", data_bytes))
+        self._file.seek(0, 2)
+        self._file.flush()
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio written so far."""
+        return self._written / RATE
+
+    def close(self) -> None:
+        """Write the pending audio up to the furthest channel and finalise the header."""
+        if self._file is None:
+            return
+        if self._channels:
+            end = max(c.end for c in self._channels.values())
+            while end > self._written:
+                self._write_out(end - self._written)
+        self._fix_header()
+        self._file.close()
+        self._file = None

@@ -1,0 +1,108 @@
+"""Stereo WAV recorder: placement by RTP timestamp, silence for gaps, crash-safe header."""
+
+from __future__ import annotations
+
+import shutil
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from sipspeak.media import g711
+from sipspeak.media.recorder import WavRecorder
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def tone(freq: float, n: int, start: int = 0) -> np.ndarray:
+    t = (np.arange(n) + start) / 8000
+    return (8000 * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+
+
+def read_wav(path: Path) -> np.ndarray:
+    with wave.open(str(path), "rb") as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (2, 2, 8000)
+        frames = w.readframes(w.getnframes())
+    return np.frombuffer(frames, dtype=np.int16).reshape(-1, 2)
+
+
+def peak_hz(x: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(x.astype(float) * np.hanning(len(x))))
+    return float(np.fft.rfftfreq(len(x), 1 / 8000)[np.argmax(spectrum)])
+
+
+def test_channels_tones_gaps_and_reordering(tmp_path: Path) -> None:
+    clock = Clock()
+    rec = WavRecorder(path=tmp_path / "call.wav", clock=clock)
+    left, right = rec.tap("customer"), rec.tap("operator")
+    cust = tone(1000, 160 * 150)
+    oper = tone(440, 160 * 150)
+    lost = set(range(40, 50))  # 200 ms of customer audio lost
+    for i in range(150):
+        # Operator packets arrive pairwise swapped; customer ones with a hole.
+        j = i ^ 1 if i >= 2 else i
+        if i not in lost:
+            left(
+                "PCMU", 1000 + 160 * i, g711.ulaw_encode(cust[160 * i : 160 * (i + 1)])
+            )
+        right(
+            "PCMA",
+            0xFFFFFF00 + 160 * j,
+            g711.alaw_encode(oper[160 * j : 160 * (j + 1)]),
+        )
+        clock.now += 0.02
+    rec.close()
+    audio = read_wav(tmp_path / "call.wav")
+    assert len(audio) == 150 * 160
+    assert abs(peak_hz(audio[:6000, 0]) - 1000) < 10
+    assert abs(peak_hz(audio[:6000, 1]) - 440) < 10
+    assert np.all(audio[40 * 160 : 50 * 160, 0] == 0)  # the gap is silence
+    assert np.any(audio[50 * 160 : 51 * 160, 0] != 0)
+    # Reordered operator audio is put back in place: it matches the G.711 round trip.
+    expected = g711.alaw_decode(g711.alaw_encode(oper))
+    assert np.array_equal(audio[:, 1], expected)
+
+
+def test_late_starting_operator_is_aligned_by_the_clock(tmp_path: Path) -> None:
+    clock = Clock()
+    rec = WavRecorder(path=tmp_path / "a.wav", clock=clock)
+    left, right = rec.tap("customer"), rec.tap("operator")
+    for i in range(100):
+        left("PCMU", 160 * i, g711.ulaw_encode(tone(1000, 160)))
+        if i >= 50:  # the operator answers one second in
+            right("PCMU", 777 + 160 * (i - 50), g711.ulaw_encode(tone(1000, 160)))
+        clock.now += 0.02
+    rec.close()
+    audio = read_wav(tmp_path / "a.wav")
+    assert np.all(audio[: 49 * 160, 1] == 0)
+    assert np.any(audio[50 * 160 + 10 : 51 * 160, 1] != 0)
+
+
+def test_file_is_readable_after_a_crash_and_memory_stays_bounded(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    path = tmp_path / "long.wav"
+    rec = WavRecorder(path=path, clock=clock, window=1.0, flush_every=0.5)
+    left, right = rec.tap("customer"), rec.tap("operator")
+    pending_size = rec._pending.nbytes
+    for i in range(50 * 30):  # 30 s of call
+        payload = g711.ulaw_encode(tone(1000, 160, 160 * i))
+        left("PCMU", 160 * i, payload)
+        right("PCMU", 5 + 160 * i, payload)
+        clock.now += 0.02
+    assert rec._pending.nbytes == pending_size
+    # "Crash": copy the file as it is on disk, without close().
+    crashed = tmp_path / "crashed.wav"
+    shutil.copy(path, crashed)
+    audio = read_wav(crashed)
+    assert 28 * 8000 <= len(audio) <= 30 * 8000
+    assert abs(peak_hz(audio[-8000:, 0]) - 1000) < 10
+    rec.close()
+    assert len(read_wav(path)) == 30 * 8000
