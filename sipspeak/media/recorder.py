@@ -134,12 +134,16 @@ class WavRecorder:
             start = pos - self._written
         self._pending[start : start + n, index] = decode(codec, payload)
         clock.end = max(clock.end, pos + n)
-        # Write out what every channel has moved past, in flush-sized steps.
-        low = min(c.end for c in self._channels.values())
-        if len(self._channels) < 2:
-            low = clock.end - self._window // 2
-        if low - self._written >= self._flush:
-            self._write_out(low - self._written)
+        # Write out what every channel has moved past, in flush-sized steps,
+        # keeping (window - flush) samples back for packets still on their way.
+        low = (
+            min(c.end for c in self._channels.values())
+            if len(self._channels) == 2
+            else clock.end
+        )
+        ready = low - (self._window - self._flush) - self._written
+        if ready >= self._flush:
+            self._write_out(ready)
 
     def _anchor(self, index: int, timestamp: int) -> _ChannelClock:
         pos = max(self._written, int((self._clock() - self._start) * RATE))
