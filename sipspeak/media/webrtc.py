@@ -79,6 +79,7 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc.exceptions import InvalidAccessError, OperationError
 from aiortc.mediastreams import MediaStreamError
 
 from sipspeak.media.leg import PacketReceiver
@@ -393,8 +394,8 @@ class WebRtcLeg:
     async def create_offer(self) -> str:
         """Make an offer (one sendrecv PCMU audio m-line, all candidates)."""
         self._require_signalling("stable", initial=True)
+        self._state = WebRtcLegState.CONNECTING
         await self._pc.setLocalDescription(await self._pc.createOffer())
-        self._begin_connecting()
         return self._local_sdp()
 
     async def accept_answer(self, sdp: str) -> None:
@@ -411,9 +412,10 @@ class WebRtcLeg:
         """Apply a browser-initiated offer and return our answer."""
         self._require_signalling("stable", initial=True)
         self._check_remote(sdp)
+        # From here on the leg is spent if anything fails: the caller closes it.
+        self._state = WebRtcLegState.CONNECTING
         await self._apply_remote(RTCSessionDescription(sdp=sdp, type="offer"))
         await self._pc.setLocalDescription(await self._pc.createAnswer())
-        self._begin_connecting()
         return self._local_sdp()
 
     async def close(self) -> None:
@@ -452,26 +454,21 @@ class WebRtcLeg:
     async def _apply_remote(self, description: RTCSessionDescription) -> None:
         try:
             await self._pc.setRemoteDescription(description)
-        except ValueError as exc:
+        except (ValueError, InvalidAccessError, OperationError) as exc:
+            # ValueError: SDP that does not parse or validate; OperationError:
+            # no common codec; InvalidAccessError: inconsistent description.
             raise WebRtcSignallingError(f"unusable {description.type}: {exc}") from exc
-        except Exception as exc:
-            # aiortc raises OperationError / InvalidAccessError (not ValueError)
-            # when no common codec exists or the description is inconsistent.
-            if type(exc).__module__.startswith("aiortc"):
-                raise WebRtcSignallingError(
-                    f"unusable {description.type}: {exc}"
-                ) from exc
-            raise
 
     def _local_sdp(self) -> str:
+        if self._state is WebRtcLegState.CLOSED:
+            # close() ran while ICE candidates were being gathered.
+            raise WebRtcSignallingError(
+                "leg closed during negotiation", status_hint=481
+            )
         sdp = self.local_description
         if sdp is None:
             raise WebRtcSignallingError("no local description", status_hint=500)
         return sdp
-
-    def _begin_connecting(self) -> None:
-        if self._state is WebRtcLegState.NEW:
-            self._state = WebRtcLegState.CONNECTING
 
     def _hook_receiver(self, receiver: RTCRtpReceiver) -> None:
         """Tap SRTP-decrypted RTP packets on this receiver (see module docstring)."""

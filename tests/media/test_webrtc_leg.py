@@ -288,3 +288,20 @@ async def test_packets_sent_before_connection_are_dropped(
             await asyncio.sleep(0.02)
     await asyncio.sleep(0.1)
     assert_same_stream(fresh, received)
+
+
+async def test_answer_without_pcmu_is_rejected_with_488() -> None:
+    leg = WebRtcLeg(settings=LOOPBACK)
+    try:
+        offer = await asyncio.wait_for(leg.create_offer(), 10)
+        # A peer that answers with a codec we never offered.
+        answer = offer.replace("RTP/SAVPF 0", "RTP/SAVPF 8").replace(
+            "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000"
+        )
+        answer = answer.replace("a=setup:actpass", "a=setup:active")
+        assert sdp_audio_codecs(answer) == ["PCMA"]
+        with pytest.raises(WebRtcSignallingError) as error:
+            await leg.accept_answer(answer)
+        assert error.value.status_hint == 488
+    finally:
+        await asyncio.wait_for(leg.close(), 10)
