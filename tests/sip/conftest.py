@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -74,3 +75,142 @@ class Wire:
 @pytest.fixture
 def wire() -> Wire:
     return Wire()
+
+
+# ---------------------------------------------------------------- real peers
+import asyncio
+import contextlib
+import shutil
+import socket
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from sipspeak.sip.sdp import answer_offer, build_offer, extract_sdp, parse_sdp
+from sipspeak.sip.session import IncomingCall
+from sipspeak.sip.transport import SipEndpoint
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    """A port free right now on 127.0.0.1 (for peers that cannot bind port 0 and report it)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Peer:
+    """A child process (sipp, baresip) that is always killed."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    async def wait(self, timeout: float) -> tuple[int, str]:
+        try:
+            out, _ = await asyncio.wait_for(self.proc.communicate(), timeout)
+        except TimeoutError:
+            self.kill()
+            out, _ = await self.proc.communicate()
+            return -1, out.decode(errors="replace")
+        return self.proc.returncode or 0, out.decode(errors="replace")
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+
+
+@pytest.fixture
+async def spawn(tmp_path: Path) -> AsyncIterator[Callable[[Sequence[str]], Any]]:
+    peers: list[Peer] = []
+
+    async def start(argv: Sequence[str]) -> Peer:
+        if shutil.which(argv[0]) is None:
+            pytest.fail(f"{argv[0]} is not installed")
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=tmp_path,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        peer = Peer(proc)
+        peers.append(peer)
+        return peer
+
+    yield start
+    for peer in peers:
+        peer.kill()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(peer.proc.wait(), 5)
+
+
+class AnsweringApp:
+    """A small callee on the stack: rings, then answers (or rejects, or only rings)."""
+
+    def __init__(self, endpoint: SipEndpoint, *, answer_after: float | None = 0.02,
+                 reject: int | None = None) -> None:  # fmt: skip
+        self.endpoint = endpoint
+        self.answer_after = answer_after
+        self.reject = reject
+        self.events: list[object] = []
+        endpoint.on_event = self.on_event
+
+    def on_event(self, event: object) -> None:
+        self.events.append(event)
+        if not isinstance(event, IncomingCall):
+            return
+        session = event.session
+        now = self.endpoint.loop.time()
+        if self.reject is not None:
+            session.reject(self.reject, now)
+            return
+        session.ring(now)
+        if self.answer_after is not None:
+            self.endpoint.loop.call_later(self.answer_after, self._answer, session)
+
+    def _answer(self, session: Any) -> None:
+        offer = extract_sdp(
+            session.invite.headers.get("Content-Type"), session.invite.body
+        )
+        now = self.endpoint.loop.time()
+        if offer is None:
+            body = build_offer(
+                address="127.0.0.1", port=40000, session_id=1, version=1
+            ).serialize()
+        else:
+            answer, _ = answer_offer(
+                parse_sdp(offer),
+                address="127.0.0.1",
+                port=40000,
+                session_id=1,
+                version=1,
+            )
+            body = answer.serialize()
+        session.answer(body, now)
+
+
+@pytest.fixture
+async def endpoint() -> AsyncIterator[SipEndpoint]:
+    ua = UserAgent(local=Address("UDP", "127.0.0.1", 0), user="sipspeak")
+    ep = SipEndpoint(ua)
+    await ep.listen_udp("127.0.0.1", 0)
+    try:
+        yield ep
+    finally:
+        await ep.close()
+
+
+@pytest.fixture
+def scenarios() -> Path:
+    return SCENARIOS
+
+
+@pytest.fixture
+def answering_app() -> type[AnsweringApp]:
+    return AnsweringApp
+
+
+@pytest.fixture
+def pick_port() -> Callable[..., int]:
+    return free_port
