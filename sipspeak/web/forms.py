@@ -34,8 +34,7 @@ class Fields:
                 raise BadRequest("тело запроса не является JSON") from None
             if not isinstance(data, dict):
                 raise BadRequest("ожидается JSON-объект")
-            return cls({k: (v if isinstance(v, list) else [v]) for k, v in data.items()},
-                       from_json=True)
+            return cls({k: [v] for k, v in data.items()}, from_json=True)
         if request.method in ("GET", "HEAD"):
             form: Mapping[str, Any] = request.query
         else:
@@ -47,7 +46,7 @@ class Fields:
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> "Fields":
-        return cls({k: (v if isinstance(v, list) else [v]) for k, v in data.items()}, from_json=True)
+        return cls({k: [v] for k, v in data.items()}, from_json=True)
 
     def has(self, name: str) -> bool:
         return name in self._values
@@ -68,6 +67,17 @@ class Fields:
         if "\x00" in text:
             raise Invalid(f"поле {name}: недопустимый символ", field=name)
         return text
+
+    def secret(self, name: str, *, max_len: int = 256) -> str:
+        """A password as typed: not stripped; empty when absent."""
+        value = self._first(name)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise Invalid(f"поле {name}: ожидается строка", field=name)
+        if len(value) > max_len or "\x00" in value:
+            raise Invalid(f"поле {name}: недопустимое значение", field=name)
+        return value
 
     def optional_text(self, name: str, *, max_len: int = MAX_TEXT) -> str | None:
         if not self.has(name):

@@ -1,0 +1,213 @@
+"""Settings → Транки (§4.4): SIP trunks with inbound queue, active toggle, live registration.
+
+The host is written as the manual shows it: ``sip:host``, ``sip:user@host``, with or without
+``:port``; a bare ``host[:port]`` is accepted and stored with the ``sip:`` prefix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from aiohttp import web
+
+from ..storage import NotFound
+from ..storage.models import Trunk
+from .auth import ADMIN, STAFF, route
+from .errors import ApiError, Invalid, json_ok
+from .forms import Fields
+from .layout import render
+from .pages import form_post, notice, path_id, services_of
+
+_ID = r"{id:\d+}"
+MAX_NAME = 100
+_URI = re.compile(
+    r"^(?:sip:)?(?:(?P<user>[A-Za-z0-9._~+\-!$&'*;=%]+)@)?"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(?::(?P<port>[0-9]{1,5}))?$",
+    re.IGNORECASE)
+_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?$")
+
+TRUNK_OUT: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "name": {"type": "string"}, "username": {"type": "string"},
+    "host": {"type": "string"}, "inbound_project_id": {"type": ["integer", "null"]},
+    "active": {"type": "boolean"}, "registration": {"type": ["string", "null"]}}}
+TRUNK_IN: dict[str, Any] = {"type": "object", "properties": {
+    "name": {"type": "string", "maxLength": MAX_NAME}, "username": {"type": "string"},
+    "password": {"type": "string"},
+    "host": {"type": "string", "examples": ["sip:192.168.1.100", "sip:117049@zadarma.com:5060"]},
+    "inbound_project_id": {"type": ["integer", "null"]}, "active": {"type": "boolean"}}}
+
+
+def normalise_host(text: str) -> str:
+    """``sip:[user@]host[:port]`` with a valid host name or IP address and port 1..65535."""
+    value = text.strip()
+    match = _URI.match(value)
+    if not value or match is None:
+        raise Invalid("хост: sip:хост или sip:пользователь@хост, порт по желанию", field="host")
+    host = match.group("host")
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise Invalid(f"неверный IPv6-адрес {host}", field="host") from None
+    elif re.fullmatch(r"[0-9.]+", host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise Invalid(f"неверный IP-адрес {host}", field="host") from None
+    else:
+        labels = host.rstrip(".").split(".")
+        if len(host) > 253 or not all(_LABEL.match(label) for label in labels):
+            raise Invalid(f"неверное имя хоста {host}", field="host")
+    port = match.group("port")
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise Invalid(f"порт {port} вне 1..65535", field="host")
+    user = match.group("user")
+    return "sip:" + (f"{user}@" if user else "") + host.lower() + (f":{int(port)}" if port else "")
+
+
+def registration_state(request: web.Request, trunk_id: int) -> str | None:
+    """The live registration state call control publishes, if it is running."""
+    states = getattr(services_of(request), "trunk_states", None)
+    if states is None:
+        return None
+    value = states.get(trunk_id)
+    return None if value is None else str(getattr(value, "value", value))
+
+
+def trunk_json(request: web.Request, trunk: Trunk) -> dict[str, Any]:
+    return {"id": trunk.id, "name": trunk.name, "username": trunk.username, "host": trunk.host,
+            "inbound_project_id": trunk.inbound_project_id, "active": trunk.active,
+            "robot": trunk.robot, "registration": registration_state(request, trunk.id)}
+
+
+async def _project(request: web.Request, project_id: int | None) -> int | None:
+    if project_id is None:
+        return None
+    try:
+        await services_of(request).db.projects.get(project_id)
+    except NotFound:
+        raise Invalid(f"проект {project_id} не найден", field="inbound_project_id") from None
+    return project_id
+
+
+def _name(fields: Fields) -> str:
+    name = fields.text("name", max_len=500)
+    if not name:
+        raise Invalid("название транка не может быть пустым", field="name")
+    if len(name) > MAX_NAME:
+        raise Invalid(f"название длиннее {MAX_NAME} символов", field="name")
+    return name
+
+
+async def create_trunk(request: web.Request, fields: Fields) -> int:
+    name = _name(fields)
+    host = normalise_host(fields.text("host", max_len=300))
+    project = await _project(request, fields.optional_int("inbound_project_id", low=1))
+    return await services_of(request).db.trunks.create(
+        name=name, host=host, username=fields.text("username", max_len=100),
+        password=fields.secret("password", max_len=100), inbound_project_id=project,
+        active=fields.flag("active", True))
+
+
+async def update_trunk(request: web.Request, trunk_id: int, fields: Fields) -> Trunk:
+    db = services_of(request).db
+    await db.trunks.get(trunk_id)
+    changes: dict[str, object] = {}
+    if fields.has("name"):
+        changes["name"] = _name(fields)
+    if fields.has("host"):
+        changes["host"] = normalise_host(fields.text("host", max_len=300))
+    if fields.has("username"):
+        changes["username"] = fields.text("username", max_len=100)
+    if fields.secret("password", max_len=100):
+        changes["password"] = fields.secret("password", max_len=100)
+    if fields.has("inbound_project_id"):
+        changes["inbound_project_id"] = await _project(
+            request, fields.optional_int("inbound_project_id", low=1))
+    active = fields.optional_flag("active")
+    if active is not None:
+        changes["active"] = active
+    await db.trunks.update(trunk_id, **changes)
+    return await db.trunks.get(trunk_id)
+
+
+async def _context(request: web.Request) -> dict[str, Any]:
+    db = services_of(request).db
+    trunks = await db.trunks.list()
+    projects = await db.projects.list()
+    return {"trunks": trunks, "projects": projects,
+            "project_names": {p.id: p.name for p in projects},
+            "states": {t.id: registration_state(request, t.id) for t in trunks},
+            "notice": notice(request, "trunks")}
+
+
+async def trunks_page(request: web.Request) -> web.Response:
+    """Trunks: create, edit, inbound queue, registration state."""
+    return await render(request, "settings/trunks.html", await _context(request))
+
+
+async def _failed(request: web.Request, error: ApiError) -> web.Response:
+    context = await _context(request)
+    context["error"] = error.message
+    return await render(request, "settings/trunks.html", context, status=error.status)
+
+
+async def trunk_create(request: web.Request) -> web.Response:
+    fields = await Fields.read(request)
+
+    async def run() -> str:
+        await create_trunk(request, fields)
+        return "/settings/trunks?ok=created"
+
+    return await form_post(request, run, lambda e: _failed(request, e))
+
+
+async def trunk_save(request: web.Request) -> web.Response:
+    fields = await Fields.read(request)
+
+    async def run() -> str:
+        await update_trunk(request, path_id(request), fields)
+        return "/settings/trunks?ok=saved"
+
+    return await form_post(request, run, lambda e: _failed(request, e))
+
+
+async def api_trunks(request: web.Request) -> web.Response:
+    """List trunks with their live registration state."""
+    trunks = await services_of(request).db.trunks.list()
+    return json_ok({"items": [trunk_json(request, t) for t in trunks]})
+
+
+async def api_trunk_create(request: web.Request) -> web.Response:
+    """Create a trunk."""
+    trunk_id = await create_trunk(request, await Fields.read(request))
+    return json_ok(trunk_json(request, await services_of(request).db.trunks.get(trunk_id)),
+                   status=201)
+
+
+async def api_trunk(request: web.Request) -> web.Response:
+    """One trunk (the password is never shown)."""
+    return json_ok(trunk_json(request, await services_of(request).db.trunks.get(path_id(request))))
+
+
+async def api_trunk_update(request: web.Request) -> web.Response:
+    """Change a trunk (only the fields given; an empty password keeps the old one)."""
+    trunk = await update_trunk(request, path_id(request), await Fields.read(request))
+    return json_ok(trunk_json(request, trunk))
+
+
+def setup_routes(app: web.Application) -> None:
+    route(app, "GET", "/settings/trunks", trunks_page, roles=ADMIN, name="settings.trunks")
+    route(app, "POST", "/settings/trunks", trunk_create, roles=ADMIN)
+    route(app, "POST", f"/settings/trunks/{_ID}", trunk_save, roles=ADMIN)
+    list_out = {"type": "object", "properties": {"items": {"type": "array", "items": TRUNK_OUT}}}
+    route(app, "GET", "/api/v1/trunks", api_trunks, roles=STAFF, api=True,
+          response_schema=list_out)
+    route(app, "POST", "/api/v1/trunks", api_trunk_create, roles=ADMIN, api=True,
+          request_schema={**TRUNK_IN, "required": ["name", "host"]}, response_schema=TRUNK_OUT)
+    route(app, "GET", f"/api/v1/trunks/{_ID}", api_trunk, roles=STAFF, api=True,
+          response_schema=TRUNK_OUT)
+    route(app, "PATCH", f"/api/v1/trunks/{_ID}", api_trunk_update, roles=ADMIN, api=True,
+          request_schema=TRUNK_IN, response_schema=TRUNK_OUT)
