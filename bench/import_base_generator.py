@@ -18,10 +18,48 @@ from pathlib import Path
 import openpyxl
 import phonenumbers
 
-HEADER = ("phone", "email", "full_name", "birth_date", "position", "city", "address", "description")
-_FIRST = ("Иван", "Пётр", "Анна", "Мария", "Сергей", "Ольга", "Дмитрий", "Елена", "Алексей", "Наталья")
-_LAST = ("Иванов", "Петров", "Сидоров", "Смирнов", "Кузнецов", "Попов", "Лебедев", "Козлов")
-_CITIES = ("Москва", "Оренбург", "Астрахань", "Красноярск", "Казань", "Пермь", "Омск", "Тула")
+HEADER = (
+    "phone",
+    "email",
+    "full_name",
+    "birth_date",
+    "position",
+    "city",
+    "address",
+    "description",
+)
+_FIRST = (
+    "Иван",
+    "Пётр",
+    "Анна",
+    "Мария",
+    "Сергей",
+    "Ольга",
+    "Дмитрий",
+    "Елена",
+    "Алексей",
+    "Наталья",
+)
+_LAST = (
+    "Иванов",
+    "Петров",
+    "Сидоров",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Лебедев",
+    "Козлов",
+)
+_CITIES = (
+    "Москва",
+    "Оренбург",
+    "Астрахань",
+    "Красноярск",
+    "Казань",
+    "Пермь",
+    "Омск",
+    "Тула",
+)
 _POSITIONS = ("менеджер", "директор", "бухгалтер", "инженер", "", "")
 _FOREIGN = ("+44 20 7946 {:04d}", "+1 212 736 {:04d}", "+49 30 1234{:04d}")
 
@@ -54,13 +92,17 @@ def _typed(national: str, rng: random.Random) -> object:
 def _invalid(rng: random.Random) -> object:
     kind = rng.randrange(5)
     if kind == 0:
-        return "+7 9" + "".join(rng.choice("0123456789") for _ in range(rng.randrange(4, 8)))
+        return "+7 9" + "".join(
+            rng.choice("0123456789") for _ in range(rng.randrange(4, 8))
+        )
     if kind == 1:
         return "89" + "".join(rng.choice("0123456789") for _ in range(11))  # 13 digits
     if kind == 2:
         return "нет телефона"
     if kind == 3:
-        return "+7 2" + "".join(rng.choice("0123456789") for _ in range(9))  # no 2xx codes
+        return "+7 2" + "".join(
+            rng.choice("0123456789") for _ in range(9)
+        )  # no 2xx codes
     return None
 
 
@@ -85,7 +127,9 @@ def generate_base(
     candidates = [i for i in range(1, rows) if i not in invalid_rows]
     duplicate_rows = set(rng.sample(candidates, round(rows * duplicate_share)))
     fresh_needed = rows - len(invalid_rows) - len(duplicate_rows)
-    mobiles = rng.sample(range(9_000_000_000, 10_000_000_000), fresh_needed + len(duplicate_rows))
+    mobiles = rng.sample(
+        range(9_000_000_000, 10_000_000_000), fresh_needed + len(duplicate_rows)
+    )
     used: list[tuple[str, bool]] = []  # (number as typed again, is Russian national)
     seen_landlines: set[str] = set()
     workbook = openpyxl.Workbook(write_only=True)
@@ -119,7 +163,9 @@ def generate_base(
             used.append(entry)
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
         birth: object
-        day = datetime(rng.randrange(1950, 2004), rng.randrange(1, 13), rng.randrange(1, 29))
+        day = datetime(
+            rng.randrange(1950, 2004), rng.randrange(1, 13), rng.randrange(1, 29)
+        )
         birth_kind = rng.randrange(4)
         if birth_kind == 0:
             birth = day

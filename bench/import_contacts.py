@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -23,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from import_base_generator import generate_base  # noqa: E402
+from import_base_generator import generate_base
 
 BAR_SECONDS = 20.0
 BAR_RSS_MB = 300.0
@@ -43,17 +44,26 @@ async def _import_once(xlsx: Path, db_path: Path) -> dict[str, object]:
             now = time.monotonic()
             if now - last_report[0] >= 2.0:
                 last_report[0] = now
-                print(f"  … {p.rows_done} / {p.total_estimate} строк", file=sys.stderr, flush=True)
+                print(
+                    f"  … {p.rows_done} / {p.total_estimate} строк",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
         started = time.perf_counter()
+        cpu_started = time.process_time()
         result = await import_into_project(db, project_id, xlsx, progress=progress)
         seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
         stored = len(await db.contacts.existing_phones(project_id))
     finally:
         await db.close()
     return {
         "seconds": round(seconds, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "cpu_seconds": round(cpu_seconds, 3),
+        "peak_rss_mb": round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+        ),
         "rows": result.rows,
         "accepted": result.accepted,
         "rejected": result.rejected_count,
@@ -74,7 +84,9 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=20260426)
-    parser.add_argument("--child", nargs=2, metavar=("XLSX", "DB"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=2, metavar=("XLSX", "DB"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
         return _child(Path(args.child[0]), Path(args.child[1]))
@@ -103,7 +115,7 @@ def main() -> int:
             figures = json.loads(out.stdout.strip().splitlines()[-1])
             runs.append(figures)
             print(
-                f"Прогон {n + 1}: {figures['seconds']} с, пик RSS {figures['peak_rss_mb']} МБ, "
+                f"Прогон {n + 1}: {figures['seconds']} с (ЦП {figures['cpu_seconds']} с), пик RSS {figures['peak_rss_mb']} МБ, "
                 f"принято {figures['accepted']}, отклонено {figures['rejected']}",
                 flush=True,
             )
@@ -117,6 +129,10 @@ def main() -> int:
         "repeat": args.repeat,
         "seconds_median": seconds,
         "seconds_runs": [r["seconds"] for r in runs],
+        "cpu_seconds_median": statistics.median(
+            float(str(r["cpu_seconds"])) for r in runs
+        ),
+        "load_average_1m": os.getloadavg()[0],
         "peak_rss_mb_median": rss,
         "accepted": last["accepted"],
         "rejected": last["rejected"],

@@ -4,7 +4,7 @@ Rows come out one at a time as ``(row_number, values)`` with the row number as t
 it in Excel (1-based, header included), so that rejected rows can be pointed at. Neither
 reader holds more than one row (plus a small sample) in memory.
 
-CSV: the encoding is ``utf-8-sig`` unless the first megabyte does not decode, then ``cp1251``
+XLSX: see :mod:`sipspeak.crm.xlsx_stream`. CSV: the encoding is ``utf-8-sig`` unless the first megabyte does not decode, then ``cp1251``
 (what Excel on Russian Windows writes); the delimiter is ``;`` or ``,`` (or a tab), whichever
 splits the first lines into the same number of cells.
 """
@@ -16,11 +16,13 @@ import csv
 import io
 import os
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
-from xml.etree.ElementTree import ParseError
+
+from sipspeak.crm.xlsx_stream import XlsxFormatError, XlsxSheetReader
 
 CellValue = object
 Row = tuple[int, list[CellValue]]
@@ -46,53 +48,30 @@ class TableReader(Protocol):
 
 
 class XlsxReader:
-    """First worksheet of an XLSX workbook, read with ``read_only=True``."""
+    """First worksheet of an XLSX workbook, streamed by :class:`XlsxSheetReader`."""
 
     def __init__(self, path: Path) -> None:
-        import openpyxl
-        from openpyxl.utils.exceptions import InvalidFileException
-
         try:
-            self._workbook = openpyxl.load_workbook(
-                path, read_only=True, data_only=True
-            )
-        except (
-            zipfile.BadZipFile,
-            InvalidFileException,
-            KeyError,
-            OSError,
-            ParseError,
-        ) as exc:
-            raise ImportFileError("Файл повреждён или это не XLSX.") from exc
-        except Exception as exc:  # openpyxl raises assorted errors on damaged parts
-            raise ImportFileError("Файл повреждён или это не XLSX.") from exc
-        sheets = self._workbook.worksheets
-        if not sheets:
-            self._workbook.close()
-            raise ImportFileError("В файле нет ни одного листа.")
-        self._sheet = sheets[0]
-        # From the sheet's <dimension> element: absent or wrong in files some tools write.
-        self._max_row: int | None = self._sheet.max_row
+            self._sheet = XlsxSheetReader(path)
+        except XlsxFormatError as exc:
+            raise ImportFileError(f"Файл повреждён или это не XLSX: {exc}.") from exc
 
     @property
     def total_rows_estimate(self) -> int | None:
-        return self._max_row
+        return self._sheet.total_rows_estimate
 
     def rows(self) -> Iterator[Row]:
         try:
-            for number, values in enumerate(
-                self._sheet.iter_rows(values_only=True), start=1
-            ):
-                yield number, list(values)
-        except (zipfile.BadZipFile, ParseError, KeyError, OSError, EOFError) as exc:
+            yield from self._sheet.rows()
+        except XlsxFormatError as exc:
+            raise ImportFileError(f"Файл повреждён: {exc}.") from exc
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
             raise ImportFileError(
-                "Файл повреждён: не удалось прочитать строки листа."
+                "Файл повреждён: не удалось распаковать лист."
             ) from exc
-        except zipfile.LargeZipFile as exc:
-            raise ImportFileError("Файл слишком большой.") from exc
 
     def close(self) -> None:
-        self._workbook.close()
+        self._sheet.close()
 
 
 def detect_encoding(sample: bytes) -> str:

@@ -5,7 +5,7 @@ was allocated to; ported numbers keep the old operator). Everything else comes f
 ``phonenumbers``: its geocoder names the Russian region of a geographic number
 (``+7 3532…`` → ``Оренбургская обл.``) and a city or country abroad; its time zone is used
 only when it names exactly one zone. 8-800 numbers and Russian mobiles outside the index
-get no region and no zone.
+get no region and no zone; ``+7 9XX`` numbers outside the index get nothing at all.
 """
 
 from __future__ import annotations
@@ -92,6 +92,9 @@ class Enricher:
                     )
                     self._by_ids[ids] = cached
                 return cached
+            # An unallocated DEF range: phonenumbers knows no region or zone for +7 9XX
+            # either, and asking it costs more than the rest of the import of the row.
+            return UNKNOWN
         return _from_phonenumbers(e164)
 
 

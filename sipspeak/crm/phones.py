@@ -105,6 +105,9 @@ def normalize_phone(value: object) -> str:
         return _russian(digits[1:])
     elif len(digits) <= _RU_NATIONAL:
         return _russian(digits)
+    elif digits[0] in "78":
+        # Without "+", a long number starting with 7 or 8 is a Russian one with extra digits.
+        raise InvalidPhoneError(TOO_LONG)
     if len(digits) < _MIN_FOREIGN_DIGITS:
         raise InvalidPhoneError(TOO_SHORT)
     if len(digits) > _MAX_E164_DIGITS:

@@ -1,0 +1,466 @@
+"""Bridged calls per core (shared/BENCHMARKS-PROTOCOL.md).
+
+N calls, each two RTP legs through the engine's bridge (two ``RtpEndpoint``s
+and one ``Bridge``, RTCP on).  Phone processes play both far ends of every
+leg from one socket per leg group: each leg gets a 20 ms PCMU packet (172
+bytes) 50 times a second carrying its send time (CLOCK_MONOTONIC, shared by
+all processes), and the phone holding the other leg's far end measures loss
+and added latency.  Steps run up in N until a step fails (loss >= 0.1 % or
+p99 added latency >= 5 ms); the result per mode is the largest passing N.
+
+Modes, all in the same run:
+  relay   a bare uvloop UDP relay (no engine logic): the ceiling
+  engine  the engine's endpoints + bridge, recording off
+  record  the same with a stereo WavRecorder per call
+
+The engine runs under uvloop, pinned to CPU 0; phones are pinned to the other
+CPUs.  Its CPU share per step is read from /proc over the measured window.
+
+    python bench/bridge.py --duration 15
+
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import multiprocessing as mp
+import os
+import platform
+import select
+import shutil
+import socket
+import struct
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+PTIME = 0.02
+PAYLOAD = 160
+HIST_BIN = 1e-5  # 10 us latency bins
+HIST_SIZE = 20001  # up to 200 ms; the last bin holds everything slower
+STAMP = struct.Struct("!dII")  # send time, stream id, round
+HEADER = struct.Struct("!BBHII")
+LEGS_PER_SOCKET = 64
+SOCK_BUF = 4 * 1024 * 1024
+
+
+@dataclass
+class StepResult:
+    mode: str
+    calls: int
+    sent: int
+    received: int
+    loss: float
+    p50_ms: float
+    p99_ms: float
+    engine_cpu: float
+    passed: bool
+
+
+# ----------------------------------------------------------------------------- engine
+
+
+def pin(cpus: set[int]) -> None:
+    try:
+        os.sched_setaffinity(0, cpus)
+    except (AttributeError, OSError):
+        pass
+
+
+def engine_main(
+    mode: str, phone_addrs: list[tuple[str, int]], conn: Connection, cpu: int
+) -> None:
+    pin({cpu})
+    import uvloop
+
+    uvloop.run(engine(mode, phone_addrs, conn))
+
+
+async def engine(
+    mode: str, phone_addrs: list[tuple[str, int]], conn: Connection
+) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_reader(conn.fileno(), stop.set)
+    closers: list[Any] = []
+    ports: list[int] = []
+    tmpdir = tempfile.mkdtemp(prefix="bench-rec-")
+    if mode == "relay":
+        ports = await open_relay(phone_addrs, closers)
+    else:
+        from sipspeak.media.bridge import Bridge
+        from sipspeak.media.endpoint import open_endpoint
+        from sipspeak.media.portpool import PortPool
+        from sipspeak.media.recorder import WavRecorder
+
+        pool = PortPool(first=20000, last=60000)
+        for call in range(len(phone_addrs) // 2):
+            a = await open_endpoint(
+                pool=pool, codec="PCMU", remote=phone_addrs[2 * call], name=f"c{call}a"
+            )
+            b = await open_endpoint(
+                pool=pool,
+                codec="PCMU",
+                remote=phone_addrs[2 * call + 1],
+                name=f"c{call}b",
+            )
+            bridge = Bridge(customer=a, operator=b)
+            closers += [bridge.close, a.close, b.close]
+            if mode == "record":
+                rec = WavRecorder(path=os.path.join(tmpdir, f"{call}.wav"))
+                bridge.set_tap("customer", rec.tap("customer"))
+                bridge.set_tap("operator", rec.tap("operator"))
+                closers.append(rec.close)
+            ports += [a.local_port, b.local_port]
+    # Everything long-lived exists now: keep the collector off it.
+    gc.collect()
+    gc.freeze()
+    conn.send(ports)
+    await stop.wait()
+    conn.recv()
+    for close in closers:
+        close()
+    shutil.rmtree(tmpdir, ignore_errors=True)
+    conn.send("done")
+
+
+async def open_relay(
+    phone_addrs: list[tuple[str, int]], closers: list[Any]
+) -> list[int]:
+    """The ceiling: two sockets per call, each datagram forwarded unchanged."""
+    loop = asyncio.get_running_loop()
+
+    class Relay(asyncio.DatagramProtocol):
+        def __init__(self) -> None:
+            self.peer: asyncio.DatagramTransport | None = None
+            self.dest: tuple[str, int] | None = None
+
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            if self.peer is not None:
+                self.peer.sendto(data, self.dest)
+
+    ports = []
+    for call in range(len(phone_addrs) // 2):
+        ta, pa = await loop.create_datagram_endpoint(Relay, local_addr=("127.0.0.1", 0))
+        tb, pb = await loop.create_datagram_endpoint(Relay, local_addr=("127.0.0.1", 0))
+        pa.peer, pa.dest = tb, phone_addrs[2 * call + 1]
+        pb.peer, pb.dest = ta, phone_addrs[2 * call]
+        closers += [ta.close, tb.close]
+        ports += [ta.get_extra_info("sockname")[1], tb.get_extra_info("sockname")[1]]
+    return ports
+
+
+# ----------------------------------------------------------------------------- phones
+
+
+def phone_main(
+    socks: list[socket.socket],
+    streams: list[tuple[int, int, int]],  # (socket index, engine port, stream id)
+    t0: float,
+    warmup_rounds: int,
+    rounds: int,
+    conn: Connection,
+    cpus: set[int],
+) -> None:
+    """Send every stream's packets on schedule and sink whatever comes back."""
+    pin(cpus)
+    gc.disable()
+    poller = select.epoll()
+    by_fd = {}
+    for s in socks:
+        poller.register(s.fileno(), select.EPOLLIN)
+        by_fd[s.fileno()] = s
+    k_total = len(streams)
+    phases = [i * PTIME / k_total for i in range(k_total)]
+    bufs = []
+    for _sock_index, _port, stream_id in streams:
+        buf = bytearray(12 + PAYLOAD)
+        HEADER.pack_into(buf, 0, 0x80, 0, 0, 0, 0x10000 + stream_id)
+        bufs.append(buf)
+    targets = [(socks[si], ("127.0.0.1", port)) for si, port, _ in streams]
+    hist = [0] * HIST_SIZE
+    received = 0
+    sent = 0
+    window_end = warmup_rounds + rounds
+    k = 0
+    m = 0
+    next_due = t0
+    monotonic = time.monotonic
+    stamp = STAMP.pack_into
+    header = HEADER.pack_into
+    unpack = STAMP.unpack_from
+    finish = t0 + (window_end + 1) * PTIME + 1.0  # drain stragglers for a second
+    sending = True
+    while True:
+        now = monotonic()
+        if sending:
+            while next_due <= now:
+                buf = bufs[k]
+                sock, dest = targets[k]
+                header(
+                    buf,
+                    0,
+                    0x80,
+                    0,
+                    m & 0xFFFF,
+                    (m * 160) & 0xFFFFFFFF,
+                    0x10000 + streams[k][2],
+                )
+                stamp(buf, 12, monotonic(), streams[k][2], m)
+                try:
+                    sock.sendto(buf, dest)
+                except (BlockingIOError, OSError):
+                    pass  # counted as lost: it never got out
+                if warmup_rounds <= m < window_end:
+                    sent += 1
+                k += 1
+                if k == k_total:
+                    k = 0
+                    m += 1
+                    if m >= window_end:
+                        sending = False
+                        break
+                next_due = t0 + m * PTIME + phases[k]
+            timeout = max(0.0, min(next_due - monotonic(), 0.002)) if sending else 0.05
+        else:
+            if now >= finish:
+                break
+            timeout = 0.05
+        for fd, _ev in poller.poll(timeout):
+            s = by_fd[fd]
+            while True:
+                try:
+                    data = s.recv(2048)
+                except BlockingIOError:
+                    break
+                if len(data) < 12 + STAMP.size or data[1] & 0x7F != 0:
+                    continue  # RTCP or other traffic
+                arrival = monotonic()
+                sent_at, _sid, rnd = unpack(data, 12)
+                if warmup_rounds <= rnd < window_end:
+                    received += 1
+                    i = int((arrival - sent_at) / HIST_BIN)
+                    hist[i if i < HIST_SIZE else HIST_SIZE - 1] += 1
+    conn.send((sent, received, hist))
+
+
+# ----------------------------------------------------------------------------- control
+
+
+def cpu_ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def percentile(hist: list[int], q: float) -> float:
+    total = sum(hist)
+    if not total:
+        return float("inf")
+    target = q * total
+    acc = 0
+    for i, c in enumerate(hist):
+        acc += c
+        if acc >= target:
+            return (i + 0.5) * HIST_BIN * 1000
+    return HIST_SIZE * HIST_BIN * 1000
+
+
+def run_step(mode: str, calls: int, args: argparse.Namespace) -> StepResult:
+    ctx = mp.get_context("fork")
+    ncpu = os.cpu_count() or 1
+    engine_cpu = 0
+    phone_cpus = set(range(1, ncpu)) or {0}
+    legs = 2 * calls
+    phones = args.phones
+    # One socket per LEGS_PER_SOCKET legs, spread over the phone processes.
+    per_phone: list[list[int]] = [[] for _ in range(phones)]
+    for leg in range(legs):
+        per_phone[leg % phones].append(leg)
+    sockets: list[list[socket.socket]] = []
+    addr_of_leg: dict[int, tuple[int, int]] = {}  # leg -> (phone, socket index)
+    phone_addrs: list[tuple[str, int]] = [("", 0)] * legs
+    for p, mine in enumerate(per_phone):
+        socks = []
+        for j in range(0, len(mine), LEGS_PER_SOCKET):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCK_BUF)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCK_BUF)
+            s.bind(("127.0.0.1", 0))
+            s.setblocking(False)
+            for leg in mine[j : j + LEGS_PER_SOCKET]:
+                addr_of_leg[leg] = (p, len(socks))
+                phone_addrs[leg] = s.getsockname()
+            socks.append(s)
+        sockets.append(socks)
+    parent_conn, child_conn = ctx.Pipe()
+    eng = ctx.Process(
+        target=engine_main,
+        args=(mode, phone_addrs, child_conn, engine_cpu),
+        daemon=True,
+    )
+    eng.start()
+    procs: list[mp.process.BaseProcess] = [eng]
+    try:
+        if not parent_conn.poll(120):
+            raise RuntimeError("engine did not start within 120 s")
+        ports: list[int] = parent_conn.recv()
+        warmup_rounds = int(args.warmup / PTIME)
+        rounds = int(args.duration / PTIME)
+        t0 = time.monotonic() + 0.5
+        pipes = []
+        for p in range(phones):
+            streams = []
+            for leg in per_phone[p]:
+                _, si = addr_of_leg[leg]
+                streams.append((si, ports[leg], leg))
+            a, b = ctx.Pipe()
+            proc = ctx.Process(
+                target=phone_main,
+                args=(sockets[p], streams, t0, warmup_rounds, rounds, b, phone_cpus),
+                daemon=True,
+            )
+            proc.start()
+            procs.append(proc)
+            pipes.append(a)
+        time.sleep(max(0.0, t0 + warmup_rounds * PTIME - time.monotonic()))
+        c0 = cpu_ticks(eng.pid or 0)
+        w0 = time.monotonic()
+        time.sleep(max(0.0, t0 + (warmup_rounds + rounds) * PTIME - time.monotonic()))
+        c1 = cpu_ticks(eng.pid or 0)
+        w1 = time.monotonic()
+        sent = received = 0
+        hist = [0] * HIST_SIZE
+        for a in pipes:
+            if not a.poll(args.duration + 30):
+                raise RuntimeError("a phone process did not report")
+            s_, r_, h_ = a.recv()
+            sent += s_
+            received += r_
+            hist = [x + y for x, y in zip(hist, h_, strict=True)]
+        parent_conn.send("stop")
+        parent_conn.poll(60)
+        cpu = (c1 - c0) / os.sysconf("SC_CLK_TCK") / (w1 - w0)
+    finally:
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+        for socks in sockets:
+            for s in socks:
+                s.close()
+    loss = max(0.0, 1 - received / sent) if sent else 1.0
+    p99 = percentile(hist, 0.99)
+    return StepResult(
+        mode=mode,
+        calls=calls,
+        sent=sent,
+        received=received,
+        loss=loss,
+        p50_ms=percentile(hist, 0.50),
+        p99_ms=p99,
+        engine_cpu=cpu,
+        passed=loss < 0.001 and p99 < 5.0,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--duration", type=float, default=60.0, help="seconds measured per step"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds before measuring"
+    )
+    parser.add_argument(
+        "--steps", default="100,200,300,500,700,1000,1500,2000", help="calls per step"
+    )
+    parser.add_argument("--modes", default="relay,engine,record")
+    parser.add_argument("--phones", type=int, default=2, help="phone processes")
+    parser.add_argument(
+        "--failures",
+        type=int,
+        default=1,
+        help="stop a mode after this many failed steps",
+    )
+    args = parser.parse_args()
+    steps = [int(x) for x in args.steps.split(",")]
+    cpu_model = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu_model = next(
+                (
+                    line.split(":", 1)[1].strip()
+                    for line in f
+                    if line.startswith("model name")
+                ),
+                cpu_model,
+            )
+    except OSError:
+        pass
+    print(
+        f"bridged calls per core: {args.duration:g} s per step, steps {steps}, "
+        f"{os.cpu_count()} CPUs ({cpu_model}), python {sys.version.split()[0]}",
+        flush=True,
+    )
+    results: dict[str, list[StepResult]] = {}
+    best: dict[str, int] = {}
+    for mode in args.modes.split(","):
+        failures = 0
+        results[mode] = []
+        best[mode] = 0
+        for calls in steps:
+            r = run_step(mode, calls, args)
+            results[mode].append(r)
+            print(
+                f"  {mode:6s} {calls:5d} calls: loss {r.loss * 100:6.3f} %  "
+                f"p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:7.2f} ms  "
+                f"engine CPU {r.engine_cpu * 100:5.1f} %  {'ok' if r.passed else 'FAIL'}",
+                flush=True,
+            )
+            if r.passed:
+                best[mode] = max(best[mode], calls)
+            else:
+                failures += 1
+                if failures >= args.failures:
+                    break
+    figures: dict[str, Any] = {
+        "benchmark": "bridged_calls_per_core",
+        "step_seconds": args.duration,
+        "cpu_model": cpu_model,
+        "cpus": os.cpu_count(),
+        "best_calls": best,
+        "steps": {
+            mode: [
+                {
+                    "calls": r.calls,
+                    "loss_pct": round(r.loss * 100, 4),
+                    "p50_ms": round(r.p50_ms, 3),
+                    "p99_ms": round(r.p99_ms, 3),
+                    "engine_cpu_pct": round(r.engine_cpu * 100, 1),
+                    "passed": r.passed,
+                }
+                for r in rs
+            ]
+            for mode, rs in results.items()
+        },
+    }
+    if best.get("relay"):
+        for mode in ("engine", "record"):
+            if mode in best:
+                figures[f"{mode}_fraction_of_relay"] = round(
+                    best[mode] / best["relay"], 3
+                )
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
