@@ -13,6 +13,9 @@ RFC 3261 §10.3 steps, in order:
 5. the To URI is a sip:/sips: URI with a user part, else 404;
 6-8. bindings are updated and the 200 lists them (``Registrar.handle_request``).
 
+``RegisterHandler.attach(ua)`` plugs it into ``UserAgent.add_handler("REGISTER", …)``:
+the handler answers later through ``UserAgent.respond`` once the lookup finished.
+
 Public API: ``authenticate_request(auth, request, source=…, lookup=…, clock=…,
 proxy=…)`` → user name or the response to send (also for operators' INVITEs);
 ``RegisterHandler(registrar=…, auth=…, lookup=…, domains=…, clock=…,
@@ -27,6 +30,7 @@ import inspect
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from sipspeak.sip.auth import (
     Accepted,
@@ -39,6 +43,10 @@ from sipspeak.sip.events import Address
 from sipspeak.sip.message import SipRequest, SipResponse, make_response
 from sipspeak.sip.registrar import Registrar, RegistrarEvent
 from sipspeak.sip.uri import SipUri
+
+if TYPE_CHECKING:
+    from sipspeak.sip.transaction import ServerTransaction
+    from sipspeak.sip.useragent import UserAgent
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +118,38 @@ class RegisterHandler:
         self._clock = clock
         self._on_event = on_event
         self._changed = asyncio.Event()
+        self._ua: UserAgent | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def attach(self, ua: UserAgent) -> None:
+        """Take REGISTER requests from the user agent (``UserAgent.add_handler``)."""
+        self._ua = ua
+        ua.add_handler("REGISTER", self._on_register)
+
+    def _on_register(
+        self, request: SipRequest, txn: ServerTransaction, now: float
+    ) -> SipResponse | None:
+        # The secret lookup may await storage: answer later through ``ua.respond``.
+        task = asyncio.get_running_loop().create_task(self._answer(request, txn))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return None
+
+    async def _answer(self, request: SipRequest, txn: ServerTransaction) -> None:
+        try:
+            response = await self.handle(request, txn.peer)
+        except Exception:
+            log.exception("REGISTER from %s failed", txn.peer)
+            response = make_response(request, 500, to_tag=secrets.token_hex(6))
+        if self._ua is not None:
+            self._ua.respond(txn, response, asyncio.get_running_loop().time())
+
+    async def aclose(self) -> None:
+        """Cancel REGISTER answers still waiting for a secret lookup."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _now(self) -> float:
         if self._clock is not None:

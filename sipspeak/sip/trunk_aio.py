@@ -7,7 +7,8 @@ or the timeout, and sleeps until the core's next deadline on the loop clock.
 The endpoint is anything with the ``RequestChannel`` shape: the transport layer's user
 agent, or in tests a small UDP endpoint over ``TransactionLayer``.
 
-Public API: ``RequestChannel`` (Protocol), ``TrunkRunner(config, channel, on_status=…)``
+Public API: ``RequestChannel`` (Protocol), ``UserAgentChannel(ua)`` (the channel over
+``useragent.UserAgent``), ``TrunkRunner(config, channel, on_status=…)``
 with ``async run()``, ``async stop(timeout=…)`` and ``status``.
 """
 
@@ -18,7 +19,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sipspeak.sip.events import Address, TransportName
 from sipspeak.sip.headers import NameAddr, Via
@@ -30,6 +31,10 @@ from sipspeak.sip.trunk import (
     TrunkStatus,
 )
 from sipspeak.sip.uri import SipUri
+
+if TYPE_CHECKING:
+    from sipspeak.sip.transaction import ClientTransaction
+    from sipspeak.sip.useragent import UserAgent
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,46 @@ class RequestChannel(Protocol):
     ) -> SipResponse:
         """Send in a client transaction; the final response, ``TimeoutError`` on Timer F."""
         ...
+
+
+class _ResponseWaiter:
+    """A ``ClientListener`` of the user agent that resolves one future."""
+
+    def __init__(self, future: asyncio.Future[SipResponse]) -> None:
+        self.future = future
+
+    def response_received(
+        self, response: SipResponse, txn: ClientTransaction, now: float
+    ) -> None:
+        if response.status >= 200 and not self.future.done():
+            self.future.set_result(response)
+
+    def transaction_timed_out(self, txn: ClientTransaction, now: float) -> None:
+        if not self.future.done():
+            self.future.set_exception(TimeoutError("no final response (Timer F)"))
+
+
+class UserAgentChannel:
+    """``RequestChannel`` over the sans-IO ``UserAgent`` (its shell sends and receives)."""
+
+    def __init__(self, ua: UserAgent) -> None:
+        self.ua = ua
+
+    def via_for(self, destination: Address) -> Via:
+        return self.ua.via_for(destination)
+
+    def contact_for(self, destination: Address) -> NameAddr:
+        return self.ua.contact_for(destination)
+
+    async def send_request(
+        self, request: SipRequest, destination: Address
+    ) -> SipResponse:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[SipResponse] = loop.create_future()
+        self.ua.send_request(
+            request, destination, loop.time(), listener=_ResponseWaiter(future)
+        )
+        return await future
 
 
 def trunk_destination(config: TrunkConfig) -> Address:

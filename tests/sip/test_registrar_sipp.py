@@ -1,4 +1,5 @@
-"""Interop: a real sipp UAC registers with Digest auth to our registrar over UDP."""
+"""Interop: a real sipp UAC registers with Digest auth to our registrar over UDP,
+through the UserAgent core's REGISTER extension point."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from typing import cast
 import pytest
 
 from sipspeak.sip.auth import DigestServer, StoredSecret
-from sipspeak.sip.errors import SipError
 from sipspeak.sip.events import Address
-from sipspeak.sip.message import SipRequest, make_response, parse_message
+from sipspeak.sip.message import SipResponse
 from sipspeak.sip.registrar import ExtensionOnline, Registrar, RegistrarEvent
 from sipspeak.sip.registrar_aio import RegisterHandler
+from sipspeak.sip.useragent import UserAgent
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 SIPP = shutil.which("sipp")
@@ -30,39 +31,56 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-class RegistrarEndpoint(asyncio.DatagramProtocol):
-    """A bare UDP server in front of RegisterHandler (one final response per request)."""
+class UaShell(asyncio.DatagramProtocol):
+    """A minimal UDP shell around the sans-IO UserAgent (feeds datagrams, sends its
+    output, arms its one timer) with the REGISTER handler attached."""
 
     def __init__(self, handler: RegisterHandler) -> None:
         self.handler = handler
+        self.ua: UserAgent | None = None
         self.transport: asyncio.DatagramTransport | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.statuses: list[int] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.responses: list[SipResponse] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
+        port = transport.get_extra_info("sockname")[1]
+        self.ua = UserAgent(local=Address("UDP", "127.0.0.1", port))
+        self.ua.wakeup = self.flush
+        self.handler.attach(self.ua)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        task = asyncio.get_running_loop().create_task(self._answer(data, addr))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        assert self.ua is not None
+        now = asyncio.get_running_loop().time()
+        self.ua.receive_data(data, Address("UDP", addr[0], addr[1]), now)
+        self.flush()
 
-    async def _answer(self, data: bytes, addr: tuple[str, int]) -> None:
-        try:
-            request = parse_message(data)
-        except SipError:
-            return
-        if not isinstance(request, SipRequest):
-            return
-        if request.method == "REGISTER":
-            response = await self.handler.handle(
-                request, Address("UDP", addr[0], addr[1])
-            )
-        else:
-            response = make_response(request, 405)
-        self.statuses.append(response.status)
-        assert self.transport is not None
-        self.transport.sendto(response.serialize(), addr)
+    def _fire(self) -> None:
+        assert self.ua is not None
+        self.ua.handle_timer(asyncio.get_running_loop().time())
+        self.flush()
+
+    def flush(self) -> None:
+        assert self.ua is not None and self.transport is not None
+        for item in self.ua.messages_to_send():
+            message = item.message
+            if isinstance(message, SipResponse) and not any(
+                message is r for r in self.responses
+            ):
+                self.responses.append(message)
+            dest = item.destination
+            self.transport.sendto(message.serialize(), (dest.host, dest.port))
+        while self.ua.next_event() is not None:
+            pass
+        if self.timer is not None:
+            self.timer.cancel()
+        deadline = self.ua.get_timer()
+        if deadline is not None:
+            self.timer = asyncio.get_running_loop().call_at(deadline, self._fire)
+
+    @property
+    def statuses(self) -> list[int]:
+        return [r.status for r in self.responses]
 
 
 async def run_sipp(
@@ -126,12 +144,15 @@ async def registrar_server():
     )
     loop = asyncio.get_running_loop()
     transport, endpoint = await loop.create_datagram_endpoint(
-        lambda: RegistrarEndpoint(handler), local_addr=("127.0.0.1", 0)
+        lambda: UaShell(handler), local_addr=("127.0.0.1", 0)
     )
     port = transport.get_extra_info("sockname")[1]
     try:
         yield port, handler, endpoint, events
     finally:
+        await handler.aclose()
+        if endpoint.timer is not None:
+            endpoint.timer.cancel()
         transport.close()
 
 
