@@ -495,11 +495,13 @@ class InviteSession:
         self._terminate()
 
     def _start_ok_retransmission(self, response: SipResponse, now: float) -> None:
+        """Wait for the ACK; over UDP resend the 2xx at T1, 2*T1 … T2 (§13.3.1.4)."""
         values = self.host.timer_values
-        if self.peer.reliable:
-            return  # a reliable transport carries the 2xx once (§13.3.1.4)
         self._pending_ok = _PendingOk(response, now, values.t1, values.timeout)
-        self._set_deadline("retransmit_ok", now + values.t1)
+        if self.peer.reliable:
+            self._set_deadline("retransmit_ok", self._pending_ok.give_up_at)
+        else:
+            self._set_deadline("retransmit_ok", now + values.t1)
 
     def _retransmit_ok(self, now: float) -> None:
         pending = self._pending_ok
@@ -508,6 +510,8 @@ class InviteSession:
         if now >= pending.give_up_at:
             self._pending_ok = None
             self._send_bye(now, "no ACK for 2xx (§13.3.1.4)")
+            return
+        if self.peer.reliable:
             return
         destination = self._require_dialog().flow or self.peer
         self.host.transactions.send_stateless(pending.response, destination)
@@ -606,10 +610,7 @@ class InviteSession:
             body=body,
         )
         txn.send_response(response, now)
-        if not txn.peer.reliable:
-            values = self.host.timer_values
-            self._pending_ok = _PendingOk(response, now, values.t1, values.timeout)
-            self._set_deadline("retransmit_ok", now + values.t1)
+        self._start_ok_retransmission(response, now)
         self.host.changed()
 
     def reject_reinvite(self, status: int, now: float) -> None:
