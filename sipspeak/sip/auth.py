@@ -217,10 +217,14 @@ class Challenge:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rejected:
-    """Answer with ``status`` (403 while locked out, 400 for malformed credentials)."""
+    """Answer with ``status`` (403 while locked out, 400 for malformed credentials).
+
+    ``retry_after`` (seconds) is set during a lock-out, for a ``Retry-After`` header.
+    """
 
     status: int
     reason: str
+    retry_after: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -275,6 +279,15 @@ class DigestServer:
         # nonce -> (expiry, nonce counts seen); RFC 7616 §3.4: the server checks that
         # "nc" is not repeated, to stop replays of a captured request.
         self._seen: OrderedDict[str, tuple[float, set[int]]] = OrderedDict()
+
+    def _locked(self, source: str, now: float) -> Rejected:
+        until = self.lockout.locked_until(source, now)
+        wait = None if until is None else max(1, int(until - now + 0.999))
+        return Rejected(
+            status=403,
+            reason="Forbidden (too many failed authentications)",
+            retry_after=wait,
+        )
 
     # -- building challenges -------------------------------------------------------
 
@@ -331,9 +344,7 @@ class DigestServer:
         caller must fetch and hand to ``verify``.
         """
         if self.lockout.is_locked(source, now):
-            return Rejected(
-                status=403, reason="Forbidden (too many failed authentications)"
-            )
+            return self._locked(source, now)
         credentials: DigestCredentials | None = None
         for value in authorization:
             try:
@@ -379,9 +390,7 @@ class DigestServer:
         creds = needed.credentials
         source = needed.source
         if self.lockout.is_locked(source, now):
-            return Rejected(
-                status=403, reason="Forbidden (too many failed authentications)"
-            )
+            return self._locked(source, now)
         ha1 = (
             None
             if secret is None
@@ -403,9 +412,7 @@ class DigestServer:
             matches = hmac.compare_digest(expected, creds.response)
         if not matches:
             if self.lockout.record_failure(source, now):
-                return Rejected(
-                    status=403, reason="Forbidden (too many failed authentications)"
-                )
+                return self._locked(source, now)
             return self.challenge(now=now, proxy=needed.proxy)
         if needed.nonce_status is not NonceStatus.VALID:
             # RFC 7616 §3.3: stale=true when "the nonce value is not valid" but the

@@ -30,6 +30,7 @@ import inspect
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
+from email.utils import formatdate
 from typing import TYPE_CHECKING
 
 from sipspeak.sip.auth import (
@@ -95,7 +96,12 @@ async def authenticate_request(
             to_tag=to_tag,
             headers=[(decision.header, value) for value in decision.values],
         )
-    return make_response(request, decision.status, decision.reason, to_tag=to_tag)
+    headers = []
+    if decision.retry_after is not None:
+        headers.append(("Retry-After", str(decision.retry_after)))
+    return make_response(
+        request, decision.status, decision.reason, to_tag=to_tag, headers=headers
+    )
 
 
 class RegisterHandler:
@@ -218,7 +224,11 @@ class RegisterHandler:
         )
         self._emit(result.events)
         self.reschedule()
-        return result.response(request, to_tag=to_tag)
+        response = result.response(request, to_tag=to_tag)
+        if response.status == 200:
+            # §10.3 step 8: "The response SHOULD include a Date header field."
+            response.headers.add("Date", formatdate(usegmt=True))
+        return response
 
     def reschedule(self) -> None:
         """Make ``run_expiry`` re-read the deadline (bindings or the clock changed)."""

@@ -95,6 +95,7 @@ async def test_register_then_expiry_task_reports_offline() -> None:
         DigestClient(username="101", password="pw101"),
     )
     assert ok.status == 200 and ok.to.tag
+    assert (ok.headers.get("Date") or "").endswith(" GMT")
     assert [str(c) for c in ok.contact] == ["<sip:101@10.0.0.5:5062>;expires=120"]
     assert [type(e) for e in events] == [ExtensionOnline]
     binding = handler.registrar.lookup("101", clock.now)[0]
@@ -172,3 +173,24 @@ async def test_operator_invite_is_challenged_with_407() -> None:
     for name, value in headers:
         invite.headers.add(name, value)
     assert await authenticate_request(auth, invite, **kwargs) == "101"
+
+
+async def test_locked_out_phone_gets_403_with_retry_after() -> None:
+    clock = Clock()
+    handler = RegisterHandler(
+        registrar=Registrar(),
+        auth=DigestServer(
+            realm="pbx.local", key=b"z" * 32, max_failures=1, lockout_seconds=90
+        ),
+        lookup=lookup,
+        clock=clock,
+    )
+    locked = await login(
+        handler,
+        lambda cseq: register(cseq=cseq),
+        DigestClient(username="101", password="bad"),
+    )
+    assert locked.status == 403 and locked.headers.get("Retry-After") == "90"
+    clock.now += 30
+    again = await handler.handle(register(cseq=3), SOURCE)
+    assert again.status == 403 and again.headers.get("Retry-After") == "60"

@@ -28,8 +28,11 @@ class Provider:
         password: str = "s3cret",
         max_expires: int = 3600,
         min_expires: int = 60,
+        nonce_lifetime: float = 600.0,
     ) -> None:
-        self.auth = DigestServer(realm="provider", key=b"p" * 32, nonce_lifetime=600.0)
+        self.auth = DigestServer(
+            realm="provider", key=b"p" * 32, nonce_lifetime=nonce_lifetime
+        )
         self.registrar = Registrar(min_expires=min_expires, max_expires=max_expires)
         self.password = password
         self.requests: list[SipRequest] = []
@@ -274,3 +277,17 @@ def test_bad_config() -> None:
         TrunkConfig(username="u", password="p", host="pbx", retry_base=10, retry_cap=5)
     with pytest.raises(ValueError):
         TrunkConfig(username="u", password="p", host="")
+
+
+def test_refresh_with_expired_nonce_recovers_through_stale() -> None:
+    provider = Provider(max_expires=600, nonce_lifetime=100.0)
+    trunk = make_trunk()
+    trunk.start(0.0)
+    transfer(trunk, provider, 0.0)
+    trunk.handle_timer(540.0)
+    # Pre-emptive credentials carry the expired nonce: 401 stale=true, then success.
+    assert transfer(trunk, provider, 540.0) == 2
+    stale_challenge = provider.requests[-1].headers.get("Authorization") or ""
+    assert "nc=00000001" in stale_challenge
+    assert trunk.state is TrunkState.REGISTERED
+    assert trunk.status.registered_until == 1140.0
