@@ -67,11 +67,20 @@ class StepResult:
 # ----------------------------------------------------------------------------- engine
 
 
+NICE = 0
+
+
 def pin(cpus: set[int]) -> None:
+    """Pin to ``cpus`` and apply the --nice priority (the machine may be shared)."""
     try:
         os.sched_setaffinity(0, cpus)
     except (AttributeError, OSError):
         pass
+    if NICE:
+        try:
+            os.nice(NICE)
+        except OSError:
+            pass
 
 
 def engine_main(
@@ -391,7 +400,15 @@ def main() -> None:
         default=1,
         help="stop a mode after this many failed steps",
     )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="nice increment for engine and phones (e.g. -10 on a busy shared machine)",
+    )
     args = parser.parse_args()
+    global NICE
+    NICE = args.nice
     steps = [int(x) for x in args.steps.split(",")]
     cpu_model = platform.processor() or ""
     try:
@@ -408,7 +425,8 @@ def main() -> None:
         pass
     print(
         f"bridged calls per core: {args.duration:g} s per step, steps {steps}, "
-        f"{os.cpu_count()} CPUs ({cpu_model}), python {sys.version.split()[0]}",
+        f"{os.cpu_count()} CPUs ({cpu_model}), python {sys.version.split()[0]}, "
+        f"nice {args.nice}, load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     results: dict[str, list[StepResult]] = {}
@@ -437,6 +455,8 @@ def main() -> None:
         "step_seconds": args.duration,
         "cpu_model": cpu_model,
         "cpus": os.cpu_count(),
+        "nice": args.nice,
+        "load_average_at_start": round(os.getloadavg()[0], 2),
         "best_calls": best,
         "steps": {
             mode: [

@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 import numpy as np
-import numpy.typing as npt
 
 from sipspeak.media.bridge import Tap
-from sipspeak.media.g711 import decode
+from sipspeak.media.g711 import SILENCE_BYTE, decode, transcode
 from sipspeak.media.rtp import Codec, ts_diff
 
 __all__ = ["WavRecorder", "wav_header"]
@@ -52,10 +51,21 @@ def wav_header(*, data_bytes: int, channels: int = 2, rate: int = RATE) -> bytes
     )
 
 
-class _ChannelClock:
-    __slots__ = ("base_pos", "base_ts", "end")
+class _Channel:
+    """One side of the call: its timestamp anchor and its pending G.711 bytes.
 
-    def __init__(self, base_ts: int, base_pos: int) -> None:
+    Audio is kept as received (one byte per sample) and decoded once per
+    flush, a whole block at a time: per packet only a slice assignment.
+    """
+
+    __slots__ = ("base_pos", "base_ts", "codec", "end", "pending", "silence")
+
+    def __init__(
+        self, *, codec: Codec, base_ts: int, base_pos: int, window: int
+    ) -> None:
+        self.codec: Codec = codec
+        self.silence = bytes((SILENCE_BYTE[codec],))
+        self.pending = bytearray(self.silence * window)
         self.base_ts = base_ts
         self.base_pos = base_pos
         self.end = base_pos  # one past the last sample placed
@@ -88,13 +98,12 @@ class WavRecorder:
         self._start = clock()
         self._window = int(window * RATE)
         self._flush = int(flush_every * RATE)
+        self._hold = (
+            self._window - self._flush
+        )  # kept back for packets still on their way
         self._max_jump = int(max_jump * RATE)
-        # Pending audio [written, written + window): zeros are silence.
-        self._pending: npt.NDArray[np.int16] = np.zeros(
-            (self._window, 2), dtype=np.int16
-        )
         self._written = 0  # samples per channel already in the file
-        self._channels: dict[int, _ChannelClock] = {}
+        self._channels: list[_Channel | None] = [None, None]
         self.late_packets = 0
 
     def tap(self, channel: Channel) -> Tap:
@@ -110,14 +119,18 @@ class WavRecorder:
         """Place one packet's audio on channel ``index`` (0 = left, 1 = right)."""
         if self._file is None:
             return
-        clock = self._channels.get(index)
-        if clock is None:
-            clock = self._anchor(index, timestamp)
-        pos = clock.base_pos + ts_diff(timestamp, clock.base_ts)
-        if not -self._max_jump < pos - clock.end < self._max_jump:
+        ch = self._channels[index]
+        if ch is None:
+            ch = self._anchor(index, codec, timestamp)
+        elif codec != ch.codec:
+            payload = transcode(payload, codec, ch.codec)
+        pos = ch.base_pos + ts_diff(timestamp, ch.base_ts)
+        if not -self._max_jump < pos - ch.end < self._max_jump:
             # Timestamps jumped (a new stream not bridged over): trust the clock.
-            clock = self._anchor(index, timestamp)
-            pos = clock.base_pos
+            ch.base_ts = timestamp
+            ch.base_pos = pos = max(
+                self._written, int((self._clock() - self._start) * RATE)
+            )
         n = len(payload)
         start = pos - self._written
         if start < 0:
@@ -132,37 +145,40 @@ class WavRecorder:
             # This channel ran a window ahead of the other: the other is silent.
             self._write_out(start + n - self._window)
             start = pos - self._written
-        self._pending[start : start + n, index] = decode(codec, payload)
-        clock.end = max(clock.end, pos + n)
-        # Write out what every channel has moved past, in flush-sized steps,
-        # keeping (window - flush) samples back for packets still on their way.
-        low = (
-            min(c.end for c in self._channels.values())
-            if len(self._channels) == 2
-            else clock.end
-        )
-        ready = low - (self._window - self._flush) - self._written
+        ch.pending[start : start + n] = payload
+        ch.end = max(ch.end, pos + n)
+        # Write out what every channel has moved past, in flush-sized steps.
+        other = self._channels[1 - index]
+        low = ch.end if other is None or other.end > ch.end else other.end
+        ready = low - self._hold - self._written
         if ready >= self._flush:
             self._write_out(ready)
 
-    def _anchor(self, index: int, timestamp: int) -> _ChannelClock:
+    def _anchor(self, index: int, codec: Codec, timestamp: int) -> _Channel:
         pos = max(self._written, int((self._clock() - self._start) * RATE))
-        clock = _ChannelClock(timestamp, pos)
-        self._channels[index] = clock
-        return clock
+        ch = _Channel(codec=codec, base_ts=timestamp, base_pos=pos, window=self._window)
+        self._channels[index] = ch
+        return ch
 
     def _write_out(self, count: int) -> None:
         """Append ``count`` samples per channel to the file and fix the header."""
-        assert self._file is not None
+        if self._file is None:
+            return
         count = min(count, self._window)
-        self._file.write(self._pending[:count].tobytes())
-        self._pending[: self._window - count] = self._pending[count:]
-        self._pending[self._window - count :] = 0
+        block = np.zeros((count, 2), dtype=np.int16)
+        for index, ch in enumerate(self._channels):
+            if ch is None:
+                continue
+            block[:, index] = decode(ch.codec, bytes(ch.pending[:count]))
+            del ch.pending[:count]
+            ch.pending += ch.silence * count
+        self._file.write(block.tobytes())
         self._written += count
         self._fix_header()
 
     def _fix_header(self) -> None:
-        assert self._file is not None
+        if self._file is None:
+            return
         data_bytes = self._written * 4
         self._file.seek(4)
         self._file.write(struct.pack("<I", 36 + data_bytes))
@@ -180,8 +196,9 @@ class WavRecorder:
         """Write the pending audio up to the furthest channel and finalise the header."""
         if self._file is None:
             return
-        if self._channels:
-            end = max(c.end for c in self._channels.values())
+        ends = [c.end for c in self._channels if c is not None]
+        if ends:
+            end = max(ends)
             while end > self._written:
                 self._write_out(end - self._written)
         self._fix_header()
