@@ -262,6 +262,7 @@ class DigestServer:
         lockout_seconds: float = 300.0,
         check_uri: bool = True,
         max_tracked_nonces: int = 100_000,
+        lockout_per_user: bool = False,
         random_bytes: Callable[[int], bytes] = secrets.token_bytes,
     ) -> None:
         if not algorithms:
@@ -276,9 +277,15 @@ class DigestServer:
         )
         self.check_uri = check_uri
         self.max_tracked_nonces = max_tracked_nonces
+        # Per source address by default; per (address, user) when many phones share one
+        # office NAT address, so one misconfigured phone does not lock out the others.
+        self.lockout_per_user = lockout_per_user
         # nonce -> (expiry, nonce counts seen); RFC 7616 §3.4: the server checks that
         # "nc" is not repeated, to stop replays of a captured request.
         self._seen: OrderedDict[str, tuple[float, set[int]]] = OrderedDict()
+
+    def _lockout_key(self, source: str, username: str) -> str:
+        return f"{source}|{username}" if self.lockout_per_user else source
 
     def _locked(self, source: str, now: float) -> Rejected:
         until = self.lockout.locked_until(source, now)
@@ -343,7 +350,7 @@ class DigestServer:
         Returns a final decision, or ``SecretNeeded`` naming the user whose secret the
         caller must fetch and hand to ``verify``.
         """
-        if self.lockout.is_locked(source, now):
+        if not self.lockout_per_user and self.lockout.is_locked(source, now):
             return self._locked(source, now)
         credentials: DigestCredentials | None = None
         for value in authorization:
@@ -362,6 +369,9 @@ class DigestServer:
                 break
         if credentials is None:
             return self.challenge(now=now, proxy=proxy)
+        key = self._lockout_key(source, credentials.username)
+        if self.lockout.is_locked(key, now):
+            return self._locked(key, now)
         if credentials.algorithm not in self.algorithms or credentials.userhash:
             return self.challenge(now=now, proxy=proxy)
         # RFC 7616 §3.4.6: the server SHOULD check that "uri" names the request target.
@@ -388,7 +398,7 @@ class DigestServer:
         password so that user names cannot be probed.
         """
         creds = needed.credentials
-        source = needed.source
+        source = self._lockout_key(needed.source, creds.username)
         if self.lockout.is_locked(source, now):
             return self._locked(source, now)
         ha1 = (

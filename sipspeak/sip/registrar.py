@@ -294,6 +294,7 @@ class Registrar:
             return _result(200, events=events)
 
         updated = list(current)
+        made: list[Binding] = []
         for contact in contacts:
             raw_expires = contact.param("expires")
             lifetime = _parse_delta(raw_expires)
@@ -324,13 +325,15 @@ class Registrar:
             if index is not None:
                 existing = updated[index]
                 # §10.3 step 7: same Call-ID and a CSeq not higher → "the update MUST be
-                # aborted and the request fails".
-                if existing.call_id == call_id and cseq <= existing.cseq:
+                # aborted and the request fails".  (A binding this very request made —
+                # the same Contact listed twice — is simply overwritten.)
+                fresh = any(existing is b for b in made)
+                if not fresh and existing.call_id == call_id and cseq <= existing.cseq:
                     return _result(500, "CSeq out of order")
                 if lifetime == 0:
                     del updated[index]
                     continue
-                updated[index] = Binding(
+                updated[index] = new = Binding(
                     extension=extension,
                     contact=stored,
                     expires_at=now + lifetime,
@@ -340,19 +343,20 @@ class Registrar:
                     source=source,
                     transport=transport,
                 )
+                made.append(new)
             elif lifetime > 0:
-                updated.append(
-                    Binding(
-                        extension=extension,
-                        contact=stored,
-                        expires_at=now + lifetime,
-                        q=q,
-                        call_id=call_id,
-                        cseq=cseq,
-                        source=source,
-                        transport=transport,
-                    )
+                new = Binding(
+                    extension=extension,
+                    contact=stored,
+                    expires_at=now + lifetime,
+                    q=q,
+                    call_id=call_id,
+                    cseq=cseq,
+                    source=source,
+                    transport=transport,
                 )
+                updated.append(new)
+                made.append(new)
         if len(updated) > self.max_contacts:
             # Not in RFC 3261; 403 tells the phone this registration will not succeed.
             return _result(403, f"at most {self.max_contacts} contacts per extension")

@@ -294,3 +294,14 @@ def test_credentials_for_other_realms_are_ignored() -> None:
         and decision.status == 401
         and decision.header == "WWW-Authenticate"
     )
+
+
+def test_lockout_per_user_spares_other_phones_behind_the_same_nat() -> None:
+    server = _server(max_failures=2, lockout_seconds=60.0, lockout_per_user=True)
+    bad = DigestClient(username="101", password="bad")
+    assert exchange(server, bad, now=0.0)[0].status == 401
+    assert exchange(server, bad, now=1.0)[0].status == 403
+    good_101 = DigestClient(username="101", password="pw101")
+    assert exchange(server, good_101, now=2.0)[0].status == 403
+    good_102 = DigestClient(username="102", password="pw102")
+    assert exchange(server, good_102, now=2.0)[0] == Accepted(username="102")

@@ -232,3 +232,11 @@ def test_handle_request_from_wire() -> None:
 def test_bad_configuration_is_refused() -> None:
     with pytest.raises(ValueError):
         Registrar(min_expires=100, default_expires=50, max_expires=200)
+
+
+def test_same_contact_twice_in_one_request_is_not_out_of_order() -> None:
+    r = Registrar()
+    result = reg(r, "<sip:101@a>;expires=100", "<sip:101@a>;expires=200")
+    assert result.status == 200
+    [b] = r.lookup("101", 0.0)
+    assert b.expires_at == 200.0
