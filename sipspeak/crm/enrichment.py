@@ -1,10 +1,12 @@
 """What the system adds to a number: region, IANA time zone, UTC offset, carrier.
 
 ``+7 9XX`` mobiles come from the numbering index (the holder of the range and the region it
-was allocated to; ported numbers keep the old operator). Everything else comes from
-``phonenumbers``: its geocoder names the Russian region of a geographic number
-(``+7 3532…`` → ``Оренбургская обл.``) and a city or country abroad; its time zone is used
-only when it names exactly one zone. 8-800 numbers and Russian mobiles outside the index
+was allocated to; ported numbers keep the old operator). Russian geographic numbers get their
+region from the index's prefix table (``+7 3532…`` → ``Оренбургская обл.``, taken from
+phonenumbers' geocoder when the index was built); no operator, since the ABC ranges are not in
+the snapshot. Everything else comes from ``phonenumbers``: a city or country abroad and a time
+zone only when it names exactly one; its geocoder and carrier modules (about 110 MB) are
+imported on the first such number. 8-800 numbers and Russian mobiles outside the index
 get no region and no zone; ``+7 9XX`` numbers outside the index get nothing at all.
 """
 
@@ -16,9 +18,6 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from phonenumbers import carrier as pn_carrier
-from phonenumbers import geocoder as pn_geocoder
-from phonenumbers import timezone as pn_timezone
 
 from sipspeak.crm.numbering import NumberingIndex, default_index
 
@@ -95,11 +94,23 @@ class Enricher:
             # An unallocated DEF range: phonenumbers knows no region or zone for +7 9XX
             # either, and asking it costs more than the rest of the import of the row.
             return UNKNOWN
+        if e164.startswith("+7") and len(e164) == 12 and e164[2] in "348":
+            return self._geographic(e164[2:])
         return _from_phonenumbers(e164)
+
+    def _geographic(self, national: str) -> PhoneInfo:
+        region = self._index.prefix_region(national)
+        if region is None:
+            return UNKNOWN
+        return PhoneInfo(region=region.name, timezone=region.timezone, carrier=None)
 
 
 @lru_cache(maxsize=4096)
 def _from_phonenumbers(e164: str) -> PhoneInfo:
+    from phonenumbers import carrier as pn_carrier
+    from phonenumbers import geocoder as pn_geocoder
+    from phonenumbers import timezone as pn_timezone
+
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:

@@ -13,8 +13,9 @@ File layout (``numbering.bin``, zlib-compressed as a whole)::
     b"SSNUM1\\n" | u32 LE length of JSON | JSON header | starts (i64 LE) | ends (i64 LE)
     | operator ids (u16 LE) | region ids (u16 LE)
 
-The header holds the tables, the row count and a free-form ``source`` note. A lookup is one
-``bisect`` over ``starts``. Ported numbers (MNP) are not visible here: the index names the
+The header holds the tables, the row count, a free-form ``source`` note and ``prefixes``:
+national prefixes of geographic numbers (``3532`` → Оренбургская обл.) for when the ABC
+ranges are absent from the extract. A lookup is one ``bisect`` over ``starts``. Ported numbers (MNP) are not visible here: the index names the
 holder of the range, not the current operator.
 """
 
@@ -97,6 +98,7 @@ class NumberingIndex:
         "_region_ids",
         "_starts",
         "operators",
+        "prefixes",
         "regions",
         "source",
     )
@@ -111,6 +113,7 @@ class NumberingIndex:
         operators: Sequence[Operator],
         regions: Sequence[Region],
         source: str = "",
+        prefixes: dict[str, int] | None = None,
     ) -> None:
         count = len(starts)
         if not (len(ends) == len(operator_ids) == len(region_ids) == count):
@@ -122,6 +125,9 @@ class NumberingIndex:
         self.operators = tuple(operators)
         self.regions = tuple(regions)
         self.source = source
+        self.prefixes = dict(prefixes or {})
+        if any(not 0 <= i < len(self.regions) for i in self.prefixes.values()):
+            raise NumberingFormatError("префикс ссылается на несуществующий регион")
 
     def __len__(self) -> int:
         return len(self._starts)
@@ -134,6 +140,7 @@ class NumberingIndex:
         operators: Sequence[Operator],
         regions: Sequence[Region],
         source: str = "",
+        prefixes: dict[str, int] | None = None,
     ) -> NumberingIndex:
         """Index sorted, non-overlapping entries, merging neighbours that say the same thing."""
         starts: array[int] = array("q")
@@ -176,6 +183,7 @@ class NumberingIndex:
             operators=operators,
             regions=regions,
             source=source,
+            prefixes=prefixes,
         )
 
     def lookup(self, national: int) -> NumberingRange | None:
@@ -197,6 +205,14 @@ class NumberingIndex:
             return None
         return self._operator_ids[i], self._region_ids[i]
 
+    def prefix_region(self, national: str) -> Region | None:
+        """Region of a geographic number by its longest known national prefix."""
+        for length in range(min(6, len(national)), 0, -1):
+            region_id = self.prefixes.get(national[:length])
+            if region_id is not None:
+                return self.regions[region_id]
+        return None
+
     def to_bytes(self) -> bytes:
         header = json.dumps(
             {
@@ -204,6 +220,7 @@ class NumberingIndex:
                 "operators": [[o.name, o.inn] for o in self.operators],
                 "regions": [[r.name, r.timezone] for r in self.regions],
                 "source": self.source,
+                "prefixes": self.prefixes,
             },
             ensure_ascii=False,
         ).encode("utf-8")
@@ -240,6 +257,7 @@ class NumberingIndex:
             regions = [
                 Region(name=str(n), timezone=tz or None) for n, tz in header["regions"]
             ]
+            prefixes = {str(p): int(i) for p, i in header.get("prefixes", {}).items()}
         except (ValueError, KeyError, TypeError) as exc:
             raise NumberingFormatError("заголовок индекса нумерации повреждён") from exc
         pos += header_len
@@ -263,6 +281,7 @@ class NumberingIndex:
             operators=operators,
             regions=regions,
             source=str(header.get("source", "")),
+            prefixes=prefixes,
         )
 
     def save(self, path: Path) -> None:

@@ -233,12 +233,47 @@ class BuildReport:
     no_zone_rows: int = 0
 
 
+def geographic_prefixes() -> dict[str, str]:
+    """National prefix → Russian region name of geographic numbers, from phonenumbers' geocoder.
+
+    Only +7 3xx/4xx/8xx prefixes (``"3532"`` → ``"Оренбургская обл."``); +7 6xx/7xx belong to
+    Kazakhstan. Importing the geocoder costs about 100 MB, so it happens only here, at build
+    time, and the few dozen prefixes travel inside the index.
+    """
+    from phonenumbers.geodata import GEOCODE_DATA
+
+    prefixes: dict[str, str] = {}
+    for key, names in GEOCODE_DATA.items():
+        name = names.get("ru")
+        if key.startswith("7") and len(key) > 1 and key[1] in "348" and name:
+            prefixes[key[1:]] = name.replace("\u0301", "")  # stress marks in a few names
+    return prefixes
+
+
+def _zone_of_prefix(national_prefix: str) -> str | None:
+    """The single zone phonenumbers gives a Russian prefix, or None when it gives several."""
+    from phonenumbers import parse
+    from phonenumbers.timezone import time_zones_for_geographical_number
+
+    number = parse("+7" + national_prefix.ljust(10, "0"))
+    zones = [
+        z for z in time_zones_for_geographical_number(number) if z != "Etc/Unknown"
+    ]
+    return zones[0] if len(zones) == 1 else None
+
+
 def build_index(
     sources: Iterable[tuple[str, str]],
     zones: Mapping[str, str | None],
     *,
     source_note: str = "",
+    prefixes: Mapping[str, str] | None = None,
 ) -> tuple[NumberingIndex, BuildReport]:
+    """Index from ``(origin, text)`` extracts; raises :class:`NumberingSourceError`.
+
+    ``prefixes``: national prefix → region name of geographic numbers (see
+    :func:`geographic_prefixes`); their zones come from the region table, else phonenumbers.
+    """
     """Index from ``(origin, text)`` extracts; raises :class:`NumberingSourceError`."""
     rows: list[SourceRow] = []
     for origin, text in sources:
@@ -290,9 +325,20 @@ def build_index(
                 region=region_id[key],
             )
         )
+    prefix_ids: dict[str, int] = {}
+    for prefix, name in sorted((prefixes or {}).items()):
+        tz = resolver.zone(name) or _zone_of_prefix(prefix)
+        key = (name, tz)
+        if key not in region_id:
+            region_id[key] = len(region_id)
+        prefix_ids[prefix] = region_id[key]
     regions = [Region(name=name, timezone=tz) for name, tz in region_id]
     index = NumberingIndex.from_entries(
-        entries, operators=operators, regions=regions, source=source_note
+        entries,
+        operators=operators,
+        regions=regions,
+        source=source_note,
+        prefixes=prefix_ids,
     )
     report.ranges = len(index)
     report.operators = len(operators)

@@ -25,6 +25,7 @@ from sipspeak.crm.numbering_build import (
     NumberingSourceError,
     build_index,
     decode_source,
+    geographic_prefixes,
     read_region_zones,
     read_sources,
 )
@@ -99,7 +100,9 @@ def main(argv: Sequence[str], *, out: TextIO | None = None) -> int:
             print(f"Скачиваю выписку: {args.url}", file=stream)
             sources += download_sources(args.url)
         note = f"{', '.join(name for name, _ in sources)}; собран {datetime.now(UTC):%Y-%m-%d}"
-        index, report = build_index(sources, zones, source_note=note)
+        index, report = build_index(
+            sources, zones, source_note=note, prefixes=geographic_prefixes()
+        )
     except (OSError, NumberingSourceError, UnicodeDecodeError) as exc:
         print(f"Индекс не обновлён: {exc}", file=stream)
         return 1

@@ -6,8 +6,8 @@ Why not ``openpyxl.load_workbook(read_only=True)``: it reads a 100,000-row base 
 keeps the same streaming model with only the work the import needs: the ZIP member is
 decompressed a megabyte at a time, cut after the last complete ``</row>``, and each piece is
 parsed by the C XML parser in one call (per-element ``iterparse`` events cost more than the
-parsing itself). At most one piece is held in memory. openpyxl still supplies the
-number-format rules that tell dates from numbers.
+parsing itself). At most one piece is held in memory, and openpyxl (about 19 MB once
+imported) is not needed at all.
 
 Values: shared and inline strings → ``str``; numbers → ``int`` when integral in the file's text,
 else ``float``; numbers in a date format → ``datetime``; booleans → ``bool``; error cells →
@@ -26,14 +26,22 @@ from pathlib import Path
 from typing import IO
 from xml.etree.ElementTree import Element, ParseError, fromstring, iterparse
 
-from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format
-
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _STRICT_REL_NS = "http://purl.oclc.org/ooxml/officeDocument/relationships"
 _EPOCH_1900 = datetime(1899, 12, 30)
 _EPOCH_1904 = datetime(1904, 1, 1)
-# Locale-dependent built-in date formats (ECMA-376 §18.8.30) that openpyxl does not list.
-_BUILTIN_DATE_IDS = frozenset(range(27, 37)) | frozenset(range(50, 59))
+# Built-in number formats that show dates and times (ECMA-376 Part 1, §18.8.30), including
+# the locale-dependent ones (27–36, 50–58).
+_BUILTIN_DATE_IDS = (
+    frozenset(range(14, 23))
+    | frozenset(range(27, 37))
+    | frozenset(range(45, 48))
+    | frozenset(range(50, 59))
+)
+# In a format code, literal text ("..", \x), colours and locales ([Red], [$-419]) and
+# padding/spacing (_x, *x) are not date parts; elapsed-time brackets ([h], [mm]) are.
+_FORMAT_NOISE = re.compile(r'"[^"]*"|\\.|[_*].|\[(?![hms]+\])[^\]]*\]', re.IGNORECASE)
+_DATE_PART = re.compile(r"[dmyhs]", re.IGNORECASE)
 _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"(?:[A-Z]+\d+:)?[A-Z]+(\d+)\"")
 _ROW_TAG = re.compile(rb"<(?:\w+:)?row[\s>]")
 _PEEK_BYTES = 64 * 1024
@@ -42,6 +50,14 @@ MAX_COLUMNS = 16_384  # Excel's limit; guards against a hostile cell reference
 
 class XlsxFormatError(ValueError):
     """The archive is not a readable XLSX workbook."""
+
+
+def is_date_format(code: str) -> bool:
+    """Whether a custom number format shows a date or time (its first section decides)."""
+    first = code.split(";", 1)[0]
+    if first.strip().lower() == "general":
+        return False
+    return _DATE_PART.search(_FORMAT_NOISE.sub("", first)) is not None
 
 
 def _local(tag: str) -> str:
@@ -240,9 +256,11 @@ class XlsxSheetReader:
                 custom[int(el.get("numFmtId", "0"))] = el.get("formatCode", "")
             elif name == "xf" and in_cell_xfs:
                 fmt_id = int(el.get("numFmtId", "0"))
-                fmt = custom.get(fmt_id) or BUILTIN_FORMATS.get(fmt_id)
-                if fmt_id in _BUILTIN_DATE_IDS or (
-                    fmt is not None and is_date_format(fmt)
+                fmt = custom.get(fmt_id)
+                if (
+                    is_date_format(fmt)
+                    if fmt is not None
+                    else fmt_id in _BUILTIN_DATE_IDS
                 ):
                     dates.add(xf_index)
                 xf_index += 1

@@ -267,3 +267,38 @@ def test_shipped_index_is_compact_and_covers_the_snapshot() -> None:
     assert len(index) > 10_000
     assert len(index.operators) < 200
     assert all(r.timezone for r in index.regions if r.name != "Российская Федерация")
+
+
+def test_geographic_prefixes_travel_in_the_index() -> None:
+    index, _ = build_index(
+        [
+            (
+                "DEF-9xx.csv",
+                extract(
+                    '922;8000000;8999999;1000000;ПАО "МЕГАФОН";-;Оренбургская обл.;1'
+                ),
+            )
+        ],
+        ZONES,
+        prefixes={
+            "3532": "Оренбургская обл.",
+            "391": "Красноярский край",
+            "35": "Нигде",
+        },
+    )
+    again = NumberingIndex.from_bytes(index.to_bytes())
+    region = again.prefix_region("3532123456")
+    assert region is not None and region.timezone == "Asia/Yekaterinburg"
+    krsk = again.prefix_region("3912123456")
+    assert krsk is not None and krsk.name == "Красноярский край"
+    fallback = again.prefix_region("3512000000")
+    assert fallback is not None and fallback.name == "Нигде"
+    assert again.prefix_region("4951234567") is None
+
+
+def test_shipped_index_has_russian_geographic_prefixes() -> None:
+    index = default_index()
+    moscow = index.prefix_region("4957777777")
+    assert moscow is not None and moscow.timezone == "Europe/Moscow"
+    assert index.prefix_region("8001234567") is None
+    assert all(index.regions[i].timezone for i in index.prefixes.values())
