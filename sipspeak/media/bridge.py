@@ -7,7 +7,8 @@ when the leg behind the bridge changes (hold music -> operator, a transfer):
 
 * SSRC: fixed per direction for the life of the bridge;
 * sequence numbers continue at ``last + 1`` after a switch (RFC 3550 §5.1);
-* timestamps continue at ``last + elapsed wall time`` in samples, so the far
+* timestamps continue at ``last + elapsed wall time`` in samples (at least
+  one 20 ms frame), so the far
   end's jitter estimate and playout stay sane, and the first packet after a
   switch carries the marker bit (RFC 3551 §4.1, start of a talkspurt).
 
@@ -105,9 +106,10 @@ class StreamRewriter:
         """A new source: map its numbering onto the continuation of ours."""
         now = self._clock()
         seq = (self.last_seq + 1) & 0xFFFF
+        # At least one 20 ms frame, so the new audio never overlaps the old.
         step = 160
         if self.last_time is not None:
-            step = max(1, round((now - self.last_time) * 8000))
+            step = max(160, round((now - self.last_time) * 8000))
         ts = (self.last_ts + step) & 0xFFFFFFFF
         self.seq_offset = (seq - packet.sequence_number) & 0xFFFF
         self.ts_offset = (ts - packet.timestamp) & 0xFFFFFFFF
