@@ -203,6 +203,9 @@ async def test_rtp_tone_reaches_browser_as_pcmu(
     assert inbound["payloadType"] == 0
     assert outbound["mimeType"] == "audio/PCMU"
     assert outbound["packetsSent"] > 0
+    # The gateway gathered on loopback only, so that is where the browser sends.
+    assert stats["selectedPair"]["remote"] == "127.0.0.1"
+    assert stats["selectedPair"]["remoteType"] == "host"
 
 
 async def test_browser_close_surfaces_closed_event(

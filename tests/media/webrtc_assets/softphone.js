@@ -123,8 +123,16 @@ const softphone = (() => {
     const report = await pc.getStats();
     const codecs = {};
     report.forEach((s) => { if (s.type === "codec") codecs[s.id] = s; });
-    const out = {inbound: null, outbound: null};
+    const out = {inbound: null, outbound: null, selectedPair: null};
     report.forEach((s) => {
+      if (s.type === "transport" && s.selectedCandidatePairId) {
+        const pair = report.get(s.selectedCandidatePairId);
+        const local = report.get(pair.localCandidateId);
+        const remote = report.get(pair.remoteCandidateId);
+        out.selectedPair = {
+          local: local.address, remote: remote.address, remoteType: remote.candidateType,
+        };
+      }
       if (s.kind !== "audio") return;
       const codec = codecs[s.codecId] || {};
       if (s.type === "inbound-rtp") {
