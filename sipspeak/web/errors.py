@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..accounts import AccountError
 from ..storage import Conflict, NotFound
@@ -53,6 +54,9 @@ def as_api_error(exc: BaseException) -> ApiError | None:
         return ApiError(404, "not_found", str(exc))
     if isinstance(exc, AccountError):
         return ApiError(422, "invalid", str(exc), field=exc.field)
+    if isinstance(exc, HttpProcessingError):
+        # A malformed body part (bad multipart header, broken chunking …).
+        return ApiError(400, "bad_request", "неверный формат запроса")
     if isinstance(exc, ValueError):
         return ApiError(422, "invalid", str(exc))
     return None
