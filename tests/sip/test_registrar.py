@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipspeak.sip.headers import NameAddr
 from sipspeak.sip.message import SipRequest, parse_message
@@ -240,3 +242,44 @@ def test_same_contact_twice_in_one_request_is_not_out_of_order() -> None:
     assert result.status == 200
     [b] = r.lookup("101", 0.0)
     assert b.expires_at == 200.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["101", "102"]),
+            st.sampled_from(["<sip:x@a>", "<sip:x@b>", "*"]),
+            st.sampled_from(["0", "60", "300", None]),
+            st.integers(min_value=0, max_value=500),
+            st.booleans(),
+        ),
+        max_size=30,
+    )
+)
+def test_events_track_online_state(
+    ops: list[tuple[str, str, str | None, int, bool]],
+) -> None:
+    """Whatever the sequence, events alternate online/offline per extension and
+    agree with ``lookup``; ``next_expiry`` is never later than a live binding."""
+    r = Registrar(min_expires=60)
+    online = {"101": False, "102": False}
+    now = 0.0
+    for cseq, (ext, contact, expires, step, purge) in enumerate(ops, start=1):
+        now += step
+        events = list(r.expire(now)) if purge else []
+        events += reg(r, contact, expires=expires, cseq=cseq, now=now, ext=ext).events
+        # Lapsed bindings are reported by the next register or by expire, once.
+        events += r.expire(now)
+        for event in events:
+            if isinstance(event, ExtensionOnline):
+                assert not online[event.extension]
+                online[event.extension] = True
+            else:
+                assert online[event.extension]
+                online[event.extension] = False
+        assert online[ext] == bool(r.lookup(ext, now))
+        deadline = r.next_expiry()
+        live = [b.expires_at for e in online for b in r.lookup(e, now)]
+        if live:
+            assert deadline is not None and deadline <= min(live)
