@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import date
 from pathlib import Path
 
 from sipspeak.crm.contact_rows import ContactRecord
@@ -83,6 +84,7 @@ async def import_into_project(
     filename: str | None = None,
     created_by: int | None = None,
     progress: Callable[[ImportProgress], None] | None = None,
+    today: date | None = None,
 ) -> ImportResult:
     """Import a contact file into a project of the database (see :func:`import_contacts`)."""
     return await import_contacts(
@@ -91,4 +93,5 @@ async def import_into_project(
         options=options,
         filename=filename,
         progress=progress,
+        today=today,
     )

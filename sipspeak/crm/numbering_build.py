@@ -246,7 +246,9 @@ def geographic_prefixes() -> dict[str, str]:
     for key, names in GEOCODE_DATA.items():
         name = names.get("ru")
         if key.startswith("7") and len(key) > 1 and key[1] in "348" and name:
-            prefixes[key[1:]] = name.replace("\u0301", "")  # stress marks in a few names
+            prefixes[key[1:]] = name.replace(
+                "\u0301", ""
+            )  # stress marks in a few names
     return prefixes
 
 
