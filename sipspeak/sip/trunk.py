@@ -202,6 +202,11 @@ class TrunkRegistration:
         return self._state
 
     @property
+    def auth(self) -> DigestClient:
+        """The trunk's credentials and learned nonces, shared with its outbound calls."""
+        return self._auth
+
+    @property
     def status(self) -> TrunkStatus:
         return TrunkStatus(
             state=self._state,

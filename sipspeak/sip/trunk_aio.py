@@ -8,7 +8,8 @@ The endpoint is anything with the ``RequestChannel`` shape: the transport layer'
 agent, or in tests a small UDP endpoint over ``TransactionLayer``.
 
 Public API: ``RequestChannel`` (Protocol), ``UserAgentChannel(ua)`` (the channel over
-``useragent.UserAgent``), ``TrunkRunner(config, channel, on_status=…)``
+``useragent.UserAgent``), ``TrunkManager(channel, on_status=…)`` with ``apply(name,
+config | None)`` / ``statuses()`` / ``aclose()``, ``TrunkRunner(config, channel, on_status=…)``
 with ``async run()``, ``async stop(timeout=…)`` and ``status``.
 """
 
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
+from sipspeak.sip.digest import RequestAuthenticator
 from sipspeak.sip.events import Address, TransportName
 from sipspeak.sip.headers import NameAddr, Via
 from sipspeak.sip.message import SipRequest, SipResponse
@@ -141,6 +143,10 @@ class TrunkRunner:
     def status(self) -> TrunkStatus:
         return self.registration.status
 
+    def authenticator(self) -> RequestAuthenticator:
+        """The ``authenticate`` hook for INVITEs sent through this trunk (407 / 401)."""
+        return RequestAuthenticator(self.registration.auth)
+
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
 
@@ -161,6 +167,9 @@ class TrunkRunner:
                 reg.transaction_failed(self._now(), "timeout")
             except OSError as exc:
                 reg.transaction_failed(self._now(), f"transport error: {exc}")
+            except Exception as exc:  # a bug must not end the trunk: log, back off
+                log.exception("trunk %s: REGISTER failed", self.config.host)
+                reg.transaction_failed(self._now(), f"internal error: {exc}")
             else:
                 reg.receive_response(response, self._now())
             self._publish()
@@ -198,6 +207,63 @@ class TrunkRunner:
         except TimeoutError:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        except Exception:
+            log.exception("trunk %s: runner failed", self.config.host)
         if self.registration.state is not TrunkState.DISABLED:
             self.registration.stop(self._now())
             self._publish()
+
+
+class TrunkManager:
+    """Owns one ``TrunkRunner`` task per enabled trunk (the "Активно" switch).
+
+    ``apply(name, config)`` starts, restarts (changed settings) or, with ``None``, stops
+    a trunk; ``statuses()`` is what the web UI shows; ``aclose()`` unregisters all.
+    """
+
+    def __init__(
+        self,
+        channel: RequestChannel,
+        *,
+        on_status: Callable[[str, TrunkStatus], None] | None = None,
+        stop_timeout: float = 40.0,
+    ) -> None:
+        self.channel = channel
+        self._on_status = on_status
+        self.stop_timeout = stop_timeout
+        self._runners: dict[str, tuple[TrunkRunner, asyncio.Task[None]]] = {}
+
+    def runner(self, name: str) -> TrunkRunner | None:
+        entry = self._runners.get(name)
+        return None if entry is None else entry[0]
+
+    def statuses(self) -> dict[str, TrunkStatus]:
+        return {name: runner.status for name, (runner, _) in self._runners.items()}
+
+    async def apply(self, name: str, config: TrunkConfig | None) -> None:
+        current = self._runners.get(name)
+        if current is not None:
+            if config is not None and current[0].config == config:
+                return
+            del self._runners[name]
+            await current[0].stop(current[1], timeout=self.stop_timeout)
+            self._report(name, current[0].status)
+        if config is None:
+            return
+
+        def report(status: TrunkStatus) -> None:
+            self._report(name, status)
+
+        runner = TrunkRunner(config, self.channel, on_status=report)
+        task = asyncio.get_running_loop().create_task(
+            runner.run(), name=f"trunk {name}"
+        )
+        self._runners[name] = (runner, task)
+
+    def _report(self, name: str, status: TrunkStatus) -> None:
+        if self._on_status is not None:
+            self._on_status(name, status)
+
+    async def aclose(self) -> None:
+        names = list(self._runners)
+        await asyncio.gather(*(self.apply(name, None) for name in names))
