@@ -102,6 +102,8 @@ def parse_params(text: str) -> Parameters:
     """Parse ``;name[=value]`` generic parameters; ``text`` starts after the first ';'."""
     params: list[tuple[str, str | None]] = []
     for item in _split_outside(text, ";"):
+        if not item.strip():
+            continue  # ";;" — tolerated, it carries nothing
         name, eq, value = item.partition("=")
         name = name.strip()
         if not TOKEN_RE.fullmatch(name):
@@ -149,7 +151,8 @@ class Via:
         if m is None:
             raise SipParseError(f"bad Via {text.strip()!r}")
         name, version, transport, sent_by = m.groups()
-        if name.upper() != "SIP" or version != "2.0":
+        # Any version parses so that a SIP/7.0 request can still get its 505 (RFC 4475 §3.1.2.17).
+        if name.upper() != "SIP" or not version.replace(".", "").isdigit():
             raise SipParseError(f"bad Via protocol {name}/{version}")
         if not TOKEN_RE.fullmatch(transport):
             raise SipParseError(f"bad Via transport {transport!r}")
@@ -278,7 +281,8 @@ class CSeq:
     method: str
 
     @classmethod
-    def parse(cls, text: str) -> CSeq:
+    def parse(cls, text: str, *, strict: bool = True) -> CSeq:
+        """``strict=False`` keeps an out-of-range number (to answer it with a 400)."""
         parts = text.split()
         if (
             len(parts) != 2
@@ -287,9 +291,20 @@ class CSeq:
         ):
             raise SipParseError(f"bad CSeq {text.strip()!r}")
         seq = int(parts[0])
-        if seq > _MAX_CSEQ:
+        if strict and seq > _MAX_CSEQ:
             raise SipParseError(f"CSeq number out of range: {parts[0]}")
         return cls(seq, parts[1])
 
     def __str__(self) -> str:
         return f"{self.seq} {self.method}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnparsedNameAddr(NameAddr):
+    """A From/To value that did not parse, kept verbatim only so that the request
+    can still be answered with a 400 (RFC 4475 §3.1.2.15-16)."""
+
+    text: str = ""
+
+    def __str__(self) -> str:
+        return self.text

@@ -16,7 +16,9 @@ Public API:
   dropped, §18.3) or one framed stream message (``stream=True``: Content-Length
   required).  Raises a ``SipError`` subclass whose ``status_hint`` is the response
   to send (400, 505, 513 …) and whose ``request`` is set when the request was
-  understood well enough to answer it.
+  understood well enough to answer it (its Request-URI may then be a placeholder
+  and a bad From/To an ``UnparsedNameAddr`` echoed verbatim: use it only for
+  ``make_response``).
 * ``make_response(request, status, reason=None, *, to_tag=None, …)`` — a response
   with the fields §8.2.6.2 says to copy.
 * ``REASON_PHRASES`` — default reason phrase per status code.
@@ -33,8 +35,15 @@ from sipspeak.sip.errors import (
     SipParseError,
     VersionNotSupportedError,
 )
-from sipspeak.sip.headers import TOKEN_RE, CSeq, NameAddr, Via, split_header_list
-from sipspeak.sip.uri import Uri, parse_uri
+from sipspeak.sip.headers import (
+    TOKEN_RE,
+    CSeq,
+    NameAddr,
+    UnparsedNameAddr,
+    Via,
+    split_header_list,
+)
+from sipspeak.sip.uri import AbsoluteUri, SipUri, Uri, parse_uri
 
 MAX_MESSAGE_SIZE = 65535
 SIP_VERSION = "SIP/2.0"
@@ -284,7 +293,11 @@ class _Collector:
 
 
 def _parse_start_line(line: str, col: _Collector) -> tuple[str, Uri | None, int, str]:
-    """Return (method, uri, status, reason); method "" for a response."""
+    """Return (method, uri, status, reason); method "" for a response.
+
+    A malformed request line is recorded, not raised, so that the headers can
+    still be read and the request answered with 400 (RFC 4475 §3.1.2.6-3.1.2.10).
+    """
     if line.startswith("SIP/"):
         version, _, rest = line.partition(" ")
         code, _, reason = rest.partition(" ")
@@ -294,18 +307,26 @@ def _parse_start_line(line: str, col: _Collector) -> tuple[str, Uri | None, int,
             raise SipParseError(f"bad status code {code[:20]!r}")
         return "", None, int(code), reason
     parts = line.split(" ")
-    if len(parts) != 3:
-        raise SipParseError(
-            "request line is not 'Method SP Request-URI SP SIP-Version' (§7.1)"
-        )
-    method, uri_text, version = parts
+    method = parts[0]
     if not TOKEN_RE.fullmatch(method):
         raise SipParseError(f"bad method {method[:40]!r}")
+    if len(parts) != 3:
+        col.fail(
+            SipParseError(
+                "request line is not 'Method SP Request-URI SP SIP-Version' (§7.1)"
+            )
+        )
+        return method, None, 0, ""
+    uri_text, version = parts[1], parts[2]
     uri: Uri | None = None
     try:
         uri = parse_uri(uri_text)
     except SipParseError as exc:
         col.fail(exc)
+    if isinstance(uri, SipUri) and uri.headers:
+        col.fail(
+            SipParseError("escaped headers are not allowed in a Request-URI (§19.1.5)")
+        )
     if version.upper() != SIP_VERSION:
         col.fail(VersionNotSupportedError(f"unsupported version {version[:20]!r}"))
     return method, uri, 0, ""
@@ -320,7 +341,11 @@ def _add_header(name: str, value: str, col: _Collector) -> None:
         return
     try:
         if key == "Via":
-            col.via.extend(Via.parse(item) for item in split_header_list(value))
+            for item in split_header_list(value):
+                try:
+                    col.via.append(Via.parse(item))
+                except SipParseError as exc:  # keep the good ones to answer with
+                    col.fail(exc)
         elif key in _SINGLE:
             if key in col.single:
                 raise SipParseError(f"more than one {key} header")
@@ -379,6 +404,16 @@ def parse_message(
     return _build(col, method, uri, status, reason, body, stream)
 
 
+def _name_addr(text: str, col: _Collector) -> NameAddr:
+    try:
+        return NameAddr.parse(text)
+    except SipParseError as exc:
+        col.fail(exc)
+        return UnparsedNameAddr(
+            text=text, uri=AbsoluteUri(scheme="invalid", opaque="name-addr")
+        )
+
+
 def _build(
     col: _Collector,
     method: str,
@@ -396,15 +431,17 @@ def _build(
         raise col.error or SipParseError(
             f"missing mandatory header(s): {', '.join(missing)}"
         )
+    from_ = _name_addr(single["From"], col)
+    to = _name_addr(single["To"], col)
     try:
-        from_ = NameAddr.parse(single["From"])
-        to = NameAddr.parse(single["To"])
-        cseq = CSeq.parse(single["CSeq"])
+        cseq = CSeq.parse(single["CSeq"], strict=False)
         call_id = single["Call-ID"]
         if not call_id or any(c.isspace() for c in call_id):
             raise SipParseError(f"bad Call-ID {call_id[:40]!r}")
     except SipParseError as exc:
         raise col.error or exc from None
+    if cseq.seq > 2**31 - 1:
+        col.fail(SipParseError(f"CSeq number out of range: {cseq.seq} (§8.1.1.5)"))
     max_forwards: int | None = None
     if "Max-Forwards" in single:
         text = single["Max-Forwards"]
@@ -449,7 +486,9 @@ def _build(
             )
         )
     if uri is None:
-        raise col.error or SipParseError("bad Request-URI")
+        # Only to carry the error response: the Request-URI is not copied into it.
+        uri = AbsoluteUri(scheme="invalid", opaque="request-uri")
+        col.fail(SipParseError("bad Request-URI"))
     request = SipRequest(method=method, uri=uri, **common)  # type: ignore[arg-type]
     if col.error is not None:
         col.error.request = request

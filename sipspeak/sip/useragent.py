@@ -76,6 +76,10 @@ from sipspeak.sip.uri import SipUri, Uri
 RequestHandler = Callable[[SipRequest, ServerTransaction, float], SipResponse | None]
 _SCHEMES = frozenset({"sip", "sips"})
 _ALWAYS_ALLOWED = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE")
+# Methods of RFC 3261 and its extensions: recognised (405 if unsupported), others get 501.
+_KNOWN_METHODS = frozenset(
+    {"REGISTER", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PRACK", "PUBLISH"}
+)
 
 
 class ClientListener(Protocol):
@@ -494,8 +498,12 @@ class UserAgent:
             )
         elif method in ("BYE", "INFO", "UPDATE"):
             self._reply(txn, 481, now)
-        else:
+        elif method in _KNOWN_METHODS:
             self._reply(txn, 405, now, [("Allow", self.allow)])  # §8.2.1
+        else:
+            self._reply(
+                txn, 501, now, [("Allow", self.allow)]
+            )  # §21.5.2: not recognised
 
     def _cancel(self, cancel: SipRequest, txn: ServerTransaction, now: float) -> None:
         """§9.2: 200 to a CANCEL matching a transaction, 487 to that INVITE."""
@@ -514,6 +522,12 @@ class UserAgent:
     def _incoming_invite(
         self, request: SipRequest, txn: ServerTransaction, now: float
     ) -> None:
+        accept = [
+            a.split(";")[0].strip().lower() for a in request.headers.get_list("Accept")
+        ]
+        if accept and not {"application/sdp", "application/*", "*/*"} & set(accept):
+            self._reply(txn, 406, now, [("Accept", "application/sdp")])  # §21.4.7
+            return
         if (
             request.body
             and extract_sdp(request.headers.get("Content-Type"), request.body) is None

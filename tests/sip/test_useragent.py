@@ -298,7 +298,7 @@ def test_options_unknown_method_and_stray_bye(wire: Wire) -> None:
     assert statuses["OPTIONS"].status == 200 and "INVITE" in (
         statuses["OPTIONS"].headers.get("Allow") or ""
     )
-    assert statuses["FOO"].status == 405
+    assert statuses["FOO"].status == 501
     assert statuses["BYE"].status == 481
 
 
