@@ -21,7 +21,7 @@ from sipspeak.media.recorder import WavRecorder
 from sipspeak.media.rtp import RtpPacket
 
 sys.path.insert(0, str(Path(__file__).parent))
-from sipp_peer import (  # noqa: E402
+from sipp_peer import (
     PCAP_DIR,
     PLAY_PCAP_SCENARIO,
     SipAnswerer,
