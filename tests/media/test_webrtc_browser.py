@@ -13,13 +13,16 @@ import sys
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
 from aiohttp import web
 
+from sipspeak.media.bridge import Bridge
+from sipspeak.media.endpoint import open_endpoint
 from sipspeak.media.g711 import ulaw_decode, ulaw_encode
+from sipspeak.media.portpool import PortPool
 from sipspeak.media.rtp import RtpPacket, seq_diff, ts_diff
 from sipspeak.media.webrtc import (
     WebRtcLeg,
@@ -127,26 +130,26 @@ async def connect(
     assert WebRtcLegConnected() in events
 
 
-async def send_tone(leg: WebRtcLeg, frequency: float, *, ssrc: int = 0x5157) -> None:
+def tone_packet(n: int, frequency: float, *, ssrc: int = 0x5157) -> RtpPacket:
+    """Packet ``n`` of a 20 ms-framed PCMU tone."""
+    t = (np.arange(160) + n * 160) / 8000
+    return RtpPacket(
+        payload_type=0,
+        sequence_number=(4000 + n) & 0xFFFF,
+        timestamp=(123456 + 160 * n) & 0xFFFFFFFF,
+        ssrc=ssrc,
+        payload=ulaw_encode(0.4 * 32767 * np.sin(2 * np.pi * frequency * t)),
+    )
+
+
+async def send_tone(leg: WebRtcLeg, frequency: float) -> None:
     """The RTP side: a PCMU tone paced at start + n x 20 ms until cancelled."""
     loop = asyncio.get_running_loop()
     start = loop.time()
-    seq, ts = 4000, 123456
     n = 0
     while True:
-        t = (np.arange(160) + n * 160) / 8000
-        payload = ulaw_encode(0.4 * 32767 * np.sin(2 * np.pi * frequency * t))
-        leg.send(
-            RtpPacket(
-                payload_type=0,
-                sequence_number=seq,
-                timestamp=ts,
-                ssrc=ssrc,
-                payload=payload,
-            )
-        )
+        leg.send(tone_packet(n, frequency))
         n += 1
-        seq, ts = (seq + 1) & 0xFFFF, (ts + 160) & 0xFFFFFFFF
         await asyncio.sleep(max(0.0, start + n * 0.020 - loop.time()))
 
 
@@ -244,3 +247,71 @@ async def test_page_closed_surfaces_closed_event_by_media_timeout(
         assert events == [WebRtcLegClosed("media-timeout")]
     finally:
         await asyncio.wait_for(leg.close(), 10)
+
+
+class Phone(asyncio.DatagramProtocol):
+    """A SIP phone's RTP socket: collects what it gets, sends a paced tone."""
+
+    def __init__(self) -> None:
+        self.received: list[RtpPacket] = []
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.received.append(RtpPacket.parse(data))
+
+    async def talk(self, to: tuple[str, int], frequency: float) -> None:
+        assert self.transport is not None
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        n = 0
+        while True:
+            self.transport.sendto(
+                tone_packet(n, frequency, ssrc=0xFACE).serialize(), to
+            )
+            n += 1
+            await asyncio.sleep(max(0.0, start + n * 0.020 - loop.time()))
+
+
+async def test_browser_bridged_to_rtp_endpoint_without_transcoding(
+    browser: ChromiumDriver, leg: WebRtcLeg, port_pool: PortPool
+) -> None:
+    """Browser <-> WebRtcLeg <-> Bridge <-> RtpEndpoint <-> a phone's UDP socket."""
+    loop = asyncio.get_running_loop()
+    transport, phone = await loop.create_datagram_endpoint(
+        Phone, local_addr=("127.0.0.1", 0)
+    )
+    endpoint = await open_endpoint(
+        pool=port_pool, codec="PCMU", dtmf_payload_type=None, name="phone", rtcp=False
+    )
+    bridge = Bridge(customer=endpoint, operator=leg)
+    talking: asyncio.Task[None] | None = None
+    try:
+        await connect(browser, leg, browser_offers=True)
+        talking = asyncio.create_task(
+            phone.talk(("127.0.0.1", endpoint.local_port), RTP_HZ)
+        )
+        heard = await page(browser, "remotePeak", 1500)
+        async with asyncio.timeout(20):
+            while len(phone.received) < 60:
+                await asyncio.sleep(0.05)
+        stats = await page(browser, "stats")
+    finally:
+        if talking is not None:
+            talking.cancel()
+            await asyncio.gather(talking, return_exceptions=True)
+        bridge.close()
+        endpoint.close()
+        await asyncio.wait_for(endpoint.wait_closed(), 10)
+        transport.close()
+
+    # The phone hears the browser's microphone, as PCMU, tone intact.
+    assert {p.payload_type for p in phone.received} == {0}
+    audio = ulaw_decode(b"".join(p.payload for p in phone.received[-50:]))
+    assert dominant_frequency(audio, 8000) == pytest.approx(MIC_HZ, abs=15)
+    # The browser hears the phone, as PCMU.
+    assert heard["peakHz"] == pytest.approx(RTP_HZ, abs=20), heard
+    assert stats["inbound"]["mimeType"] == "audio/PCMU"
+    assert stats["inbound"]["packetsReceived"] > 0
