@@ -144,7 +144,9 @@ class AcdQueue:
 
     def get_timer(self) -> int | None:
         deadlines = [c.deadline_ms for c in self._waiting.values()]
-        deadlines += [r.deadline_ms for c in self._waiting.values() for r in c.rings.values()]
+        deadlines += [
+            r.deadline_ms for c in self._waiting.values() for r in c.rings.values()
+        ]
         return min(deadlines, default=None)
 
     # --- inputs ------------------------------------------------------------------------------
@@ -182,11 +184,15 @@ class AcdQueue:
         if isinstance(event, OperatorAnswered):
             self._roster.fire(ring.operator_id, AgentTrigger.OPERATOR_ANSWERED, now_ms)
             del self._waiting[call_id]
-            self._answered_count[ring.operator_id] = self.answered_count(ring.operator_id) + 1
+            self._answered_count[ring.operator_id] = (
+                self.answered_count(ring.operator_id) + 1
+            )
             self._last_answered_ms[ring.operator_id] = now_ms
             self._last_answerer = ring.operator_id
             actions: list[QueueAction] = self._cancel_rings(call, now_ms)
-            actions.append(BridgeCall(call_id, ring.operator_id, now_ms - call.entered_ms))
+            actions.append(
+                BridgeCall(call_id, ring.operator_id, now_ms - call.entered_ms)
+            )
             return actions + self.dispatch(now_ms)
         # Declined, or rang out on the phone's side: back to the group.
         self._roster.fire(ring.operator_id, AgentTrigger.OFFER_WITHDRAWN, now_ms)
@@ -219,9 +225,11 @@ class AcdQueue:
             if not untried:
                 call.tried.clear()
                 untried = free
-            chosen = untried if self.settings.strategy is QueueStrategy.RING_ALL else [
-                self._pick(untried)
-            ]
+            chosen = (
+                untried
+                if self.settings.strategy is QueueStrategy.RING_ALL
+                else [self._pick(untried)]
+            )
             for operator_id in chosen:
                 actions.append(self._ring(call, operator_id, now_ms))
         return actions
@@ -258,12 +266,18 @@ class AcdQueue:
         self._ring_seq += 1
         ring_id = f"{call.call_id}/ring-{self._ring_seq}"
         self._roster.fire(operator_id, AgentTrigger.OFFER_CALL, now_ms)
-        call.rings[ring_id] = _Ring(ring_id, operator_id, now_ms + self.settings.operator_timeout_ms)
+        call.rings[ring_id] = _Ring(
+            ring_id, operator_id, now_ms + self.settings.operator_timeout_ms
+        )
         call.tried.add(operator_id)
         self._ring_owner[ring_id] = call.call_id
-        return RingOperator(ring_id, operator_id, call.call_id, self.settings.auto_answer)
+        return RingOperator(
+            ring_id, operator_id, call.call_id, self.settings.auto_answer
+        )
 
-    def _cancel_ring(self, call: _WaitingCall, ring: _Ring, now_ms: int) -> list[QueueAction]:
+    def _cancel_ring(
+        self, call: _WaitingCall, ring: _Ring, now_ms: int
+    ) -> list[QueueAction]:
         del call.rings[ring.ring_id]
         del self._ring_owner[ring.ring_id]
         self._roster.fire(ring.operator_id, AgentTrigger.OFFER_WITHDRAWN, now_ms)

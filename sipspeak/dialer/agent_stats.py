@@ -71,7 +71,9 @@ def operator_statistics(
     Intervals of other operators are ignored, so a whole day's history can be passed in.
     """
     if period_end_ms < period_start_ms:
-        raise ValueError(f"period ends before it starts: {period_start_ms}..{period_end_ms}")
+        raise ValueError(
+            f"period ends before it starts: {period_start_ms}..{period_end_ms}"
+        )
     by_state = dict.fromkeys(AgentState, 0)
     for interval in intervals:
         if interval.agent_id == agent_id:

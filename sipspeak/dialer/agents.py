@@ -75,9 +75,18 @@ TRANSITIONS: Final[dict[tuple[AgentState, AgentTrigger], AgentState | str]] = {
     (_S.OFFLINE, _T.LOG_IN): _S.ONLINE,
     **{(s, _T.LOG_OUT): _S.OFFLINE for s in (_S.ONLINE, *_IDLE_STATES)},
     **{(s, _T.GO_OFF_LINE): _S.ONLINE for s in _IDLE_STATES},
-    **{(s, _T.SET_AVAILABLE): _S.AVAILABLE for s in (_S.ONLINE, _S.PAUSED, _S.DO_NOT_DISTURB)},
-    **{(s, _T.SET_PAUSED): _S.PAUSED for s in (_S.ONLINE, _S.AVAILABLE, _S.DO_NOT_DISTURB)},
-    **{(s, _T.SET_DO_NOT_DISTURB): _S.DO_NOT_DISTURB for s in (_S.ONLINE, _S.AVAILABLE, _S.PAUSED)},
+    **{
+        (s, _T.SET_AVAILABLE): _S.AVAILABLE
+        for s in (_S.ONLINE, _S.PAUSED, _S.DO_NOT_DISTURB)
+    },
+    **{
+        (s, _T.SET_PAUSED): _S.PAUSED
+        for s in (_S.ONLINE, _S.AVAILABLE, _S.DO_NOT_DISTURB)
+    },
+    **{
+        (s, _T.SET_DO_NOT_DISTURB): _S.DO_NOT_DISTURB
+        for s in (_S.ONLINE, _S.AVAILABLE, _S.PAUSED)
+    },
     # Queue calls are offered to available operators only.
     (_S.AVAILABLE, _T.OFFER_CALL): _S.RINGING,
     (_S.RINGING, _T.OPERATOR_ANSWERED): _S.TALKING,
@@ -118,7 +127,9 @@ class AgentStateInterval:
 
     def __post_init__(self) -> None:
         if self.end_ms < self.start_ms:
-            raise ValueError(f"interval ends before it starts: {self.start_ms}..{self.end_ms}")
+            raise ValueError(
+                f"interval ends before it starts: {self.start_ms}..{self.end_ms}"
+            )
 
     @property
     def duration_ms(self) -> int:
@@ -137,7 +148,9 @@ class AgentStateMachine:
         wrap_up_limit_ms: int | None = None,
     ) -> None:
         if wrap_up_limit_ms is not None and wrap_up_limit_ms <= 0:
-            raise ValueError(f"wrap-up limit must be positive, got {wrap_up_limit_ms} ms")
+            raise ValueError(
+                f"wrap-up limit must be positive, got {wrap_up_limit_ms} ms"
+            )
         self.agent_id = agent_id
         self.wrap_up_limit_ms = wrap_up_limit_ms
         self._state = state
@@ -168,7 +181,10 @@ class AgentStateMachine:
             )
         new_state = self._resume_state if target == RESUME else target
         assert isinstance(new_state, AgentState)
-        if self._state in (AgentState.AVAILABLE, AgentState.DO_NOT_DISTURB) and trigger in (
+        if self._state in (
+            AgentState.AVAILABLE,
+            AgentState.DO_NOT_DISTURB,
+        ) and trigger in (
             AgentTrigger.OFFER_CALL,
             AgentTrigger.DIAL_OUT,
         ):
@@ -217,7 +233,10 @@ class AgentRoster:
         if agent_id in self._machines:
             raise ValueError(f"operator {agent_id} is already on the roster")
         machine = AgentStateMachine(
-            agent_id=agent_id, now_ms=now_ms, state=state, wrap_up_limit_ms=self._wrap_up_limit_ms
+            agent_id=agent_id,
+            now_ms=now_ms,
+            state=state,
+            wrap_up_limit_ms=self._wrap_up_limit_ms,
         )
         self._machines[agent_id] = machine
         return machine
@@ -238,7 +257,9 @@ class AgentRoster:
         self._outbox.append(self._machines[agent_id].fire(trigger, now_ms))
 
     def get_timer(self) -> int | None:
-        deadlines = [d for m in self._machines.values() if (d := m.get_timer()) is not None]
+        deadlines = [
+            d for m in self._machines.values() if (d := m.get_timer()) is not None
+        ]
         return min(deadlines, default=None)
 
     def handle_timer(self, now_ms: int) -> list[int]:

@@ -53,9 +53,13 @@ class ProjectDialSettings:
 
     def __post_init__(self) -> None:
         if self.dial_timeout_ms <= 0:
-            raise ValueError(f"dial timeout must be positive, got {self.dial_timeout_ms} ms")
+            raise ValueError(
+                f"dial timeout must be positive, got {self.dial_timeout_ms} ms"
+            )
         if self.global_timeout_ms is not None and self.global_timeout_ms <= 0:
-            raise ValueError(f"global timeout must be positive, got {self.global_timeout_ms} ms")
+            raise ValueError(
+                f"global timeout must be positive, got {self.global_timeout_ms} ms"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +113,13 @@ class CallEnded:
 
     def __post_init__(self) -> None:
         if self.outcome is CallOutcome.FAILED and self.sip_code is None:
-            raise ValueError("a FAILED call must carry the SIP status code that ended it")
+            raise ValueError(
+                "a FAILED call must carry the SIP status code that ended it"
+            )
         if self.sip_code is not None and not 300 <= self.sip_code <= 699:
-            raise ValueError(f"sip_code must be a final non-2xx status, got {self.sip_code}")
+            raise ValueError(
+                f"sip_code must be a final non-2xx status, got {self.sip_code}"
+            )
 
 
 CallEvent = CallRinging | CallAnswered | AmdResult | CallEnded

@@ -36,8 +36,9 @@ from sipspeak.dialer.acd import (
 )
 from sipspeak.dialer.agent_stats import operator_statistics
 from sipspeak.dialer.agents import AgentRoster, AgentStateInterval, AgentTrigger
-from sipspeak.dialer.pacing import Pacer, PacingInput, PredictivePacer
+from sipspeak.dialer.pacing import Pacer, PacingInput
 from sipspeak.dialer.ports import OperatorAnswered
+from sipspeak.dialer.predictive import PredictivePacer
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class WorldParameters:
     wrap_up_mean_s: float = 15.0
     wrap_up_sd_s: float = 8.0
     tick_s: float = 1.0
+    pace_on_resolution: bool = True
     strategy: QueueStrategy = QueueStrategy.LONGEST_IDLE
 
     def __post_init__(self) -> None:
@@ -133,7 +135,9 @@ class SimulatedCallCenter:
 
     def _arm_queue_timer(self) -> None:
         deadline = self.queue.get_timer()
-        if deadline is not None and (self._queue_timer_at is None or deadline < self._queue_timer_at):
+        if deadline is not None and (
+            self._queue_timer_at is None or deadline < self._queue_timer_at
+        ):
             self._queue_timer_at = deadline
             self._at(deadline, _QUEUE_TIMER, None)
 
@@ -149,7 +153,10 @@ class SimulatedCallCenter:
                 self.persons += 1
                 if self._predictive is not None:
                     self._predictive.observe_person(abandoned=False)
-                talk_ms = round(_lognormal(self.rng, self.params.talk_mean_s, self.params.talk_sd_s) * 1000)
+                talk_ms = round(
+                    _lognormal(self.rng, self.params.talk_mean_s, self.params.talk_sd_s)
+                    * 1000
+                )
                 self._at(now + talk_ms, _TALK_END, (action.operator_id, talk_ms))
             elif isinstance(action, AbandonCall):
                 self.persons += 1
@@ -172,13 +179,27 @@ class SimulatedCallCenter:
         if u < p.answer_rate:
             answer_ms = rng.uniform(*p.ring_s) * 1000
             if rng.random() < p.machine_share:
-                self._at(now + round(answer_ms + p.amd_machine_s * 1000), _DIAL_RESOLVED, (dial_id, "machine"))
+                self._at(
+                    now + round(answer_ms + p.amd_machine_s * 1000),
+                    _DIAL_RESOLVED,
+                    (dial_id, "machine"),
+                )
             else:
-                self._at(now + round(answer_ms + p.amd_person_s * 1000), _PERSON_READY, dial_id)
+                self._at(
+                    now + round(answer_ms + p.amd_person_s * 1000),
+                    _PERSON_READY,
+                    dial_id,
+                )
         elif rng.random() < p.busy_rate:
-            self._at(now + round(rng.uniform(*p.busy_s) * 1000), _DIAL_RESOLVED, (dial_id, "other"))
+            self._at(
+                now + round(rng.uniform(*p.busy_s) * 1000),
+                _DIAL_RESOLVED,
+                (dial_id, "other"),
+            )
         else:
-            self._at(now + round(p.dial_timeout_s * 1000), _DIAL_RESOLVED, (dial_id, "other"))
+            self._at(
+                now + round(p.dial_timeout_s * 1000), _DIAL_RESOLVED, (dial_id, "other")
+            )
 
     def _resolve(self, dial_id: int, kind: str, now: int) -> None:
         started = self._pending.pop(dial_id)
@@ -215,6 +236,8 @@ class SimulatedCallCenter:
                 dial_id, how = payload
                 self._resolve(dial_id, how, now)
                 self._lines -= 1
+                if self.params.pace_on_resolution:
+                    self._tick(now)
             elif kind == _PERSON_READY:
                 assert isinstance(payload, int)
                 self._resolve(payload, "person", now)
@@ -230,7 +253,9 @@ class SimulatedCallCenter:
                 self.roster.fire(operator_id, AgentTrigger.CALL_ENDED, now)
                 if self._predictive is not None:
                     self._predictive.observe_talk(talk_ms)
-                wrap_ms = round(_lognormal(self.rng, p.wrap_up_mean_s, p.wrap_up_sd_s) * 1000)
+                wrap_ms = round(
+                    _lognormal(self.rng, p.wrap_up_mean_s, p.wrap_up_sd_s) * 1000
+                )
                 self._at(now + wrap_ms, _WRAP_END, (operator_id, wrap_ms))
             elif kind == _WRAP_END:
                 assert isinstance(payload, tuple)
@@ -244,13 +269,17 @@ class SimulatedCallCenter:
 
     def _figures(self, end: int) -> ShiftFigures:
         intervals = self.roster.drain_intervals()
-        intervals += [m.open_interval(max(end, m.since_ms)) for m in self.roster.machines()]
+        intervals += [
+            m.open_interval(max(end, m.since_ms)) for m in self.roster.machines()
+        ]
         by_agent: dict[int, list[AgentStateInterval]] = {}
         for interval in intervals:
             by_agent.setdefault(interval.agent_id, []).append(interval)
         talk = wrap = idle = on_line = 0
         for agent_id, own in by_agent.items():
-            stats = operator_statistics(agent_id, own, period_start_ms=0, period_end_ms=end)
+            stats = operator_statistics(
+                agent_id, own, period_start_ms=0, period_end_ms=end
+            )
             talk += stats.talking_ms
             wrap += stats.wrap_up_ms
             idle += stats.available_ms
@@ -271,4 +300,3 @@ class SimulatedCallCenter:
 def simulate_shift(params: WorldParameters, pacer: Pacer, seed: int) -> ShiftFigures:
     """Run one shift of the world with ``pacer`` and return its figures."""
     return SimulatedCallCenter(params, pacer, seed).run()
-
