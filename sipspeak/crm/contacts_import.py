@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from itertools import islice
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from sipspeak.crm.contact_fields import (
     IGNORE,
@@ -154,11 +154,15 @@ def preview_file(path: Path, *, limit: int = 10) -> FilePreview:
 
 @dataclass(frozen=True, slots=True)
 class ImportOptions:
-    """What the user chose on the upload screen. ``mapping``/``header_row`` None: guessed."""
+    """What the user chose on the upload screen.
+
+    ``mapping``: one entry per column (see :mod:`sipspeak.crm.contact_fields`), None to take
+    the guess. ``header_row``: the row number of the header as :func:`preview_file` found it,
+    None when the file has no header, ``"auto"`` to detect it again.
+    """
 
     mapping: Sequence[str] | None = None
-    header_row: int | None = None
-    detect_header: bool = True
+    header_row: int | None | Literal["auto"] = "auto"
     tags: Sequence[str] = ()
     skip_project_duplicates: bool = True
     skip_blacklisted: bool = True
@@ -307,12 +311,9 @@ def _prepare(
         estimate = reader.total_rows_estimate
     layout = detect_layout(sample)
     mapping = list(options.mapping) if options.mapping is not None else layout.mapping
-    if options.mapping is not None:
-        header_row = (
-            options.header_row if not options.detect_header else layout.header_row
-        )
-    else:
-        header_row = layout.header_row
+    header_row = (
+        layout.header_row if options.header_row == "auto" else options.header_row
+    )
     problems = validate_mapping(mapping)
     if PHONE not in mapping:
         raise ImportFileError(
@@ -341,7 +342,8 @@ async def import_contacts(
     options = options or ImportOptions()
     tags = clean_tags(options.tags)
     mapping, header_row, estimate = await asyncio.to_thread(_prepare, path, options)
-    enricher = enricher or await asyncio.to_thread(default_enricher)
+    if enricher is None:
+        enricher = await asyncio.to_thread(default_enricher)
     existing = (
         await target.existing_phones() if options.skip_project_duplicates else set()
     )

@@ -288,3 +288,61 @@ async def test_damage_late_in_the_file_rolls_back_earlier_batches(
         progress and progress[-1].accepted >= 1000
     )  # batches were written before the damage
     await nothing_written(db, project)
+
+
+async def test_header_row_chosen_by_user(db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "bare.csv"
+    path.write_text("Петров;89228711345\nАнна;9171959395\n", encoding="utf-8")
+    project = await db.projects.create(name="Проект")
+    every_row = ImportOptions(mapping=["full_name", "phone"], header_row=None)
+    assert (
+        await import_into_project(db, project, path, options=every_row)
+    ).accepted == 2
+    other = await db.projects.create(name="Другой")
+    first_is_header = ImportOptions(mapping=["full_name", "phone"], header_row=1)
+    result = await import_into_project(db, other, path, options=first_is_header)
+    assert result.accepted == 1
+    assert await db.contacts.existing_phones(other) == {"+79171959395"}
+
+
+async def test_failing_progress_callback_rolls_back(
+    db: Database, tmp_path: Path
+) -> None:
+    rows: list[list[object]] = [["phone"]] + [[f"9{i:09d}"] for i in range(3000)]
+    path = write_xlsx(tmp_path / "base.xlsx", rows)
+    project = await db.projects.create(name="Проект")
+
+    def progress(p: ImportProgress) -> None:
+        if p.accepted >= 1000:
+            raise RuntimeError("экран закрыт")
+
+    with pytest.raises(RuntimeError, match="экран закрыт"):
+        await import_into_project(
+            db, project, path, options=ImportOptions(batch_size=500), progress=progress
+        )
+    await nothing_written(db, project)
+    # the database is usable afterwards: the write lock was released
+    assert (await import_into_project(db, project, path)).accepted == 3000
+
+
+async def test_cancelled_import_rolls_back(db: Database, tmp_path: Path) -> None:
+    import asyncio
+
+    rows: list[list[object]] = [["phone"]] + [[f"9{i:09d}"] for i in range(3000)]
+    path = write_xlsx(tmp_path / "base.xlsx", rows)
+    project = await db.projects.create(name="Проект")
+    started = asyncio.Event()
+
+    def progress(p: ImportProgress) -> None:
+        started.set()
+
+    task = asyncio.create_task(
+        import_into_project(
+            db, project, path, options=ImportOptions(batch_size=200), progress=progress
+        )
+    )
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await nothing_written(db, project)

@@ -302,3 +302,38 @@ def test_shipped_index_has_russian_geographic_prefixes() -> None:
     assert moscow is not None and moscow.timezone == "Europe/Moscow"
     assert index.prefix_region("8001234567") is None
     assert all(index.regions[i].timezone for i in index.prefixes.values())
+
+
+def test_refresh_downloads_from_url(tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = extract(
+        '922;8000000;8999999;1000000;ПАО "МЕГАФОН";Оренбургская обл.;Оренбургская обл.;7812014560'
+    ).encode("utf-8-sig")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/downloads/DEF-9xx.csv" else 404)
+            self.end_headers()
+            self.wfile.write(body if self.path == "/downloads/DEF-9xx.csv" else b"")
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/downloads/DEF-9xx.csv"
+        out = tmp_path / "numbering.bin"
+        log = io.StringIO()
+        assert refresh_main(["--url", url, "--output", str(out)], out=log) == 0
+        hit = NumberingIndex.load(out).lookup(9228711345)
+        assert hit is not None and hit.operator.inn == "7812014560"
+        missing = f"http://127.0.0.1:{server.server_address[1]}/downloads/"
+        assert refresh_main(["--url", missing, "--output", str(out)], out=log) == 1
+        assert "Индекс не обновлён" in log.getvalue()
+    finally:
+        server.shutdown()
+        server.server_close()
