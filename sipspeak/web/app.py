@@ -12,7 +12,7 @@ import jinja2
 from aiohttp import web
 
 from .. import __version__
-from . import auth, openapi, profile
+from . import auth, blacklist, filemanager, groups, openapi, profile, statuses, trunks, users
 from .auth import auth_middleware, error_middleware
 from .i18n import translate
 
@@ -22,8 +22,7 @@ if TYPE_CHECKING:
 SERVICES: web.AppKey["Services"] = web.AppKey("services")
 HERE = Path(__file__).parent
 
-#: Feature modules, each with ``setup_routes(app)``; optional ones may not exist yet.
-FEATURES = ("users", "groups", "statuses", "trunks", "blacklist", "filemanager")
+#: Feature modules built elsewhere, each with ``setup_routes(app)``; used when present.
 OPTIONAL_FEATURES = ("projects", "uploads")
 
 
@@ -40,11 +39,8 @@ def create_app(services: "Services") -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static", HERE / "static", name="static")
     auth.setup_auth(app)
-    profile.setup_routes(app)
-    openapi.setup_routes(app)
-    for name in FEATURES:
-        if importlib.util.find_spec(f"{__package__}.{name}") is not None:
-            importlib.import_module(f"{__package__}.{name}").setup_routes(app)
+    for module in (profile, openapi, users, groups, statuses, trunks, blacklist, filemanager):
+        module.setup_routes(app)
     for name in OPTIONAL_FEATURES:
         if importlib.util.find_spec(f"{__package__}.{name}") is not None:
             importlib.import_module(f"{__package__}.{name}").setup_routes(app)
