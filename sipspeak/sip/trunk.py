@@ -16,7 +16,8 @@ Public API:
   None``, ``receive_response(response, now)``, ``transaction_failed(now, reason)``,
   ``get_timer()``, ``handle_timer(now)``, ``status`` (a ``TrunkStatus``) and
   ``pop_events()`` (``TrunkStatusChanged``).
-* ``TrunkState``: ``DISABLED`` / ``REGISTERING`` / ``REGISTERED`` / ``FAILED``.
+* ``TrunkState``: ``DISABLED`` / ``REGISTERING`` / ``REGISTERED`` / ``FAILED``; every
+  transition is in ``TRANSITIONS`` (``(state, TrunkInput) -> state``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,33 @@ class TrunkState(enum.Enum):
     REGISTERING = "registering"
     REGISTERED = "registered"
     FAILED = "failed"
+
+
+class TrunkInput(enum.Enum):
+    """What moves the trunk between states."""
+
+    ENABLE = "enable"
+    DISABLE = "disable"
+    RETRY_DUE = "retry deadline passed"
+    SUCCEEDED = "2xx to REGISTER"
+    FAILED = "final failure or timeout"
+
+
+_S, _I = TrunkState, TrunkInput
+# Every transition of the machine; a pair missing here leaves the state as it is (a late
+# answer to an un-REGISTER of a disabled trunk, say).  A refresh happens in REGISTERED:
+# the binding stays valid while it is in flight, so the state does not change.
+TRANSITIONS: dict[tuple[TrunkState, TrunkInput], TrunkState] = {
+    (_S.DISABLED, _I.ENABLE): _S.REGISTERING,
+    (_S.REGISTERING, _I.SUCCEEDED): _S.REGISTERED,
+    (_S.REGISTERING, _I.FAILED): _S.FAILED,
+    (_S.REGISTERED, _I.SUCCEEDED): _S.REGISTERED,
+    (_S.REGISTERED, _I.FAILED): _S.FAILED,
+    (_S.FAILED, _I.RETRY_DUE): _S.REGISTERING,
+    (_S.REGISTERING, _I.DISABLE): _S.DISABLED,
+    (_S.REGISTERED, _I.DISABLE): _S.DISABLED,
+    (_S.FAILED, _I.DISABLE): _S.DISABLED,
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,7 +263,7 @@ class TrunkRegistration:
         self._failures = 0
         self._unregistering = False
         self._send(now, expires=self._expires)
-        self._set(TrunkState.REGISTERING, None, None)
+        self._apply(TrunkInput.ENABLE, None, None)
 
     def stop(self, now: float) -> None:
         """Disable the trunk; a live binding is removed with Expires: 0 (§10.2.2)."""
@@ -244,7 +272,7 @@ class TrunkRegistration:
         bound = self._registered_until is not None and self._registered_until > now
         self._timer = None
         self._registered_until = None
-        self._set(TrunkState.DISABLED, None, None)
+        self._apply(TrunkInput.DISABLE, None, None)
         if bound:
             self._unregistering = True
             self._send(now, expires=0)
@@ -258,8 +286,8 @@ class TrunkRegistration:
         self._timer = None
         if self._state is TrunkState.DISABLED or self._pending is not None:
             return
-        if self._state is TrunkState.FAILED:
-            self._set(TrunkState.REGISTERING, self._reason, self._status_code)
+        # The last failure stays readable while the retry is in flight.
+        self._apply(TrunkInput.RETRY_DUE, self._reason, self._status_code)
         self._interval_retried = False
         self._send(now, expires=self._expires)
 
@@ -365,7 +393,7 @@ class TrunkRegistration:
         self._failures = 0
         self._registered_until = now + granted
         self._timer = now + granted - min(self.config.refresh_margin, granted / 2)
-        self._set(TrunkState.REGISTERED, None, response.status)
+        self._apply(TrunkInput.SUCCEEDED, None, response.status)
 
     def _fail(
         self,
@@ -375,6 +403,8 @@ class TrunkRegistration:
         *,
         retry_after: int | None = None,
     ) -> None:
+        if (self._state, TrunkInput.FAILED) not in TRANSITIONS:
+            return  # e.g. the un-REGISTER of a disabled trunk was refused
         delay = min(self.config.retry_base * 2**self._failures, self.config.retry_cap)
         if retry_after is not None:
             delay = min(max(delay, float(retry_after)), self.config.retry_cap)
@@ -382,9 +412,12 @@ class TrunkRegistration:
         if self._registered_until is not None and self._registered_until <= now:
             self._registered_until = None
         self._timer = now + delay
-        self._set(TrunkState.FAILED, reason, status)
+        self._apply(TrunkInput.FAILED, reason, status)
 
-    def _set(self, state: TrunkState, reason: str | None, status: int | None) -> None:
+    def _apply(self, event: TrunkInput, reason: str | None, status: int | None) -> None:
+        state = TRANSITIONS.get((self._state, event))
+        if state is None:
+            return
         changed = (state, reason) != (self._state, self._reason)
         self._state = state
         self._reason = reason

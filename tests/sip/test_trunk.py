@@ -291,3 +291,16 @@ def test_refresh_with_expired_nonce_recovers_through_stale() -> None:
     assert "nc=00000001" in stale_challenge
     assert trunk.state is TrunkState.REGISTERED
     assert trunk.status.registered_until == 1140.0
+
+
+def test_refused_unregister_leaves_the_trunk_disabled() -> None:
+    provider = Provider()
+    trunk = make_trunk()
+    trunk.start(0.0)
+    transfer(trunk, provider, 0.0)
+    provider.password = "changed-meanwhile"
+    trunk.stop(10.0)
+    transfer(trunk, provider, 10.0)
+    status = trunk.status
+    assert status.state is TrunkState.DISABLED and status.reason is None
+    assert trunk.get_timer() is None and trunk.pop_request() is None
