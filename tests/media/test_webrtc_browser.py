@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import numpy as np
 import pytest
+import pytest_asyncio
 from aiohttp import web
 
 from sipspeak.media.bridge import Bridge
@@ -37,7 +38,9 @@ from sipspeak.media.webrtc import (
 sys.path.insert(0, str(Path(__file__).parent))
 from chromium_driver import ChromiumDriver
 
-pytestmark = pytest.mark.timeout(60)
+# One Chromium for the module (starting it is the slow part); every test loads
+# the page afresh, so no JavaScript state carries over.
+pytestmark = [pytest.mark.timeout(60), pytest.mark.asyncio(loop_scope="module")]
 
 ASSETS = Path(__file__).parent / "webrtc_assets"
 LOOPBACK = WebRtcSettings(host_addresses=("127.0.0.1",))
@@ -65,7 +68,7 @@ def dominant_frequency(samples: np.ndarray, rate: int) -> float:
     return float(np.argmax(spectrum)) * rate / len(samples)
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def page_url() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_static("/", ASSETS)
@@ -80,15 +83,28 @@ async def page_url() -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-@pytest.fixture
-async def browser(tmp_path: Path, page_url: str) -> AsyncIterator[ChromiumDriver]:
-    tone = write_tone(tmp_path / "mic-1khz.wav", MIC_HZ)
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def chromium(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[ChromiumDriver]:
+    tone = write_tone(tmp_path_factory.mktemp("webrtc") / "mic-1khz.wav", MIC_HZ)
     async with ChromiumDriver.launch(fake_audio=tone) as driver:
-        await driver.navigate(page_url)
         yield driver
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
+async def browser(
+    chromium: ChromiumDriver, page_url: str
+) -> AsyncIterator[ChromiumDriver]:
+    await chromium.navigate(page_url)
+    try:
+        yield chromium
+    finally:
+        # Unload the page: its peer connection goes with it.
+        await chromium.navigate("about:blank")
+
+
+@pytest_asyncio.fixture(loop_scope="module")
 async def leg() -> AsyncIterator[WebRtcLeg]:
     leg = WebRtcLeg(settings=LOOPBACK, call_id="browser-test")
     try:
