@@ -27,6 +27,7 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from urllib.parse import unquote
 
+from sipspeak.sip.events import Address
 from sipspeak.sip.headers import NameAddr
 from sipspeak.sip.message import REASON_PHRASES, SipRequest, SipResponse, make_response
 from sipspeak.sip.uri import SipUri, Uri
@@ -54,10 +55,9 @@ class Binding:
     q: Decimal | None
     call_id: str
     cseq: int
-    source: tuple[str, int] | None = (
-        None  # where the REGISTER came from (NAT traversal)
-    )
-    transport: str | None = None
+    # Where the REGISTER came from (received / rport, and the TCP or WebSocket
+    # connection): requests to a phone behind NAT go there, not to its Contact.
+    source: Address | None = None
 
     @property
     def uri(self) -> Uri:
@@ -235,8 +235,7 @@ class Registrar:
         *,
         extension: str,
         now: float,
-        source: tuple[str, int] | None = None,
-        transport: str | None = None,
+        source: Address | None = None,
     ) -> RegisterResult:
         """§10.3 steps 6-8 for an already authenticated and authorised REGISTER."""
         return self.register(
@@ -247,7 +246,6 @@ class Registrar:
             cseq=request.cseq.seq,
             now=now,
             source=source,
-            transport=transport,
         )
 
     def register(
@@ -259,8 +257,7 @@ class Registrar:
         call_id: str,
         cseq: int,
         now: float,
-        source: tuple[str, int] | None = None,
-        transport: str | None = None,
+        source: Address | None = None,
     ) -> RegisterResult:
         """Apply one REGISTER (RFC 3261 §10.3 steps 6-8); all-or-nothing (step 7)."""
         header_expires = expires if isinstance(expires, int) else _parse_delta(expires)
@@ -341,7 +338,6 @@ class Registrar:
                     call_id=call_id,
                     cseq=cseq,
                     source=source,
-                    transport=transport,
                 )
                 made.append(new)
             elif lifetime > 0:
@@ -353,7 +349,6 @@ class Registrar:
                     call_id=call_id,
                     cseq=cseq,
                     source=source,
-                    transport=transport,
                 )
                 updated.append(new)
                 made.append(new)

@@ -165,8 +165,12 @@ class RegisterHandler:
     def _emit(self, events: Iterable[RegistrarEvent]) -> None:
         for event in events:
             log.info("registration: %s", event)
-            if self._on_event is not None:
+            if self._on_event is None:
+                continue
+            try:
                 self._on_event(event)
+            except Exception:
+                log.exception("registration event handler failed on %s", event)
 
     async def handle(self, request: SipRequest, source: Address) -> SipResponse:
         """The final response to one REGISTER (the caller sends it in its transaction)."""
@@ -219,8 +223,7 @@ class RegisterHandler:
             request,
             extension=extension,
             now=self._now(),
-            source=(source.host, source.port),
-            transport=source.transport,
+            source=source,
         )
         self._emit(result.events)
         self.reschedule()

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sipspeak.sip.events import Address
 from sipspeak.sip.headers import NameAddr
 from sipspeak.sip.message import SipRequest, parse_message
 from sipspeak.sip.registrar import (
@@ -220,7 +221,7 @@ def test_handle_request_from_wire() -> None:
     assert isinstance(request, SipRequest)
     r = Registrar()
     result = r.handle_request(
-        request, extension="101", now=0.0, source=("10.0.0.5", 5062)
+        request, extension="101", now=0.0, source=Address("UDP", "10.0.0.5", 5062)
     )
     response = result.response(request, to_tag="t1")
     wire = response.serialize().decode()
@@ -228,7 +229,7 @@ def test_handle_request_from_wire() -> None:
     assert "Contact: <sip:101@10.0.0.5:5062;transport=udp>;expires=120\r\n" in wire
     assert "Contact: <sip:101@10.0.0.5:5070>;expires=900\r\n" in wire
     assert response.to.tag == "t1"
-    assert r.lookup("101", 0.0)[0].source == ("10.0.0.5", 5062)
+    assert r.lookup("101", 0.0)[0].source == Address("UDP", "10.0.0.5", 5062)
 
 
 def test_bad_configuration_is_refused() -> None:

@@ -99,7 +99,7 @@ async def test_register_then_expiry_task_reports_offline() -> None:
     assert [str(c) for c in ok.contact] == ["<sip:101@10.0.0.5:5062>;expires=120"]
     assert [type(e) for e in events] == [ExtensionOnline]
     binding = handler.registrar.lookup("101", clock.now)[0]
-    assert binding.source == ("10.0.0.5", 5062) and binding.transport == "UDP"
+    assert binding.source == SOURCE
     task = asyncio.create_task(handler.run_expiry())
     try:
         await asyncio.sleep(0.01)

@@ -97,7 +97,8 @@ async def test_sipp_registers_with_right_password(
     [binding] = registrar.handler.registrar.lookup("101", now)
     assert binding.uri.user == "101" and binding.uri.host == "127.0.0.1"
     assert 290 < binding.expires_at - now <= 300
-    assert binding.source is not None and binding.source[0] == "127.0.0.1"
+    assert binding.source is not None and binding.source.host == "127.0.0.1"
+    assert binding.source.transport == "UDP"
     assert [type(e) for e in registrar.events] == [ExtensionOnline]
 
 
