@@ -62,6 +62,7 @@ async def sipp_register(
     *,
     user: str,
     password: str,
+    transport: str = "u1",
 ) -> tuple[int, str]:
     peer = await spawn(
         [
@@ -72,6 +73,7 @@ async def sipp_register(
             "-cp", str(pick_port()),
             "-mp", str(pick_port()),
             "-s", user, "-au", user, "-ap", password,
+            "-t", transport,
             "-m", "1", "-nostdin",
             "-timeout", "10s", "-timeout_error",
         ]
@@ -145,3 +147,29 @@ async def test_sipp_wrong_password_then_lockout(
     assert lockout.is_locked("127.0.0.1", now)
     assert registrar.handler.registrar.lookup("101", now) == []
     assert registrar.events == []
+
+
+async def test_sipp_registers_over_tcp_and_the_binding_keeps_the_connection(
+    registrar: RegistrarUnderTest,
+    endpoint: SipEndpoint,
+    spawn: Any,
+    scenarios: Path,
+    pick_port: Any,
+) -> None:
+    local = await endpoint.listen_tcp("127.0.0.1", 0)
+    code, out = await sipp_register(
+        spawn,
+        scenarios,
+        pick_port,
+        "reg_auth_ok.xml",
+        local.port,
+        user="102",
+        password="pw102",
+        transport="t1",
+    )
+    assert code == 0, out
+    [binding] = registrar.handler.registrar.lookup(
+        "102", asyncio.get_running_loop().time()
+    )
+    assert binding.source is not None and binding.source.transport == "TCP"
+    assert binding.source.connection is not None
