@@ -108,6 +108,11 @@ class RtpEndpoint:
         self._remote: Address | None = remote
         self._remote_rtcp: Address | None = (remote[0], remote[1] + 1) if remote else None
         self._latched: Address | None = None
+        self._dest: Address | None = remote  # the latched source, else the SDP address
+        self._sendto: Callable[[bytes, Address], None] | None = None
+        self.packets_sent = 0
+        self.octets_sent = 0
+        self.last_sent_timestamp = 0
         self._latched_rtcp = False
         self._receiver: PacketReceiver | None = None
         self._dtmf = DtmfReceiver(payload_type=dtmf_payload_type) if dtmf_payload_type else None
@@ -115,6 +120,9 @@ class RtpEndpoint:
         self.session = RtcpSession(
             ssrc=rng.getrandbits(32), cname=f"{name}@sipspeak", now=self._loop.time(), rng=rng
         )
+        self._ssrc = self.session.ssrc
+        self._stats = self.session.receiver
+        self._time = self._loop.time
         self._rtcp_timer: asyncio.TimerHandle | None = None
         self._inactivity_timeout = inactivity_timeout
         self._on_inactive = on_inactive
@@ -135,16 +143,17 @@ class RtpEndpoint:
         self._receiver = cb
 
     def send(self, packet: RtpPacket) -> None:
-        dest = self._latched or self._remote
-        if dest is None or self._rtp is None:
+        dest = self._dest
+        if dest is None or self._sendto is None:
             return
-        session = self.session
-        session.packets_sent += 1
-        session.octets_sent += len(packet.payload)
-        session.last_sent_timestamp = packet.timestamp
+        # Sender counters for RTCP SR live here (copied into the session when a
+        # report is due) to keep this path to plain attribute updates.
+        self.packets_sent += 1
+        self.octets_sent += len(packet.payload)
+        self.last_sent_timestamp = packet.timestamp
         # RTCP's sender info advertises our SSRC; keep the wire consistent with it.
-        packet.ssrc = session.ssrc
-        self._rtp.sendto(packet.serialize(), dest)
+        packet.ssrc = self._ssrc
+        self._sendto(packet.serialize(), dest)
 
     # -- receive path ----------------------------------------------------------
 
@@ -162,9 +171,7 @@ class RtpEndpoint:
             log.debug("%s: dropping malformed RTP from %s: %s", self.name, addr, exc)
             return
         self._rx_count += 1
-        self.session.receiver.update(
-            packet.ssrc, packet.sequence_number, packet.timestamp, self._loop.time()
-        )
+        self._stats.update(packet.ssrc, packet.sequence_number, packet.timestamp, self._time())
         if packet.payload_type == self.dtmf_payload_type and self._dtmf is not None:
             digits = self._dtmf.feed(packet)
             if digits and self._on_dtmf is not None:
@@ -183,6 +190,7 @@ class RtpEndpoint:
         if self._remote is not None and addr != self._remote:
             log.info("%s: latching to %s:%d (SDP said %s:%d)", self.name, *addr, *self._remote)
         self._latched = addr
+        self._dest = addr
         if not self._latched_rtcp:
             self._remote_rtcp = (addr[0], addr[1] + 1)
         return True
@@ -192,6 +200,7 @@ class RtpEndpoint:
         self._latched = None
         if remote is not None:
             self._remote = remote
+            self._dest = remote
             self._remote_rtcp = (remote[0], remote[1] + 1)
             self._latched_rtcp = False
 
@@ -216,7 +225,14 @@ class RtpEndpoint:
     def _arm_rtcp(self) -> None:
         self._rtcp_timer = self._loop.call_at(self.session.get_timer(), self._rtcp_due)
 
+    def _sync_sender_counters(self) -> None:
+        session = self.session
+        session.packets_sent = self.packets_sent
+        session.octets_sent = self.octets_sent
+        session.last_sent_timestamp = self.last_sent_timestamp
+
     def _rtcp_due(self) -> None:
+        self._sync_sender_counters()
         data = self.session.handle_timer(now=self._loop.time(), wallclock=time.time())
         if data is not None and self._rtcp is not None and self._remote_rtcp is not None:
             self._rtcp.sendto(data, self._remote_rtcp)
@@ -272,8 +288,10 @@ class RtpEndpoint:
             if timer is not None:
                 timer.cancel()
         if self._rtcp is not None and self._remote_rtcp is not None:
+            self._sync_sender_counters()
             bye = self.session.bye(now=self._loop.time(), wallclock=time.time(), reason=reason)
             self._rtcp.sendto(bye, self._remote_rtcp)
+        self._sendto = None
         for transport in (self._rtp, self._rtcp):
             if transport is not None:
                 transport.close()
@@ -335,6 +353,7 @@ async def open_endpoint(
                 skipped.append(port)
                 continue
             endpoint._rtp = rtp_transport
+            endpoint._sendto = rtp_transport.sendto
             endpoint._open_transports += 1
             if rtcp:
                 try:
