@@ -54,6 +54,7 @@ CHROMIUM_FLAGS: tuple[str, ...] = (
     "--use-fake-device-for-media-stream",
     "--allow-loopback-in-peer-connection",
     "--autoplay-policy=no-user-gesture-required",
+    "--window-size=1280,800",
 )
 
 #: W3C WebDriver §12.2: the key under which an element reference is returned.
@@ -63,6 +64,11 @@ _PORT_LINE = re.compile(rb"started successfully on port (\d+)")
 
 class WebDriverError(RuntimeError):
     """A WebDriver command failed (W3C WebDriver §6.6 error object)."""
+
+    def __init__(self, message: str, *, error: str = "") -> None:
+        super().__init__(message)
+        #: The error code, e.g. ``"no such element"``, ``"script timeout"``.
+        self.error = error
 
 
 class ChromiumDriver:
@@ -223,6 +229,17 @@ class ChromiumDriver:
         )
         return str(value[_ELEMENT_KEY])
 
+    async def wait_for(self, css: str, *, timeout: float = 10.0) -> str:
+        """Like :meth:`find`, but retry until the element exists or ``timeout``."""
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    return await self.find(css)
+                except WebDriverError as exc:
+                    if exc.error != "no such element":
+                        raise
+                await asyncio.sleep(0.1)
+
     async def click(self, element: str) -> None:
         await self._session_command("POST", f"/element/{element}/click", {})
 
@@ -253,7 +270,8 @@ class ChromiumDriver:
         if response.status != 200:
             if isinstance(value, dict):
                 raise WebDriverError(
-                    f"{method} {path}: {value.get('error')}: {value.get('message')}"
+                    f"{method} {path}: {value.get('error')}: {value.get('message')}",
+                    error=str(value.get("error", "")),
                 )
             raise WebDriverError(f"{method} {path}: HTTP {response.status}")
         return value

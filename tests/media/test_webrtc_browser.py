@@ -36,7 +36,7 @@ from sipspeak.media.webrtc import (
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
-from chromium_driver import ChromiumDriver
+from chromium_driver import ChromiumDriver, WebDriverError
 
 # One Chromium for the module (starting it is the slow part); every test loads
 # the page afresh, so no JavaScript state carries over.
@@ -331,3 +331,22 @@ async def test_browser_bridged_to_rtp_endpoint_without_transcoding(
     assert heard["peakHz"] == pytest.approx(RTP_HZ, abs=20), heard
     assert stats["inbound"]["mimeType"] == "audio/PCMU"
     assert stats["inbound"]["packetsReceived"] > 0
+
+
+async def test_driver_reads_elements_console_and_screenshots(
+    browser: ChromiumDriver,
+) -> None:
+    """The WebDriver helper the web UI tests reuse, on the softphone page."""
+    await browser.console_logs()  # start from an empty console
+    status = await browser.wait_for("#status", timeout=5)
+    assert await browser.text(status) == "idle"
+    assert await browser.execute("return softphone.state()") == "none"
+    await browser.execute("console.log('from-the-test', arguments[0])", 42)
+    logs = await browser.console_logs()
+    assert any("from-the-test" in entry["message"] for entry in logs)
+    png = await browser.screenshot()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(WebDriverError) as error:
+        await browser.find("#no-such-thing")
+    assert error.value.error == "no such element"
+    assert (await browser.current_url()).endswith("/softphone.html")
