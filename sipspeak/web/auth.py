@@ -67,6 +67,8 @@ class RouteSpec:
 
 
 ROUTE_TABLE: web.AppKey[list[RouteSpec]] = web.AppKey("route_table", list)
+SESSION_KEY: web.RequestKey[WebSession | None] = web.RequestKey("session", WebSession)
+VIA_TOKEN_KEY: web.RequestKey[bool] = web.RequestKey("via_token", bool)
 
 
 class LoginLimiter:
@@ -193,7 +195,7 @@ def current_user(request: web.Request) -> User:
 
 
 def csrf_token(request: web.Request) -> str:
-    session: WebSession | None = request.get("session")
+    session = request.get(SESSION_KEY)
     return session.csrf_token if session is not None else ""
 
 
@@ -237,8 +239,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     caller = await _resolve(request)
     request["user"] = caller.user
-    request["session"] = caller.session
-    request["via_token"] = caller.via_token
+    request[SESSION_KEY] = caller.session
+    request[VIA_TOKEN_KEY] = caller.via_token
     spec = route_spec(request)
     if spec is None:
         return await handler(request)

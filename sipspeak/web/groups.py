@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -42,7 +43,7 @@ async def groups_page(request: web.Request) -> web.Response:
 
 
 def _page_post(request: web.Request, service: People,
-               run: Any) -> Any:
+               run: Callable[[], Awaitable[str]]) -> Awaitable[web.Response]:
     async def failed(error: ApiError) -> web.Response:
         context = await _context(request, service)
         context["error"] = error.message

@@ -7,6 +7,7 @@ the template gets ``user``, ``menu``, ``_`` (bound to the user's language), ``cs
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +108,18 @@ async def current_agent_state(services: "Services", user_id: int) -> str:
     return open_ones[-1].state if open_ones else "offline"
 
 
+def disk_info(services: "Services", lang: str) -> str:
+    """The header's "Информация": disk size and use of the data directory."""
+    try:
+        usage = shutil.disk_usage(services.config.data_dir)
+    except OSError:
+        return ""
+    gib = 1024**3
+    percent = round(usage.used * 100 / usage.total) if usage.total else 0
+    return translate("header.disk", lang).format(
+        total=f"{usage.total / gib:.0f}G", used=f"{usage.used / gib:.0f}G", percent=percent)
+
+
 def _base_context(request: web.Request, lang: str) -> dict[str, Any]:
     services = _services(request)
     token = csrf_token(request)
@@ -139,6 +152,7 @@ async def render(request: web.Request, template: str, context: dict[str, Any] | 
         "agent_state": await current_agent_state(services, user.id),
         "agent_states": AGENT_STATES,
         "role_label": translate(f"role.{user.role}", lang),
+        "disk": disk_info(services, lang),
     })
     full.update(context or {})
     return aiohttp_jinja2.render_template(template, request, full, status=status)

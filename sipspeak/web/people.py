@@ -123,7 +123,7 @@ class People:
                          include_deleted: bool = False) -> list[User]:
         if role is not None and role not in ROLES:
             raise Invalid(f"роль должна быть одной из: {', '.join(ROLES)}", field="role")
-        users = await self.db.users.list(role=role, search=search,  # type: ignore[arg-type]
+        users = await self.db.users.list(role=role, search=search,
                                          include_deleted=include_deleted)
         scope = await self.scope_user_ids()
         return users if scope is None else [u for u in users if u.id in scope]

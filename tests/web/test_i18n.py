@@ -1,0 +1,44 @@
+"""Every catalogue key the templates and handlers use exists in Russian and in English."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import sipspeak.web
+from sipspeak.web.i18n import CATALOGUE, LANGUAGES, translate
+from sipspeak.web.layout import AGENT_STATES, MENU
+
+WEB = Path(sipspeak.web.__file__).parent
+_TEMPLATE_KEY = re.compile(r"""_\(\s*["']([a-z_]+\.[a-z_0-9]+)["']\s*\)""")
+_CODE_KEY = re.compile(r"""(?:translate|tr)\(\s*(?:request,\s*)?["']([a-z_]+\.[a-z_0-9]+)["']""")
+
+
+def used_keys() -> set[str]:
+    keys: set[str] = set()
+    for path in (WEB / "templates").rglob("*.html"):
+        keys |= set(_TEMPLATE_KEY.findall(path.read_text(encoding="utf-8")))
+    for path in WEB.glob("*.py"):
+        keys |= set(_CODE_KEY.findall(path.read_text(encoding="utf-8")))
+    keys |= {f"agent.{s}" for s in AGENT_STATES}
+    keys |= {f"role.{r}" for r in ("admin", "supervisor", "operator")}
+    for item in MENU:
+        keys.add(item.key)
+        keys |= {c.key for c in item.children}
+    return keys
+
+
+def test_every_used_key_is_translated_in_every_language() -> None:
+    keys = used_keys()
+    assert len(keys) > 80
+    missing = {lang: sorted(k for k in keys if k not in CATALOGUE[lang]) for lang in LANGUAGES}
+    assert missing == {lang: [] for lang in LANGUAGES}
+
+
+def test_languages_have_the_same_keys() -> None:
+    assert set(CATALOGUE["ru"]) == set(CATALOGUE["en"])
+
+
+def test_fallback_to_russian_then_to_the_key() -> None:
+    assert translate("menu.users", "de") == "Пользователи"
+    assert translate("no.such.key", "en") == "no.such.key"
