@@ -364,7 +364,12 @@ class _RealmState:
 
 
 def _pick(challenges: Iterable[DigestChallenge]) -> dict[str, DigestChallenge]:
-    """The strongest supported challenge per realm (RFC 7616 §3.7)."""
+    """The strongest supported challenge per realm.
+
+    RFC 7616 §3.7 lets a client follow the server's order "unless a local policy
+    dictates otherwise"; ours is to prefer SHA-256 whatever the order, so a server that
+    lists MD5 first for old phones still gets SHA-256 from us.
+    """
     best: dict[str, DigestChallenge] = {}
     for challenge in challenges:
         if challenge.qop and not {"auth", "auth-int"} & set(challenge.qop):

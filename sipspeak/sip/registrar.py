@@ -58,6 +58,7 @@ class Binding:
     # Where the REGISTER came from (received / rport, and the TCP or WebSocket
     # connection): requests to a phone behind NAT go there, not to its Contact.
     source: Address | None = None
+    user_agent: str | None = None  # the phone's User-Agent, for the admin UI
 
     @property
     def uri(self) -> Uri:
@@ -246,6 +247,7 @@ class Registrar:
             cseq=request.cseq.seq,
             now=now,
             source=source,
+            user_agent=request.headers.get("User-Agent"),
         )
 
     def register(
@@ -258,6 +260,7 @@ class Registrar:
         cseq: int,
         now: float,
         source: Address | None = None,
+        user_agent: str | None = None,
     ) -> RegisterResult:
         """Apply one REGISTER (RFC 3261 §10.3 steps 6-8); all-or-nothing (step 7)."""
         header_expires = expires if isinstance(expires, int) else _parse_delta(expires)
@@ -338,6 +341,7 @@ class Registrar:
                     call_id=call_id,
                     cseq=cseq,
                     source=source,
+                    user_agent=user_agent,
                 )
                 made.append(new)
             elif lifetime > 0:
@@ -349,6 +353,7 @@ class Registrar:
                     call_id=call_id,
                     cseq=cseq,
                     source=source,
+                    user_agent=user_agent,
                 )
                 updated.append(new)
                 made.append(new)

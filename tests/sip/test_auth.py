@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipspeak.sip.auth import (
     Accepted,
@@ -305,3 +307,43 @@ def test_lockout_per_user_spares_other_phones_behind_the_same_nat() -> None:
     assert exchange(server, good_101, now=2.0)[0].status == 403
     good_102 = DigestClient(username="102", password="pw102")
     assert exchange(server, good_102, now=2.0)[0] == Accepted(username="102")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    username=st.text(
+        alphabet=st.characters(blacklist_categories=("Cs", "Cc")),
+        min_size=1,
+        max_size=16,
+    ),
+    password=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=24),
+    algorithm=st.sampled_from(["MD5", "SHA-256"]),
+    proxy=st.booleans(),
+)
+def test_client_and_server_agree_on_any_credentials(
+    username: str, password: str, algorithm: str, proxy: bool
+) -> None:
+    """Whatever the user name (quotes, backslashes, Cyrillic) and password, the client's
+    answer survives the header round trip and verifies; a wrong password does not."""
+    server = DigestServer(realm='офис "главный"', key=KEY, algorithms=(algorithm,))  # type: ignore[arg-type]
+    secrets = {username: StoredSecret.from_password(password)}
+
+    def run(pw: str) -> Accepted | Challenge | Rejected:
+        attempt = DigestClient(username=username, password=pw).begin(
+            "INVITE", "sip:200@pbx"
+        )
+        challenge = server.challenge(now=0.0, proxy=proxy)
+        headers = attempt.on_challenge(challenge.status, challenge.values)
+        assert headers is not None
+        return server.authenticate(
+            method="INVITE",
+            uri="sip:200@pbx",
+            authorization=[h.value for h in headers],
+            source="s",
+            now=1.0,
+            lookup=secrets.get,
+            proxy=proxy,
+        )
+
+    assert run(password) == Accepted(username=username)
+    assert isinstance(run(password + "x"), Challenge)

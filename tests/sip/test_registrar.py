@@ -215,6 +215,7 @@ def test_handle_request_from_wire() -> None:
         b"CSeq: 7 REGISTER\r\n"
         b"Contact: <sip:101@10.0.0.5:5062;transport=udp>;expires=120, <sip:101@10.0.0.5:5070>\r\n"
         b"Expires: 900\r\n"
+        b"User-Agent: Yealink SIP-T21P\r\n"
         b"Content-Length: 0\r\n\r\n"
     )
     request = parse_message(data)
@@ -230,6 +231,7 @@ def test_handle_request_from_wire() -> None:
     assert "Contact: <sip:101@10.0.0.5:5070>;expires=900\r\n" in wire
     assert response.to.tag == "t1"
     assert r.lookup("101", 0.0)[0].source == Address("UDP", "10.0.0.5", 5062)
+    assert r.lookup("101", 0.0)[0].user_agent == "Yealink SIP-T21P"
 
 
 def test_bad_configuration_is_refused() -> None:
