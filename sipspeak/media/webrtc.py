@@ -263,6 +263,14 @@ def _media_kinds(sdp: str) -> list[str]:
     ]
 
 
+class _CallLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Prefixes every message with the Call-ID (and keeps it as a record field)."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        assert self.extra is not None
+        return f"[{self.extra['call_id']}] {msg}", kwargs
+
+
 class WebRtcLeg:
     """One browser peer connection, bridged as a PCMU :class:`MediaLeg`.
 
@@ -279,7 +287,7 @@ class WebRtcLeg:
         on_event: EventHandler | None = None,
     ) -> None:
         self._settings = settings or WebRtcSettings()
-        self._log = logging.LoggerAdapter(logger, {"call_id": call_id})
+        self._log = _CallLogger(logger, {"call_id": call_id})
         self._call_id = call_id
         self._on_event = on_event
         self._receiver: PacketReceiver | None = None
@@ -342,6 +350,11 @@ class WebRtcLeg:
 
     def set_receiver(self, cb: PacketReceiver | None) -> None:
         self._receiver = cb
+
+    @property
+    def packets_dropped(self) -> int:
+        """Packets towards the browser dropped because its sender fell behind."""
+        return self._track.dropped
 
     # -- state -------------------------------------------------------------
 

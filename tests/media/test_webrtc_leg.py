@@ -305,3 +305,23 @@ async def test_answer_without_pcmu_is_rejected_with_488() -> None:
         assert error.value.status_hint == 488
     finally:
         await asyncio.wait_for(leg.close(), 10)
+
+
+async def test_a_burst_beyond_the_send_queue_keeps_the_newest_packets(
+    pair: tuple[WebRtcLeg, WebRtcLeg],
+) -> None:
+    offerer, answerer = pair
+    received: list[RtpPacket] = []
+    answerer.set_receiver(received.append)
+    await negotiate(offerer, answerer)
+    burst = source_stream(random.Random(5))[:30]
+    # No await between sends: the sender cannot drain the queue meanwhile.
+    for packet in burst:
+        offerer.send(packet)
+    capacity = LOOPBACK.send_queue_packets
+    assert offerer.packets_dropped == len(burst) - capacity
+    async with asyncio.timeout(5):
+        while len(received) < capacity:
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    assert_same_stream(burst[-capacity:], received)
