@@ -30,6 +30,7 @@ def create_app(services: "Services") -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024,
                           middlewares=[error_middleware, auth_middleware])
     app[SERVICES] = services
+    app.on_response_prepare.append(_security_headers)
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -45,6 +46,15 @@ def create_app(services: "Services") -> web.Application:
         if importlib.util.find_spec(f"{__package__}.{name}") is not None:
             importlib.import_module(f"{__package__}.{name}").setup_routes(app)
     return app
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    # No framing by other sites (clickjacking), no MIME sniffing, no full URLs in Referer.
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.path.startswith("/api/") or request.get("user") is not None:
+        response.headers.setdefault("Cache-Control", "no-store")
 
 
 async def healthz(request: web.Request) -> web.Response:

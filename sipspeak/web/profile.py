@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..security import new_api_token
 from ..storage import now_ms
 from ..storage.models import User
 from .auth import ALL_ROLES, current_user, redirect, route
@@ -125,6 +126,34 @@ async def api_notification_read(request: web.Request) -> web.Response:
     return json_ok({"id": notification_id, "read": True})
 
 
+async def api_tokens(request: web.Request) -> web.Response:
+    """The caller's API tokens (never the tokens themselves)."""
+    tokens = await _services(request).db.tokens.list_for(current_user(request).id)
+    return json_ok({"items": [{"id": t.id, "name": t.name, "created_at": t.created_at,
+                               "last_used_at": t.last_used_at, "revoked": t.revoked_at is not None}
+                              for t in tokens]})
+
+
+async def api_token_create(request: web.Request) -> web.Response:
+    """A new API token for the caller; the token is shown in this answer only."""
+    name = (await Fields.read(request)).text("name", max_len=100)
+    token, digest = new_api_token()
+    token_id = await _services(request).db.tokens.create(user_id=current_user(request).id,
+                                                         token_hash=digest, name=name)
+    return json_ok({"id": token_id, "name": name, "token": token}, status=201)
+
+
+async def api_token_revoke(request: web.Request) -> web.Response:
+    """Revoke one of the caller's tokens."""
+    db = _services(request).db
+    token_id = int(request.match_info["id"])
+    mine = {t.id for t in await db.tokens.list_for(current_user(request).id)}
+    if token_id not in mine:
+        raise web.HTTPNotFound(reason="токен не найден")
+    await db.tokens.revoke(token_id)
+    return json_ok({"id": token_id, "revoked": True})
+
+
 _STATE_SCHEMA = {"type": "object", "required": ["state"],
                  "properties": {"state": {"type": "string", "enum": list(AGENT_STATES)}}}
 
@@ -141,6 +170,12 @@ def setup_routes(app: web.Application) -> None:
           response_schema=_STATE_SCHEMA)
     route(app, "POST", "/api/v1/agent/state", api_agent_state_set, roles=ALL_ROLES, api=True,
           request_schema=_STATE_SCHEMA, response_schema=_STATE_SCHEMA)
+    route(app, "GET", "/api/v1/tokens", api_tokens, roles=ALL_ROLES, api=True)
+    route(app, "POST", "/api/v1/tokens", api_token_create, roles=ALL_ROLES, api=True,
+          request_schema={"type": "object", "properties": {"name": {"type": "string"}}},
+          response_schema={"type": "object", "properties": {
+              "id": {"type": "integer"}, "name": {"type": "string"}, "token": {"type": "string"}}})
+    route(app, "DELETE", r"/api/v1/tokens/{id:\d+}", api_token_revoke, roles=ALL_ROLES, api=True)
     route(app, "GET", "/api/v1/notifications", api_notifications, roles=ALL_ROLES, api=True)
     route(app, "POST", r"/api/v1/notifications/{id:\d+}/read", api_notification_read,
           roles=ALL_ROLES, api=True)

@@ -159,3 +159,30 @@ async def test_notifications_show_and_can_be_marked_read(staff: Site) -> None:
     assert (await b.api("POST", f"/api/v1/notifications/{note}/read")).status == 200
     items = (await (await b.get("/api/v1/notifications")).json())["items"]
     assert items == []
+
+
+async def test_api_tokens_of_the_caller(staff: Site) -> None:
+    b = await staff.signed_in("oper@test.ru")
+    created = await b.api("POST", "/api/v1/tokens", {"name": "crm"})
+    assert created.status == 201
+    token = (await created.json())["token"]
+    api = staff.browser(bearer=token)
+    assert (await (await api.get("/api/v1/me")).json())["email"] == "oper@test.ru"
+    listed = await (await b.get("/api/v1/tokens")).json()
+    assert [t["name"] for t in listed["items"]] == ["crm"]
+    assert "token" not in listed["items"][0]
+    other = await staff.token_for("admin@test.ru")
+    admin_tokens = await staff.db.tokens.list_for(staff.users["admin@test.ru"])
+    assert (await b.api("DELETE", f"/api/v1/tokens/{admin_tokens[0].id}")).status == 404
+    assert (await b.api("DELETE", f"/api/v1/tokens/{listed['items'][0]['id']}")).status == 200
+    assert (await api.get("/api/v1/me")).status == 401
+    assert (await staff.browser(bearer=other).get("/api/v1/me")).status == 200
+
+
+async def test_security_headers(staff: Site) -> None:
+    b = await staff.signed_in("admin@test.ru")
+    page = await b.get("/")
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["Cache-Control"] == "no-store"
+    assert "Всего:" in await page.text()
