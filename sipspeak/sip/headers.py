@@ -38,6 +38,17 @@ _VIA_RE = re.compile(
 _MAX_CSEQ = 2**31 - 1
 
 WILDCARD = AbsoluteUri(scheme="*", opaque="")
+_TOKEN_CHARS = r"A-Za-z0-9\-.!%*_+`'~"
+# Parameters without quotes or whitespace, validated in one match (the common case).
+_FAST_PARAMS_RE = re.compile(
+    rf"[{_TOKEN_CHARS}]+(?:=[{_TOKEN_CHARS}:\[\]]+)?(?:;[{_TOKEN_CHARS}]+(?:=[{_TOKEN_CHARS}:\[\]]+)?)*"
+)
+_FAST_VIA_RE = re.compile(
+    r"SIP/2\.0/([A-Za-z]+) ([A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9.])?|\[[0-9A-Fa-f:.]+\])"
+    r"(?::([0-9]{1,5}))?(?:;(.*))?"
+)
+_QUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"', re.DOTALL)
+_UNESCAPE_RE = re.compile(r"\\(.)", re.DOTALL)
 
 
 def quote_string(text: str) -> str:
@@ -47,22 +58,13 @@ def quote_string(text: str) -> str:
 
 def _read_quoted(text: str, start: int) -> tuple[str, int]:
     """Read a quoted-string starting at ``text[start] == '"'``; return (unescaped, end)."""
-    out: list[str] = []
-    i = start + 1
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\\":
-            if i + 1 >= n:
-                break
-            out.append(text[i + 1])
-            i += 2
-        elif ch == '"':
-            return "".join(out), i + 1
-        else:
-            out.append(ch)
-            i += 1
-    raise SipParseError("unterminated quoted string")
+    match = _QUOTED_RE.match(text, start)
+    if match is None:
+        raise SipParseError("unterminated quoted string")
+    content = match.group(1)
+    if "\\" in content:
+        content = _UNESCAPE_RE.sub(r"\1", content)
+    return content, match.end()
 
 
 def _split_outside(text: str, sep: str, *, angle: bool = False) -> list[str]:
@@ -93,6 +95,9 @@ def _split_outside(text: str, sep: str, *, angle: bool = False) -> list[str]:
 
 def split_header_list(value: str) -> list[str]:
     """Split a comma-separated header value into its elements (RFC 3261 §7.3.1)."""
+    if "," not in value:
+        stripped = value.strip()
+        return [stripped] if stripped else []
     return [
         item.strip() for item in _split_outside(value, ",", angle=True) if item.strip()
     ]
@@ -100,6 +105,12 @@ def split_header_list(value: str) -> list[str]:
 
 def parse_params(text: str) -> Parameters:
     """Parse ``;name[=value]`` generic parameters; ``text`` starts after the first ';'."""
+    if _FAST_PARAMS_RE.fullmatch(text):
+        out: list[tuple[str, str | None]] = []
+        for item in text.split(";"):
+            name, eq, value = item.partition("=")
+            out.append((name, value if eq else None))
+        return tuple(out)
     params: list[tuple[str, str | None]] = []
     for item in _split_outside(text, ";"):
         if not item.strip():
@@ -146,6 +157,16 @@ class Via:
 
     @classmethod
     def parse(cls, text: str) -> Via:
+        fast = _FAST_VIA_RE.fullmatch(text)
+        if fast is not None and '"' not in text:
+            transport, host, port, params_text = fast.groups()
+            if port is None or int(port) <= 65535:
+                return cls(
+                    transport=transport.upper(),
+                    host=host,
+                    port=int(port) if port else None,
+                    parameters=parse_params(params_text) if params_text else (),
+                )
         head, *rest = _split_outside(text, ";")
         m = _VIA_RE.fullmatch(head.strip())
         if m is None:

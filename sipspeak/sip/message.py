@@ -436,7 +436,7 @@ def _build(
     try:
         cseq = CSeq.parse(single["CSeq"], strict=False)
         call_id = single["Call-ID"]
-        if not call_id or any(c.isspace() for c in call_id):
+        if not call_id or " " in call_id or "\t" in call_id:
             raise SipParseError(f"bad Call-ID {call_id[:40]!r}")
     except SipParseError as exc:
         raise col.error or exc from None

@@ -30,6 +30,14 @@ _IPV6_RE = re.compile(r"\[[0-9A-Fa-f:.]+\]")
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 _ABSOLUTE_RE = re.compile(r"[^\s<>\"]+")
 
+# The common shape — no password, no %-escapes, no URI headers — in one match;
+# anything else takes the component-by-component path below.
+_FAST_SIP_URI_RE = re.compile(
+    r"(sips?):(?:([A-Za-z0-9\-_.!~*'()&=+$,;?/]+)@)?"
+    r"([A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9.])?|\[[0-9A-Fa-f:.]+\])"
+    r"(?::([0-9]{1,5}))?((?:;[A-Za-z0-9\-_.!~*'()\[\]/:&+$=]+)*)"
+)
+
 Parameters = tuple[tuple[str, str | None], ...]
 
 
@@ -157,6 +165,31 @@ def parse_uri(text: str) -> SipUri | AbsoluteUri:
     Raises ``SipParseError`` when the text is not a URI (for example embedded
     whitespace, RFC 4475 §3.1.2.8).
     """
+    fast = _FAST_SIP_URI_RE.fullmatch(text)
+    if fast is not None and (fast.group(4) is None or int(fast.group(4)) <= 65535):
+        scheme, user, host, port, params_text = fast.groups()
+        params: Parameters = ()
+        if params_text:
+            items = []
+            for item in params_text[1:].split(";"):
+                name, eq, value = item.partition("=")
+                if not name or (eq and not value) or "=" in value:
+                    break
+                items.append((name, value if eq else None))
+            else:
+                params = tuple(items)
+        if not params_text or params:
+            return SipUri(
+                scheme=scheme,
+                user=user,
+                host=host,
+                port=int(port) if port else None,
+                parameters=params,
+            )
+    return _parse_uri_slowly(text)
+
+
+def _parse_uri_slowly(text: str) -> SipUri | AbsoluteUri:
     scheme, colon, rest = text.partition(":")
     if not colon or not _SCHEME_RE.fullmatch(scheme):
         raise SipParseError(f"not a URI: {text!r}")

@@ -1,0 +1,269 @@
+"""SIP calls per second: sipp UAC -> SipSpeak UAS (INVITE/100/180/200/ACK/BYE/200), UDP, loopback.
+
+Steps through rising call rates; each step runs a fresh callee process
+(bench/sip_uas.py, uvloop, pinned to one core when taskset exists) against the
+stock ``sipp -sn uac`` scenario for --step seconds.  The result is the highest
+rate with zero failed calls and < 1 % retransmissions.  Also measures the
+parser + serializer on one core over INVITE with SDP, 200 with SDP, REGISTER
+with Authorization and BYE.  The last line of output is one JSON object.
+
+    python bench/sip_calls.py                       # 30 s steps, as the protocol says
+    python bench/sip_calls.py --step 10 --repeat 3  # shorter steps, median of 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sipspeak.sip.message import parse_message
+
+HERE = Path(__file__).resolve().parent
+SDP = (
+    b"v=0\r\no=- 3724394400 3724394405 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\n"
+    b"t=0 0\r\nm=audio 49170 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+    b"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n"
+)
+MESSAGES = {
+    "INVITE with SDP": (
+        b"INVITE sip:+74951234567@trunk.example.net SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds;rport\r\n"
+        b"Max-Forwards: 70\r\n"
+        b'From: "Operator 12" <sip:12@pbx.example.com>;tag=1928301774\r\n'
+        b"To: <sip:+74951234567@trunk.example.net>\r\n"
+        b"Call-ID: a84b4c76e66710@192.0.2.10\r\n"
+        b"CSeq: 314159 INVITE\r\n"
+        b"Contact: <sip:12@192.0.2.10:5060>\r\n"
+        b"Allow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n"
+        b"User-Agent: SipSpeak\r\n"
+        b"Content-Type: application/sdp\r\n"
+        b"Content-Length: " + str(len(SDP)).encode() + b"\r\n\r\n" + SDP
+    ),
+    "200 with SDP": (
+        b"SIP/2.0 200 OK\r\n"
+        b"Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK776asdhds;rport=5060;received=192.0.2.10\r\n"
+        b"Record-Route: <sip:192.0.2.1;lr>\r\n"
+        b'From: "Operator 12" <sip:12@pbx.example.com>;tag=1928301774\r\n'
+        b"To: <sip:+74951234567@trunk.example.net>;tag=a6c85cf\r\n"
+        b"Call-ID: a84b4c76e66710@192.0.2.10\r\n"
+        b"CSeq: 314159 INVITE\r\n"
+        b"Contact: <sip:+74951234567@192.0.2.20:5060>\r\n"
+        b"Content-Type: application/sdp\r\n"
+        b"Content-Length: " + str(len(SDP)).encode() + b"\r\n\r\n" + SDP
+    ),
+    "REGISTER with Authorization": (
+        b"REGISTER sip:pbx.example.com SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 192.0.2.33:5060;branch=z9hG4bKnashds7;rport\r\n"
+        b"Max-Forwards: 70\r\n"
+        b"From: <sip:101@pbx.example.com>;tag=456248\r\n"
+        b"To: <sip:101@pbx.example.com>\r\n"
+        b"Call-ID: 843817637684230@998sdasdh09\r\n"
+        b"CSeq: 1827 REGISTER\r\n"
+        b"Contact: <sip:101@192.0.2.33:5060>;expires=3600\r\n"
+        b'Authorization: Digest username="101", realm="pbx.example.com", '
+        b'nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", uri="sip:pbx.example.com", '
+        b'response="6629fae49393a05397450978507c4ef1", algorithm=MD5, cnonce="0a4f113b", '
+        b"qop=auth, nc=00000001\r\n"
+        b"Expires: 3600\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    ),
+    "BYE": (
+        b"BYE sip:12@192.0.2.10:5060 SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 192.0.2.20:5060;branch=z9hG4bKnashds10\r\n"
+        b"Max-Forwards: 70\r\n"
+        b"From: <sip:+74951234567@trunk.example.net>;tag=a6c85cf\r\n"
+        b'To: "Operator 12" <sip:12@pbx.example.com>;tag=1928301774\r\n'
+        b"Call-ID: a84b4c76e66710@192.0.2.10\r\n"
+        b"CSeq: 231 BYE\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    ),
+}
+
+
+def parser_rate(seconds: float) -> dict[str, float]:
+    """Messages per second for parse + serialize, each message type separately and mixed."""
+    rates: dict[str, float] = {}
+    for name, data in MESSAGES.items():
+        count = 0
+        start = time.perf_counter()
+        deadline = start + seconds / (len(MESSAGES) + 1)
+        while time.perf_counter() < deadline:
+            for _ in range(200):
+                parse_message(data).serialize()
+            count += 200
+        rates[name] = count / (time.perf_counter() - start)
+    mixed = list(MESSAGES.values())
+    count = 0
+    start = time.perf_counter()
+    deadline = start + seconds / (len(MESSAGES) + 1)
+    while time.perf_counter() < deadline:
+        for _ in range(50):
+            for data in mixed:
+                parse_message(data).serialize()
+        count += 50 * len(mixed)
+    rates["mixed"] = count / (time.perf_counter() - start)
+    return rates
+
+
+def pinned(argv: list[str], core: int | None) -> list[str]:
+    if core is not None and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        return ["taskset", "-c", str(core), *argv]
+    return argv
+
+
+def run_step(rate: int, step: float, workdir: Path) -> dict[str, float]:
+    """One step: fresh callee, sipp at ``rate`` calls/s for ``step`` seconds."""
+    server = subprocess.Popen(
+        pinned([sys.executable, str(HERE / "sip_uas.py"), "--port", "0"], 0),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        if not line.startswith("READY"):
+            raise RuntimeError(f"callee did not start: {line!r}")
+        port = int(line.split()[1])
+        stats = workdir / f"stats_{rate}.csv"
+        calls = int(rate * step)
+        sipp = subprocess.run(
+            pinned(
+                [
+                    "sipp",
+                    "-sn",
+                    "uac",
+                    f"127.0.0.1:{port}",
+                    "-i",
+                    "127.0.0.1",
+                    "-r",
+                    str(rate),
+                    "-m",
+                    str(calls),
+                    "-l",
+                    str(max(rate * 4, 100)),
+                    "-nostdin",
+                    "-trace_stat",
+                    "-stf",
+                    str(stats),
+                    "-fd",
+                    "1",
+                    "-timeout",
+                    f"{int(step + 40)}s",
+                ],
+                1,
+            ),  # fmt: skip
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=step + 60,
+        )
+        rows = list(csv.reader(stats.open(), delimiter=";"))
+        header, last = rows[0], rows[-1]
+
+        def value(name: str) -> float:
+            return float(last[header.index(name)])
+
+        done = value("SuccessfulCall(C)")
+        failed = value("FailedCall(C)") + max(
+            0.0, calls - done - value("FailedCall(C)")
+        )
+        retrans = value("Retransmissions(C)")
+        # sipp sends INVITE, ACK and BYE per call: retransmissions relative to those
+        return {
+            "rate": rate,
+            "calls": calls,
+            "successful": done,
+            "failed": failed,
+            "retransmissions": retrans,
+            "retransmission_share": retrans / max(1.0, 3 * calls),
+            "sipp_exit": sipp.returncode,
+        }
+    finally:
+        server.terminate()
+        try:
+            server.wait(5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def highest_rate(rates: list[int], step: float) -> tuple[int, list[dict[str, float]]]:
+    best = 0
+    results = []
+    with tempfile.TemporaryDirectory(prefix="sip_calls_") as tmp:
+        for rate in rates:
+            result = run_step(rate, step, Path(tmp))
+            results.append(result)
+            ok = result["failed"] == 0 and result["retransmission_share"] < 0.01
+            print(
+                f"  {rate:5d} calls/s: {int(result['successful'])}/{result['calls']} ok, "
+                f"{int(result['failed'])} failed, {int(result['retransmissions'])} retransmissions "
+                f"-> {'pass' if ok else 'FAIL'}",
+                flush=True,
+            )
+            if not ok:
+                break
+            best = rate
+    return best, results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rates", default="50,100,200,300,400,600,800,1000,1200,1500")
+    parser.add_argument(
+        "--step", type=float, default=30.0, help="seconds per rate step (default 30)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs; the median is reported"
+    )
+    parser.add_argument("--parser-seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    if shutil.which("sipp") is None:
+        sys.exit("sipp is not installed (Debian package sip-tester)")
+    rates = [int(r) for r in args.rates.split(",")]
+    print(
+        f"parser + serializer, {args.parser_seconds:.0f} s on one core ...", flush=True
+    )
+    parser_runs = [parser_rate(args.parser_seconds) for _ in range(args.repeat)]
+    parser_median = {
+        k: statistics.median(run[k] for run in parser_runs) for k in parser_runs[0]
+    }
+    for name, value in parser_median.items():
+        print(f"  {name:28s} {value:10.0f} messages/s", flush=True)
+    bests = []
+    steps = []
+    for run in range(args.repeat):
+        print(
+            f"call rate run {run + 1}/{args.repeat}, {args.step:.0f} s per step",
+            flush=True,
+        )
+        best, results = highest_rate(rates, args.step)
+        bests.append(best)
+        steps.append(results)
+        print(f"  highest clean rate: {best} calls/s", flush=True)
+    summary = {
+        "benchmark": "sip_calls",
+        "step_seconds": args.step,
+        "runs": args.repeat,
+        "calls_per_second": statistics.median(bests),
+        "calls_per_second_runs": bests,
+        "parser_messages_per_second": {k: round(v) for k, v in parser_median.items()},
+        "steps": steps,
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
