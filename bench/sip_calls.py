@@ -161,7 +161,8 @@ def run_step(rate: int, step: float, workdir: Path) -> dict[str, float]:
                     f"{int(step + 40)}s",
                 ],
                 1,
-            ),  # fmt: skip
+            ),
+            check=False,
             cwd=workdir,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
