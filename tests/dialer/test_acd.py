@@ -184,7 +184,7 @@ def test_waiting_call_is_offered_when_an_operator_becomes_free() -> None:
 
 
 def test_customer_hanging_up_while_waiting_is_abandoned() -> None:
-    queue, roster = make(QueueStrategy.LINEAR, available=())
+    queue, _ = make(QueueStrategy.LINEAR, available=())
     queue.enqueue("c", 0)
     assert queue.customer_left("c", 3_000) == [AbandonCall("c", 3_000)]
     assert queue.waiting_count == 0
