@@ -22,17 +22,17 @@ os.environ.setdefault(
 )  # one process per core, no BLAS threads
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor  # noqa: E402
-from dataclasses import asdict  # noqa: E402
+import argparse
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
 
-from sipspeak.dialer.pacing import Pacer, ProgressivePacer, UnlimitedPacer  # noqa: E402
-from sipspeak.dialer.predictive import PredictivePacer  # noqa: E402
-from sipspeak.dialer.simulation import ShiftFigures, WorldParameters, simulate_shift  # noqa: E402
+from sipspeak.dialer.pacing import Pacer, ProgressivePacer, UnlimitedPacer
+from sipspeak.dialer.predictive import PredictivePacer
+from sipspeak.dialer.simulation import ShiftFigures, WorldParameters, simulate_shift
 
 PACERS = ("unlimited", "progressive", "predictive")
 SCENARIOS = ((10, 0.15), (10, 0.35), (50, 0.15), (50, 0.35))
