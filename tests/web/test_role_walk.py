@@ -12,6 +12,7 @@ import re
 import aiohttp
 from webtools import Browser, Site
 
+from sipspeak.storage.models import NewContact
 from sipspeak.web.auth import ROUTE_TABLE, RouteSpec
 
 ROLES = ("operator", "supervisor", "admin")
@@ -35,9 +36,14 @@ async def world(site: Site) -> dict[str, str]:
     (files_dir / ("a" * 32)).write_bytes(b"x")
     file_id = await db.files.add_file(name="x.txt", stored_name="a" * 32, size=1)
     note = await db.notifications.add(text="n")
+    upload = await db.uploads.create(project_id=project, filename="base.xlsx")
+    await db.contacts.insert_many(project_id=project, upload_id=upload,
+                                  contacts=[NewContact(phone="+79228711345")])
+    contact = (await db.contacts.list(project_id=project))[0].id
     return {"users": str(oper), "groups": str(group), "projects": str(project),
             "statuses": str(status), "trunks": str(trunk), "folders": str(folder),
-            "files": str(file_id), "notifications": str(note), "phone": "+79228711345"}
+            "files": str(file_id), "notifications": str(note), "uploads": str(upload),
+            "contacts": str(contact), "phone": "+79228711345"}
 
 
 def concrete(spec: RouteSpec, ids: dict[str, str], *, existing: bool) -> str:
@@ -47,8 +53,8 @@ def concrete(spec: RouteSpec, ids: dict[str, str], *, existing: bool) -> str:
             return MISSING
         if name == "phone":
             return ids["phone"]
-        if name == "user_id":
-            return ids["users"]
+        if name.endswith("_id") and name[:-3] + "s" in ids:  # user_id → users, …
+            return ids[name[:-3] + "s"]
         before = spec.path[:match.start()].rstrip("/").split("/")
         for part in reversed(before):
             if part in ids:
