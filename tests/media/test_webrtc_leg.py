@@ -325,3 +325,23 @@ async def test_a_burst_beyond_the_send_queue_keeps_the_newest_packets(
             await asyncio.sleep(0.02)
     await asyncio.sleep(0.1)
     assert_same_stream(burst[-capacity:], received)
+
+
+async def test_ice_failure_closes_the_leg_as_failed(
+    pair: tuple[WebRtcLeg, WebRtcLeg],
+) -> None:
+    offerer, answerer = pair
+    events: list[WebRtcLegEvent] = []
+    offerer.set_event_handler(events.append)
+    offer = await asyncio.wait_for(offerer.create_offer(), 10)
+    answer = await asyncio.wait_for(answerer.accept_offer(offer), 10)
+    # An answer whose candidates are all gone (but complete): nothing to try.
+    unreachable = "\r\n".join(
+        line for line in answer.split("\r\n") if not line.startswith("a=candidate:")
+    )
+    assert "a=end-of-candidates" in unreachable
+    await asyncio.wait_for(offerer.accept_answer(unreachable), 10)
+    assert await asyncio.wait_for(offerer.wait_closed(), 15) == WebRtcLegClosed(
+        "failed"
+    )
+    assert events == [WebRtcLegClosed("failed")]
