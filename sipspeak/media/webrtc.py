@@ -21,7 +21,9 @@ are handled differently because aiortc exposes a pass-through only for sending:
   each PCMU payload we are given into such a packet whose ``pts`` is the RTP
   timestamp relative to the first one, so payload sizes, silence gaps and
   timestamp steps reach the browser unchanged.  aiortc still owns SSRC,
-  sequence numbers, SRTP and RTCP sender reports.
+  sequence numbers, header extensions, SRTP and RTCP sender reports, and it
+  sets the marker bit on every packet (one payload per frame), which audio
+  receivers tolerate.
 * **Browser → RTP side** has no public encoded-frame API in aiortc (there is no
   equivalent of WebRTC encoded transforms).  The least invasive mechanism is to
   wrap, on our own receiver instance only, ``RTCRtpReceiver._handle_rtp_packet``
