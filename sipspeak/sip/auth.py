@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Literal
 
 from sipspeak.sip.digest import (
     Algorithm,
@@ -36,9 +37,36 @@ from sipspeak.sip.digest import (
     compute_ha1,
     compute_response,
 )
+from sipspeak.sip.errors import SipParseError
+from sipspeak.sip.uri import SipUri, parse_uri
 
 _NONCE_BYTES = 8 + 8 + 16  # issue time (ms), random, truncated HMAC
 _CLOCK_SKEW = 1.0  # a nonce "issued" this far in the future is forged
+
+
+# How the digest "uri" must match the Request-URI (RFC 7616 §3.4.6 "SHOULD" check):
+# "exact" string equality; "host" the same scheme, host and port (phones and sipp that
+# put "sip:host:port" in the digest while calling "sip:number@host:port"); "off".
+UriCheck = Literal["exact", "host", "off"]
+
+
+def _same_target(digest_uri: str, request_uri: str, mode: UriCheck) -> bool:
+    if mode == "off" or digest_uri == request_uri:
+        return True
+    if mode == "exact":
+        return False
+    try:
+        a, b = parse_uri(digest_uri), parse_uri(request_uri)
+    except SipParseError:
+        return False
+    if not isinstance(a, SipUri) or not isinstance(b, SipUri):
+        return str(a).lower() == str(b).lower()
+    default = 5061 if a.scheme == "sips" else 5060
+    return (
+        a.scheme == b.scheme
+        and a.host.lower() == b.host.lower()
+        and (a.port or default) == (b.port or default)
+    )
 
 
 class NonceStatus(Enum):
@@ -260,7 +288,7 @@ class DigestServer:
         algorithms: Sequence[Algorithm] = ("SHA-256", "MD5"),
         max_failures: int = 5,
         lockout_seconds: float = 300.0,
-        check_uri: bool = True,
+        uri_check: UriCheck = "host",
         max_tracked_nonces: int = 100_000,
         lockout_per_user: bool = False,
         random_bytes: Callable[[int], bytes] = secrets.token_bytes,
@@ -275,7 +303,7 @@ class DigestServer:
         self.lockout = LockoutTable(
             max_failures=max_failures, lockout_seconds=lockout_seconds
         )
-        self.check_uri = check_uri
+        self.uri_check = uri_check
         self.max_tracked_nonces = max_tracked_nonces
         # Per source address by default; per (address, user) when many phones share one
         # office NAT address, so one misconfigured phone does not lock out the others.
@@ -375,7 +403,7 @@ class DigestServer:
         if credentials.algorithm not in self.algorithms or credentials.userhash:
             return self.challenge(now=now, proxy=proxy)
         # RFC 7616 §3.4.6: the server SHOULD check that "uri" names the request target.
-        if self.check_uri and credentials.uri != uri:
+        if not _same_target(credentials.uri, uri, self.uri_check):
             return Rejected(
                 status=400, reason="Bad Request (digest uri does not match)"
             )

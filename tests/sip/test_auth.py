@@ -347,3 +347,36 @@ def test_client_and_server_agree_on_any_credentials(
 
     assert run(password) == Accepted(username=username)
     assert isinstance(run(password + "x"), Challenge)
+
+
+@pytest.mark.parametrize(
+    ("mode", "digest_uri", "accepted"),
+    [
+        ("host", "sip:79001234567@pbx:5060", True),
+        ("host", "sip:pbx:5060", True),  # sipp's [authentication] writes this
+        ("host", "sip:PBX", True),
+        ("host", "sip:other:5060", False),
+        ("host", "sips:pbx:5060", False),
+        ("host", "not a uri", False),
+        ("exact", "sip:79001234567@pbx:5060", True),
+        ("exact", "sip:pbx:5060", False),
+        ("off", "sip:other", True),
+    ],
+)
+def test_digest_uri_check(mode: str, digest_uri: str, accepted: bool) -> None:
+    server = _server(uri_check=mode)
+    request_uri = "sip:79001234567@pbx:5060"
+    attempt = DigestClient(username="101", password="pw101").begin("INVITE", digest_uri)
+    [hdr] = attempt.on_challenge(401, server.challenge(now=0.0).values) or []
+    decision = server.authenticate(
+        method="INVITE",
+        uri=request_uri,
+        authorization=[hdr.value],
+        source="s",
+        now=1.0,
+        lookup=lookup,
+    )
+    if accepted:
+        assert decision == Accepted(username="101")
+    else:
+        assert isinstance(decision, Rejected) and decision.status == 400
