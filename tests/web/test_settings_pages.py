@@ -70,3 +70,15 @@ async def test_forbidden_page_shows_the_error_page(staff: Site) -> None:
     assert "Нет доступа" in await response.text()
     missing = await (await staff.signed_in("admin@test.ru")).get("/settings/users/9999")
     assert missing.status == 404
+
+
+async def test_every_menu_page_renders_in_english(staff: Site) -> None:
+    await staff.db.users.update(staff.users["admin@test.ru"], language="en")
+    b = await staff.signed_in("admin@test.ru")
+    for path in ("/", "/settings/users", "/settings/groups", "/settings/statuses",
+                 "/settings/trunks", "/blacklist", "/files", "/profile/devices"):
+        response = await b.get(path)
+        assert response.status == 200, path
+        text = await response.text()
+        assert "Settings" in text and "Sign out" in text, path
+        assert "Настройки" not in text and "Выход из системы" not in text, path
