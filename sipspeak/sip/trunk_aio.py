@@ -16,8 +16,10 @@ with ``async run()``, ``async stop(timeout=…)`` and ``status``.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
@@ -103,6 +105,25 @@ class UserAgentChannel:
         return await future
 
 
+async def resolve(destination: Address) -> Address:
+    """The address with its host name resolved to an IP address (RFC 3263 §4.2 A/AAAA
+    lookup only; NAPTR and SRV are not consulted).  Raises ``socket.gaierror``."""
+    host = destination.host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        return destination
+    except ValueError:
+        pass
+    kind = socket.SOCK_DGRAM if destination.transport == "UDP" else socket.SOCK_STREAM
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host, destination.port, type=kind
+    )
+    # Prefer IPv4: the listening sockets are usually IPv4.
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    address = str(infos[0][4][0])
+    return replace(destination, host=address)
+
+
 def trunk_destination(config: TrunkConfig) -> Address:
     """Next hop for the provider: host and port of the trunk's host field (§8.1.2)."""
     target = config.target
@@ -124,6 +145,8 @@ class TrunkRunner:
         self.config = config
         self.channel = channel
         self.destination = destination or trunk_destination(config)
+        # The provider's address as last resolved: calls through the trunk go there.
+        self.resolved: Address | None = None
         self._on_status = on_status
         contact = channel.contact_for(self.destination).uri
         if not isinstance(contact, SipUri):
@@ -160,11 +183,14 @@ class TrunkRunner:
         """Send every queued REGISTER in turn, each in its own client transaction."""
         reg = self.registration
         while (pending := reg.pop_request()) is not None:
-            message = pending.to_message(self.channel.via_for(self.destination))
             try:
-                response = await self.channel.send_request(message, self.destination)
+                self.resolved = await resolve(self.destination)
+                message = pending.to_message(self.channel.via_for(self.resolved))
+                response = await self.channel.send_request(message, self.resolved)
             except TimeoutError:
                 reg.transaction_failed(self._now(), "timeout")
+            except socket.gaierror as exc:
+                reg.transaction_failed(self._now(), f"DNS: {exc.strerror or exc}")
             except OSError as exc:
                 reg.transaction_failed(self._now(), f"transport error: {exc}")
             except Exception as exc:  # a bug must not end the trunk: log, back off

@@ -151,3 +151,34 @@ async def test_runner_authenticator_answers_the_providers_407() -> None:
         assert decision == Accepted(username="117049")
     finally:
         await manager.aclose()
+
+
+async def test_host_names_are_resolved_and_dns_failures_reported() -> None:
+    channel = ProviderChannel()
+    manager = TrunkManager(channel)
+    try:
+        await manager.apply(
+            "named",
+            TrunkConfig(username="117049", password="s3cret", host="localhost:5090"),
+        )
+        await manager.apply(
+            "missing",
+            TrunkConfig(
+                username="117049", password="s3cret", host="no-such-host.invalid"
+            ),
+        )
+        await wait_until(
+            lambda: (
+                manager.statuses()["named"].state is TrunkState.REGISTERED
+                and manager.statuses()["missing"].state is TrunkState.FAILED
+            ),
+            "both outcomes",
+        )
+        named = manager.runner("named")
+        assert named is not None and named.resolved == Address("UDP", "127.0.0.1", 5090)
+        # The Request-URI keeps the name (RFC 3263 resolves only the next hop).
+        assert str(channel.seen[0].uri) == "sip:localhost:5090"
+        reason = manager.statuses()["missing"].reason
+        assert reason is not None and reason.startswith("DNS:")
+    finally:
+        await manager.aclose()
