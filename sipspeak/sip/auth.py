@@ -13,8 +13,17 @@ Public API:
   "time-stamp H(time-stamp ":" ETag ":" secret-data)").
 * ``LockoutTable(max_failures=…, lockout_seconds=…)`` — failures per source address.
 * ``StoredSecret.from_password(pw)`` / ``StoredSecret(ha1={"MD5": …, "SHA-256": …})``.
-* ``DigestServer(realm=…, key=…)`` with ``inspect(...)`` → ``Accepted`` / ``Challenge`` /
-  ``Rejected`` / ``SecretNeeded`` and ``verify(needed, secret, now=…)``.
+* ``DigestServer(realm=…, key=…, nonce_lifetime=…, algorithms=…, max_failures=…,
+  lockout_seconds=…, lockout_per_user=…, uri_check=…)`` with ``inspect(...)`` →
+  ``Accepted`` / ``Challenge`` / ``Rejected`` / ``SecretNeeded``, then
+  ``verify(needed, secret, now=…)``; ``authenticate(..., lookup=…)`` does both with a
+  synchronous lookup.
+
+Decisions: a wrong password or an unknown user is a failure (re-challenged, counted for
+lock-out); an expired or foreign nonce with a correct digest gets ``stale=true``; a
+repeated (nonce, nc) gets a fresh stale challenge; a locked-out source gets 403 with
+``retry_after``.  The nonce key should persist across restarts (a new key only turns
+outstanding nonces stale, which clients retry silently).
 """
 
 from __future__ import annotations
