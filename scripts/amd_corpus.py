@@ -30,6 +30,7 @@ import argparse
 import csv
 import math
 import os
+import shlex
 import subprocess
 import sys
 import wave
@@ -41,6 +42,9 @@ import numpy as np
 
 RATE = 8000
 SIT_TONES = ((913.8, 985.2), (1370.6, 1428.5), (1776.7,))
+# espeak-ng's WAV on stdin to raw 8 kHz 16-bit mono in the telephone band on stdout.
+# -D: no dither, so that the corpus is the same bytes on every run.
+SOX_TO_PHONE = shlex.split("sox -D -t wav - -t raw -e signed -b 16 -c 1 -r 8000 - sinc 300-3400")
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,16 @@ TUNE = Split(
     voices=("ru", "ru+m3", "ru+f3", "ru+Denis", "en-us", "en-us+m3", "en+f2", "en-gb+m1"),
     speeds=((140, 175),),
     pitches=((35, 65),),
-    human=("Алло?", "Да, слушаю", "Слушаю вас", "Да?", "Алло, да", "Hello?", "Yes, hello?", "Hi, who is it?"),
+    human=(
+        "Алло?",
+        "Да, слушаю",
+        "Слушаю вас",
+        "Да?",
+        "Алло, да",
+        "Hello?",
+        "Yes, hello?",
+        "Hi, who is it?",
+    ),
     human_long=("Да, я слушаю, кто это?", "Hello, yes, I can hear you"),
     again=("Алло?", "Hello?"),
     machine=(
@@ -78,13 +91,34 @@ TUNE = Split(
 )
 
 HELDOUT = Split(
-    voices=("ru+f4", "ru+m7", "ru+klatt", "ru+grandpa", "ru+f5", "en-gb-scotland+f5",
-            "en-gb-x-rp+m5", "en-us+klatt2"),
+    voices=(
+        "ru+f4",
+        "ru+m7",
+        "ru+klatt",
+        "ru+grandpa",
+        "ru+f5",
+        "en-gb-scotland+f5",
+        "en-gb-x-rp+m5",
+        "en-us+klatt2",
+    ),
     speeds=((115, 138), (178, 200)),
     pitches=((20, 34), (66, 85)),
-    human=("Алло, слушаю", "Да, говорите", "Алё?", "Слушаю", "Добрый день", "Да-да?", "Yeah?",
-           "Hello, speaking", "Good afternoon"),
-    human_long=("Да, я вас слушаю, говорите", "Алло, да, слушаю вас", "Hello, this is Mike speaking"),
+    human=(
+        "Алло, слушаю",
+        "Да, говорите",
+        "Алё?",
+        "Слушаю",
+        "Добрый день",
+        "Да-да?",
+        "Yeah?",
+        "Hello, speaking",
+        "Good afternoon",
+    ),
+    human_long=(
+        "Да, я вас слушаю, говорите",
+        "Алло, да, слушаю вас",
+        "Hello, this is Mike speaking",
+    ),
     again=("Алло?", "Алё?", "Hello?"),
     machine=(
         "Вы позвонили в службу доставки Экспресс. Все операторы заняты, ваш звонок очень важен для нас.",
@@ -118,13 +152,17 @@ def espeak(text: str, voice: str, speed: int, pitch: int) -> np.ndarray:
     """Speak ``text`` with espeak-ng and convert it with sox to 8 kHz in the telephone band."""
     speak = subprocess.Popen(
         ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     try:
         converted = subprocess.run(
-            ["sox", "-t", "wav", "-", "-t", "raw", "-e", "signed", "-b", "16", "-c", "1", "-r", "8000",
-             "-", "sinc", "300-3400"],
-            stdin=speak.stdout, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, check=True, timeout=30,
+            SOX_TO_PHONE,
+            stdin=speak.stdout,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            check=True,
+            timeout=30,
         )
     finally:
         if speak.stdout is not None:
@@ -206,7 +244,7 @@ class Generator:
         self.split_name = split_name
         self.split = HELDOUT if split_name == "heldout" else TUNE
         self.seed = seed
-        self.recorded = load_recorded(sounds) if split_name == "recorded" else None
+        self.recorded: dict[str, np.ndarray] | None = None
 
     def speak(self, rng: np.random.Generator, voice: str, text: str) -> np.ndarray:
         if self.recorded is not None:
@@ -249,7 +287,9 @@ class Generator:
         signal = mulaw_roundtrip(np.clip(signal, -32768, 32767))
         audio = np.clip(np.round(signal), -32768, 32767).astype(np.int16)
         name = f"{self.split_name}_{index:04d}_{label.lower()}.wav"
-        return Call(name, label, f"{kind}/{noise_kind}", voice, text, audio, greeting_end, speech_end)
+        return Call(
+            name, label, f"{kind}/{noise_kind}", voice, text, audio, greeting_end, speech_end
+        )
 
     def _voice(self, rng: np.random.Generator, english: bool | None = None) -> str:
         voices = self.split.voices
@@ -262,8 +302,9 @@ class Generator:
         same = tuple(o for o in options if _is_english(o) == english) or options
         return str(same[int(rng.integers(len(same)))])
 
-    def _human(self, rng: np.random.Generator, level: float) -> tuple[
-            str, str, list[tuple[float, np.ndarray]], float, float, str]:
+    def _human(
+        self, rng: np.random.Generator, level: float
+    ) -> tuple[str, str, list[tuple[float, np.ndarray]], float, float, str]:
         voice = self._voice(rng)
         long_phrase = rng.random() < 0.2
         pool = self.split.human_long if long_phrase else self.split.human
@@ -285,13 +326,18 @@ class Generator:
             kind += "+again"
         elif roll < 0.45:  # an audible breath before or after the answer
             b = breath(rng, level - float(rng.uniform(12, 20)))
-            at = max(0.05, start - 0.4) if rng.random() < 0.5 else greeting_end + float(rng.uniform(0.2, 0.5))
+            at = (
+                max(0.05, start - 0.4)
+                if rng.random() < 0.5
+                else greeting_end + float(rng.uniform(0.2, 0.5))
+            )
             parts.append((at, b))
             kind += "+breath"
         return voice, text, parts, greeting_end, end, kind
 
-    def _machine(self, rng: np.random.Generator, level: float, duration: float) -> tuple[
-            str, str, list[tuple[float, np.ndarray]], float, str, float]:
+    def _machine(
+        self, rng: np.random.Generator, level: float, duration: float
+    ) -> tuple[str, str, list[tuple[float, np.ndarray]], float, str, float]:
         roll = rng.random()
         start = float(rng.uniform(0.0, 1.0))
         parts: list[tuple[float, np.ndarray]] = []
@@ -337,10 +383,6 @@ def _is_english(text: str) -> bool:
     return all(ord(c) < 128 or c in "…" for c in text)
 
 
-def load_recorded(sounds: Path | None) -> dict[str, np.ndarray]:
-    raise SystemExit("the recorded split is built by recorded_corpus(); see --split recorded")
-
-
 def write(out: Path, call: Call) -> None:
     with wave.open(str(out / call.name), "wb") as w:
         w.setnchannels(1)
@@ -363,14 +405,22 @@ def main(argv: list[str] | None = None) -> int:
         calls = list(pool.map(generator.make, range(args.count)))
     with (args.out / "labels.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["file", "class", "kind", "voice", "text", "greeting_end_s", "speech_end_s"])
+        writer.writerow(
+            ["file", "class", "kind", "voice", "text", "greeting_end_s", "speech_end_s"]
+        )
         for call in calls:
             write(args.out, call)
-            writer.writerow([
-                call.name, call.label, call.kind, call.voice, call.text,
-                "" if call.greeting_end_s is None else f"{call.greeting_end_s:.3f}",
-                "" if call.speech_end_s is None else f"{call.speech_end_s:.3f}",
-            ])
+            writer.writerow(
+                [
+                    call.name,
+                    call.label,
+                    call.kind,
+                    call.voice,
+                    call.text,
+                    "" if call.greeting_end_s is None else f"{call.greeting_end_s:.3f}",
+                    "" if call.speech_end_s is None else f"{call.speech_end_s:.3f}",
+                ]
+            )
     counts = {c: sum(1 for x in calls if x.label == c) for c in ("HUMAN", "MACHINE", "SILENCE")}
     print(f"wrote {len(calls)} files to {args.out}: {counts}", file=sys.stderr)
     return 0

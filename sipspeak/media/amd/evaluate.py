@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from .detector import SAMPLE_RATE, AmdDecision, AmdResult, AnsweringMachineDetector
+from .detector import SAMPLE_RATE, AmdResult, AnsweringMachineDetector
 from .params import AmdParams, AmdParamsError
 from .wav import WavError, read_wav_8k_mono
 
@@ -80,7 +80,9 @@ def read_labels(path: Path) -> list[dict[str, str]]:
         for line, row in enumerate(reader, start=2):
             label = (row.get("class") or "").strip().upper()
             if label not in CLASSES:
-                raise ValueError(f"{path}:{line}: class must be one of {CLASSES}, got {row.get('class')!r}")
+                raise ValueError(
+                    f"{path}:{line}: class must be one of {CLASSES}, got {row.get('class')!r}"
+                )
             rows.append({**row, "class": label})
     return rows
 
@@ -128,7 +130,9 @@ def summarize(outcomes: Sequence[FileOutcome]) -> dict[str, Any]:
         mine = [o for o in outcomes if o.label == label]
         key = label.lower()
         figures[f"{key}_files"] = len(mine)
-        figures[f"{key}_recall"] = round(sum(o.correct for o in mine) / len(mine), 4) if mine else None
+        figures[f"{key}_recall"] = (
+            round(sum(o.correct for o in mine) / len(mine), 4) if mine else None
+        )
         times = [o.decision_s for o in mine]
         figures[f"median_decision_s_{key}"] = _quantile(times, 0.5)
         figures[f"p90_decision_s_{key}"] = _quantile(times, 0.9)
@@ -141,7 +145,10 @@ def summarize(outcomes: Sequence[FileOutcome]) -> dict[str, Any]:
     figures["p90_human_after_greeting_s"] = _quantile(after, 0.9)
     figures["max_human_after_greeting_s"] = round(max(after), 3) if after else None
     figures["confusion"] = {
-        label: {p: sum(1 for o in outcomes if o.label == label and o.predicted == p) for p in PREDICTIONS}
+        label: {
+            p: sum(1 for o in outcomes if o.label == label and o.predicted == p)
+            for p in PREDICTIONS
+        }
         for label in CLASSES
     }
     reasons: dict[str, int] = {}
@@ -172,7 +179,9 @@ def _load_params(text: str | None) -> AmdParams:
 
 
 def _fmt(value: float | None) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+    return (
+        "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+    )
 
 
 def print_report(figures: dict[str, Any], out: Any = sys.stdout) -> None:
@@ -203,10 +212,18 @@ def main(argv: list[str] | None = None) -> int:
         description="Run answering-machine detection over labelled WAV files, as live streams.",
     )
     parser.add_argument("directory", type=Path, help="folder holding the WAV files")
-    parser.add_argument("labels", type=Path, help="CSV with header file,class (HUMAN/MACHINE/SILENCE)")
-    parser.add_argument("--per-file", type=Path, metavar="OUT.csv", help="write file,predicted,reason,decision_s")
-    parser.add_argument("--frame-ms", type=int, choices=(10, 20, 30), default=20, help="frame size fed")
-    parser.add_argument("--params", metavar="JSON", help="parameter overrides: a JSON object or a JSON file")
+    parser.add_argument(
+        "labels", type=Path, help="CSV with header file,class (HUMAN/MACHINE/SILENCE)"
+    )
+    parser.add_argument(
+        "--per-file", type=Path, metavar="OUT.csv", help="write file,predicted,reason,decision_s"
+    )
+    parser.add_argument(
+        "--frame-ms", type=int, choices=(10, 20, 30), default=20, help="frame size fed"
+    )
+    parser.add_argument(
+        "--params", metavar="JSON", help="parameter overrides: a JSON object or a JSON file"
+    )
     args = parser.parse_args(argv)
     try:
         params = _load_params(args.params)

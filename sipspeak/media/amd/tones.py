@@ -56,7 +56,7 @@ class ToneMeasure:
 class ToneBank:
     """Goertzel powers of a fixed set of frequencies over blocks of ``block`` samples."""
 
-    __slots__ = ("freqs", "block", "_basis", "_scale")
+    __slots__ = ("_basis", "_scale", "block", "freqs")
 
     def __init__(self, freqs: tuple[float, ...], *, block: int, rate: int = SAMPLE_RATE) -> None:
         if block <= 0:
@@ -85,7 +85,7 @@ class ToneBank:
         return ToneMeasure(float(self.freqs[i]), purity)
 
 
-def sit_segment(freq: float, *, tolerance: float = 20.0) -> int:
+def sit_segment(freq: float, *, tolerance: float = 12.0) -> int:
     """Which SIT segment (1, 2 or 3) ``freq`` belongs to, or 0 if none."""
     for index, group in enumerate((SIT_FIRST, SIT_SECOND, SIT_THIRD), start=1):
         if any(abs(freq - f) <= tolerance for f in group):
@@ -100,7 +100,7 @@ class ToneTracker:
     when no tone is pure enough) and returns ``"beep"``, ``"sit"`` or ``None``.
     """
 
-    __slots__ = ("_frame_ms", "_min_tone_ms", "_freq", "_run_ms", "_sit_seen", "_gap_ms")
+    __slots__ = ("_frame_ms", "_freq", "_gap_ms", "_min_tone_ms", "_run_ms", "_sit_seen")
 
     def __init__(self, *, frame_ms: int, min_tone_ms: int) -> None:
         self._frame_ms = frame_ms

@@ -43,7 +43,11 @@ def _decode(raw: bytes, width: int) -> npt.NDArray[np.float64]:
         return np.frombuffer(raw, dtype="<i2").astype(np.float64)
     if width == 3:
         b = np.frombuffer(raw[: len(raw) - len(raw) % 3], dtype=np.uint8).reshape(-1, 3)
-        value = b[:, 0].astype(np.int32) | (b[:, 1].astype(np.int32) << 8) | (b[:, 2].astype(np.int32) << 16)
+        value = (
+            b[:, 0].astype(np.int32)
+            | (b[:, 1].astype(np.int32) << 8)
+            | (b[:, 2].astype(np.int32) << 16)
+        )
         value = np.where(value >= 1 << 23, value - (1 << 24), value)
         return value.astype(np.float64) / 256.0
     if width == 4:
