@@ -4,9 +4,10 @@
 was allocated to; ported numbers keep the old operator). Russian geographic numbers get their
 region from the index's prefix table (``+7 3532…`` → ``Оренбургская обл.``, taken from
 phonenumbers' geocoder when the index was built); no operator, since the ABC ranges are not in
-the snapshot. Everything else comes from ``phonenumbers``: a city or country abroad and a time
-zone only when it names exactly one; its geocoder and carrier modules (about 110 MB) are
-imported on the first such number. 8-800 numbers and Russian mobiles outside the index
+the snapshot. Abroad (and Kazakhstan, +7 6XX/7XX): the country's Russian name from the
+index, the time zone from ``phonenumbers`` when it names exactly one, the carrier from its
+carrier module (10 MB, imported on the first such number). phonenumbers' geocoder, which
+would name the city, is never imported: it costs about 100 MB of memory. 8-800 numbers and Russian mobiles outside the index
 get no region and no zone; ``+7 9XX`` numbers outside the index get nothing at all.
 """
 
@@ -70,6 +71,7 @@ class Enricher:
     def __init__(self, index: NumberingIndex | None = None) -> None:
         self._index = index if index is not None else default_index()
         self._by_ids: dict[tuple[int, int], PhoneInfo] = {}
+        self._countries = tuple(sorted(self._index.countries.items()))
 
     @property
     def index(self) -> NumberingIndex:
@@ -96,7 +98,7 @@ class Enricher:
             return UNKNOWN
         if e164.startswith("+7") and len(e164) == 12 and e164[2] in "348":
             return self._geographic(e164[2:])
-        return _from_phonenumbers(e164)
+        return _abroad(e164, self._countries)
 
     def _geographic(self, national: str) -> PhoneInfo:
         region = self._index.prefix_region(national)
@@ -106,21 +108,16 @@ class Enricher:
 
 
 @lru_cache(maxsize=4096)
-def _from_phonenumbers(e164: str) -> PhoneInfo:
+def _abroad(e164: str, countries: tuple[tuple[str, str], ...]) -> PhoneInfo:
     from phonenumbers import carrier as pn_carrier
-    from phonenumbers import geocoder as pn_geocoder
     from phonenumbers import timezone as pn_timezone
 
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return UNKNOWN
-    region = pn_geocoder.description_for_number(number, LANGUAGE) or None
-    if region is not None and region == pn_geocoder.country_name_for_number(
-        number, LANGUAGE
-    ):
-        # "Россия" for a mobile says nothing the +7 does not; keep it for foreign countries.
-        region = None if phonenumbers.region_code_for_number(number) == "RU" else region
+    code = phonenumbers.region_code_for_number(number)
+    region = dict(countries).get(code) if code and code != "RU" else None
     zones = [z for z in pn_timezone.time_zones_for_number(number) if z != _UNKNOWN_ZONE]
     zone = zones[0] if len(zones) == 1 else None
     carrier = pn_carrier.name_for_number(number, LANGUAGE) or None

@@ -15,7 +15,7 @@ File layout (``numbering.bin``, zlib-compressed as a whole)::
 
 The header holds the tables, the row count, a free-form ``source`` note and ``prefixes``:
 national prefixes of geographic numbers (``3532`` → Оренбургская обл.) for when the ABC
-ranges are absent from the extract. A lookup is one ``bisect`` over ``starts``. Ported numbers (MNP) are not visible here: the index names the
+ranges are absent from the extract, and ``countries``: ISO region code → Russian name. A lookup is one ``bisect`` over ``starts``. Ported numbers (MNP) are not visible here: the index names the
 holder of the range, not the current operator.
 """
 
@@ -97,6 +97,7 @@ class NumberingIndex:
         "_operator_ids",
         "_region_ids",
         "_starts",
+        "countries",
         "operators",
         "prefixes",
         "regions",
@@ -114,6 +115,7 @@ class NumberingIndex:
         regions: Sequence[Region],
         source: str = "",
         prefixes: dict[str, int] | None = None,
+        countries: dict[str, str] | None = None,
     ) -> None:
         count = len(starts)
         if not (len(ends) == len(operator_ids) == len(region_ids) == count):
@@ -126,6 +128,7 @@ class NumberingIndex:
         self.regions = tuple(regions)
         self.source = source
         self.prefixes = dict(prefixes or {})
+        self.countries = dict(countries or {})
         if any(not 0 <= i < len(self.regions) for i in self.prefixes.values()):
             raise NumberingFormatError("префикс ссылается на несуществующий регион")
 
@@ -141,6 +144,7 @@ class NumberingIndex:
         regions: Sequence[Region],
         source: str = "",
         prefixes: dict[str, int] | None = None,
+        countries: dict[str, str] | None = None,
     ) -> NumberingIndex:
         """Index sorted, non-overlapping entries, merging neighbours that say the same thing."""
         starts: array[int] = array("q")
@@ -184,6 +188,7 @@ class NumberingIndex:
             regions=regions,
             source=source,
             prefixes=prefixes,
+            countries=countries,
         )
 
     def lookup(self, national: int) -> NumberingRange | None:
@@ -221,6 +226,7 @@ class NumberingIndex:
                 "regions": [[r.name, r.timezone] for r in self.regions],
                 "source": self.source,
                 "prefixes": self.prefixes,
+                "countries": self.countries,
             },
             ensure_ascii=False,
         ).encode("utf-8")
@@ -258,6 +264,7 @@ class NumberingIndex:
                 Region(name=str(n), timezone=tz or None) for n, tz in header["regions"]
             ]
             prefixes = {str(p): int(i) for p, i in header.get("prefixes", {}).items()}
+            countries = {str(c): str(n) for c, n in header.get("countries", {}).items()}
         except (ValueError, KeyError, TypeError) as exc:
             raise NumberingFormatError("заголовок индекса нумерации повреждён") from exc
         pos += header_len
@@ -282,6 +289,7 @@ class NumberingIndex:
             regions=regions,
             source=str(header.get("source", "")),
             prefixes=prefixes,
+            countries=countries,
         )
 
     def save(self, path: Path) -> None:

@@ -252,6 +252,13 @@ def geographic_prefixes() -> dict[str, str]:
     return prefixes
 
 
+def country_names() -> dict[str, str]:
+    """ISO region code → country name in Russian (``GB`` → ``Соединенное Королевство``)."""
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
+    return {code: names["ru"] for code, names in LOCALE_DATA.items() if names.get("ru")}
+
+
 def _zone_of_prefix(national_prefix: str) -> str | None:
     """The single zone phonenumbers gives a Russian prefix, or None when it gives several."""
     from phonenumbers import parse
@@ -270,6 +277,7 @@ def build_index(
     *,
     source_note: str = "",
     prefixes: Mapping[str, str] | None = None,
+    countries: Mapping[str, str] | None = None,
 ) -> tuple[NumberingIndex, BuildReport]:
     """Index from ``(origin, text)`` extracts; raises :class:`NumberingSourceError`.
 
@@ -341,6 +349,7 @@ def build_index(
         regions=regions,
         source=source_note,
         prefixes=prefix_ids,
+        countries=dict(countries or {}),
     )
     report.ranges = len(index)
     report.operators = len(operators)

@@ -24,6 +24,7 @@ from sipspeak.crm.numbering import shipped_index_path, shipped_regions_path
 from sipspeak.crm.numbering_build import (
     NumberingSourceError,
     build_index,
+    country_names,
     decode_source,
     geographic_prefixes,
     read_region_zones,
@@ -101,7 +102,11 @@ def main(argv: Sequence[str], *, out: TextIO | None = None) -> int:
             sources += download_sources(args.url)
         note = f"{', '.join(name for name, _ in sources)}; собран {datetime.now(UTC):%Y-%m-%d}"
         index, report = build_index(
-            sources, zones, source_note=note, prefixes=geographic_prefixes()
+            sources,
+            zones,
+            source_note=note,
+            prefixes=geographic_prefixes(),
+            countries=country_names(),
         )
     except (OSError, NumberingSourceError, UnicodeDecodeError) as exc:
         print(f"Индекс не обновлён: {exc}", file=stream)

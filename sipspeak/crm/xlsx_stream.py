@@ -281,18 +281,18 @@ class XlsxSheetReader:
             return rows
         return max(rows, round(info.file_size * rows / len(head)))
 
-    def _value(self, cell: Element) -> object:
+    def _value(self, cell: Element, ns: str) -> object:
+        """A cell's value; ``ns`` is ``"{namespace}"`` of the sheet's elements."""
         kind = cell.get("t")
         if kind == "inlineStr":
-            for child in cell:
-                if _local(child.tag) == "is":
-                    return _text_of(child)
-            return None
-        raw: str | None = None
-        for child in cell:
-            if _local(child.tag) == "v":
-                raw = child.text
-                break
+            inline = cell.find(ns + "is")
+            if inline is None:
+                return None
+            if len(inline) == 1 and inline[0].tag == ns + "t":
+                return inline[0].text or ""
+            return _text_of(inline)
+        v = cell.find(ns + "v")
+        raw = v.text if v is not None else None
         if raw is None:
             return None
         if kind == "s":
@@ -325,12 +325,15 @@ class XlsxSheetReader:
         """Rows in order; the XML is parsed one piece (about a megabyte) at a time."""
         row_number = 0
         cell_tag = ""
+        ns = ""
         value = self._value
+        columns: dict[str, int] = {}  # "AB" → 27, filled as references are met
         with self._zip.open(self._sheet_path) as member:
             for piece in _stream_items(member, "sheetData", "row", self._sheet_path):
                 for row in piece:
                     if not cell_tag:
-                        cell_tag = row.tag[: -len("row")] + "c"
+                        ns = row.tag[: -len("row")]
+                        cell_tag = ns + "c"
                     number_text = row.get("r")
                     row_number = int(number_text) if number_text else row_number + 1
                     values: list[object] = []
@@ -338,13 +341,22 @@ class XlsxSheetReader:
                         if cell.tag != cell_tag:
                             continue
                         ref = cell.get("r")
-                        column = _column_index(ref) if ref else position
-                        if not 0 <= column < MAX_COLUMNS:
-                            raise XlsxFormatError(f"неверная ссылка на ячейку {ref!r}")
+                        if ref:
+                            letters = ref.rstrip("0123456789")
+                            column = columns.get(letters, -1)
+                            if column < 0:
+                                column = _column_index(letters)
+                                if not 0 <= column < MAX_COLUMNS:
+                                    raise XlsxFormatError(
+                                        f"неверная ссылка на ячейку {ref!r}"
+                                    )
+                                columns[letters] = column
+                        else:
+                            column = position
                         if column == len(values):
-                            values.append(value(cell))
+                            values.append(value(cell, ns))
                             continue
                         if column > len(values):
                             values.extend([None] * (column + 1 - len(values)))
-                        values[column] = value(cell)
+                        values[column] = value(cell, ns)
                     yield row_number, values
