@@ -64,6 +64,7 @@ class RouteSpec:
     request_schema: dict[str, Any] | None = None
     response_schema: dict[str, Any] | None = None
     query: tuple[str, ...] = ()
+    request_media: str = "application/json"
 
 
 ROUTE_TABLE: web.AppKey[list[RouteSpec]] = web.AppKey("route_table", list)
@@ -111,7 +112,7 @@ def route(app: web.Application, method: str, path: str, handler: Handler, *,
           roles: tuple[str, ...], api: bool = False, name: str | None = None,
           summary: str | None = None, request_schema: dict[str, Any] | None = None,
           response_schema: dict[str, Any] | None = None,
-          query: tuple[str, ...] = ()) -> RouteSpec:
+          query: tuple[str, ...] = (), request_media: str = "application/json") -> RouteSpec:
     """Register ``handler`` for ``method path``, callable by ``roles`` only."""
     unknown = set(roles) - set(ALL_ROLES)
     if not roles or unknown:
@@ -120,7 +121,7 @@ def route(app: web.Application, method: str, path: str, handler: Handler, *,
     spec = RouteSpec(method=method.upper(), path=path, roles=tuple(roles), api=api, name=name,
                      summary=summary or (doc[0] if doc else f"{method.upper()} {path}"),
                      request_schema=request_schema, response_schema=response_schema,
-                     query=query)
+                     query=query, request_media=request_media)
 
     async def endpoint(request: web.Request) -> web.StreamResponse:
         return await handler(request)

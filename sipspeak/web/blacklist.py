@@ -276,6 +276,9 @@ def setup_routes(app: web.Application) -> None:
           request_schema={"type": "object", "required": ["phone"], "properties": {
               "phone": {"type": "string"}, "comment": {"type": "string"}}})
     route(app, "POST", "/api/v1/blacklist/import", api_import, roles=STAFF, api=True,
+          request_media="multipart/form-data",
+          request_schema={"type": "object", "required": ["file"], "properties": {
+              "file": {"type": "string", "format": "binary"}}},
           response_schema={"type": "object", "properties": {
               "added": {"type": "integer"}, "known": {"type": "integer"},
               "rejected": {"type": "integer"}, "errors": {"type": "array"}}})

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 _ID = r"{id:\d+}"
 _STORED = re.compile(r"^[0-9a-f]{32}$")
 MiB = 1024 * 1024
+UPLOAD_SCHEMA: dict[str, Any] = {"type": "object", "required": ["file"], "properties": {
+    "file": {"type": "string", "format": "binary"}, "folder_id": {"type": "integer"}}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,7 +391,8 @@ def setup_routes(app: web.Application) -> None:
         "name": {"type": "string", "maxLength": 255}, "parent_id": {"type": ["integer", "null"]}}}
     route(app, "GET", "/api/v1/files/tree", api_tree, roles=r, api=True)
     route(app, "GET", "/api/v1/files", api_listing, roles=r, api=True, query=("folder_id",))
-    route(app, "POST", "/api/v1/files", api_upload, roles=r, api=True)
+    route(app, "POST", "/api/v1/files", api_upload, roles=r, api=True,
+          request_media="multipart/form-data", request_schema=UPLOAD_SCHEMA)
     route(app, "PATCH", f"/api/v1/files/{_ID}", api_file_rename, roles=r, api=True,
           request_schema=name_in)
     route(app, "DELETE", f"/api/v1/files/{_ID}", api_file_delete, roles=r, api=True)

@@ -58,7 +58,7 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         operation["parameters"] = parameters
     if spec.request_schema is not None:
         operation["requestBody"] = {"required": True, "content": {
-            "application/json": {"schema": spec.request_schema}}}
+            spec.request_media: {"schema": spec.request_schema}}}
     return operation
 
 

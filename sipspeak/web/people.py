@@ -216,7 +216,11 @@ class People:
             values["password_hash"] = hash_password(changes.password)
         if changes.language is not None:
             values["language"] = changes.language
-        await self.db.users.update(user_id, **values)
+        async with self.db.transaction():
+            await self.db.users.update(user_id, **values)
+            if changes.password and user_id != self.actor.id:
+                # Whoever knew the old password is signed out everywhere.
+                await self.db.sessions.delete_for_user(user_id)
         return await self.db.users.get(user_id)
 
     async def delete_user(self, user_id: int) -> None:

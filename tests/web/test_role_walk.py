@@ -130,3 +130,5 @@ async def test_openapi_lists_every_api_route_with_a_summary(staff: Site) -> None
     schema = create_user["requestBody"]["content"]["application/json"]["schema"]
     assert "email" in schema["required"]
     assert document["components"]["schemas"]["Error"]["required"] == ["error"]
+    upload = document["paths"]["/api/v1/files"]["post"]["requestBody"]["content"]
+    assert upload["multipart/form-data"]["schema"]["properties"]["file"]["format"] == "binary"

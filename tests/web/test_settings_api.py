@@ -44,7 +44,9 @@ async def test_new_password_works_and_empty_password_keeps_the_old(staff: Site) 
     uid = staff.users["oper@test.ru"]
     assert (await api.api("PATCH", f"/api/v1/users/{uid}", {"password": ""})).status == 200
     assert (await staff.browser().login("oper@test.ru", PASSWORD)).status == 303
+    signed_in = await staff.signed_in("oper@test.ru")
     assert (await api.api("PATCH", f"/api/v1/users/{uid}", {"password": "brand-new-9"})).status == 200
+    assert (await signed_in.get("/")).status == 302  # the old sessions ended
     assert (await staff.browser().login("oper@test.ru", "brand-new-9")).status == 303
 
 

@@ -214,6 +214,11 @@ class WebSessionsRepo(Repo):
     async def delete(self, id_hash: str) -> None:
         await self.db.execute("DELETE FROM web_sessions WHERE id_hash = ?", (id_hash,))
 
+    async def delete_for_user(self, user_id: int) -> int:
+        """End every session of a user (after an admin sets a new password)."""
+        cursor = await self.db.execute("DELETE FROM web_sessions WHERE user_id = ?", (user_id,))
+        return cursor.rowcount
+
     async def purge_expired(self, *, now: int) -> int:
         cursor = await self.db.execute("DELETE FROM web_sessions WHERE expires_at <= ?", (now,))
         return cursor.rowcount
