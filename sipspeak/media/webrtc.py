@@ -88,6 +88,9 @@ from sipspeak.media.leg import PacketReceiver
 from sipspeak.media.rtp import PAYLOAD_TYPES, Codec, RtpPacket
 
 __all__ = [
+    "CloseReason",
+    "EventHandler",
+    "IceServer",
     "PcmuPassthroughTrack",
     "WebRtcLeg",
     "WebRtcLegClosed",
@@ -159,11 +162,21 @@ EventHandler = Callable[[WebRtcLegEvent], None]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class IceServer:
+    """A STUN or TURN server (webrtc-pc §4.2.1 RTCIceServer)."""
+
+    #: ``"stun:host:port"`` or ``"turn:host:port?transport=udp"`` (RFC 7064, RFC 7065).
+    url: str
+    username: str | None = None
+    credential: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WebRtcSettings:
     """Gateway configuration shared by every browser leg."""
 
-    #: STUN/TURN URLs (``"stun:host:port"``); empty means host candidates only.
-    ice_servers: tuple[str, ...] = ()
+    #: STUN/TURN servers; empty means host candidates only.
+    ice_servers: tuple[IceServer, ...] = ()
     #: Interfaces to gather host candidates on; ``None`` lets aioice use every
     #: non-loopback interface.
     host_addresses: tuple[str, ...] | None = None
@@ -303,7 +316,12 @@ class WebRtcLeg:
         self._pc = RTCPeerConnection(
             RTCConfiguration(
                 iceServers=[
-                    RTCIceServer(urls=url) for url in self._settings.ice_servers
+                    RTCIceServer(
+                        urls=server.url,
+                        username=server.username,
+                        credential=server.credential,
+                    )
+                    for server in self._settings.ice_servers
                 ]
             )
         )

@@ -27,6 +27,7 @@ from sipspeak.media.webrtc import (
     WebRtcSignallingError,
     sdp_audio_codecs,
 )
+from sipspeak.media.webrtc_gateway import WebRtcGateway
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -345,3 +346,34 @@ async def test_ice_failure_closes_the_leg_as_failed(
         "failed"
     )
     assert events == [WebRtcLegClosed("failed")]
+
+
+async def test_gateway_owns_its_legs_and_closes_them_all() -> None:
+    gateway = WebRtcGateway(settings=LOOPBACK)
+    first = gateway.open_leg(call_id="first")
+    second = gateway.open_leg(call_id="second")
+    try:
+        await negotiate(first, second)
+        assert gateway.legs == [first, second]
+        await asyncio.wait_for(gateway.close(), 10)
+        assert first.closed_reason == second.closed_reason == "local"
+        assert gateway.legs == []
+        with pytest.raises(RuntimeError):
+            gateway.open_leg(call_id="late")
+    finally:
+        await asyncio.wait_for(asyncio.gather(first.close(), second.close()), 10)
+
+
+async def test_gateway_forgets_legs_the_far_end_closed() -> None:
+    gateway = WebRtcGateway(settings=LOOPBACK)
+    outside = WebRtcLeg(settings=LOOPBACK, call_id="browser")
+    leg = gateway.open_leg(call_id="operator")
+    try:
+        await negotiate(outside, leg)
+        await asyncio.wait_for(outside.close(), 10)
+        assert await asyncio.wait_for(leg.wait_closed(), 10) == WebRtcLegClosed(
+            "remote"
+        )
+        assert gateway.legs == []
+    finally:
+        await asyncio.wait_for(asyncio.gather(gateway.close(), outside.close()), 10)
