@@ -11,17 +11,23 @@ The file is written incrementally through a small window of pending audio:
 memory stays bounded whatever the call length.  After every flush the RIFF and
 data sizes in the header are rewritten, so a crash leaves a readable WAV file
 holding everything up to the last flush; :meth:`WavRecorder.close` writes the
-rest and fixes the header a final time.
+rest and fixes the header a final time.  The event loop only slices bytes and
+decodes one block per flush; the disk writes themselves run on one shared
+background thread (:func:`shared_disk_writer`), so a slow disk never stalls
+the packets of other calls.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import struct
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -29,13 +35,52 @@ from sipspeak.media.bridge import Tap
 from sipspeak.media.g711 import SILENCE_BYTE, decode, transcode
 from sipspeak.media.rtp import Codec, ts_diff
 
-__all__ = ["WavRecorder", "wav_header"]
+__all__ = ["WavRecorder", "shared_disk_writer", "wav_header"]
 
 log = logging.getLogger(__name__)
 
 Channel = Literal["customer", "operator"]
 _CHANNEL_INDEX: dict[Channel, int] = {"customer": 0, "operator": 1}
 RATE = 8000
+
+
+_shared_writer: ThreadPoolExecutor | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_disk_writer() -> Executor:
+    """The one background thread every recorder hands its disk writes to, in order.
+
+    Disk writes can block for milliseconds when the disk is busy; done on the
+    event loop they would delay every call's packets.  One worker keeps each
+    file's writes in order.
+    """
+    global _shared_writer
+    with _shared_lock:
+        if _shared_writer is None:
+            _shared_writer = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="recorder-io"
+            )
+        return _shared_writer
+
+
+def _append(fd: int, block: bytes, data_bytes: int) -> None:
+    """Append audio, then patch the RIFF and data sizes (RIFF offset 4, data offset 40)."""
+    try:
+        view = memoryview(block)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.pwrite(fd, struct.pack("<I", 36 + data_bytes), 4)
+        os.pwrite(fd, struct.pack("<I", data_bytes), 40)
+    except OSError:
+        log.exception("recording write failed (fd %d)", fd)
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        log.exception("closing a recording failed (fd %d)", fd)
 
 
 def wav_header(*, data_bytes: int, channels: int = 2, rate: int = RATE) -> bytes:
@@ -87,13 +132,18 @@ class WavRecorder:
         flush_every: float = 0.5,
         max_jump: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        writer: Executor | None = None,
     ) -> None:
+        """``writer``: where disk writes run (default: :func:`shared_disk_writer`)."""
         if flush_every <= 0 or window <= flush_every:
             raise ValueError("need 0 < flush_every < window")
         self.path = Path(path)
-        self._file: BinaryIO | None = open(self.path, "wb")  # noqa: SIM115 - kept open
-        self._file.write(wav_header(data_bytes=0))
-        self._file.flush()
+        self._fd: int | None = os.open(
+            self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644
+        )
+        os.write(self._fd, wav_header(data_bytes=0))
+        self._writer = writer or shared_disk_writer()
+        self._last_write: Future[None] | None = None
         self._clock = clock
         self._start = clock()
         self._window = int(window * RATE)
@@ -117,7 +167,7 @@ class WavRecorder:
 
     def write(self, index: int, codec: Codec, timestamp: int, payload: bytes) -> None:
         """Place one packet's audio on channel ``index`` (0 = left, 1 = right)."""
-        if self._file is None:
+        if self._fd is None:
             return
         ch = self._channels[index]
         if ch is None:
@@ -161,8 +211,8 @@ class WavRecorder:
         return ch
 
     def _write_out(self, count: int) -> None:
-        """Append ``count`` samples per channel to the file and fix the header."""
-        if self._file is None:
+        """Hand ``count`` samples per channel to the disk writer, header sizes included."""
+        if self._fd is None:
             return
         count = min(count, self._window)
         block = np.zeros((count, 2), dtype=np.int16)
@@ -172,35 +222,35 @@ class WavRecorder:
             block[:, index] = decode(ch.codec, bytes(ch.pending[:count]))
             del ch.pending[:count]
             ch.pending += ch.silence * count
-        self._file.write(block.tobytes())
         self._written += count
-        self._fix_header()
-
-    def _fix_header(self) -> None:
-        if self._file is None:
-            return
-        data_bytes = self._written * 4
-        self._file.seek(4)
-        self._file.write(struct.pack("<I", 36 + data_bytes))
-        self._file.seek(40)
-        self._file.write(struct.pack("<I", data_bytes))
-        self._file.seek(0, 2)
-        self._file.flush()
+        self._last_write = self._writer.submit(
+            _append, self._fd, block.tobytes(), self._written * 4
+        )
 
     @property
     def duration(self) -> float:
         """Seconds of audio written so far."""
         return self._written / RATE
 
-    def close(self) -> None:
-        """Write the pending audio up to the furthest channel and finalise the header."""
-        if self._file is None:
+    def sync(self, timeout: float | None = 10.0) -> None:
+        """Block until everything handed to the disk writer so far is on disk (tests)."""
+        if self._last_write is not None:
+            self._last_write.result(timeout)
+
+    def close(self, *, wait: bool = True) -> None:
+        """Write the pending audio up to the furthest channel and close the file.
+
+        ``wait=False`` returns at once (on the event loop at hang-up); the
+        writer thread finishes the file in the background.
+        """
+        if self._fd is None:
             return
         ends = [c.end for c in self._channels if c is not None]
         if ends:
             end = max(ends)
             while end > self._written:
                 self._write_out(end - self._written)
-        self._fix_header()
-        self._file.close()
-        self._file = None
+        fd, self._fd = self._fd, None
+        done = self._writer.submit(_close, fd)
+        if wait:
+            done.result(30)

@@ -104,6 +104,7 @@ def test_file_is_readable_after_a_crash_and_memory_stays_bounded(
         2 * 8000
     }  # one window per channel, whatever the length
     # "Crash": copy the file as it is on disk, without close().
+    rec.sync()
     crashed = tmp_path / "crashed.wav"
     shutil.copy(path, crashed)
     audio = read_wav(crashed)
