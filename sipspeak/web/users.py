@@ -123,8 +123,10 @@ async def user_edit_page(request: web.Request) -> web.Response:
 
 
 async def _edit_context(request: web.Request, service: People, user_id: int) -> dict[str, Any]:
-    return {"target": await service.get_user(user_id),
-            "roles": ROLES if service.is_admin else ("operator",),
+    target = await service.get_user(user_id)
+    return {"target": target,
+            # a supervisor cannot change roles: the select offers the current one only
+            "roles": ROLES if service.is_admin else (target.role,),
             "trunks": await services_of(request).db.trunks.list()}
 
 

@@ -117,3 +117,15 @@ async def test_operator_manages_nobody(staff: Site) -> None:
     assert page.status == 403
     text = await (await b.get("/")).text()
     assert "/settings/users" not in text and "/files" in text
+
+
+async def test_supervisor_saves_his_own_profile_page(staff: Site) -> None:
+    ids = await setup_projects(staff)
+    b = await staff.signed_in("sup@test.ru")
+    page = await (await b.get(f"/settings/users/{ids['sup']}")).text()
+    assert 'value="supervisor"' in page and 'value="admin"' not in page
+    saved = await b.form(f"/settings/users/{ids['sup']}", {
+        "role": "supervisor", "full_name": "Супервайзер Иванов", "email": "sup@test.ru",
+        "phone": "", "password": "", "extension": "", "trunk_id": ""})
+    assert saved.status == 303
+    assert (await staff.db.users.get(ids["sup"])).full_name == "Супервайзер Иванов"
