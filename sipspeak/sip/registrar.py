@@ -14,7 +14,8 @@ Public API:
 * ``Registrar.handle_request(request, *, extension, now, source) -> RegisterResult`` —
   the same from a parsed ``SipRequest``; ``RegisterResult.response(request)`` builds the
   ``SipResponse``.
-* ``lookup(extension, now)`` → live ``Binding`` s, highest q first.
+* ``lookup(extension, now)`` → live ``Binding`` s, highest q first; ``bindings(now)`` →
+  all of them per extension.
 * ``expire(now)`` → events of extensions that went offline; ``next_expiry()``.
 * Events: ``ExtensionOnline`` / ``ExtensionOffline`` (frozen dataclasses).
 """
@@ -204,6 +205,11 @@ class Registrar:
 
     def is_online(self, extension: str, now: float) -> bool:
         return bool(self.lookup(extension, now))
+
+    def bindings(self, now: float) -> dict[str, list[Binding]]:
+        """Every live binding per extension (the admin UI's phone list)."""
+        table = {ext: self.lookup(ext, now) for ext in sorted(self._bindings)}
+        return {ext: live for ext, live in table.items() if live}
 
     def extensions(self, now: float) -> list[str]:
         """Extensions that have at least one live binding."""

@@ -177,6 +177,7 @@ def test_expiry_deadline_and_offline_event() -> None:
         ExtensionOffline(extension="101", reason=OfflineReason.EXPIRED)
     ]
     assert r.next_expiry() == 200.0 and r.extensions(150.0) == ["102"]
+    assert list(r.bindings(150.0)) == ["102"] and len(r.bindings(150.0)["102"]) == 1
     assert r.expire(250.0) == [
         ExtensionOffline(extension="102", reason=OfflineReason.EXPIRED)
     ]
