@@ -342,9 +342,17 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 
 async def logout(request: web.Request) -> web.StreamResponse:
     """Sign out: the session is deleted on the server and the cookie cleared."""
+    from .layout import current_agent_state
+    from .profile import set_agent_state
+
+    services = _services(request)
+    user = current_user(request)
+    if await current_agent_state(services, user.id) != "offline":
+        # Nobody takes calls from a closed browser: the dialer is told at once.
+        await set_agent_state(services, user, "offline")
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id:
-        await _services(request).db.sessions.delete(token_digest(session_id))
+        await services.db.sessions.delete(token_digest(session_id))
     response = redirect("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

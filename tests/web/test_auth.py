@@ -136,7 +136,11 @@ async def test_agent_state_is_recorded_and_published(staff: Site) -> None:
     assert event.data["user_id"] == staff.users["oper@test.ru"]
     state = await (await b.get("/api/v1/agent/state")).json()
     assert state["state"] == "pause"
-    bad = await b.api("POST", "/api/v1/agent/state", {"state": "sleeping"})
+    await b.form("/logout", {})
+    offline = subscription.queue.get_nowait()
+    assert (offline.topic, offline.data["state"]) == ("agent.state", "offline")
+    again = await staff.signed_in("oper@test.ru")
+    bad = await again.api("POST", "/api/v1/agent/state", {"state": "sleeping"})
     assert bad.status == 422
     assert (await bad.json())["error"]["field"] == "state"
 

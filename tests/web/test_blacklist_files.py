@@ -107,6 +107,16 @@ async def test_blacklist_delete_and_csv_download(staff: Site) -> None:
     assert rows[1][1] == "'=HYPERLINK()"
 
 
+async def test_blacklist_csv_is_complete_across_chunks(staff: Site) -> None:
+    phones = [f"+7922{n:07d}" for n in range(12_345)]
+    await staff.db.blacklist.add(phones)
+    api = await api_for(staff, "admin@test.ru")
+    body = (await (await api.get("/api/v1/blacklist/export.csv")).read()).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(body), delimiter=";"))
+    assert len(rows) == 12_346
+    assert {r[0] for r in rows[1:]} == set(phones)
+
+
 async def test_blacklist_pages(staff: Site) -> None:
     b = await staff.signed_in("admin@test.ru")
     added = await b.form("/blacklist", {"phone": "9228711345", "comment": ""})
