@@ -61,9 +61,7 @@ def test_uac_route_set_is_reversed_and_confirmed_by_2xx() -> None:
     dialog = Dialog.for_uac(request, ringing, None)
     assert dialog.state is DialogState.EARLY
     ok = make_response(request, 200, to_tag="b1")
-    ok.contact = [
-        ok.to.with_tag("b1").__class__(uri=parse_uri("sip:bob@192.0.2.20:5070"))
-    ]
+    ok.contact = [NameAddr(uri=parse_uri("sip:bob@192.0.2.20:5070"))]
     dialog.confirm(ok)
     assert dialog.state is DialogState.CONFIRMED
     assert [str(r.uri) for r in dialog.route_set] == [
@@ -79,9 +77,7 @@ def test_uac_route_set_is_reversed_and_confirmed_by_2xx() -> None:
 
 def test_strict_router_becomes_the_request_uri() -> None:
     request = invite()
-    request.record_route = [
-        request.record_route[0].__class__(uri=parse_uri("sip:192.0.2.9:5060"))
-    ]
+    request.record_route = [NameAddr(uri=parse_uri("sip:192.0.2.9:5060"))]
     dialog = Dialog.for_uas(request, local_tag="b1", local_contact=None, flow=None)
     bye = dialog.create_request("BYE", via=via())
     assert bye.uri == parse_uri("sip:192.0.2.9:5060")
@@ -93,9 +89,7 @@ def test_out_of_order_cseq_and_target_refresh() -> None:
     dialog = Dialog.for_uas(request, local_tag="b1", local_contact=None, flow=None)
     reinvite = invite()
     reinvite.cseq = CSeq(11, "INVITE")
-    reinvite.contact = [
-        reinvite.contact[0].__class__(uri=parse_uri("sip:alice@192.0.2.99:6000"))
-    ]
+    reinvite.contact = [NameAddr(uri=parse_uri("sip:alice@192.0.2.99:6000"))]
     dialog.check_request(reinvite)
     assert dialog.remote_seq == 11 and dialog.remote_target == parse_uri(
         "sip:alice@192.0.2.99:6000"
