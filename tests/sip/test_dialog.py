@@ -6,7 +6,7 @@ import pytest
 
 from sipspeak.sip.dialog import Dialog, DialogState, OutOfOrderRequest, uri_destination
 from sipspeak.sip.events import Address
-from sipspeak.sip.headers import CSeq, Via
+from sipspeak.sip.headers import CSeq, NameAddr, Via
 from sipspeak.sip.message import SipRequest, make_response, parse_message
 from sipspeak.sip.uri import SipUri, parse_uri
 
