@@ -201,6 +201,8 @@ class InviteSession:
             self.cancel(now)
         elif name == "cancel_wait" and self.state is not SessionState.CONFIRMED:
             # §9.1: no final response 64*T1 after CANCEL — consider the INVITE cancelled.
+            if self._invite_txn is not None and not self._invite_txn.is_terminated:
+                self.host.transactions.abandon(self._invite_txn)
             self._fail(487, "cancelled (no final response)")
         elif name == "retransmit_ok":
             self._retransmit_ok(now)

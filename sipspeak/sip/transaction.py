@@ -229,6 +229,9 @@ class _Transaction:
     def is_terminated(self) -> bool:
         return self.state is State.TERMINATED
 
+    def abandon_timers(self) -> None:
+        self._timers.clear()
+
     def get_timer(self) -> float | None:
         """Earliest pending deadline of this transaction."""
         return min(self._timers.values(), default=None)

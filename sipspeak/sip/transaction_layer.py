@@ -209,5 +209,12 @@ class TransactionLayer:
         found = self._server.get((*key[:-1], "INVITE"))
         return found if isinstance(found, ServerInviteTransaction) else None
 
+    def abandon(self, transaction: ClientTransaction | ServerTransaction) -> None:
+        """Drop a transaction the TU has given up on, e.g. an INVITE still in
+        Proceeding 64*T1 after its CANCEL (§9.1), which no timer would end."""
+        transaction.state = State.TERMINATED
+        transaction.abandon_timers()
+        self.terminated(transaction)
+
     def find_client(self, branch: str, method: str) -> ClientTransaction | None:
         return self._client.get(client_key(branch, method))

@@ -335,3 +335,19 @@ def test_bad_input_is_answered_or_dropped(wire: Wire) -> None:
     (sent,) = wire.b.messages_to_send()
     assert isinstance(sent.message, SipResponse) and sent.message.status == 505
     assert sent.destination.port == wire.a_addr.port
+
+
+def test_cancel_without_final_response_gives_up_after_64_t1(wire: Wire) -> None:
+    uac = call(wire)
+    uas = incoming(wire)
+    uas.ring(wire.now)
+    wire.transfer()
+    uac.cancel(wire.now)
+    # the callee ignores the CANCEL entirely (and never answers the INVITE)
+    wire.advance(
+        40.0, drop=lambda item: is_method("CANCEL")(item) or is_status(487)(item)
+    )
+    failed = [e for e in wire.events(wire.a) if isinstance(e, CallFailed)]
+    assert [f.status for f in failed] == [487]
+    assert uac.state is SessionState.TERMINATED
+    assert wire.a.transactions.transaction_count == 0
