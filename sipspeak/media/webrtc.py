@@ -53,9 +53,10 @@ on a reachable host and the browser brings its own server-reflexive address.
 
 Signalling is sans-transport: :meth:`WebRtcLeg.create_offer` then
 :meth:`WebRtcLeg.accept_answer`, or :meth:`WebRtcLeg.accept_offer` for a
-browser-initiated offer.  aiortc does not trickle: the SDP it returns already
-carries every candidate (RFC 8839 §5.1 end-of-candidates is implied), and it
-expects the browser's SDP to carry all of its candidates too.
+browser-initiated offer.  aiortc does not trickle its own candidates: the SDP
+it returns already carries all of them and ``a=end-of-candidates``.  The
+browser may either wait for its gathering to complete or trickle its
+candidates through :meth:`WebRtcLeg.add_ice_candidate` (RFC 8838).
 """
 
 from __future__ import annotations
@@ -86,6 +87,12 @@ from aiortc.mediastreams import MediaStreamError
 
 from sipspeak.media.leg import PacketReceiver
 from sipspeak.media.rtp import PAYLOAD_TYPES, Codec, RtpPacket
+from sipspeak.media.webrtc_sdp import (
+    WebRtcSignallingError,
+    media_kinds,
+    parse_candidate,
+    sdp_audio_codecs,
+)
 
 __all__ = [
     "CloseReason",
@@ -108,17 +115,6 @@ PCMU_PAYLOAD_TYPE: Final = PAYLOAD_TYPES["PCMU"]
 PCMU_CLOCK_RATE: Final = 8000
 _TIME_BASE: Final = fractions.Fraction(1, PCMU_CLOCK_RATE)
 _TS_MASK: Final = 0xFFFFFFFF
-#: RFC 3551 §6: static payload types that need no a=rtpmap line.
-_STATIC_FORMATS: Final = {"0": "PCMU", "8": "PCMA", "9": "G722", "13": "CN"}
-
-
-class WebRtcSignallingError(ValueError):
-    """The browser's SDP cannot be used; ``status_hint`` is the SIP-style answer."""
-
-    def __init__(self, message: str, *, status_hint: int = 488) -> None:
-        super().__init__(message)
-        #: RFC 3261 §21.4.26 488 Not Acceptable Here: no PCMU, or not one audio line.
-        self.status_hint = status_hint
 
 
 class WebRtcLegState(enum.Enum):
@@ -245,37 +241,6 @@ class PcmuPassthroughTrack(MediaStreamTrack):
         super().stop()
         # Wake a pending recv() so that it raises MediaStreamError.
         self._wakeup.set()
-
-
-def sdp_audio_codecs(sdp: str) -> list[str]:
-    """Encoding names of the first audio m-line's formats, in SDP order.
-
-    RFC 4566 §5.14 (m=) and §6 (a=rtpmap); RFC 3264 §6.1: in an answer the
-    first format is the one the answerer will send.
-    """
-    formats: list[str] = []
-    names: dict[str, str] = {}
-    in_audio = False
-    seen_audio = False
-    for line in sdp.splitlines():
-        if line.startswith("m="):
-            if seen_audio:
-                break
-            fields = line[2:].split()
-            in_audio = bool(fields) and fields[0] == "audio"
-            if in_audio:
-                seen_audio = True
-                formats = fields[3:]
-        elif in_audio and line.startswith("a=rtpmap:"):
-            pt, _, encoding = line[len("a=rtpmap:") :].partition(" ")
-            names[pt] = encoding.split("/", 1)[0].upper()
-    return [names.get(pt, _STATIC_FORMATS.get(pt, pt)) for pt in formats]
-
-
-def _media_kinds(sdp: str) -> list[str]:
-    return [
-        line[2:].split(" ", 1)[0] for line in sdp.splitlines() if line.startswith("m=")
-    ]
 
 
 class _CallLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -418,6 +383,12 @@ class WebRtcLeg:
         codecs = sdp_audio_codecs(str(answer.sdp))
         return codecs[0] if codecs else None
 
+    @property
+    def remote_candidates(self) -> list[tuple[str, int, str]]:
+        """``(address, port, type)`` of every remote ICE candidate known so far."""
+        transport = self._transceiver.receiver.transport.transport
+        return [(c.ip, c.port, c.type) for c in transport.getRemoteCandidates()]
+
     async def stats(self) -> dict[str, Any]:
         """aiortc's RTCStatsReport (webrtc-stats ids → stats objects)."""
         return dict(await self._pc.getStats())
@@ -451,6 +422,29 @@ class WebRtcLeg:
         await self._pc.setLocalDescription(await self._pc.createAnswer())
         return self._local_sdp()
 
+    async def add_ice_candidate(
+        self, candidate: str, *, sdp_mid: str | None = None
+    ) -> None:
+        """Add a candidate the browser trickled (RFC 8838 §4; webrtc-pc §4.4.1.7).
+
+        ``candidate`` is ``RTCIceCandidate.candidate`` as the browser gives it
+        (``"candidate:…"``, RFC 8839 §5.1); an empty string, like the browser's
+        final ``icecandidate`` event, means end-of-candidates.  Our own SDP
+        always carries all of our candidates, so nothing trickles the other way.
+        """
+        if self._state is WebRtcLegState.CLOSED:
+            raise WebRtcSignallingError("leg is closed", status_hint=481)
+        if self._pc.remoteDescription is None:
+            raise WebRtcSignallingError(
+                "candidate before the remote description", status_hint=491
+            )
+        if not candidate:
+            await self._pc.addIceCandidate(None)
+            return
+        parsed = parse_candidate(candidate)
+        parsed.sdpMid = sdp_mid if sdp_mid is not None else self._transceiver.mid
+        await self._pc.addIceCandidate(parsed)
+
     async def close(self) -> None:
         """Close the peer connection and release everything the leg owns."""
         self._start_shutdown("local")
@@ -476,7 +470,7 @@ class WebRtcLeg:
         # The softphone has exactly one audio line; anything else (video, data
         # channels, a second audio line) would be negotiated with aiortc's
         # default codecs and decoded for nothing.
-        kinds = _media_kinds(sdp)
+        kinds = media_kinds(sdp)
         if kinds != ["audio"]:
             raise WebRtcSignallingError(
                 f"expected exactly one audio m-line, got {kinds or 'none'}"

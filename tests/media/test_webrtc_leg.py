@@ -241,17 +241,6 @@ async def test_local_close_is_seen_as_remote_close_by_the_peer(
     offerer.send(RtpPacket(payload_type=0, sequence_number=1, timestamp=1, ssrc=1))
 
 
-def test_sdp_audio_codecs_names_static_and_dynamic_formats() -> None:
-    sdp = (
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
-        "m=audio 9 UDP/TLS/RTP/SAVPF 111 0 8 101\r\n"
-        "a=rtpmap:111 opus/48000/2\r\na=rtpmap:101 telephone-event/8000\r\n"
-        "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n"
-    )
-    assert sdp_audio_codecs(sdp) == ["OPUS", "PCMU", "PCMA", "TELEPHONE-EVENT"]
-    assert sdp_audio_codecs("v=0\r\nm=video 9 RTP/AVP 96\r\n") == []
-
-
 async def test_media_timeout_closes_a_silent_leg_only() -> None:
     settings = WebRtcSettings(host_addresses=("127.0.0.1",), media_timeout=0.6)
     talker = WebRtcLeg(settings=LOOPBACK, call_id="talker")
@@ -377,3 +366,39 @@ async def test_gateway_forgets_legs_the_far_end_closed() -> None:
         assert gateway.legs == []
     finally:
         await asyncio.wait_for(asyncio.gather(gateway.close(), outside.close()), 10)
+
+
+async def test_trickled_candidates_connect_a_candidate_less_offer(
+    pair: tuple[WebRtcLeg, WebRtcLeg],
+) -> None:
+    offerer, answerer = pair
+    offer = await asyncio.wait_for(offerer.create_offer(), 10)
+    with pytest.raises(WebRtcSignallingError) as error:
+        await answerer.add_ice_candidate("")
+    assert error.value.status_hint == 491
+    # The browser sends its offer before gathering, then each candidate.
+    lines = offer.split("\r\n")
+    candidates = [line for line in lines if line.startswith("a=candidate:")]
+    bare = "\r\n".join(
+        line
+        for line in lines
+        if not line.startswith(("a=candidate:", "a=end-of-candidates"))
+    )
+    assert candidates
+    answer = await asyncio.wait_for(answerer.accept_offer(bare), 10)
+    await asyncio.wait_for(offerer.accept_answer(answer), 10)
+    assert answerer.remote_candidates == []
+    for line in candidates:
+        await answerer.add_ice_candidate(line.removeprefix("a="))
+    await answerer.add_ice_candidate("")
+    trickled = {(f[4], int(f[5]), f[7]) for f in (line.split() for line in candidates)}
+    assert trickled <= set(answerer.remote_candidates)
+    async with asyncio.timeout(15):
+        while not (
+            offerer.state is WebRtcLegState.CONNECTED
+            and answerer.state is WebRtcLegState.CONNECTED
+        ):
+            await asyncio.sleep(0.02)
+    with pytest.raises(WebRtcSignallingError) as error:
+        await answerer.add_ice_candidate("candidate:garbage")
+    assert error.value.status_hint == 400
