@@ -114,6 +114,81 @@ def parser_rate(seconds: float) -> dict[str, float]:
     return rates
 
 
+def _sipp_like_call(i: int, tag: str | None = None) -> tuple[bytes, bytes, bytes]:
+    """The INVITE, ACK and BYE of one call as ``sipp -sn uac`` sends them."""
+    sdp = (
+        b"v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+        b"t=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    )
+    common = (
+        f"From: sipp <sip:sipp@127.0.0.1:5061>;tag={i}SIPpTag001\r\n"
+        f"To: service <sip:service@127.0.0.1:5060>{';tag=' + tag if tag else ''}\r\n"
+        f"Call-ID: {i}-4242@127.0.0.1\r\n"
+    )
+    invite = (
+        f"INVITE sip:service@127.0.0.1:5060 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-{i}-1-0\r\n{common}CSeq: 1 INVITE\r\n"
+        f"Contact: sip:sipp@127.0.0.1:5061\r\nMax-Forwards: 70\r\nSubject: Performance Test\r\n"
+        f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n"
+    ).encode() + sdp
+    ack = (
+        f"ACK sip:service@127.0.0.1:5060 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-{i}-5-0\r\n{common}CSeq: 1 ACK\r\n"
+        f"Contact: sip:sipp@127.0.0.1:5061\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+    bye = (
+        f"BYE sip:service@127.0.0.1:5060 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-{i}-7-0\r\n{common}CSeq: 2 BYE\r\n"
+        f"Contact: sip:sipp@127.0.0.1:5061\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+    return invite, ack, bye
+
+
+def core_call_rate(calls: int) -> float:
+    """Calls/s of the sans-IO user agent alone (no sockets): parse, answer, serialize."""
+    from sipspeak.sip.events import Address
+    from sipspeak.sip.sdp import answer_offer, extract_sdp, parse_sdp
+    from sipspeak.sip.session import IncomingCall
+    from sipspeak.sip.useragent import UserAgent
+
+    ua = UserAgent(local=Address("UDP", "127.0.0.1", 5060))
+    source = Address("UDP", "127.0.0.1", 5061)
+    start = time.perf_counter()
+    now = 0.0
+    for i in range(calls):
+        now += 0.001
+        invite, _, _ = _sipp_like_call(i)
+        ua.receive_data(invite, source, now)
+        tag = ""
+        while (event := ua.next_event()) is not None:
+            if isinstance(event, IncomingCall):
+                session = event.session
+                session.ring(now)
+                offer = extract_sdp(
+                    event.request.headers.get("Content-Type"), event.request.body
+                )
+                answer, _ = answer_offer(
+                    parse_sdp(offer or b""),
+                    address="127.0.0.1",
+                    port=4000,
+                    session_id=1,
+                    version=1,
+                )
+                session.answer(answer.serialize(), now)
+                tag = session.local_tag
+        for item in ua.messages_to_send():
+            item.message.serialize()
+        _, ack, bye = _sipp_like_call(i, tag)
+        ua.receive_data(ack, source, now)
+        ua.receive_data(bye, source, now)
+        for item in ua.messages_to_send():
+            item.message.serialize()
+        while ua.next_event() is not None:
+            pass
+        ua.handle_timer(now)
+    return calls / (time.perf_counter() - start)
+
+
 def pinned(argv: list[str], core: int | None) -> list[str]:
     if core is not None and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         return ["taskset", "-c", str(core), *argv]
@@ -243,6 +318,11 @@ def main() -> None:
     }
     for name, value in parser_median.items():
         print(f"  {name:28s} {value:10.0f} messages/s", flush=True)
+    core_runs = [core_call_rate(3000) for _ in range(args.repeat)]
+    core_rate = statistics.median(core_runs)
+    print(
+        f"  sans-IO user agent alone     {core_rate:10.0f} calls/s (INVITE..BYE, no sockets)"
+    )
     bests = []
     steps = []
     for run in range(args.repeat):
@@ -261,6 +341,8 @@ def main() -> None:
         "calls_per_second": statistics.median(bests),
         "calls_per_second_runs": bests,
         "parser_messages_per_second": {k: round(v) for k, v in parser_median.items()},
+        "core_calls_per_second": round(core_rate),
+        "load_average_1min": os.getloadavg()[0],
         "steps": steps,
     }
     print(json.dumps(summary))

@@ -100,7 +100,9 @@ class Headers:
     __slots__ = ("_items",)
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in items]
+        self._items: list[tuple[str, str]] = (
+            [(canonical_name(n), v) for n, v in items] if items else []
+        )
 
     def get(self, name: str) -> str | None:
         """The first value of ``name``, or None."""
