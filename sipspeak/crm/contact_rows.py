@@ -30,6 +30,8 @@ _DMY_TIME = re.compile(
     r"^(\d{1,2})[.\-/](\d{1,2})[.\-/](\d{4})\s+\d{1,2}:\d{2}(?::\d{2})?$"
 )
 
+_PHONE, _BIRTH, _FIELD, _CUSTOM = range(4)
+
 NO_PHONE = "нет номера телефона"
 BAD_EMAIL = "неверный e-mail"
 BAD_BIRTH_DATE = "неверная дата рождения"
@@ -111,6 +113,17 @@ class RowValidator:
         self._columns: list[tuple[int, str]] = [
             (i, f) for i, f in enumerate(mapping) if f != IGNORE
         ]
+        # (column, field or custom name, kind): decided once, not per row.
+        self._plan: list[tuple[int, str, int]] = [
+            (i, f, _PHONE)
+            if f == PHONE
+            else (i, f, _BIRTH)
+            if f == "birth_date"
+            else (i, f.removeprefix(CUSTOM_PREFIX), _CUSTOM)
+            if f.startswith(CUSTOM_PREFIX)
+            else (i, f, _FIELD)
+            for i, f in self._columns
+        ]
         phone_columns = [i for i, f in self._columns if f == PHONE]
         self.phone_column = phone_columns[0] if phone_columns else None
 
@@ -125,21 +138,21 @@ class RowValidator:
         birth: object = None
         phone_value: object = None
         width = len(values)
-        for i, name in self._columns:
+        for i, name, kind in self._plan:
             value = values[i] if i < width else None
-            if name == PHONE:
+            if kind == _PHONE:
                 phone_value = value
                 continue
-            if name == "birth_date":
+            if kind == _BIRTH:
                 birth = value
                 continue
-            text = cell_text(value)
+            text = value.strip() if type(value) is str else cell_text(value)
             if len(text) > MAX_VALUE_CHARS:
-                label = FIELD_LABELS.get(name, name.removeprefix(CUSTOM_PREFIX))
+                label = FIELD_LABELS.get(name, name)
                 raise RowRejectedError(f"слишком длинное значение в поле «{label}»")
-            if name.startswith(CUSTOM_PREFIX):
+            if kind == _CUSTOM:
                 if text:
-                    custom[name[len(CUSTOM_PREFIX) :]] = text
+                    custom[name] = text
             else:
                 fields[name] = text or None
         if phone_value is None or (

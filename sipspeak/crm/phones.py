@@ -89,11 +89,16 @@ def normalize_phone(value: object) -> str:
     text = _text_of(value)
     if not text:
         raise InvalidPhoneError(EMPTY)
-    text = _EXTENSION.sub("", text)
     plus = text.startswith("+")
     digits = text[1:].translate(_SEPARATORS) if plus else text.translate(_SEPARATORS)
     if not (digits.isascii() and digits.isdigit()):
-        raise InvalidPhoneError(BAD_CHARS if digits else EMPTY)
+        # Only now look for an extension: plain numbers, the usual case, skip the regex.
+        text = _EXTENSION.sub("", text)
+        digits = (
+            text[1:].translate(_SEPARATORS) if plus else text.translate(_SEPARATORS)
+        )
+        if not (digits.isascii() and digits.isdigit()):
+            raise InvalidPhoneError(BAD_CHARS if digits else EMPTY)
     if plus:
         if digits.startswith("7"):
             return _russian(digits[1:])
