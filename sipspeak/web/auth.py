@@ -219,8 +219,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        if not is_api_request(request) or exc.status < 400:
+        if exc.status < 400:
             raise
+        if not is_api_request(request):
+            from .layout import render_error
+
+            return await render_error(request, ApiError(exc.status, "http_error", exc.reason))
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                 413: "too_large"}.get(exc.status, "http_error")
         return error_response(exc.status, code, exc.reason)

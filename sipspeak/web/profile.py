@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..security import new_api_token
-from ..storage import now_ms
+from ..storage import NotFound, now_ms
 from ..storage.models import User
 from .auth import ALL_ROLES, current_user, redirect, route
 from .errors import Invalid, json_ok
@@ -121,7 +121,7 @@ async def api_notification_read(request: web.Request) -> web.Response:
     db = _services(request).db
     notification_id = int(request.match_info["id"])
     if notification_id not in {n.id for n in await db.notifications.unread(user.id)}:
-        raise web.HTTPNotFound(reason="уведомление не найдено")
+        raise NotFound("уведомление не найдено")
     await db.notifications.mark_read(notification_id)
     return json_ok({"id": notification_id, "read": True})
 
@@ -149,7 +149,7 @@ async def api_token_revoke(request: web.Request) -> web.Response:
     token_id = int(request.match_info["id"])
     mine = {t.id for t in await db.tokens.list_for(current_user(request).id)}
     if token_id not in mine:
-        raise web.HTTPNotFound(reason="токен не найден")
+        raise NotFound("токен не найден")
     await db.tokens.revoke(token_id)
     return json_ok({"id": token_id, "revoked": True})
 

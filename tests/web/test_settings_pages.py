@@ -68,8 +68,13 @@ async def test_forbidden_page_shows_the_error_page(staff: Site) -> None:
     response = await b.get("/settings/trunks")
     assert response.status == 403
     assert "Нет доступа" in await response.text()
-    missing = await (await staff.signed_in("admin@test.ru")).get("/settings/users/9999")
+    admin = await staff.signed_in("admin@test.ru")
+    missing = await admin.get("/settings/users/9999")
     assert missing.status == 404
+    nowhere = await admin.get("/no/such/page")
+    assert nowhere.status == 404 and "Не найдено" in await nowhere.text()
+    api_nowhere = await admin.get("/api/v1/no/such")
+    assert (await api_nowhere.json())["error"]["code"] == "not_found"
 
 
 async def test_every_menu_page_renders_in_english(staff: Site) -> None:
