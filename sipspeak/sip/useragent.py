@@ -33,6 +33,7 @@ Extension points:
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -72,6 +73,8 @@ from sipspeak.sip.transaction_layer import (
     response_destination,
 )
 from sipspeak.sip.uri import SipUri, Uri
+
+log = logging.getLogger("sipspeak.sip.useragent")
 
 RequestHandler = Callable[[SipRequest, ServerTransaction, float], SipResponse | None]
 _SCHEMES = frozenset({"sip", "sips"})
@@ -482,7 +485,12 @@ class UserAgent:
         elif method == "INVITE" and not to_tag:
             self._incoming_invite(request, txn, now)
         elif method in self._handlers:
-            response = self._handlers[method](request, txn, now)
+            try:
+                response = self._handlers[method](request, txn, now)
+            except Exception:
+                # A broken handler must not stall the transaction: answer 500 (§21.5.1).
+                log.exception("%s handler failed (Call-ID %s)", method, request.call_id)
+                response = make_response(request, 500, to_tag=new_tag())
             if response is not None:
                 txn.send_response(response, now)
         elif method == "OPTIONS":

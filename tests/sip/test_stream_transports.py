@@ -161,3 +161,54 @@ async def test_websocket_sip_subprotocol(
         async with http.ws_connect(url) as plain:  # no "sip" subprotocol: refused
             closing = await asyncio.wait_for(plain.receive(), 5)
             assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+
+
+async def test_no_exception_escapes_the_transport(
+    endpoint: SipEndpoint, caplog: Any
+) -> None:
+    """A handler that raises and an event consumer that raises are logged; the endpoint goes on."""
+
+    def broken_handler(request: SipRequest, txn: Any, now: float) -> None:
+        raise RuntimeError("handler bug")
+
+    def broken_consumer(event: object) -> None:
+        raise RuntimeError("consumer bug")
+
+    endpoint.ua.add_handler("MESSAGE", broken_handler)
+    endpoint.on_event = broken_consumer
+    local = endpoint.ua.addresses["UDP"]
+    loop = asyncio.get_running_loop()
+    received: asyncio.Queue[bytes] = asyncio.Queue()
+
+    class Client(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            received.put_nowait(data)
+
+    transport, _ = await loop.create_datagram_endpoint(
+        Client, local_addr=("127.0.0.1", 0)
+    )
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        message = options("UDP", "127.0.0.1", local.port, "z9hG4bKmsg")
+        message.method = "MESSAGE"
+        message.cseq = CSeq(1, "MESSAGE")
+        message.via = [
+            Via(host="127.0.0.1", port=port, parameters=(("branch", "z9hG4bKmsg"),))
+        ]
+        transport.sendto(message.serialize(), ("127.0.0.1", local.port))
+        transport.sendto(b"\xff\xfe garbage \r\n\r\n", ("127.0.0.1", local.port))
+        ping = options("UDP", "127.0.0.1", local.port, "z9hG4bKping")
+        ping.via = [
+            Via(host="127.0.0.1", port=port, parameters=(("branch", "z9hG4bKping"),))
+        ]
+        transport.sendto(ping.serialize(), ("127.0.0.1", local.port))
+        replies = [
+            parse_message(await asyncio.wait_for(received.get(), 5)) for _ in range(2)
+        ]
+        statuses = {
+            r.cseq.method: r.status for r in replies if isinstance(r, SipResponse)
+        }
+        assert statuses == {"MESSAGE": 500, "OPTIONS": 200}
+        assert "handler bug" in caplog.text
+    finally:
+        transport.close()
