@@ -92,7 +92,18 @@ def engine_main(
     pin({cpu})
     import uvloop
 
-    uvloop.run(engine(mode, phone_addrs, conn))
+    profile = os.environ.get("BENCH_PROFILE")
+    if not profile:
+        uvloop.run(engine(mode, phone_addrs, conn))
+        return
+    import cProfile
+
+    cProfile.runctx(
+        "uvloop.run(engine(mode, phone_addrs, conn))",
+        globals(),
+        locals(),
+        f"{profile}.{mode}",
+    )
 
 
 async def engine(

@@ -42,6 +42,8 @@ __all__ = ["RtpEndpoint", "open_endpoint"]
 log = logging.getLogger(__name__)
 
 Address = tuple[str, int]
+#: RTCP packet types 192-223 read as RTP payload types with the marker set (RFC 5761 §4).
+_MUXED_RTCP = frozenset(range(64, 96))
 #: How many times ``open_endpoint`` skips a port pair taken by another process.
 _BIND_ATTEMPTS = 64
 
@@ -106,7 +108,9 @@ class RtpEndpoint:
         self._rtp: asyncio.DatagramTransport | None = None
         self._rtcp: asyncio.DatagramTransport | None = None
         self._remote: Address | None = remote
-        self._remote_rtcp: Address | None = (remote[0], remote[1] + 1) if remote else None
+        self._remote_rtcp: Address | None = (
+            (remote[0], remote[1] + 1) if remote else None
+        )
         self._latched: Address | None = None
         self._dest: Address | None = remote  # the latched source, else the SDP address
         self._sendto: Callable[[bytes, Address], None] | None = None
@@ -115,10 +119,15 @@ class RtpEndpoint:
         self.last_sent_timestamp = 0
         self._latched_rtcp = False
         self._receiver: PacketReceiver | None = None
-        self._dtmf = DtmfReceiver(payload_type=dtmf_payload_type) if dtmf_payload_type else None
+        self._dtmf = (
+            DtmfReceiver(payload_type=dtmf_payload_type) if dtmf_payload_type else None
+        )
         self._on_dtmf = on_dtmf
         self.session = RtcpSession(
-            ssrc=rng.getrandbits(32), cname=f"{name}@sipspeak", now=self._loop.time(), rng=rng
+            ssrc=rng.getrandbits(32),
+            cname=f"{name}@sipspeak",
+            now=self._loop.time(),
+            rng=rng,
         )
         self._ssrc = self.session.ssrc
         self._stats = self.session.receiver
@@ -170,8 +179,14 @@ class RtpEndpoint:
             self.dropped_malformed += 1
             log.debug("%s: dropping malformed RTP from %s: %s", self.name, addr, exc)
             return
+        if packet.payload_type in _MUXED_RTCP:
+            # RTCP multiplexed on the RTP port (RFC 5761 §4): not audio.
+            self._on_rtcp(data, addr)
+            return
         self._rx_count += 1
-        self._stats.update(packet.ssrc, packet.sequence_number, packet.timestamp, self._time())
+        self._stats.update(
+            packet.ssrc, packet.sequence_number, packet.timestamp, self._time()
+        )
         if packet.payload_type == self.dtmf_payload_type and self._dtmf is not None:
             digits = self._dtmf.feed(packet)
             if digits and self._on_dtmf is not None:
@@ -188,7 +203,12 @@ class RtpEndpoint:
             self.dropped_malformed += 1
             return False
         if self._remote is not None and addr != self._remote:
-            log.info("%s: latching to %s:%d (SDP said %s:%d)", self.name, *addr, *self._remote)
+            log.info(
+                "%s: latching to %s:%d (SDP said %s:%d)",
+                self.name,
+                *addr,
+                *self._remote,
+            )
         self._latched = addr
         self._dest = addr
         if not self._latched_rtcp:
@@ -198,9 +218,9 @@ class RtpEndpoint:
     def relatch(self, remote: Address | None = None) -> None:
         """Forget the latched source (after a re-INVITE moved the far end)."""
         self._latched = None
+        self._dest = remote or self._remote
         if remote is not None:
             self._remote = remote
-            self._dest = remote
             self._remote_rtcp = (remote[0], remote[1] + 1)
             self._latched_rtcp = False
 
@@ -234,7 +254,11 @@ class RtpEndpoint:
     def _rtcp_due(self) -> None:
         self._sync_sender_counters()
         data = self.session.handle_timer(now=self._loop.time(), wallclock=time.time())
-        if data is not None and self._rtcp is not None and self._remote_rtcp is not None:
+        if (
+            data is not None
+            and self._rtcp is not None
+            and self._remote_rtcp is not None
+        ):
             self._rtcp.sendto(data, self._remote_rtcp)
         self._arm_rtcp()
 
@@ -248,7 +272,9 @@ class RtpEndpoint:
             self._rx_seen = self._rx_count
             self._rx_last_change = now
             self.inactive = False
-        elif not self.inactive and now - self._rx_last_change >= self._inactivity_timeout:
+        elif (
+            not self.inactive and now - self._rx_last_change >= self._inactivity_timeout
+        ):
             self.inactive = True
             log.info("%s: no RTP for %.1f s", self.name, now - self._rx_last_change)
             if self._on_inactive is not None:
@@ -289,7 +315,9 @@ class RtpEndpoint:
                 timer.cancel()
         if self._rtcp is not None and self._remote_rtcp is not None:
             self._sync_sender_counters()
-            bye = self.session.bye(now=self._loop.time(), wallclock=time.time(), reason=reason)
+            bye = self.session.bye(
+                now=self._loop.time(), wallclock=time.time(), reason=reason
+            )
             self._rtcp.sendto(bye, self._remote_rtcp)
         self._sendto = None
         for transport in (self._rtp, self._rtcp):
@@ -358,7 +386,8 @@ async def open_endpoint(
             if rtcp:
                 try:
                     rtcp_transport, _ = await loop.create_datagram_endpoint(
-                        functools.partial(_RtcpProtocol, endpoint), local_addr=(host, port + 1)
+                        functools.partial(_RtcpProtocol, endpoint),
+                        local_addr=(host, port + 1),
                     )
                 except OSError as exc:
                     endpoint._pool = None  # released below, not by the endpoint
@@ -375,7 +404,9 @@ async def open_endpoint(
                 endpoint._arm_rtcp()
             endpoint._arm_inactivity()
             return endpoint
-        raise OSError(errno.EADDRINUSE, f"{_BIND_ATTEMPTS} RTP port pairs in a row are taken")
+        raise OSError(
+            errno.EADDRINUSE, f"{_BIND_ATTEMPTS} RTP port pairs in a row are taken"
+        )
     finally:
         for port in skipped:
             pool.release(port)

@@ -192,8 +192,9 @@ class WavRecorder:
             n = len(payload)
             start = 0
         while start + n > self._window:
-            # This channel ran a window ahead of the other: the other is silent.
-            self._write_out(start + n - self._window)
+            # This channel ran a window ahead of the other: the other is silent
+            # (or very late).  Make room a whole flush at a time, not per packet.
+            self._write_out(max(start + n - self._window, self._flush))
             start = pos - self._written
         ch.pending[start : start + n] = payload
         ch.end = max(ch.end, pos + n)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import wave
+from concurrent.futures import Executor, Future
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +113,39 @@ def test_file_is_readable_after_a_crash_and_memory_stays_bounded(
     assert abs(peak_hz(audio[-8000:, 0]) - 1000) < 10
     rec.close()
     assert len(read_wav(path)) == 30 * 8000
+
+
+class CountingWriter(Executor):
+    """Runs disk writes inline and counts them."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        self.calls += 1
+        future: Future[object] = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def test_disk_writes_come_in_flush_sized_blocks_even_with_a_late_channel(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    writer = CountingWriter()
+    rec = WavRecorder(
+        path=tmp_path / "w.wav", clock=clock, writer=writer, flush_every=0.5
+    )
+    left, right = rec.tap("customer"), rec.tap("operator")
+    clock.now += 5.0  # the first packet comes 5 s after the recording started
+    for i in range(500):  # 10 s; the operator only starts after 2 s
+        left("PCMU", 160 * i, g711.ulaw_encode(tone(1000, 160)))
+        if i >= 100:
+            right("PCMU", 99 + 160 * i, g711.ulaw_encode(tone(1000, 160)))
+        clock.now += 0.02
+    rec.close()
+    # About two writes a second (plus the leading silence), never one per packet.
+    assert writer.calls <= 2 * 15 + 5
+    audio = read_wav(tmp_path / "w.wav")
+    assert len(audio) >= 15 * 8000 - 160
+    assert np.all(audio[: 5 * 8000 - 160] == 0)  # silence before the first packet
