@@ -8,6 +8,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sipspeak.crm.contact_fields import guess_field, guess_mapping, validate_mapping
 from sipspeak.crm.contact_reader import ImportFileError, OpenedTable, open_reader
@@ -256,3 +258,64 @@ def test_preview_of_file_without_phone_reports_it(tmp_path: Path) -> None:
     preview = preview_file(path)
     assert preview.header_row == 1
     assert "Не выбран столбец с телефоном." in preview.problems
+
+
+_CELL = st.one_of(
+    st.none(),
+    st.text(
+        alphabet=st.characters(
+            blacklist_categories=("Cs", "Cc")
+        ),  # no surrogates/controls
+        min_size=1,
+        max_size=40,
+    ).filter(lambda s: not s.startswith("=")),  # "=…" would be stored as a formula
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.booleans(),
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    rows=st.lists(st.lists(_CELL, min_size=1, max_size=6), min_size=1, max_size=8),
+    shared=st.booleans(),
+)
+def test_xlsx_reader_agrees_with_openpyxl(
+    tmp_path: Path, rows: list[list[object]], shared: bool
+) -> None:
+    path = write_xlsx(tmp_path / "any.xlsx", rows, write_only=not shared)
+    expected = [
+        list(r)
+        for r in openpyxl.load_workbook(path, read_only=True).active.iter_rows(
+            values_only=True
+        )
+    ]
+    got = dict(read_all(path))
+    for number, want in enumerate(expected, start=1):
+        have = got.get(number, [])
+        have = have + [None] * (len(want) - len(have))
+        assert have == want
+
+
+def test_pieces_cut_anywhere_give_the_same_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sipspeak.crm import xlsx_stream
+
+    rows: list[list[object]] = [["phone", "note"]] + [
+        [f"9{i:09d}", f"строка <{i}> & «кавычки»"] for i in range(300)
+    ]
+    for write_only in (False, True):
+        path = write_xlsx(
+            tmp_path / f"rows{write_only}.xlsx", rows, write_only=write_only
+        )
+        whole = read_all(path)
+        for chunk in (7, 64, 333):
+            monkeypatch.setattr(xlsx_stream, "_CHUNK_BYTES", chunk)
+            assert read_all(path) == whole
+        monkeypatch.undo()
+        assert [v for _, v in whole] == rows

@@ -151,7 +151,9 @@ def test_toll_free_and_unallocated_mobile_have_no_region() -> None:
 def test_foreign_enrichment_and_offset_follow_dst() -> None:
     info = Enricher(default_index()).info("+442079460958")
     assert info.timezone == "Europe/London"
-    assert info.region == "Соединенное Королевство"  # the country; city names cost 100 MB
+    assert (
+        info.region == "Соединенное Королевство"
+    )  # the country; city names cost 100 MB
     assert utc_offset(info.timezone, datetime(2026, 1, 15, tzinfo=UTC)) == "+00:00"
     assert utc_offset(info.timezone, datetime(2026, 7, 15, tzinfo=UTC)) == "+01:00"
 
