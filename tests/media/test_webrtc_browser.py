@@ -127,11 +127,36 @@ async def page(browser: ChromiumDriver, method: str, *args: Any) -> Any:
 
 
 async def connect(
-    browser: ChromiumDriver, leg: WebRtcLeg, *, browser_offers: bool
-) -> None:
+    browser: ChromiumDriver,
+    leg: WebRtcLeg,
+    *,
+    browser_offers: bool,
+    trickle: bool = False,
+) -> list[dict[str, Any]]:
+    """Negotiate and wait until both sides are connected; return trickled candidates."""
     events: list[WebRtcLegEvent] = []
     leg.set_event_handler(events.append)
-    if browser_offers:
+    trickled: list[dict[str, Any]] = []
+    if trickle:
+        offer = await page(browser, "createOfferTrickle")
+        # Whatever Chromium had gathered already also comes as a trickled event.
+        offer = "\r\n".join(
+            line for line in offer.split("\r\n") if not line.startswith("a=candidate:")
+        )
+        answer = await asyncio.wait_for(leg.accept_offer(offer), 15)
+        await page(browser, "acceptAnswer", answer)
+        # Relay candidates as the page gathers them, up to end-of-candidates.
+        async with asyncio.timeout(15):
+            while not trickled or trickled[-1]["candidate"]:
+                for candidate in await browser.execute(
+                    "return softphone.takeCandidates()"
+                ):
+                    await leg.add_ice_candidate(
+                        candidate["candidate"], sdp_mid=candidate["sdpMid"]
+                    )
+                    trickled.append(candidate)
+                await asyncio.sleep(0.05)
+    elif browser_offers:
         offer = await page(browser, "createOffer")
         answer = await asyncio.wait_for(leg.accept_offer(offer), 15)
         await page(browser, "acceptAnswer", answer)
@@ -144,6 +169,7 @@ async def connect(
         while leg.state is not WebRtcLegState.CONNECTED:
             await asyncio.sleep(0.05)
     assert WebRtcLegConnected() in events
+    return trickled
 
 
 def tone_packet(n: int, frequency: float, *, ssrc: int = 0x5157) -> RtpPacket:
@@ -305,7 +331,7 @@ async def test_browser_bridged_to_rtp_endpoint_without_transcoding(
     bridge = Bridge(customer=endpoint, operator=leg)
     talking: asyncio.Task[None] | None = None
     try:
-        await connect(browser, leg, browser_offers=True)
+        trickled = await connect(browser, leg, browser_offers=True, trickle=True)
         talking = asyncio.create_task(
             phone.talk(("127.0.0.1", endpoint.local_port), RTP_HZ)
         )
@@ -323,6 +349,14 @@ async def test_browser_bridged_to_rtp_endpoint_without_transcoding(
         await asyncio.wait_for(endpoint.wait_closed(), 10)
         transport.close()
 
+    # Chromium's offer went out before gathering; its candidates trickled in.
+    host = {
+        (f[4], int(f[5]))
+        for f in (c["candidate"].split() for c in trickled if c["candidate"])
+        if f[7] == "host"
+    }
+    assert "127.0.0.1" in {ip for ip, _ in host}
+    assert host <= {(ip, port) for ip, port, _ in leg.remote_candidates}
     # The phone hears the browser's microphone, as PCMU, tone intact.
     assert {p.payload_type for p in phone.received} == {0}
     audio = ulaw_decode(b"".join(p.payload for p in phone.received[-50:]))

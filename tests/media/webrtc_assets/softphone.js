@@ -9,6 +9,7 @@ const softphone = (() => {
   let audioContext = null;
   let analyser = null;
   const events = [];
+  const trickled = [];
 
   function log(message) {
     events.push(message);
@@ -37,6 +38,13 @@ const softphone = (() => {
 
   async function open() {
     pc = new RTCPeerConnection({iceServers: []});
+    // Trickle ICE (RFC 8838): every candidate, then "" for end-of-candidates.
+    pc.addEventListener("icecandidate", (event) => {
+      const candidate = event.candidate && event.candidate.candidate;
+      trickled.push(candidate
+        ? {candidate, sdpMid: event.candidate.sdpMid}
+        : {candidate: "", sdpMid: null});
+    });
     pc.addEventListener("connectionstatechange", () => log("connection " + pc.connectionState));
     pc.addEventListener("track", (event) => {
       remoteStream = event.streams[0] || new MediaStream([event.track]);
@@ -56,6 +64,17 @@ const softphone = (() => {
     await pc.setLocalDescription(await pc.createOffer());
     await gatheringComplete();
     return pc.localDescription.sdp;
+  }
+
+  // Offer at once, before gathering: candidates follow through takeCandidates().
+  async function createOfferTrickle() {
+    await open();
+    await pc.setLocalDescription(await pc.createOffer());
+    return pc.localDescription.sdp;
+  }
+
+  function takeCandidates() {
+    return trickled.splice(0, trickled.length);
   }
 
   async function acceptOffer(sdp) {
@@ -168,7 +187,8 @@ const softphone = (() => {
   }
 
   return {
-    createOffer, acceptOffer, acceptAnswer, connected, remotePeak, stats, close, call,
+    createOffer, createOfferTrickle, takeCandidates, acceptOffer, acceptAnswer,
+    connected, remotePeak, stats, close, call,
     events,
     state: () => (pc ? pc.connectionState : "none"),
   };
