@@ -190,3 +190,37 @@ async def test_security_headers(staff: Site) -> None:
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert page.headers["Cache-Control"] == "no-store"
     assert "Всего:" in await page.text()
+
+
+async def test_page_forms_without_csrf_change_nothing(staff: Site) -> None:
+    b = await staff.signed_in("admin@test.ru")
+    refused = await b.form("/settings/groups", {"name": "Взлом"}, csrf=False)
+    assert refused.status == 403
+    forged = await b.form("/settings/groups", [("name", "Взлом"), ("csrf", "forged")], csrf=False)
+    assert forged.status == 403
+    assert await staff.db.groups.list() == []
+    import aiohttp
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field("file", b"data", filename="a.txt")
+    upload = await b.request("POST", "/files/upload", data=form)
+    assert upload.status == 403
+    assert await staff.db.files.total_size() == 0
+
+
+async def test_expired_session_is_not_accepted(staff: Site) -> None:
+    from sipspeak.security import token_digest
+    from sipspeak.storage import now_ms
+
+    await staff.db.sessions.create(id_hash=token_digest("old-session"),
+                                   user_id=staff.users["admin@test.ru"], csrf_token="t",
+                                   expires_at=now_ms() - 1)
+    await staff.db.sessions.create(id_hash=token_digest("live-session"),
+                                   user_id=staff.users["admin@test.ru"], csrf_token="t",
+                                   expires_at=now_ms() + 60_000)
+    live = staff.browser()
+    live.session.cookie_jar.update_cookies({SESSION_COOKIE: "live-session"})
+    assert (await live.get("/")).status == 200  # the cookie does reach the server
+    b = staff.browser()
+    b.session.cookie_jar.update_cookies({SESSION_COOKIE: "old-session"})
+    assert (await b.get("/")).status == 302
+    assert (await b.get("/api/v1/me")).status == 401
