@@ -239,12 +239,68 @@ def breath(rng: np.random.Generator, level_db: float) -> np.ndarray:
     return normalise(x, level_db)
 
 
+RECORDED_VOICES = ("en_US_f_Allison", "ru_RU_f_IvrvoiceRU")
+# Carrier-style announcements among the recorded prompts (played after a SIT).
+RECORDED_ANNOUNCE = ("ss-noservice", "cannot-complete-as-dialed", "all-circuits-busy-now",
+                     "check-number-dial-again", "cannot-complete-network-error")  # fmt: skip
+
+
+def load_recorded(sounds: Path) -> tuple[Split, dict[str, np.ndarray]]:
+    """A split made of the recorded prompts of asterisk-core-sounds-{en,ru}-wav.
+
+    Short prompts (0.3-1.2 s of speech: single words, numbers) stand for a person's answer,
+    1.2-2.2 s ones for a longer answer, prompts of more than 2.5 s for a recorded greeting.
+    """
+    audio: dict[str, np.ndarray] = {}
+    human: list[str] = []
+    human_long: list[str] = []
+    machine: list[str] = []
+    announce: list[str] = []
+    voices = []
+    for voice in RECORDED_VOICES:
+        folder = sounds / voice
+        if not folder.is_dir():
+            continue
+        voices.append(voice)
+        for path in sorted(folder.rglob("*.wav")):
+            rel = path.relative_to(folder).as_posix()
+            if rel.startswith(("silence/", "letters/", "phonetic/")) or "beep" in rel:
+                continue
+            with wave.open(str(path), "rb") as w:
+                if w.getframerate() != RATE or w.getnchannels() != 1 or w.getsampwidth() != 2:
+                    continue
+                x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
+            x = trim(band(x, 300, 3400)) if len(x) > 160 else x[:0]
+            seconds = len(x) / RATE
+            key = f"{voice}/{rel}"
+            audio[key] = x
+            if rel.removesuffix(".wav") in RECORDED_ANNOUNCE:
+                announce.append(key)
+            elif 0.3 <= seconds <= 1.2:
+                human.append(key)
+            elif 1.2 < seconds <= 2.2:
+                human_long.append(key)
+            elif seconds > 2.5:
+                machine.append(key)
+    if not voices:
+        raise SystemExit(f"no recorded prompts under {sounds}: install asterisk-core-sounds-en-wav"
+                         " and asterisk-core-sounds-ru-wav")  # fmt: skip
+    split = Split(
+        voices=tuple(voices), speeds=((0, 0),), pitches=((0, 0),), human=tuple(human),
+        human_long=tuple(human_long), again=tuple(human), machine=tuple(machine),
+        announce=tuple(announce) or tuple(machine),
+    )  # fmt: skip
+    return split, audio
+
+
 class Generator:
-    def __init__(self, split_name: str, seed: int, sounds: Path | None) -> None:
+    def __init__(self, split_name: str, seed: int, sounds: Path | None = None) -> None:
         self.split_name = split_name
         self.split = HELDOUT if split_name == "heldout" else TUNE
         self.seed = seed
         self.recorded: dict[str, np.ndarray] | None = None
+        if split_name == "recorded":
+            self.split, self.recorded = load_recorded(sounds or Path("/usr/share/asterisk/sounds"))
 
     def speak(self, rng: np.random.Generator, voice: str, text: str) -> np.ndarray:
         if self.recorded is not None:
@@ -298,8 +354,11 @@ class Generator:
         return str(voices[int(rng.integers(len(voices)))])
 
     def _pick(self, rng: np.random.Generator, options: tuple[str, ...], voice: str) -> str:
-        english = voice.startswith("en")
-        same = tuple(o for o in options if _is_english(o) == english) or options
+        if self.recorded is not None:
+            same = tuple(o for o in options if o.startswith(voice + "/")) or options
+        else:
+            english = voice.startswith("en")
+            same = tuple(o for o in options if _is_english(o) == english) or options
         return str(same[int(rng.integers(len(same)))])
 
     def _human(
@@ -396,11 +455,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--count", type=int, required=True)
-    parser.add_argument("--split", choices=("tune", "heldout"), default="tune")
+    parser.add_argument("--split", choices=("tune", "heldout", "recorded"), default="tune")
+    parser.add_argument(
+        "--sounds", type=Path, default=Path("/usr/share/asterisk/sounds"),
+        help="where asterisk-core-sounds-*-wav put their prompts (--split recorded)",
+    )  # fmt: skip
     parser.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1))
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    generator = Generator(args.split, args.seed, None)
+    generator = Generator(args.split, args.seed, args.sounds)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         calls = list(pool.map(generator.make, range(args.count)))
     with (args.out / "labels.csv").open("w", newline="", encoding="utf-8") as fh:
