@@ -12,21 +12,31 @@ import jinja2
 from aiohttp import web
 
 from .. import __version__
-from . import auth, blacklist, filemanager, groups, openapi, profile, statuses, trunks, users
+from . import (
+    auth,
+    blacklist,
+    filemanager,
+    groups,
+    openapi,
+    profile,
+    statuses,
+    trunks,
+    users,
+)
 from .auth import auth_middleware, error_middleware
 from .i18n import translate
 
 if TYPE_CHECKING:
     from ..app import Services
 
-SERVICES: web.AppKey["Services"] = web.AppKey("services")
+SERVICES: web.AppKey[Services] = web.AppKey("services")
 HERE = Path(__file__).parent
 
 #: Feature modules built elsewhere, each with ``setup_routes(app)``; used when present.
 OPTIONAL_FEATURES = ("projects", "uploads")
 
 
-def create_app(services: "Services") -> web.Application:
+def create_app(services: Services) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024,
                           middlewares=[error_middleware, auth_middleware])
     app[SERVICES] = services

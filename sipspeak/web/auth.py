@@ -99,7 +99,7 @@ class LoginLimiter:
 LOGIN_LIMITER: web.AppKey[LoginLimiter] = web.AppKey("login_limiter", LoginLimiter)
 
 
-def _services(request: web.Request) -> "Services":
+def _services(request: web.Request) -> Services:
     from .app import SERVICES
 
     return request.app[SERVICES]
@@ -228,7 +228,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                 413: "too_large"}.get(exc.status, "http_error")
         return error_response(exc.status, code, exc.reason)
-    except Exception as exc:  # noqa: BLE001 - every failure gets an answer, never a traceback
+    except Exception as exc:
         error = as_api_error(exc)
         if error is None:
             log.exception("%s %s failed", request.method, request.path)
@@ -258,9 +258,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise web.HTTPFound(f"/login?next={quote(target, safe='')}")
     if user.role not in spec.roles:
         raise ApiError(403, "forbidden", "недостаточно прав для этого действия")
-    if request.method not in SAFE_METHODS and caller.session is not None:
-        if not await _csrf_ok(request, caller.session):
-            raise ApiError(403, "csrf", "неверный или отсутствующий CSRF-токен", field=CSRF_FIELD)
+    unsafe = request.method not in SAFE_METHODS
+    if unsafe and caller.session is not None and not await _csrf_ok(request, caller.session):
+        raise ApiError(403, "csrf", "неверный или отсутствующий CSRF-токен", field=CSRF_FIELD)
     return await handler(request)
 
 
@@ -372,7 +372,7 @@ async def visible_project_ids(request: web.Request) -> set[int] | None:
     return await project_ids_for(_services(request), user)
 
 
-async def project_ids_for(services: "Services", user: User) -> set[int] | None:
+async def project_ids_for(services: Services, user: User) -> set[int] | None:
     db = services.db
     if user.role == "admin":
         return None
@@ -392,8 +392,25 @@ def setup_auth(app: web.Application) -> None:
 
 
 __all__ = [
-    "ADMIN", "ALL_ROLES", "CSRF_FIELD", "CSRF_HEADER", "LOGIN_LIMITER", "LoginLimiter",
-    "ROUTE_TABLE", "RouteSpec", "SESSION_COOKIE", "STAFF", "auth_middleware", "csrf_token",
-    "current_user", "error_middleware", "redirect", "is_api_request", "project_ids_for", "route",
-    "route_spec", "setup_auth", "visible_project_ids",
+    "ADMIN",
+    "ALL_ROLES",
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "LOGIN_LIMITER",
+    "ROUTE_TABLE",
+    "SESSION_COOKIE",
+    "STAFF",
+    "LoginLimiter",
+    "RouteSpec",
+    "auth_middleware",
+    "csrf_token",
+    "current_user",
+    "error_middleware",
+    "is_api_request",
+    "project_ids_for",
+    "redirect",
+    "route",
+    "route_spec",
+    "setup_auth",
+    "visible_project_ids",
 ]

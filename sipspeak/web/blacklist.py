@@ -15,7 +15,7 @@ import os
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,7 @@ class Blacklist:
             out = io.StringIO()
             writer = csv.writer(out, delimiter=";")
             for e in entries:
-                stamp = datetime.fromtimestamp(e.created_at / 1000, tz=timezone.utc)
+                stamp = datetime.fromtimestamp(e.created_at / 1000, tz=UTC)
                 writer.writerow([e.phone, _cell(e.comment), stamp.strftime("%Y-%m-%d %H:%M:%S")])
             yield out.getvalue().encode()
             offset += len(entries)

@@ -85,5 +85,14 @@ def json_ok(value: Any, *, status: int = 200) -> web.Response:
     return web.json_response(value, status=status, dumps=_dumps)
 
 
-__all__ = ["ApiError", "Forbidden", "Invalid", "BadRequest", "as_api_error", "error_response",
-           "api_error_response", "error_body", "json_ok"]
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "Forbidden",
+    "Invalid",
+    "api_error_response",
+    "as_api_error",
+    "error_body",
+    "error_response",
+    "json_ok",
+]

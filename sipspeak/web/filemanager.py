@@ -50,7 +50,7 @@ class TooLarge(ApiError):
         super().__init__(413, code, message, field="file")
 
 
-def limits_of(services: "Services") -> FileLimits:
+def limits_of(services: Services) -> FileLimits:
     limits = getattr(services, "file_limits", None)
     return limits if isinstance(limits, FileLimits) else FileLimits()
 
@@ -69,7 +69,7 @@ def content_disposition(name: str) -> str:
 
 
 class FileManager:
-    def __init__(self, services: "Services", user_id: int) -> None:
+    def __init__(self, services: Services, user_id: int) -> None:
         self.db = services.db
         self.root = services.config.files_dir
         self.limits = limits_of(services)
@@ -200,7 +200,7 @@ async def _upload_field(request: web.Request) -> tuple[Any, int | None]:
     upload = form.get("file")
     if not isinstance(upload, web.FileField):
         raise Invalid("выберите файл", field="file")
-    folder = Fields({k: list(form.getall(k)) for k in form.keys() if k == "folder_id"},
+    folder = Fields({"folder_id": list(form.getall("folder_id", []))},
                     from_json=False).optional_int("folder_id", low=1)
     return upload, folder
 

@@ -26,7 +26,7 @@ class Fields:
         self.from_json = from_json
 
     @classmethod
-    async def read(cls, request: web.Request) -> "Fields":
+    async def read(cls, request: web.Request) -> Fields:
         if request.content_type == "application/json":
             try:
                 data = await request.json(loads=json.loads)
@@ -40,12 +40,12 @@ class Fields:
         else:
             form = await request.post()
         values: dict[str, list[Any]] = {}
-        for key in form.keys():
-            values.setdefault(key, list(form.getall(key)))  # type: ignore[attr-defined]
+        for key in set(form):
+            values[key] = list(form.getall(key))  # type: ignore[attr-defined]
         return cls(values, from_json=False)
 
     @classmethod
-    def of(cls, data: Mapping[str, Any]) -> "Fields":
+    def of(cls, data: Mapping[str, Any]) -> Fields:
         return cls({k: [v] for k, v in data.items()}, from_json=True)
 
     def has(self, name: str) -> bool:

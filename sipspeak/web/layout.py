@@ -33,7 +33,7 @@ class MenuItem:
     key: str
     route_name: str | None = None
     icon: str = ""
-    children: tuple["MenuItem", ...] = ()
+    children: tuple[MenuItem, ...] = ()
 
 
 #: The main menu of the manual (§3); an item shows when its page exists and the role may open it.
@@ -59,10 +59,10 @@ class MenuEntry:
     url: str
     icon: str
     active: bool
-    children: tuple["MenuEntry", ...] = ()
+    children: tuple[MenuEntry, ...] = ()
 
 
-def _services(request: web.Request) -> "Services":
+def _services(request: web.Request) -> Services:
     from .app import SERVICES
 
     return request.app[SERVICES]
@@ -101,14 +101,14 @@ def build_menu(request: web.Request, user: User, lang: str) -> list[MenuEntry]:
     return [e for e in (entry(i) for i in MENU) if e is not None]
 
 
-async def current_agent_state(services: "Services", user_id: int) -> str:
+async def current_agent_state(services: Services, user_id: int) -> str:
     now = now_ms()
     intervals = await services.db.intervals.between(start=now, end=now + 1, user_id=user_id)
     open_ones = [i for i in intervals if i.ended_at is None]
     return open_ones[-1].state if open_ones else "offline"
 
 
-def disk_info(services: "Services", lang: str) -> str:
+def disk_info(services: Services, lang: str) -> str:
     """The header's "Информация": disk size and use of the data directory."""
     try:
         usage = shutil.disk_usage(services.config.data_dir)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..app import Services
 
 
-def services_of(request: web.Request) -> "Services":
+def services_of(request: web.Request) -> Services:
     from .app import SERVICES
 
     return request.app[SERVICES]

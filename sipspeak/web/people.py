@@ -70,7 +70,7 @@ def group_json(group: Group) -> dict[str, object]:
 class People:
     """What ``actor`` may do with users and groups."""
 
-    def __init__(self, services: "Services", actor: User) -> None:
+    def __init__(self, services: Services, actor: User) -> None:
         self.services = services
         self.db = services.db
         self.actor = actor

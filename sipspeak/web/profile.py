@@ -19,13 +19,13 @@ if TYPE_CHECKING:
     from ..app import Services
 
 
-def _services(request: web.Request) -> "Services":
+def _services(request: web.Request) -> Services:
     from .app import SERVICES
 
     return request.app[SERVICES]
 
 
-async def set_agent_state(services: "Services", user: User, state: str) -> dict[str, Any]:
+async def set_agent_state(services: Services, user: User, state: str) -> dict[str, Any]:
     """Record the operator's new state and tell the dialer (``agent.state`` on the bus)."""
     if state not in AGENT_STATES:
         raise Invalid(f"статус должен быть одним из: {', '.join(AGENT_STATES)}", field="state")

@@ -11,11 +11,11 @@ from aiohttp.test_utils import TestServer
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from webtools import Site, make_config  # noqa: E402
+from webtools import Site, make_config
 
-from sipspeak.app import Services  # noqa: E402
-from sipspeak.storage import Database  # noqa: E402
-from sipspeak.web.app import create_app  # noqa: E402
+from sipspeak.app import Services
+from sipspeak.storage import Database
+from sipspeak.web.app import create_app
 
 
 @pytest.fixture

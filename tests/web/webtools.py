@@ -119,4 +119,4 @@ def make_config(tmp_path: Path, **overrides: Any) -> Any:
     return config.with_overrides(values)
 
 
-__all__ = ["Browser", "PASSWORD", "Site", "make_config", "password_hash"]
+__all__ = ["PASSWORD", "Browser", "Site", "make_config", "password_hash"]
