@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import csv
+import io
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -53,6 +56,7 @@ __all__ = [
     "ImportTarget",
     "import_contacts",
     "preview_file",
+    "rejected_rows_csv",
 ]
 
 LAYOUT_SAMPLE_ROWS = 20
@@ -62,6 +66,7 @@ MAX_REJECTED_LISTED = 100_000
 _QUEUE_DEPTH = 2
 _PUT_POLL_S = 0.2
 
+_PHONE_LIKE = re.compile(r"[+\-\d\s().]*")
 DUPLICATE_IN_FILE = "дубль номера в файле (строка {row})"
 DUPLICATE_IN_PROJECT = "номер уже есть в проекте"
 BLACKLISTED = "номер в черном списке"
@@ -212,6 +217,27 @@ class ImportTarget(Protocol):
     async def blacklisted_phones(self) -> set[str]: ...
 
     def session(self) -> AbstractAsyncContextManager[ImportSession]: ...
+
+
+def rejected_rows_csv(rejected: Sequence[RejectedRow]) -> str:
+    """Rejected rows for download: ``Строка;Телефон;Причина``, ``;``-separated as Excel in
+    Russian locales expects (encode with ``utf-8-sig`` so that Excel detects UTF-8)."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(["Строка", "Телефон", "Причина"])
+    for row in rejected:
+        writer.writerow([row.row, _csv_safe(row.phone), row.reason])
+    return out.getvalue()
+
+
+def _csv_safe(text: str) -> str:
+    """A value that spreadsheet programs will not run as a formula (CWE-1236)."""
+    first = text[:1]
+    if first in ("=", "@", "\t", "\r") or (
+        first in ("+", "-") and not _PHONE_LIKE.fullmatch(text)
+    ):
+        return "'" + text
+    return text
 
 
 def clean_tags(tags: Sequence[str]) -> list[str]:

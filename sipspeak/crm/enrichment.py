@@ -38,6 +38,17 @@ class PhoneInfo:
 UNKNOWN = PhoneInfo(region=None, timezone=None, carrier=None)
 
 
+@dataclass(frozen=True, slots=True)
+class PhoneDetails:
+    """What the contacts table shows (manual §6.1): Регион, Часовой пояс, Провайдер."""
+
+    phone: str
+    region: str | None
+    timezone: str | None
+    utc_offset: str | None
+    carrier: str | None
+
+
 @lru_cache(maxsize=256)
 def _zone(name: str) -> ZoneInfo | None:
     try:
@@ -99,6 +110,17 @@ class Enricher:
         if e164.startswith("+7") and len(e164) == 12 and e164[2] in "348":
             return self._geographic(e164[2:])
         return _abroad(e164, self._countries)
+
+    def details(self, e164: str, at: datetime) -> PhoneDetails:
+        """Enrichment plus the UTC offset at instant ``at`` (aware datetime)."""
+        info = self.info(e164)
+        return PhoneDetails(
+            phone=e164,
+            region=info.region,
+            timezone=info.timezone,
+            utc_offset=utc_offset(info.timezone, at),
+            carrier=info.carrier,
+        )
 
     def _geographic(self, national: str) -> PhoneInfo:
         region = self._index.prefix_region(national)

@@ -346,3 +346,38 @@ async def test_cancelled_import_rolls_back(db: Database, tmp_path: Path) -> None
     with pytest.raises(asyncio.CancelledError):
         await task
     await nothing_written(db, project)
+
+
+async def test_rejected_rows_download(db: Database, tmp_path: Path) -> None:
+    import csv
+    import io
+
+    from sipspeak.crm.contacts_import import rejected_rows_csv
+
+    path = tmp_path / "bad.csv"  # a CSV: openpyxl would store "=…" as a formula
+    path.write_text(
+        'phone\n12345\n"=HYPERLINK(""http://x"")"\n+7 922 871\n9228711345\n',
+        encoding="utf-8",
+    )
+    project = await db.projects.create(name="Проект")
+    result = await import_into_project(db, project, path)
+    text = rejected_rows_csv(result.rejected)
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert rows[0] == ["Строка", "Телефон", "Причина"]
+    assert rows[1] == ["2", "12345", "слишком короткий номер"]
+    assert rows[2][0] == "3" and rows[2][1].startswith("'=")  # not run as a formula
+    assert rows[3] == ["4", "+7 922 871", "слишком короткий номер"]
+    assert len(rows) == 4
+
+
+def test_details_give_offset_for_the_instant() -> None:
+    from datetime import UTC, datetime
+
+    from sipspeak.crm.enrichment import default_enricher
+
+    details = default_enricher().details(
+        "+79135068681", datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert details.region == "Красноярский край"
+    assert details.utc_offset == "+07:00"
+    assert details.carrier == "ПАО «Мобильные ТелеСистемы»"
