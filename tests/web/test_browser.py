@@ -53,7 +53,26 @@ async def test_admin_creates_group_status_and_trunk_in_the_browser(staff: Site) 
         await browser.type_text(await browser.find('#group-add input[name="name"]'), "Смена 1")
         await browser.click(await browser.find('#group-add button[type="submit"]'))
         await until(lambda: _has(db.groups.list()), "the group")
-        assert (await db.groups.list())[0].name == "Смена 1"
+        group = (await db.groups.list())[0]
+        assert group.name == "Смена 1"
+        oper = staff.users["oper@test.ru"]
+        await until(lambda: _url_is(browser, f"{base}/settings/groups?ok=created"),
+                    "the groups page again")
+        await browser.click(await browser.find(f"#group-{group.id} details summary"))
+        await browser.type_text(await browser.find(f"#group-{group.id} input[data-filter]"),
+                                "опер")
+        shown = await browser.execute(
+            f"return Array.from(document.querySelectorAll('#members-{group.id} option'))"
+            ".filter(o => !o.hidden).map(o => o.textContent.trim());")
+        assert shown == ["Оператор (333)"]
+        await browser.click(await browser.find(f'#members-{group.id} option[value="{oper}"]'))
+        await browser.click(await browser.find(
+            f'#group-{group.id} form[action$="/members"] button[type="submit"]'))
+
+        async def joined() -> bool:
+            return await db.groups.member_ids(group.id) == [oper]
+
+        await until(joined, "the operator in the group")
 
         await browser.navigate(f"{base}/settings/statuses")
         await browser.type_text(await browser.find('#status-add input[name="name"]'), "Перезвонить")

@@ -54,6 +54,18 @@
     });
   });
 
+  // A search box narrowing the options of a list (pick users for a group).
+  document.querySelectorAll("input[data-filter]").forEach(function (input) {
+    var select = document.querySelector(input.getAttribute("data-filter"));
+    if (!select) { return; }
+    input.addEventListener("input", function () {
+      var needle = input.value.trim().toLowerCase();
+      Array.prototype.forEach.call(select.options, function (option) {
+        option.hidden = needle !== "" && option.textContent.toLowerCase().indexOf(needle) < 0;
+      });
+    });
+  });
+
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
