@@ -150,6 +150,9 @@ async def test_payloads_pass_through_unchanged_both_ways(
     assert_same_stream(backward, at_offerer)
     assert answerer.packets_ignored == 0
     assert offerer.packets_ignored == 0
+    # By default aiortc's own receive path (and its decoder) never runs.
+    for leg in pair:
+        assert "inbound-rtp" not in {s.type for s in (await leg.stats()).values()}
 
 
 async def test_offer_and_answer_carry_pcmu_only_and_loopback_candidates(
@@ -402,3 +405,35 @@ async def test_trickled_candidates_connect_a_candidate_less_offer(
     with pytest.raises(WebRtcSignallingError) as error:
         await answerer.add_ice_candidate("candidate:garbage")
     assert error.value.status_hint == 400
+
+
+async def test_receiver_reports_keep_aiortcs_receive_path() -> None:
+    settings = WebRtcSettings(host_addresses=("127.0.0.1",), receiver_reports=True)
+    talker = WebRtcLeg(settings=settings, call_id="talker")
+    listener = WebRtcLeg(settings=settings, call_id="listener")
+    received: list[RtpPacket] = []
+    listener.set_receiver(received.append)
+    talking: asyncio.Task[None] | None = None
+    try:
+        await negotiate(talker, listener)
+        stream = source_stream(random.Random(6)) * 10
+        talking = asyncio.create_task(play(talker, stream))
+        # RTCP RR (RFC 3550 §6.4.2) from the listener reaches the talker.
+        async with asyncio.timeout(10):
+            while "remote-inbound-rtp" not in {
+                s.type for s in (await talker.stats()).values()
+            }:
+                await asyncio.sleep(0.1)
+        inbound = [
+            s for s in (await listener.stats()).values() if s.type == "inbound-rtp"
+        ]
+        assert inbound and inbound[0].packetsReceived > 0
+        # The bridge still gets the packets themselves, unchanged.
+        assert [p.payload for p in received] == [
+            p.payload for p in stream[: len(received)]
+        ]
+    finally:
+        if talking is not None:
+            talking.cancel()
+            await asyncio.gather(talking, return_exceptions=True)
+        await asyncio.wait_for(asyncio.gather(talker.close(), listener.close()), 10)
