@@ -70,9 +70,13 @@ class ResponseReceived:
 
 @dataclass(frozen=True, slots=True)
 class TransactionTimedOut:
-    """Timer B, F (no final response) or H (no ACK) fired (RFC 3261 §17.1.1.2, §17.2.1)."""
+    """Timer B, F (no final response) or H (no ACK) fired (RFC 3261 §17.1.1.2, §17.2.1).
+
+    ``owner`` is the transaction's owner when it timed out (the layer clears
+    ``transaction.owner`` once the transaction is gone)."""
 
     transaction: ClientTransaction | ServerTransaction
+    owner: object = None
 
 
 @dataclass(frozen=True, slots=True)

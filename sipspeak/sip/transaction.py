@@ -280,7 +280,7 @@ class _Transaction:
         elif action is A.HOLD_AT_T2:
             self._start("E", now, values.t2)
         elif action is A.TIMEOUT:
-            self._ctx.outbox.append(TransactionTimedOut(self))  # type: ignore[arg-type]
+            self._ctx.outbox.append(TransactionTimedOut(self, self.owner))  # type: ignore[arg-type]
         elif action is A.SEND_RESPONSE or action is A.RESEND_RESPONSE:
             if response is not None:
                 self.last_response = response

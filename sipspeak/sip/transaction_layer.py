@@ -125,6 +125,9 @@ class TransactionLayer:
             table = self._server
         if table.get(transaction.key) is transaction:
             del table[transaction.key]
+        # The owner usually points back at the transaction (a session's INVITE):
+        # breaking the cycle here spares the cyclic GC ~40 objects per call.
+        transaction.owner = None
 
     @property
     def transaction_count(self) -> int:

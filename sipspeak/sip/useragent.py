@@ -261,7 +261,7 @@ class UserAgent:
                         item.transaction.owner, item.response, item.transaction, now
                     )
                 elif isinstance(item, TransactionTimedOut):
-                    self._timed_out(item.transaction, now)
+                    self._timed_out(item.transaction, item.owner, now)
 
     # ------------------------------------------------------------ SessionHost
     def via_for(self, destination: Address) -> Via:
@@ -424,9 +424,8 @@ class UserAgent:
             owner.transaction_timed_out(txn, now)  # type: ignore[attr-defined]
 
     def _timed_out(
-        self, txn: ClientTransaction | ServerTransaction, now: float
+        self, txn: ClientTransaction | ServerTransaction, owner: object, now: float
     ) -> None:
-        owner = txn.owner
         if isinstance(owner, InviteSession):
             owner.transaction_timed_out(txn, now)
         elif isinstance(txn, ClientInviteTransaction | ClientNonInviteTransaction):
