@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import csv
 import io
 import re
@@ -410,7 +411,9 @@ async def import_contacts(
         except _Stopped:
             return
         except Exception as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
-            if not stop.is_set():
+            # The consumer may be gone already (it failed or was cancelled): never raise
+            # from here, or awaiting the producer would hide the consumer's own error.
+            with contextlib.suppress(_Stopped):
                 put(exc)
 
     async with target.session() as session:
