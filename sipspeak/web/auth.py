@@ -14,19 +14,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from aiohttp import web
 
-from ..security import token_digest, verify_password
+from ..security import hash_password, token_digest, verify_password
 from ..storage import NotFound, now_ms
 from ..storage.models import ROLES, User, WebSession
 from .errors import ApiError, api_error_response, as_api_error, error_response
@@ -154,7 +155,6 @@ class Caller:
     session: WebSession | None = None
     session_id: str | None = None
     via_token: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 async def _resolve(request: web.Request) -> Caller:
@@ -278,6 +278,15 @@ def _safe_next(value: str) -> str:
     return "/"
 
 
+_DUMMY: list[str] = []
+
+
+def _dummy_hash() -> str:
+    if not _DUMMY:
+        _DUMMY.append(hash_password(secrets.token_urlsafe(16)))
+    return _DUMMY[0]
+
+
 def redirect(location: str) -> web.Response:
     """A 303 "see other" after a form post (the browser follows it with GET)."""
     return web.Response(status=303, headers={"Location": location})
@@ -294,13 +303,13 @@ async def login_page(request: web.Request) -> web.Response:
 
 
 async def _login_form(request: web.Request, *, error: str | None, email: str,
-                      status: int = 200) -> web.Response:
+                      status: int = 200, next_path: str | None = None) -> web.Response:
     from .layout import render_public
 
     token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
     response = await render_public(request, "login.html", {
         "error": error, "email": email, "csrf": token,
-        "next": _safe_next(request.query.get("next", "/")),
+        "next": _safe_next(next_path or request.query.get("next", "/")),
     }, status=status)
     response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Lax",
                         secure=_secure(request), path="/login")
@@ -319,25 +328,32 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     lang = language_of(request)
     source = source_address(request)
     now = time.monotonic()
+    next_path = _safe_next(str(form.get("next", "/")) or "/")
     cookie_token = request.cookies.get(LOGIN_COOKIE, "")
     sent = str(form.get(CSRF_FIELD, ""))
+
+    async def again(key: str, status: int) -> web.Response:
+        return await _login_form(request, error=translate(key, lang), email=email,
+                                  status=status, next_path=next_path)
+
     if not cookie_token or not hmac.compare_digest(cookie_token.encode(), sent.encode()):
-        return await _login_form(request, error=translate("login.expired", lang), email=email,
-                                 status=403)
+        return await again("login.expired", 403)
     if limiter.blocked(source, now):
-        return await _login_form(request, error=translate("login.too_many", lang), email=email,
-                                 status=429)
+        return await again("login.too_many", 429)
     user = await services.db.users.by_email(email) if email else None
-    if user is None or not verify_password(password, user.password_hash):
+    # scrypt runs in a thread (the event loop carries calls and media), and also for an
+    # unknown e-mail, so the answer time does not tell which e-mails exist.
+    stored = user.password_hash if user is not None else await asyncio.to_thread(_dummy_hash)
+    valid = await asyncio.to_thread(verify_password, password, stored)
+    if user is None or not valid:
         limiter.failed(source, now)
-        return await _login_form(request, error=translate("login.failed", lang), email=email,
-                                 status=401)
+        return await again("login.failed", 401)
     session_id = secrets.token_urlsafe(32)
     await services.db.sessions.purge_expired(now=now_ms())
     await services.db.sessions.create(id_hash=token_digest(session_id), user_id=user.id,
                                       csrf_token=secrets.token_urlsafe(32),
                                       expires_at=now_ms() + SESSION_TTL_MS)
-    response = redirect(_safe_next(str(form.get("next", "/")) or "/"))
+    response = redirect(next_path)
     response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="Lax",
                         secure=_secure(request), path="/", max_age=SESSION_TTL_MS // 1000)
     response.del_cookie(LOGIN_COOKIE, path="/login")

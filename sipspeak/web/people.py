@@ -17,6 +17,7 @@ An admin may do everything; an operator manages nobody.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -173,10 +174,11 @@ class People:
             await self.db.groups.get(group_id)
         role: Role = user.role  # type: ignore[assignment]
         language = self.services.config.get("general", "language")
+        password_hash = await asyncio.to_thread(hash_password, user.password)
         async with self.db.transaction():
             user_id = await self.db.users.create(
                 role=role, full_name=user.full_name.strip(), email=user.email.strip(),
-                password_hash=hash_password(user.password), phone=user.phone.strip(),
+                password_hash=password_hash, phone=user.phone.strip(),
                 extension=user.extension or None, sip_password=user.sip_password or None,
                 trunk_id=user.trunk_id, language=language)
             for group_id in groups:
@@ -213,7 +215,7 @@ class People:
             "sip_password": merged.sip_password if merged.extension else None,
         }
         if changes.password:
-            values["password_hash"] = hash_password(changes.password)
+            values["password_hash"] = await asyncio.to_thread(hash_password, changes.password)
         if changes.language is not None:
             values["language"] = changes.language
         async with self.db.transaction():
