@@ -195,6 +195,15 @@ def pinned(argv: list[str], core: int | None) -> list[str]:
     return argv
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_step(rate: int, step: float, workdir: Path) -> dict[str, float]:
     """One step: fresh callee, sipp at ``rate`` calls/s for ``step`` seconds."""
     server = subprocess.Popen(
@@ -209,6 +218,7 @@ def run_step(rate: int, step: float, workdir: Path) -> dict[str, float]:
         if not line.startswith("READY"):
             raise RuntimeError(f"callee did not start: {line!r}")
         port = int(line.split()[1])
+        cpu_at_start = _cpu_seconds(server.pid)
         stats = workdir / f"stats_{rate}.csv"
         calls = int(rate * step)
         sipp = subprocess.run(
@@ -243,6 +253,7 @@ def run_step(rate: int, step: float, workdir: Path) -> dict[str, float]:
             stderr=subprocess.DEVNULL,
             timeout=step + 60,
         )
+        server_cpu = _cpu_seconds(server.pid) - cpu_at_start
         rows = list(csv.reader(stats.open(), delimiter=";"))
         header, last = rows[0], rows[-1]
 
@@ -263,6 +274,8 @@ def run_step(rate: int, step: float, workdir: Path) -> dict[str, float]:
             "retransmissions": retrans,
             "retransmission_share": retrans / max(1.0, 3 * calls),
             "sipp_exit": sipp.returncode,
+            # CPU the callee spent per call: what one free core would sustain
+            "server_cpu_ms_per_call": 1000 * server_cpu / max(1.0, done),
         }
     finally:
         server.terminate()
@@ -283,7 +296,8 @@ def highest_rate(rates: list[int], step: float) -> tuple[int, list[dict[str, flo
             ok = result["failed"] == 0 and result["retransmission_share"] < 0.01
             print(
                 f"  {rate:5d} calls/s: {int(result['successful'])}/{result['calls']} ok, "
-                f"{int(result['failed'])} failed, {int(result['retransmissions'])} retransmissions "
+                f"{int(result['failed'])} failed, {int(result['retransmissions'])} retransmissions, "
+                f"callee CPU {result['server_cpu_ms_per_call']:.2f} ms/call "
                 f"-> {'pass' if ok else 'FAIL'}",
                 flush=True,
             )
@@ -342,6 +356,12 @@ def main() -> None:
         "calls_per_second_runs": bests,
         "parser_messages_per_second": {k: round(v) for k, v in parser_median.items()},
         "core_calls_per_second": round(core_rate),
+        "callee_cpu_ms_per_call": round(
+            statistics.median(
+                r["server_cpu_ms_per_call"] for run in steps for r in run
+            ),
+            3,
+        ),
         "load_average_1min": os.getloadavg()[0],
         "steps": steps,
     }
