@@ -271,7 +271,7 @@ def _secure(request: web.Request) -> bool:
     return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
 
 
-def _safe_next(value: str) -> str:
+def safe_next(value: str) -> str:
     # Only a local path: "//host" and "/\host" would leave the site.
     if value.startswith("/") and not value.startswith(("//", "/\\")):
         return value
@@ -298,7 +298,7 @@ def source_address(request: web.Request) -> str:
 
 async def login_page(request: web.Request) -> web.Response:
     if request.get("user") is not None:
-        raise web.HTTPFound(_safe_next(request.query.get("next", "/")))
+        raise web.HTTPFound(safe_next(request.query.get("next", "/")))
     return await _login_form(request, error=None, email=request.query.get("email", ""))
 
 
@@ -309,7 +309,7 @@ async def _login_form(request: web.Request, *, error: str | None, email: str,
     token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
     response = await render_public(request, "login.html", {
         "error": error, "email": email, "csrf": token,
-        "next": _safe_next(next_path or request.query.get("next", "/")),
+        "next": safe_next(next_path or request.query.get("next", "/")),
     }, status=status)
     response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Lax",
                         secure=_secure(request), path="/login")
@@ -328,7 +328,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     lang = language_of(request)
     source = source_address(request)
     now = time.monotonic()
-    next_path = _safe_next(str(form.get("next", "/")) or "/")
+    next_path = safe_next(str(form.get("next", "/")) or "/")
     cookie_token = request.cookies.get(LOGIN_COOKIE, "")
     sent = str(form.get(CSRF_FIELD, ""))
 

@@ -9,6 +9,7 @@ is taken, 413 too large, 422 a value is absurd, 429 too many attempts.  Services
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from aiohttp import web
@@ -54,6 +55,9 @@ def as_api_error(exc: BaseException) -> ApiError | None:
         return ApiError(404, "not_found", str(exc))
     if isinstance(exc, AccountError):
         return ApiError(422, "invalid", str(exc), field=exc.field)
+    if isinstance(exc, sqlite3.IntegrityError):
+        # A row referred to was removed meanwhile (another user deleted the folder …).
+        return ApiError(409, "conflict", "данные изменились, обновите страницу")
     if isinstance(exc, HttpProcessingError):
         # A malformed body part (bad multipart header, broken chunking …).
         return ApiError(400, "bad_request", "неверный формат запроса")

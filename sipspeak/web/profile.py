@@ -9,7 +9,7 @@ from aiohttp import web
 from ..security import new_api_token
 from ..storage import NotFound, now_ms
 from ..storage.models import User
-from .auth import ALL_ROLES, current_user, redirect, route
+from .auth import ALL_ROLES, current_user, redirect, route, safe_next
 from .errors import Invalid, json_ok
 from .forms import Fields
 from .i18n import LANGUAGES, translate
@@ -64,10 +64,9 @@ async def language_submit(request: web.Request) -> web.Response:
     fields = await Fields.read(request)
     await _change_language(request, fields)
     referer = request.headers.get("Referer", "")
-    target = "/"
-    if referer.startswith(f"{request.scheme}://{request.host}/"):
-        target = referer[len(f"{request.scheme}://{request.host}"):]
-    return redirect(target)
+    origin = f"{request.scheme}://{request.host}"
+    target = referer[len(origin):] if referer.startswith(origin + "/") else "/"
+    return redirect(safe_next(target))
 
 
 async def _change_language(request: web.Request, fields: Fields) -> str:

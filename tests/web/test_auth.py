@@ -224,3 +224,15 @@ async def test_expired_session_is_not_accepted(staff: Site) -> None:
     b.session.cookie_jar.update_cookies({SESSION_COOKIE: "old-session"})
     assert (await b.get("/")).status == 302
     assert (await b.get("/api/v1/me")).status == 401
+
+
+async def test_language_switch_redirects_only_within_the_site(staff: Site) -> None:
+    b = await staff.signed_in("admin@test.ru")
+    evil = await b.request("POST", "/profile/language",
+                           data={"language": "ru", "csrf": b.csrf},
+                           headers={"Referer": f"{staff.base.rstrip('/')}//evil.example/"})
+    assert evil.status == 303 and evil.headers["Location"] == "/"
+    back = await b.request("POST", "/profile/language",
+                           data={"language": "ru", "csrf": b.csrf},
+                           headers={"Referer": f"{staff.base.rstrip('/')}/blacklist?q=1"})
+    assert back.headers["Location"] == "/blacklist?q=1"
