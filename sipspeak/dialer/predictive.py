@@ -68,7 +68,7 @@ class PredictiveSettings:
     """The manual's «Процент предиктивного набора»: see the module docstring."""
     max_wait_ms: int = 2000
     """How long a person may wait for an operator: the project's queue timeout."""
-    set_point_share: float = 0.9
+    set_point_share: float = 0.95
     """The controller aims at this share of the target: a margin for the day's noise."""
     max_lines: int | None = None
 
@@ -213,6 +213,19 @@ class DialResolutionModel:
         return q.astype(np.float64), g.astype(np.float64)
 
 
+def _rows_at(table: FloatArray, ages_ms: list[int]) -> FloatArray:
+    """Rows of a per-second table at fractional ages, interpolated linearly."""
+    if not ages_ms:
+        return np.zeros((0, table.shape[1]))
+    last = table.shape[0] - 1
+    ages = np.minimum(np.array(ages_ms, dtype=np.float64) / 1000.0, float(last))
+    low = np.floor(ages).astype(np.intp)
+    high = np.minimum(low + 1, last)
+    frac = (ages - low)[:, None]
+    rows: FloatArray = table[low] * (1.0 - frac) + table[high] * frac
+    return rows
+
+
 def _expected_positive_part(mean: FloatArray, var: FloatArray) -> FloatArray:
     """E[max(X, 0)] for X ~ Normal(mean, var), elementwise."""
     sd = np.sqrt(np.maximum(var, 1e-12))
@@ -229,7 +242,9 @@ class PredictivePacer:
 
     PRIOR_DIALS = 10.0
     PRIOR_DELAY_S = 15
-    CONTROLLER_STEP = 0.01
+    CONTROLLER_GAIN = (0.03, 0.0005)
+    """Step of log θ per person (× error / set point): large while the day is young, shrinking
+    as 1/√n towards the floor so that θ stops jittering once it has found its level."""
     THETA_RANGE = (1e-3, 1.0)
     REFIT_DIALS_EVERY = 25
     REFIT_DURATIONS_SHARE = 0.1
@@ -277,7 +292,9 @@ class PredictivePacer:
         set_point = self.settings.target_abandon_rate * self.settings.set_point_share
         error = (1.0 if abandoned else 0.0) - set_point
         low, high = self.THETA_RANGE
-        step = self.CONTROLLER_STEP * error / set_point
+        first, floor = self.CONTROLLER_GAIN
+        gain = max(floor, first / math.sqrt(1.0 + self.persons_handled / 50.0))
+        step = gain * error / set_point
         self._log_theta = min(
             math.log(high), max(math.log(low), self._log_theta - step)
         )
@@ -335,27 +352,21 @@ class PredictivePacer:
             if state is AgentState.AVAILABLE:
                 available += 1
             elif state is AgentState.WRAP_UP:
-                wrap_ages.append((now - op.since_ms) // 1000)
+                wrap_ages.append(now - op.since_ms)
             elif state is AgentState.TALKING:
-                talk_ages.append((now - op.since_ms) // 1000)
+                talk_ages.append(now - op.since_ms)
         if available == 0 and not talk_ages and not wrap_ages:
             return 0
-        f = np.zeros((0, HORIZON_S + 1))
-        if talk_ages or wrap_ages:
-            rows = [
-                self._talk_table[
-                    np.minimum(np.array(talk_ages, dtype=np.intp), MAX_AGE_S)
-                ],
-                self._wrap_table[
-                    np.minimum(np.array(wrap_ages, dtype=np.intp), MAX_AGE_S)
-                ],
+        f = np.concatenate(
+            [
+                _rows_at(self._talk_table, talk_ages),
+                _rows_at(self._wrap_table, wrap_ages),
             ]
-            f = np.concatenate(rows)
+        )
         supply = available + f.sum(axis=0)
         supply_var = (f * (1.0 - f)).sum(axis=0)
 
-        ages = [min((now - s) // 1000, HORIZON_S) for s in inp.dial_started_ms]
-        q = self._q_table[ages] if ages else np.zeros((0, HORIZON_S + 1))
+        q = _rows_at(self._q_table, [now - s for s in inp.dial_started_ms])
         demand = inp.waiting_persons + q.sum(axis=0)
         demand_var = (q * (1.0 - q)).sum(axis=0)
 
@@ -371,7 +382,7 @@ class PredictivePacer:
             k = np.arange(n + 1, min(n + chunk, limit) + 1, dtype=np.float64)[:, None]
             mean = demand + k * g - supply
             var = demand_var + k * (g * (1.0 - g)) + supply_var
-            overflow = _expected_positive_part(mean, var).max(axis=1)
+            overflow = _expected_positive_part(mean, var).sum(axis=1)
             allowed = overflow <= theta * (demand[-1] + k[:, 0] * g[-1])
             if not allowed.all():
                 return n + int(np.argmin(allowed))
