@@ -14,6 +14,7 @@ from .errors import Invalid, json_ok
 from .forms import Fields
 from .i18n import LANGUAGES, translate
 from .layout import AGENT_STATES, current_agent_state, language_of, render
+from .people import People
 
 if TYPE_CHECKING:
     from ..app import Services
@@ -42,12 +43,13 @@ async def dashboard(request: web.Request) -> web.Response:
     lang = language_of(request)
     tiles: list[dict[str, Any]] = []
     if user.role in ("admin", "supervisor"):
-        operators = await db.users.list(role="operator")
+        people = People(_services(request), user)
+        operators = await people.list_users(role="operator")
         tiles.append({"label": translate("dashboard.operators", lang), "value": len(operators)})
         projects = await db.projects.list(supervisor_id=None if user.role == "admin" else user.id)
         tiles.append({"label": translate("dashboard.projects", lang), "value": len(projects)})
         tiles.append({"label": translate("dashboard.groups", lang),
-                      "value": len(await db.groups.list())})
+                      "value": len(await people.list_groups())})
     else:
         tiles.append({"label": translate("dashboard.groups", lang),
                       "value": len(await db.users.groups_of(user.id))})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from webtools import Browser, Site
 
 from sipspeak.web.auth import project_ids_for
@@ -129,3 +131,12 @@ async def test_supervisor_saves_his_own_profile_page(staff: Site) -> None:
         "phone": "", "password": "", "extension": "", "trunk_id": ""})
     assert saved.status == 303
     assert (await staff.db.users.get(ids["sup"])).full_name == "Супервайзер Иванов"
+
+
+async def test_supervisor_dashboard_counts_his_scope(staff: Site) -> None:
+    await setup_projects(staff)
+    b = await staff.signed_in("sup@test.ru")
+    text = await (await b.get("/")).text()
+    # one operator in his groups, one project, one group (not the other supervisor's)
+    values = [int(v) for v in re.findall(r'tile-value">(\d+)<', text)]
+    assert values == [1, 1, 1]
