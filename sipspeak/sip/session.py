@@ -19,7 +19,8 @@ UAS (event ``IncomingCall``):
   ACK, BYE after 64*T1 without one, §13.3.1.4), ``reject(status, now)``,
   ``hangup(now)``.  Events: ``CallConfirmed`` (ACK), ``CallFailed`` (CANCEL -> 487).
 Both: ``ReinviteReceived`` -> ``accept_reinvite(body, now)`` / ``reject_reinvite``;
-``ReinviteAnswered``; ``CallEnded`` (BYE either way).
+``ReinviteAnswered``; ``CallEnded`` (BYE either way); ``RequestInDialog`` for an
+OPTIONS / INFO / NOTIFY in the call (answered 200 already, e.g. INFO DTMF).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from sipspeak.sip.transaction import ClientTransaction, ServerTransaction
     from sipspeak.sip.transaction_layer import TransactionLayer
 
+_ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY"
 Authenticate = Callable[[SipRequest, SipResponse], list[tuple[str, str]] | None]
 
 
@@ -112,6 +114,14 @@ class CallEnded:
 
 @dataclass(frozen=True, slots=True)
 class ReinviteReceived:
+    session: InviteSession
+    request: SipRequest
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInDialog:
+    """An OPTIONS, INFO or NOTIFY inside the call, already answered 200."""
+
     session: InviteSession
     request: SipRequest
 
@@ -591,10 +601,27 @@ class InviteSession:
             txn.owner = self
             self._reinvite_in = txn
             self.host.emit(ReinviteReceived(self, request))
-        elif method in ("OPTIONS", "INFO", "UPDATE", "NOTIFY"):
+        elif method in ("OPTIONS", "INFO", "NOTIFY"):
             txn.send_response(make_response(request, 200), now)
+            # e.g. INFO with application/dtmf-relay for the calls layer
+            self.host.emit(RequestInDialog(self, request))
         else:
-            txn.send_response(make_response(request, 501), now)
+            # §8.2.1: 405 for a method we know but do not support here (UPDATE,
+            # REFER, PRACK …), 501 for one we do not recognise.
+            known = method in (
+                "UPDATE",
+                "REFER",
+                "PRACK",
+                "SUBSCRIBE",
+                "MESSAGE",
+                "PUBLISH",
+            )
+            txn.send_response(
+                make_response(
+                    request, 405 if known else 501, headers=[("Allow", _ALLOW)]
+                ),
+                now,
+            )
 
     def accept_reinvite(self, body: bytes, now: float) -> None:
         """Answer a received re-INVITE with 200 and ``body`` (e.g. the hold answer)."""

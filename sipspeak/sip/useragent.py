@@ -78,10 +78,19 @@ log = logging.getLogger("sipspeak.sip.useragent")
 
 RequestHandler = Callable[[SipRequest, ServerTransaction, float], SipResponse | None]
 _SCHEMES = frozenset({"sip", "sips"})
-_ALWAYS_ALLOWED = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE")
+_ALWAYS_ALLOWED = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "NOTIFY")
 # Methods of RFC 3261 and its extensions: recognised (405 if unsupported), others get 501.
 _KNOWN_METHODS = frozenset(
-    {"REGISTER", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PRACK", "PUBLISH"}
+    {
+        "REGISTER",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "REFER",
+        "MESSAGE",
+        "PRACK",
+        "PUBLISH",
+        "UPDATE",
+    }
 )
 
 
@@ -503,7 +512,7 @@ class UserAgent:
                     ("User-Agent", self.user_agent),
                 ],
             )
-        elif method in ("BYE", "INFO", "UPDATE"):
+        elif method in ("BYE", "INFO", "NOTIFY"):
             self._reply(txn, 481, now)
         elif method in _KNOWN_METHODS:
             self._reply(txn, 405, now, [("Allow", self.allow)])  # §8.2.1

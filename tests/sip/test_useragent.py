@@ -17,6 +17,7 @@ from sipspeak.sip.session import (
     InviteSession,
     ReinviteAnswered,
     ReinviteReceived,
+    RequestInDialog,
     SessionState,
 )
 from sipspeak.sip.uri import SipUri
@@ -351,3 +352,27 @@ def test_cancel_without_final_response_gives_up_after_64_t1(wire: Wire) -> None:
     assert [f.status for f in failed] == [487]
     assert uac.state is SessionState.TERMINATED
     assert wire.a.transactions.transaction_count == 0
+
+
+def test_in_dialog_info_is_reported_and_update_refused(wire: Wire) -> None:
+    uac = call(wire)
+    uas = incoming(wire)
+    uas.answer(b"", wire.now)
+    wire.transfer()
+    wire.events(wire.a), wire.events(wire.b)
+    assert uac.dialog is not None
+    for method in ("INFO", "UPDATE", "FOO"):
+        request = uac.dialog.create_request(
+            method, via=wire.a.via_for(wire.b_addr), body=b"Signal=5\r\nDuration=160\r\n",
+            headers=[("Content-Type", "application/dtmf-relay")],
+        )  # fmt: skip
+        wire.a.send_request(request, wire.b_addr, wire.now)
+    wire.transfer()
+    statuses = {e.transaction.request.method: e.response.status for e in wire.events(wire.a)
+                if isinstance(e, ResponseReceived)}  # fmt: skip
+    assert statuses == {"INFO": 200, "UPDATE": 405, "FOO": 501}
+    (info,) = wire.events(wire.b)
+    assert isinstance(info, RequestInDialog) and info.request.body.startswith(
+        b"Signal=5"
+    )
+    assert info.session is uas
