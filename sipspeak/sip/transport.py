@@ -24,7 +24,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import WSMsgType, web
 
@@ -62,10 +62,9 @@ class _TcpProtocol(asyncio.Protocol):
         self.connection_id = next(endpoint.connection_ids)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(
-            transport, asyncio.Transport
-        )  # asyncio contract, not wire input
-        self.transport = transport
+        self.transport = cast(
+            asyncio.Transport, transport
+        )  # a stream protocol gets a Transport
         peer = transport.get_extra_info("peername")
         self.address = Address("TCP", str(peer[0]), int(peer[1]), self.connection_id)
         self.endpoint.connections[self.connection_id] = self
