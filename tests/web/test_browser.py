@@ -108,7 +108,23 @@ async def test_admin_creates_group_status_and_trunk_in_the_browser(staff: Site) 
         await until(paused, "the operator state")
 
         await browser.navigate(f"{base}/profile/devices")
-        assert await browser.find("#microphones")
+        await browser.click(await browser.find("#test-microphone"))
+
+        async def microphone_heard() -> bool:
+            level = await browser.execute(
+                "return [document.querySelectorAll('#microphones option').length,"
+                " document.getElementById('mic-level').value];")
+            return bool(level[0] >= 1 and level[1] > 0)
+
+        # the fake capture device plays a beep: the level meter moves
+        await until(microphone_heard, "the microphone level")
+        await browser.click(await browser.find("#test-speaker"))
+
+        async def tone_playing() -> bool:
+            text = await browser.text(await browser.find("#device-status"))
+            return str(text) == "Звучит проверочный сигнал"
+
+        await until(tone_playing, "the speaker test tone")
         logs = await browser.console_logs()
         errors = [entry for entry in logs if entry.get("level") == "SEVERE"]
         assert errors == [], errors
