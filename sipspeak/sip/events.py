@@ -53,11 +53,15 @@ class RequestReceived:
 
     ``transaction`` is the server transaction to answer through; it is ``None``
     for an ACK to a 2xx, which is its own transaction (§17.1.1.3, §13.2.2.4).
+    ``merged`` marks a request without To tag whose Call-ID, From tag and CSeq
+    match a live transaction of another branch: a fork that reached us twice
+    (§8.2.2.2, answered 482).
     """
 
     request: SipRequest
     transaction: ServerTransaction | None
     source: Address
+    merged: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -381,8 +381,9 @@ class ClientNonInviteTransaction(_Transaction):
 class _ServerTransaction(_Transaction):
     __slots__ = ()
 
-    def start(self, now: float) -> None:
-        self._ctx.outbox.append(RequestReceived(self.request, self, self.peer))  # type: ignore[arg-type]
+    def start(self, now: float, merged: bool = False) -> None:
+        event = RequestReceived(self.request, self, self.peer, merged)  # type: ignore[arg-type]
+        self._ctx.outbox.append(event)
 
     def receive_request(self, request: SipRequest, now: float) -> None:
         """A retransmission, or the ACK for our 300-699."""

@@ -78,6 +78,10 @@ def client_key(branch: str, method: str) -> tuple[str, ...]:
     return (branch, method)
 
 
+def _merge_key(request: SipRequest) -> tuple[str, str, str]:
+    return (request.call_id, request.from_.tag or "", str(request.cseq))
+
+
 def response_destination(via: Via, source: Address) -> Address:
     """Where responses to a request go (RFC 3261 §18.2.2, RFC 3581 §4)."""
     if source.connection is not None:
@@ -107,6 +111,8 @@ class TransactionLayer:
         self.outbox: list[object] = []
         self._client: dict[tuple[str, ...], ClientTransaction] = {}
         self._server: dict[tuple[str, ...], ServerTransaction] = {}
+        # §8.2.2.2 merged-request detection: (Call-ID, From tag, CSeq) -> first transaction
+        self._merge: dict[tuple[str, str, str], ServerTransaction] = {}
 
     # TransactionContext
     def schedule(self, deadline: float, owner: _Transaction) -> None:
@@ -125,6 +131,10 @@ class TransactionLayer:
             table = self._server
         if table.get(transaction.key) is transaction:
             del table[transaction.key]
+        if table is self._server and transaction.request.to.tag is None:
+            merge_key = _merge_key(transaction.request)
+            if self._merge.get(merge_key) is transaction:
+                del self._merge[merge_key]
         # The owner usually points back at the transaction (a session's INVITE):
         # breaking the cycle here spares the cyclic GC ~40 objects per call.
         transaction.owner = None
@@ -155,7 +165,15 @@ class TransactionLayer:
                 key=key, state=State.TRYING, request=request, peer=peer, ctx=self
             )
         self._server[key] = transaction
-        transaction.start(now)
+        merged = False
+        if request.to.tag is None:
+            merge_key = _merge_key(request)
+            first = self._merge.get(merge_key)
+            if first is None:
+                self._merge[merge_key] = transaction
+            else:
+                merged = True
+        transaction.start(now, merged)
 
     def receive_response(self, response: SipResponse, now: float) -> bool:
         """Feed a response to its client transaction; False if it was dropped."""

@@ -463,6 +463,9 @@ class UserAgent:
                 session.ack_received(request, now)
             return
         method = request.method
+        if event.merged:
+            self._reply(txn, 482, now)  # §8.2.2.2: the same request by another path
+            return
         if request.uri.scheme not in _SCHEMES:
             self._reply(txn, 416, now)  # §8.2.2.1
             return

@@ -202,3 +202,27 @@ def test_cancel_finds_its_invite() -> None:
     assert found is not None and found.request.method == "INVITE"
     other = request("CANCEL")
     assert uas.find_invite(other) is None
+
+
+def test_merged_request_is_flagged() -> None:
+    """§8.2.2.2: the same INVITE arriving over two forks (two branches) is flagged."""
+    uas = TransactionLayer()
+    first = request()
+    uas.receive_request(wire(first), UAC, now=0.0)  # type: ignore[arg-type]
+    second = wire(first)
+    second.via = [
+        Via(host="127.0.0.1", port=5099, parameters=(("branch", new_branch()),))
+    ]
+    uas.receive_request(second, UAC, now=0.0)  # type: ignore[arg-type]
+    events = [e for e in drain(uas) if isinstance(e, RequestReceived)]
+    assert [e.merged for e in events] == [False, True]
+    # once the first transaction has ended, the key is free again
+    assert events[0].transaction is not None
+    events[0].transaction.send_response(make_response(first, 486, to_tag="x"), now=0.0)
+    run_clock(uas, 40.0)
+    third = wire(first)
+    third.via = [
+        Via(host="127.0.0.1", port=5098, parameters=(("branch", new_branch()),))
+    ]
+    uas.receive_request(third, UAC, now=41.0)  # type: ignore[arg-type]
+    assert [e.merged for e in drain(uas) if isinstance(e, RequestReceived)] == [False]
