@@ -732,10 +732,14 @@ def main() -> None:
     )
     results: dict[str, list[StepResult]] = {}
     best: dict[str, int] = {}
+    # Largest N under the loss criterion alone: on a shared, oversubscribed
+    # machine the p99 criterion measures the neighbours as much as the engine.
+    best_loss_only: dict[str, int] = {}
     for mode in args.modes.split(","):
         failures = 0
         results[mode] = []
         best[mode] = 0
+        best_loss_only[mode] = 0
         for calls in steps:
             r = run_step(mode, calls, args)
             results[mode].append(r)
@@ -746,9 +750,11 @@ def main() -> None:
                 f"(max send lag {r.phone_max_lag_ms:.1f} ms)  {'ok' if r.passed else 'FAIL'}",
                 flush=True,
             )
+            if r.loss < 0.001:
+                best_loss_only[mode] = max(best_loss_only[mode], calls)
             if r.passed:
                 best[mode] = max(best[mode], calls)
-            else:
+            if r.loss >= 0.001:
                 failures += 1
                 if failures >= args.failures:
                     break
@@ -760,6 +766,7 @@ def main() -> None:
         "nice": args.nice,
         "load_average_at_start": round(os.getloadavg()[0], 2),
         "best_calls": best,
+        "best_calls_loss_only": best_loss_only,
         "steps": {
             mode: [
                 {
@@ -777,12 +784,13 @@ def main() -> None:
             for mode, rs in results.items()
         },
     }
-    if best.get("relay"):
-        for mode in ("engine", "record"):
-            if mode in best:
-                figures[f"{mode}_fraction_of_relay"] = round(
-                    best[mode] / best["relay"], 3
-                )
+    for label, table in (("", best), ("_loss_only", best_loss_only)):
+        if table.get("relay"):
+            for mode in ("engine", "record"):
+                if mode in table:
+                    figures[f"{mode}_fraction_of_relay{label}"] = round(
+                        table[mode] / table["relay"], 3
+                    )
     figures["phones"] = "c" if args.c_phone else "python"
     shutil.rmtree(build_dir, ignore_errors=True)
     print(json.dumps(figures))

@@ -22,10 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from import_base_generator import generate_base
-
 BAR_SECONDS = 20.0
 BAR_RSS_MB = 300.0
 
@@ -90,6 +86,10 @@ def main() -> int:
     args = parser.parse_args()
     if args.child:
         return _child(Path(args.child[0]), Path(args.child[1]))
+
+    # Imported here, not at the top: the measured child process must not carry openpyxl.
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from import_base_generator import generate_base
 
     with tempfile.TemporaryDirectory(prefix="sipspeak-import-bench-") as tmp:
         workdir = Path(tmp)

@@ -103,7 +103,8 @@ def parse_source(text: str, *, origin: str) -> Iterator[SourceRow]:
         )
     errors: list[str] = []
     reader = csv.reader(lines, delimiter=delimiter)
-    for line_no, cells in enumerate(reader, start=2):
+    for cells in reader:
+        line_no = reader.line_num
         if not any(c.strip() for c in cells):
             continue
 
@@ -134,10 +135,10 @@ def parse_source(text: str, *, origin: str) -> Iterator[SourceRow]:
             inn=cell("inn"),
             origin=f"{origin}:{line_no}",
         )
-        if len(errors) >= MAX_REPORTED_ERRORS:
-            break
     if errors:
-        raise NumberingSourceError("\n".join(errors))
+        more = len(errors) - MAX_REPORTED_ERRORS
+        tail = [f"… и ещё {more} строк с ошибками"] if more > 0 else []
+        raise NumberingSourceError("\n".join(errors[:MAX_REPORTED_ERRORS] + tail))
 
 
 def read_region_zones(text: str) -> dict[str, str | None]:

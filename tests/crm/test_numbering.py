@@ -337,3 +337,12 @@ def test_refresh_downloads_from_url(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_many_bad_rows_are_summarised() -> None:
+    bad = [f"922;{i:07d};{i:07d};5;X;-;-;1" for i in range(50)]
+    with pytest.raises(NumberingSourceError) as info:
+        build(extract(*bad))
+    lines = str(info.value).splitlines()
+    assert len(lines) == 21
+    assert lines[-1] == "… и ещё 30 строк с ошибками"
