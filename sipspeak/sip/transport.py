@@ -169,9 +169,11 @@ class SipEndpoint:
         site = web.TCPSite(runner, host, port)
         await site.start()
         self._runners.append(runner)
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        bound = int(sockets[0].getsockname()[1]) if sockets else port
+        bound = port
+        for address in runner.addresses:  # the sockets actually bound (port 0 resolved)
+            if isinstance(address, tuple) and len(address) >= 2:
+                bound = int(address[1])
+                break
         local = Address("WS", host, bound)
         self.ua.add_local_address(local)
         return local
