@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from ..dialer.ports import CallOutcome
 
 __all__ = ["CallTimes", "Tariff", "Durations", "durations", "price_kopecks", "outcome_for_status",
-           "ClientStatus", "OperatorStatus", "client_status", "RESULT_LABELS"]
+           "ClientStatus", "OperatorStatus", "client_status", "RESULT_LABELS",
+           "operator_status", "completion_columns"]
 
 
 class ClientStatus(enum.Enum):
@@ -147,3 +148,39 @@ def client_status(outcome: CallOutcome) -> ClientStatus:
         CallOutcome.ANSWERING_MACHINE: ClientStatus.MACHINE,
         CallOutcome.ABANDONED: ClientStatus.HUNG_UP_WAITING,
     }[outcome]
+
+
+def operator_status(*, offered: bool, answered: bool) -> OperatorStatus:
+    """«Статус оператора»: empty when no operator was rung for the call."""
+    if answered:
+        return OperatorStatus.ANSWERED
+    return OperatorStatus.NO_ANSWER if offered else OperatorStatus.NOT_OFFERED
+
+
+def completion_columns(times: CallTimes, outcome: CallOutcome, *, sip_code: int | None,
+                       tariff: Tariff | None, operator_offered: bool,
+                       recording_path: str | None, amd_result: str | None) -> dict[str, object]:
+    """The columns of a calls row filled in when the call ends (``db.calls.update``).
+
+    ``result`` stores the :class:`CallOutcome` value (``close_dangling`` writes "lost" the
+    same way); :data:`RESULT_LABELS` turns it into the report's words.
+    """
+    d = durations(times)
+    return {
+        "answered_at": times.answered_ms,
+        "bridged_at": times.bridged_ms,
+        "ended_at": times.ended_ms,
+        "duration_ms": d.duration_ms,
+        "dial_ms": d.dial_ms,
+        "billing_ms": d.billing_ms,
+        "wait_ms": d.wait_ms,
+        "talk_ms": d.talk_ms,
+        "client_status": client_status(outcome).value,
+        "operator_status": operator_status(offered=operator_offered,
+                                           answered=times.bridged_ms is not None).value,
+        "result": outcome.value,
+        "sip_code": sip_code,
+        "amd_result": amd_result,
+        "price_kopecks": price_kopecks(d.billing_ms, tariff) if tariff is not None else 0,
+        "recording_path": recording_path,
+    }

@@ -1,0 +1,80 @@
+"""Answering-machine detection on an answered customer leg: a bridge tap feeding the detector.
+
+The bridge hands the customer's audio to a tap as ``(codec, rtp_timestamp, payload)``;
+this adapter decodes it (one table lookup per packet, in media/'s G.711 code) and feeds the
+sans-IO detector with the stream time the RTP timestamp gives (RFC 3550 §5.1: the timestamp
+counts 8 kHz samples), so lost packets count as silence.  The decision is reported once to
+``on_result``; :meth:`AmdTap.check` decides on silence when no audio arrives at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+from sipspeak.media.amd.detector import AmdDecision, AmdResult, AnsweringMachineDetector
+from sipspeak.media.amd.params import AmdParams, AmdParamsError
+from sipspeak.media.g711 import decode
+from sipspeak.media.rtp import Codec, ts_diff
+
+from ..dialer.ports import AmdVerdict
+
+__all__ = ["AmdTap", "amd_params", "verdict_of"]
+
+log = logging.getLogger(__name__)
+
+
+def amd_params(text: str) -> AmdParams:
+    """A project's AMD overrides (JSON object text); bad overrides fall back to defaults."""
+    if not text.strip():
+        return AmdParams()
+    try:
+        return AmdParams.from_mapping(json.loads(text))
+    except (ValueError, AmdParamsError) as exc:
+        log.warning("ignoring the project's AMD parameters: %s", exc)
+        return AmdParams()
+
+
+def verdict_of(result: AmdResult) -> AmdVerdict:
+    return {AmdDecision.HUMAN: AmdVerdict.HUMAN, AmdDecision.MACHINE: AmdVerdict.MACHINE,
+            AmdDecision.NOTSURE: AmdVerdict.NOT_SURE}[result.decision]
+
+
+class AmdTap:
+    """Feeds one customer stream to an :class:`AnsweringMachineDetector` until it decides."""
+
+    def __init__(self, *, params: AmdParams, on_result: Callable[[AmdResult], None]) -> None:
+        self.detector = AnsweringMachineDetector(params=params)
+        self._on_result = on_result
+        self._first_ts: int | None = None
+        self.result: AmdResult | None = None
+
+    def __call__(self, codec: Codec, timestamp: int, payload: bytes) -> None:
+        if self.result is not None:
+            return
+        if self._first_ts is None:
+            self._first_ts = timestamp
+        stream_time = ts_diff(timestamp, self._first_ts) / 8000.0
+        if stream_time < 0:
+            return  # reordered packet from before the first one
+        self._decided(self.detector.feed(decode(codec, payload), stream_time))
+
+    def check(self, elapsed: float) -> None:
+        """No decision from audio ``elapsed`` seconds after the answer: decide on silence."""
+        if self.result is None:
+            self._decided(self.detector.handle_timer(elapsed))
+
+    @property
+    def deadline(self) -> float:
+        """Seconds after the start by which :meth:`check` should be called."""
+        return self.detector.get_timer()
+
+    def _decided(self, result: AmdResult | None) -> None:
+        if result is None or self.result is not None:
+            return
+        self.result = result
+        try:
+            self._on_result(result)
+        except Exception:
+            log.exception("AMD result handler failed")

@@ -1,0 +1,71 @@
+"""One call as the service holds it: its legs, media objects, state and CDR identity."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sipspeak.media.bridge import Bridge
+from sipspeak.media.player import Player
+from sipspeak.media.recorder import WavRecorder
+
+from .amd_tap import AmdTap
+from .cdr import Tariff
+from .legs import SipLeg
+from .state import CallState
+
+__all__ = ["Call", "CallLog"]
+
+
+class CallLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A logger that prefixes every line with the call's id and SIP Call-ID."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        extra = self.extra or {}
+        return f"[{extra.get('call')} {extra.get('sip_call_id', '-')}] {msg}", kwargs
+
+
+@dataclass(eq=False, slots=True)
+class Call:
+    """See the module docstring; the service is the only writer."""
+
+    id: str
+    kind: str  # auto | click | manual | inbound (the calls.kind column)
+    direction: str  # outbound | inbound
+    state: CallState
+    log: CallLog
+    project_id: int | None = None
+    trunk_id: int | None = None
+    contact_id: int | None = None
+    phone: str = ""
+    caller_id: str = ""
+    operator_id: int | None = None
+    dialer: bool = False  # the dialer originated it (or its ACD takes it): events go there
+    amd_enabled: bool = False
+    amd_params: str = ""
+    music_on_hold: bool = True
+    auto_answer: bool = False
+    operator_timeout_s: int = 30
+    tariff: Tariff | None = None
+    cdr_id: int | None = None
+    customer: SipLeg | None = None
+    operator: SipLeg | None = None
+    bridge: Bridge | None = None
+    player: Player | None = None
+    recorder: WavRecorder | None = None
+    recording_path: str | None = None
+    amd: AmdTap | None = None
+    amd_result: str | None = None
+    ring_ids: set[str] = field(default_factory=set)
+    operators_offered: bool = False
+    hang_up_requested: bool = False
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    timer: asyncio.TimerHandle | None = None
+    finished: asyncio.Task[None] | None = None
+
+    @property
+    def sip_call_id(self) -> str | None:
+        return self.customer.call_id if self.customer is not None else None

@@ -1,0 +1,134 @@
+"""Operators' SIP phones: registration with Digest auth, who is online, where to ring.
+
+An operator is a user with an extension and a SIP password (manual §4.1).  His phones
+REGISTER to the built-in registrar (``RegisterHandler``, 401 challenge, lock-out after
+repeated failures); ``phone.online`` / ``phone.offline`` go on the bus.  His INVITEs (a
+manual call) are authenticated with a 407 challenge (RFC 3261 §22.3) by
+:meth:`PhoneDirectory.authenticate_invite`.  :meth:`PhoneDirectory.targets` lists where to
+fork an offered call: every live binding of the extension, each reached at the address
+its REGISTER came from (RFC 5626 practice for phones behind NAT), else its Contact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass
+
+from sipspeak.events import EventBus
+from sipspeak.sip.auth import DigestServer, StoredSecret
+from sipspeak.sip.events import Address, TransportName
+from sipspeak.sip.message import SipRequest, SipResponse, make_response
+from sipspeak.sip.registrar import ExtensionOffline, ExtensionOnline, Registrar, RegistrarEvent
+from sipspeak.sip.registrar_aio import RegisterHandler, authenticate_request
+from sipspeak.sip.uri import SipUri, Uri
+from sipspeak.sip.useragent import UserAgent
+from sipspeak.storage import Database
+from sipspeak.storage.models import User
+
+__all__ = ["PhoneDirectory", "PhoneTarget"]
+
+log = logging.getLogger(__name__)
+_NONCE_KEY_SETTING = "sip.nonce_key"
+_TRANSPORTS: dict[str, TransportName] = {"udp": "UDP", "tcp": "TCP", "ws": "WS", "wss": "WSS",
+                                         "tls": "TLS"}
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneTarget:
+    """One registered phone of an operator: the URI to INVITE and the next hop."""
+
+    uri: Uri
+    destination: Address
+
+
+class PhoneDirectory:
+    """See the module docstring."""
+
+    def __init__(self, *, db: Database, bus: EventBus, realm: str = "sipspeak",
+                 registrar: Registrar | None = None) -> None:
+        self.db = db
+        self.bus = bus
+        self.realm = realm
+        self.registrar = registrar or Registrar()
+        self.auth: DigestServer | None = None
+        self.handler: RegisterHandler | None = None
+        self._expiry: asyncio.Task[None] | None = None
+        self._extensions: dict[str, int] = {}  # extension -> user id, for the events
+
+    async def start(self, ua: UserAgent) -> None:
+        key_hex = await self.db.settings.get(_NONCE_KEY_SETTING)
+        if not key_hex:
+            key_hex = secrets.token_hex(32)
+            await self.db.settings.set(_NONCE_KEY_SETTING, key_hex)
+        # One DigestServer for REGISTER and INVITE: lock-out counts failures of both.
+        self.auth = DigestServer(realm=self.realm, key=bytes.fromhex(key_hex))
+        self.handler = RegisterHandler(registrar=self.registrar, auth=self.auth,
+                                       lookup=self._secret, on_event=self._on_event)
+        self.handler.attach(ua)
+        self._expiry = asyncio.get_running_loop().create_task(self.handler.run_expiry(),
+                                                               name="registrar expiry")
+
+    async def aclose(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            await asyncio.gather(self._expiry, return_exceptions=True)
+        if self.handler is not None:
+            await self.handler.aclose()
+
+    async def operator(self, extension: str) -> User | None:
+        user = await self.db.users.by_extension(extension)
+        if user is None or user.deleted or not user.sip_password:
+            return None
+        return user
+
+    async def _secret(self, username: str) -> StoredSecret | None:
+        user = await self.operator(username)
+        if user is None or user.sip_password is None:
+            return None
+        self._extensions[username] = user.id
+        return StoredSecret.from_password(user.sip_password)
+
+    def _on_event(self, event: RegistrarEvent) -> None:
+        user_id = self._extensions.get(event.extension)
+        if isinstance(event, ExtensionOnline):
+            self.bus.publish("phone.online", extension=event.extension, user_id=user_id,
+                             contacts=[str(b.contact.uri) for b in event.contacts])
+        elif isinstance(event, ExtensionOffline):
+            self.bus.publish("phone.offline", extension=event.extension, user_id=user_id,
+                             reason=event.reason.value)
+
+    def is_online(self, extension: str, now: float) -> bool:
+        return self.registrar.is_online(extension, now)
+
+    def targets(self, extension: str, now: float) -> list[PhoneTarget]:
+        out: list[PhoneTarget] = []
+        for binding in self.registrar.lookup(extension, now):
+            uri = binding.uri
+            if binding.source is not None:
+                destination = binding.source
+            elif isinstance(uri, SipUri):
+                transport = _TRANSPORTS.get(uri.transport.lower(), "UDP")
+                destination = Address(transport, uri.host, uri.port or 5060)
+            else:
+                continue
+            out.append(PhoneTarget(uri=uri, destination=destination))
+        return out
+
+    async def authenticate_invite(self, request: SipRequest, source: Address,
+                                  now: float) -> User | SipResponse:
+        """The operator placing this INVITE, or the 407 / 403 to send instead."""
+        if self.auth is None:
+            raise RuntimeError("phone directory not started")
+        verdict = await authenticate_request(
+            self.auth, request, source=source, lookup=self._secret,
+            clock=asyncio.get_running_loop().time, proxy=True,
+            to_tag=secrets.token_hex(6))
+        if isinstance(verdict, SipResponse):
+            return verdict
+        user = await self.operator(verdict)
+        if user is None:
+            return make_response(request, 403, "Forbidden (not an operator)",
+                                 to_tag=secrets.token_hex(6))
+        return user

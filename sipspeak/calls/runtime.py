@@ -1,0 +1,115 @@
+"""Starting and stopping call control: SIP endpoint, registrar, trunks, RTP ports, calls.
+
+``CallRuntime.start(config, db, bus)`` binds the SIP listen addresses of ``[sip] listen``,
+announces ``[sip] public_address`` (or the listen address) in Via, Contact and SDP, hands
+RTP ports out of ``[rtp] port_min..port_max`` and starts the registrar, one registration
+per active trunk and the :class:`~sipspeak.calls.entry.CallCenter`.  ``aclose()`` ends the
+calls (their CDRs completed), unregisters the trunks and closes every socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from sipspeak.config import Config, parse_hostport
+from sipspeak.events import EventBus
+from sipspeak.media.portpool import PortPool
+from sipspeak.sip.events import Address
+from sipspeak.sip.trunk import TrunkState
+from sipspeak.sip.trunk_aio import UserAgentChannel
+from sipspeak.sip.transport import SipEndpoint
+from sipspeak.sip.useragent import UserAgent
+from sipspeak.storage import Database
+
+from .entry import CallCenter
+from .phones import PhoneDirectory
+from .trunks import TrunkDirectory
+
+__all__ = ["CallRuntime", "CallRuntimeError", "reachable_address"]
+
+log = logging.getLogger(__name__)
+
+
+class CallRuntimeError(RuntimeError):
+    """Call control cannot start (a taken SIP port, say); one line for the admin."""
+
+
+def reachable_address(bind_host: str) -> str:
+    """An address peers can reach us at when we listen on a wildcard address."""
+    if bind_host not in ("0.0.0.0", "::", ""):
+        return bind_host
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: no packet is sent by connect()
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+@dataclass(slots=True)
+class CallRuntime:
+    endpoint: SipEndpoint
+    trunks: TrunkDirectory
+    phones: PhoneDirectory
+    calls: CallCenter
+    addresses: list[Address]
+
+    @property
+    def trunk_states(self) -> dict[int, TrunkState]:
+        return self.trunks.states
+
+    @classmethod
+    async def start(cls, config: Config, db: Database, bus: EventBus, *,
+                    recordings_dir: Path | None = None,
+                    trunk_reconcile_interval: float = 10.0) -> CallRuntime:
+        listen = [(item.split(":", 1)[0], *parse_hostport(item.split(":", 1)[1]))
+                  for item in config.get("sip", "listen")]
+        first_host = listen[0][1]
+        public = config.get("sip", "public_address") or reachable_address(first_host)
+        ua = UserAgent(local=Address("UDP", public, listen[0][2]), user="sipspeak",
+                       user_agent=config.get("sip", "user_agent"))
+        endpoint = SipEndpoint(ua)
+        addresses: list[Address] = []
+        try:
+            for transport, host, port in listen:
+                if transport == "udp":
+                    bound = await endpoint.listen_udp(host, port)
+                elif transport == "tcp":
+                    bound = await endpoint.listen_tcp(host, port)
+                else:
+                    bound = await endpoint.listen_ws(host, port)
+                addresses.append(bound)
+                # Via and Contact carry the reachable address, not a wildcard bind address.
+                ua.add_local_address(Address(bound.transport, public, bound.port))
+        except OSError as exc:
+            await endpoint.close()
+            raise CallRuntimeError(
+                f"SIP listen address {transport}:{host}:{port}: {exc.strerror}") from None
+        pool = PortPool(first=config.get("rtp", "port_min"), last=config.get("rtp", "port_max"))
+        trunks = TrunkDirectory(db=db, channel=UserAgentChannel(ua), bus=bus,
+                                reconcile_interval=trunk_reconcile_interval)
+        phones = PhoneDirectory(db=db, bus=bus)
+        media_host = first_host if first_host not in ("", "::") else "0.0.0.0"
+        calls = CallCenter(db=db, bus=bus, ua=ua, pool=pool, trunks=trunks, phones=phones,
+                           recordings_dir=recordings_dir or config.recordings_dir,
+                           media_host=media_host, public_host=public,
+                           inactivity_timeout=float(config.get("rtp", "inactivity_timeout")))
+        endpoint.on_event = calls.on_sip_event
+        await phones.start(ua)
+        await trunks.start()
+        log.info("SIP on %s (public address %s)",
+                 ", ".join(f"{a.transport.lower()}:{a.host}:{a.port}" for a in addresses), public)
+        return cls(endpoint=endpoint, trunks=trunks, phones=phones, calls=calls,
+                   addresses=addresses)
+
+    async def reload_trunks(self) -> None:
+        await self.trunks.reload_trunks()
+
+    async def aclose(self) -> None:
+        await self.calls.aclose()
+        await self.trunks.aclose()
+        await self.phones.aclose()
+        await self.endpoint.close()

@@ -1,0 +1,203 @@
+"""Trunks from storage: one registration per active trunk, routes for calls, inbound matching.
+
+``TrunkDirectory`` mirrors ``db.trunks`` into the SIP layer's ``TrunkManager`` (manual §4.4,
+the «Активно» switch): :meth:`reload_trunks` starts, restarts (changed settings) and stops
+registrations; the web layer may call it after an edit, publish ``trunks.changed`` on the
+bus, or simply wait for the periodic reconcile.  Every registration state change is
+published as ``trunk.state``; :attr:`states` is the live state per trunk id.
+
+Outbound calls ask :meth:`route` for the provider's address (resolved like the REGISTERs),
+the Request-URI host and the ``authenticate`` hook answering 401 / 407 with the trunk's
+credentials.  Inbound INVITEs are matched to a trunk by :meth:`match_inbound`: the source
+address must be the trunk's provider (its resolved address) — a request user naming the
+trunk's account picks among several trunks on one provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sipspeak.events import EventBus
+from sipspeak.sip.digest import DigestClient, RequestAuthenticator
+from sipspeak.sip.events import Address
+from sipspeak.sip.session import Authenticate
+from sipspeak.sip.trunk import TrunkConfig, TrunkState, TrunkStatus
+from sipspeak.sip.trunk_aio import RequestChannel, TrunkManager, resolve, trunk_destination
+from sipspeak.storage import Database
+from sipspeak.storage.models import Trunk
+
+__all__ = ["TrunkDirectory", "TrunkRoute", "trunk_config"]
+
+log = logging.getLogger(__name__)
+
+
+def trunk_config(trunk: Trunk) -> TrunkConfig:
+    """The SIP layer's view of a stored trunk (raises ``ValueError`` on a bad host)."""
+    return TrunkConfig(username=trunk.username, password=trunk.password, host=trunk.host)
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkRoute:
+    """Where an outbound call through one trunk goes and how it authenticates."""
+
+    trunk: Trunk
+    config: TrunkConfig
+    destination: Address
+    authenticate: Authenticate
+
+
+class TrunkDirectory:
+    """See the module docstring."""
+
+    def __init__(self, *, db: Database, channel: RequestChannel, bus: EventBus,
+                 reconcile_interval: float = 10.0, stop_timeout: float = 5.0) -> None:
+        self.db = db
+        self.bus = bus
+        self.reconcile_interval = reconcile_interval
+        self.manager = TrunkManager(channel, on_status=self._on_status,
+                                    stop_timeout=stop_timeout)
+        self._trunks: dict[int, Trunk] = {}
+        self._addresses: dict[int, Address] = {}
+        self._clients: dict[int, DigestClient] = {}
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self.on_change: Callable[[int, TrunkState], None] | None = None
+
+    # -- reading -------------------------------------------------------------------------
+    @property
+    def states(self) -> dict[int, TrunkState]:
+        """Live registration state per active trunk id (``DISABLED`` if it cannot register)."""
+        statuses = self.manager.statuses()
+        return {tid: statuses[str(tid)].state if str(tid) in statuses else TrunkState.DISABLED
+                for tid in self._trunks}
+
+    def status(self, trunk_id: int) -> TrunkStatus | None:
+        return self.manager.statuses().get(str(trunk_id))
+
+    def trunk(self, trunk_id: int) -> Trunk | None:
+        return self._trunks.get(trunk_id)
+
+    # -- life ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.reload_trunks()
+        self._task = asyncio.get_running_loop().create_task(self._watch(), name="trunks")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.manager.aclose()
+
+    async def _watch(self) -> None:
+        """Reload on ``trunks.changed`` or every ``reconcile_interval`` seconds."""
+        sub = self.bus.subscribe("trunks.changed")
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(sub.get(), self.reconcile_interval)
+                try:
+                    await self.reload_trunks()
+                except Exception:
+                    log.exception("reloading trunks failed")
+        finally:
+            sub.close()
+
+    async def reload_trunks(self) -> None:
+        """Bring registrations in line with the active trunks in storage."""
+        async with self._lock:
+            active = {t.id: t for t in await self.db.trunks.list(only_active=True)}
+            for tid in list(self._trunks):
+                if tid not in active:
+                    await self.manager.apply(str(tid), None)
+                    self._forget(tid)
+            for tid, trunk in active.items():
+                old = self._trunks.get(tid)
+                self._trunks[tid] = trunk
+                if old is not None and (old.host, old.username, old.password) != (
+                        trunk.host, trunk.username, trunk.password):
+                    self._addresses.pop(tid, None)
+                    self._clients.pop(tid, None)
+                try:
+                    config = trunk_config(trunk)
+                except ValueError as exc:
+                    # No account name: an IP-authenticated trunk, used without REGISTER.
+                    log.info("trunk %s does not register: %s", trunk.name, exc)
+                    await self.manager.apply(str(tid), None)
+                    continue
+                await self.manager.apply(str(tid), config)
+
+    def _forget(self, tid: int) -> None:
+        self._trunks.pop(tid, None)
+        self._addresses.pop(tid, None)
+        self._clients.pop(tid, None)
+        self.bus.publish("trunk.state", trunk_id=tid, state=TrunkState.DISABLED.value,
+                         reason="trunk removed or disabled")
+
+    def _on_status(self, name: str, status: TrunkStatus) -> None:
+        tid = int(name)
+        self.bus.publish("trunk.state", trunk_id=tid, state=status.state.value,
+                         reason=status.reason, status_code=status.status_code)
+        if self.on_change is not None:
+            self.on_change(tid, status.state)
+
+    # -- calls -------------------------------------------------------------------------------
+    async def address(self, trunk_id: int) -> Address:
+        """The provider's resolved address (raises ``LookupError`` / ``socket.gaierror``)."""
+        runner = self.manager.runner(str(trunk_id))
+        if runner is not None and runner.resolved is not None:
+            self._addresses[trunk_id] = runner.resolved
+            return runner.resolved
+        cached = self._addresses.get(trunk_id)
+        if cached is not None:
+            return cached
+        trunk = self._trunks.get(trunk_id) or await self.db.trunks.get(trunk_id)
+        config = TrunkConfig(username=trunk.username or "anonymous",
+                             password=trunk.password, host=trunk.host)
+        address = await resolve(trunk_destination(config))
+        self._addresses[trunk_id] = address
+        return address
+
+    async def route(self, trunk_id: int) -> TrunkRoute:
+        """How to call through ``trunk_id``; raises ``LookupError`` if it is not active."""
+        trunk = self._trunks.get(trunk_id)
+        if trunk is None:
+            raise LookupError(f"trunk {trunk_id} is not active")
+        config = TrunkConfig(username=trunk.username or "anonymous", password=trunk.password,
+                             host=trunk.host)
+        runner = self.manager.runner(str(trunk_id))
+        if runner is not None:
+            authenticate: Authenticate = runner.authenticator()
+        else:
+            client = self._clients.setdefault(trunk_id, DigestClient(
+                username=trunk.username, password=trunk.password))
+            authenticate = RequestAuthenticator(client)
+        try:
+            destination = await self.address(trunk_id)
+        except socket.gaierror as exc:
+            raise LookupError(f"trunk {trunk.name}: DNS: {exc.strerror or exc}") from None
+        return TrunkRoute(trunk=trunk, config=config, destination=destination,
+                          authenticate=authenticate)
+
+    async def match_inbound(self, source: Address, request_user: str | None) -> Trunk | None:
+        """The active trunk an INVITE from ``source`` came through, or None."""
+        candidates: list[Trunk] = []
+        for tid, trunk in list(self._trunks.items()):
+            try:
+                address = await self.address(tid)
+            except (OSError, LookupError):
+                continue
+            if address.host == source.host:
+                candidates.append(trunk)
+        if len(candidates) <= 1:
+            return candidates[0] if candidates else None
+        for trunk in candidates:
+            config = trunk_config(trunk) if trunk.username else None
+            users = {trunk.username} | ({config.target.aor.user} if config else set())
+            if request_user and request_user in users:
+                return trunk
+        return candidates[0]

@@ -1,0 +1,99 @@
+"""Outbound calls through a registered trunk whose provider is sipp: busy and no answer.
+
+The dialer's view (events through ``attach_dialer``) and the CDR row are checked; the trunk
+registers first (401, then 200) and its state is published on the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from callworld import World, start_provider
+
+from sipspeak.dialer.ports import (
+    CallEnded,
+    CallEvent,
+    CallOutcome,
+    CallRinging,
+    DialContact,
+    ProjectDialSettings,
+)
+from sipspeak.sip.trunk import TrunkState
+
+
+async def registered_trunk(world: World, port: int) -> int:
+    trunk_id = await world.add_trunk(port, host=f"sip:{'117049'}@127.0.0.1:{port}")
+    await world.log.wait("trunk.state", trunk_id=trunk_id, state="registered")
+    assert world.runtime.trunk_states[trunk_id] is TrunkState.REGISTERED
+    return trunk_id
+
+
+async def dial(world: World, trunk_id: int, *, dial_timeout_ms: int = 20_000
+               ) -> tuple[str, list[CallEvent], asyncio.Event]:
+    project_id = await world.add_project(trunk_id)
+    events: list[CallEvent] = []
+    ended = asyncio.Event()
+
+    def on_call(event: CallEvent) -> None:
+        events.append(event)
+        if isinstance(event, CallEnded):
+            ended.set()
+
+    world.runtime.calls.attach_dialer(on_call, None)
+    call_id = world.runtime.calls.originate(
+        DialContact(contact_id=await _contact(world, project_id), phone="79030001122"),
+        ProjectDialSettings(project_id=project_id, trunk_id=trunk_id, caller_id="74950001122",
+                            dial_timeout_ms=dial_timeout_ms, amd_enabled=False))
+    return call_id, events, ended
+
+
+async def _contact(world: World, project_id: int) -> int:
+    from sipspeak.storage.models import NewContact
+
+    await world.db.contacts.insert_many(project_id=project_id, upload_id=None, contacts=[
+        NewContact(phone="79030001122", region="Москва", timezone="Europe/Moscow")])
+    contacts = await world.db.contacts.list(project_id=project_id)
+    return contacts[0].id
+
+
+async def finished_row(world: World, call_id: str) -> Any:
+    for _ in range(200):
+        cdr_id = world.runtime.calls.finished.get(call_id)
+        if cdr_id is not None:
+            return await world.db.calls.get(cdr_id)
+        await asyncio.sleep(0.05)
+    raise AssertionError("the CDR was never completed")
+
+
+async def test_busy_callee_ends_busy_with_its_code(world: World, spawn: Any) -> None:
+    provider, port = await start_provider(spawn, "busy.xml")
+    trunk_id = await registered_trunk(world, port)
+    call_id, events, ended = await dial(world, trunk_id)
+    await asyncio.wait_for(ended.wait(), 15)
+    end = events[-1]
+    assert isinstance(end, CallEnded) and end.outcome is CallOutcome.BUSY
+    assert end.sip_code == 486
+    row = await finished_row(world, call_id)
+    assert row.result == "busy" and row.sip_code == 486 and row.client_status == "Занято"
+    assert row.direction == "outbound" and row.kind == "auto" and row.to_number == "79030001122"
+    assert row.from_number == "74950001122" and row.region == "Москва"
+    assert row.billing_ms == 0 and row.duration_ms == row.dial_ms
+    assert row.price_kopecks == 0 and row.recording_path is None
+    ended_event = await world.log.wait("call.ended", call_id=call_id)
+    assert ended_event.data["outcome"] == "busy"
+
+
+async def test_no_answer_is_cancelled_at_the_dial_timeout(world: World, spawn: Any) -> None:
+    provider, port = await start_provider(spawn, "no_answer.xml")
+    trunk_id = await registered_trunk(world, port)
+    call_id, events, ended = await dial(world, trunk_id, dial_timeout_ms=1500)
+    await asyncio.wait_for(ended.wait(), 15)
+    assert any(isinstance(e, CallRinging) for e in events)
+    end = events[-1]
+    assert isinstance(end, CallEnded) and end.outcome is CallOutcome.NO_ANSWER
+    row = await finished_row(world, call_id)
+    assert row.result == "no_answer" and row.client_status == "Клиент не ответил"
+    assert row.answered_at is None and row.duration_ms >= 1500
+    # sipp saw our CANCEL (it answered it 200 and the INVITE 487, then got our ACK).
+    assert "call.ringing" in world.log.topics()
