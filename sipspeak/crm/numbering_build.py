@@ -104,7 +104,7 @@ def parse_source(text: str, *, origin: str) -> Iterator[SourceRow]:
     errors: list[str] = []
     reader = csv.reader(lines, delimiter=delimiter)
     for cells in reader:
-        line_no = reader.line_num
+        line_no = reader.line_num + 1  # the header line was read before the reader
         if not any(c.strip() for c in cells):
             continue
 
