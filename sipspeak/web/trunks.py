@@ -6,8 +6,11 @@ The host is written as the manual shows it: ``sip:host``, ``sip:user@host``, wit
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -67,13 +70,42 @@ def normalise_host(text: str) -> str:
     return "sip:" + (f"{user}@" if user else "") + host.lower() + (f":{int(port)}" if port else "")
 
 
+#: Last ``trunk.state`` event per trunk id, kept by :func:`_watch_trunk_states`.
+TRUNK_BOARD: web.AppKey[dict[int, str]] = web.AppKey("trunk_board", dict)
+
+
 def registration_state(request: web.Request, trunk_id: int) -> str | None:
-    """The live registration state call control publishes, if it is running."""
+    """The live registration state: call control's registry when it is wired into the
+    services (``services.trunk_states``), else the last ``trunk.state`` event on the bus."""
     states = getattr(services_of(request), "trunk_states", None)
-    if states is None:
-        return None
-    value = states.get(trunk_id)
+    value = states.get(trunk_id) if states is not None else None
+    if value is None:
+        value = request.app[TRUNK_BOARD].get(trunk_id)
     return None if value is None else str(getattr(value, "value", value))
+
+
+async def _watch_trunk_states(app: web.Application) -> AsyncIterator[None]:
+    """Follow ``trunk.state`` events (trunk_id, state) for the whole life of the app."""
+    from .app import SERVICES
+
+    board = app[TRUNK_BOARD]
+    subscription = app[SERVICES].bus.subscribe("trunk.state")
+
+    async def follow() -> None:
+        while True:
+            event = await subscription.get()
+            trunk_id, state = event.data.get("trunk_id"), event.data.get("state")
+            if isinstance(trunk_id, int) and isinstance(state, str):
+                board[trunk_id] = state
+
+    task = asyncio.create_task(follow(), name="web-trunk-states")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        subscription.close()
 
 
 def trunk_json(request: web.Request, trunk: Trunk) -> dict[str, Any]:
@@ -199,6 +231,8 @@ async def api_trunk_update(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
+    app[TRUNK_BOARD] = {}
+    app.cleanup_ctx.append(_watch_trunk_states)
     route(app, "GET", "/settings/trunks", trunks_page, roles=ADMIN, name="settings.trunks")
     route(app, "POST", "/settings/trunks", trunk_create, roles=ADMIN)
     route(app, "POST", f"/settings/trunks/{_ID}", trunk_save, roles=ADMIN)

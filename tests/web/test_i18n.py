@@ -22,6 +22,7 @@ def used_keys() -> set[str]:
         keys |= set(_CODE_KEY.findall(path.read_text(encoding="utf-8")))
     keys |= {f"agent.{s}" for s in AGENT_STATES}
     keys |= {f"role.{r}" for r in ("admin", "supervisor", "operator")}
+    keys |= {f"trunks.state.{s}" for s in ("registered", "registering", "failed", "disabled")}
     for item in MENU:
         keys.add(item.key)
         keys |= {c.key for c in item.children}

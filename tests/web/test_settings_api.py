@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from webtools import PASSWORD, Site
 
@@ -179,3 +181,22 @@ async def test_trunks_with_registration_state(staff: Site) -> None:
     sup = staff.browser(bearer=await staff.token_for("sup@test.ru"))
     assert (await sup.get("/api/v1/trunks")).status == 200
     assert (await sup.api("POST", "/api/v1/trunks", {"name": "x", "host": "sip:1.2.3.4"})).status == 403
+
+
+async def test_registration_state_follows_trunk_state_events(staff: Site) -> None:
+    trunk_id = await staff.db.trunks.create(name="mts", host="sip:mts.ru")
+    api = await admin_api(staff)
+    assert (await (await api.get(f"/api/v1/trunks/{trunk_id}")).json())["registration"] is None
+    staff.services.bus.publish("trunk.state", trunk_id=trunk_id, state="registered")
+
+    async def shown() -> bool:
+        body = await (await api.get(f"/api/v1/trunks/{trunk_id}")).json()
+        return bool(body["registration"] == "registered")
+
+    for _ in range(100):
+        if await shown():
+            break
+        await asyncio.sleep(0.02)
+    assert await shown()
+    page = await (await (await staff.signed_in("admin@test.ru")).get("/settings/trunks")).text()
+    assert "Зарегистрирован" in page
