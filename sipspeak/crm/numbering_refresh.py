@@ -2,6 +2,7 @@
 
     sipspeak numbering refresh DEF-9xx.csv [ABC-3xx.csv ...] [--output PATH] [--regions PATH]
     sipspeak numbering refresh --url https://opendata.digital.gov.ru/downloads/
+    sipspeak numbering refresh DEF-9xx.csv --add-regions   # also extend regions.csv
 
 With ``--url`` the four extracts (``ABC-3xx.csv``, ``ABC-4xx.csv``, ``ABC-8xx.csv``,
 ``DEF-9xx.csv``) are downloaded from that base address; a URL ending in ``.csv`` is fetched
@@ -78,7 +79,28 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--output", type=Path, default=None, help="куда записать индекс"
     )
+    parser.add_argument(
+        "--add-regions",
+        action="store_true",
+        help="дописать новые названия регионов в таблицу (с поясом, подобранным по названию)",
+    )
     return parser
+
+
+def append_regions(path: Path, missing: dict[str, str | None]) -> int:
+    """Append new region strings to ``regions.csv``, marked for review; returns how many."""
+    known = read_region_zones(path.read_text(encoding="utf-8-sig"))
+    lines = [
+        f"{name};{tz or ''};добавлено при обновлении: "
+        f"{'пояс по ключевому слову' if tz else 'пояс не найден'}, проверьте\n"
+        for name, tz in sorted(missing.items())
+        if name not in known and ";" not in name
+    ]
+    if lines:
+        text = path.read_text(encoding="utf-8-sig")
+        sep = "" if text.endswith("\n") else "\n"
+        path.write_text(text + sep + "".join(lines), encoding="utf-8")
+    return len(lines)
 
 
 def main(argv: Sequence[str], *, out: TextIO | None = None) -> int:
@@ -130,6 +152,9 @@ def main(argv: Sequence[str], *, out: TextIO | None = None) -> int:
                 f"{name};{tz or ''};{'по ключевому слову' if tz else 'пояс не найден'}",
                 file=stream,
             )
+        if args.add_regions:
+            added = append_regions(regions_path, report.missing_regions)
+            print(f"Добавлено в {regions_path}: {added}.", file=stream)
     return 0
 
 

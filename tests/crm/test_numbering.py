@@ -192,6 +192,32 @@ def test_new_region_string_gets_keyword_zone_and_is_reported(tmp_path: Path) -> 
     assert hit is not None and hit.region.timezone == "Asia/Yekaterinburg"
     other = index.lookup(9230000001)
     assert other is not None and other.region.timezone is None
+    assert (
+        refresh_main(
+            [
+                str(src),
+                "--regions",
+                str(regions),
+                "--output",
+                str(out),
+                "--add-regions",
+            ],
+            out=log,
+        )
+        == 0
+    )
+    table = read_region_zones(regions.read_text(encoding="utf-8"))
+    assert table["Оренбургская область (новая запись)"] == "Asia/Yekaterinburg"
+    assert table["Неизвестная земля"] is None
+    assert table["Оренбургская обл."] == "Asia/Yekaterinburg"
+    again = io.StringIO()
+    assert (
+        refresh_main(
+            [str(src), "--regions", str(regions), "--output", str(out)], out=again
+        )
+        == 0
+    )
+    assert "Новые названия" not in again.getvalue()
 
 
 def test_refresh_keeps_old_index_when_source_is_bad(tmp_path: Path) -> None:
