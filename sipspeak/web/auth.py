@@ -339,6 +339,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if not cookie_token or not hmac.compare_digest(cookie_token.encode(), sent.encode()):
         return await again("login.expired", 403)
     if limiter.blocked(source, now):
+        log.warning("sign-in from %s refused: too many failures", source)
         return await again("login.too_many", 429)
     user = await services.db.users.by_email(email) if email else None
     # scrypt runs in a thread (the event loop carries calls and media), and also for an
@@ -347,6 +348,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     valid = await asyncio.to_thread(verify_password, password, stored)
     if user is None or not valid:
         limiter.failed(source, now)
+        # One line per failure, with the source address, for fail2ban-style watchers.
+        log.warning("failed sign-in for %r from %s", email, source)
         return await again("login.failed", 401)
     session_id = secrets.token_urlsafe(32)
     await services.db.sessions.purge_expired(now=now_ms())
