@@ -24,6 +24,9 @@ from .i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
 if TYPE_CHECKING:
     from ..app import Services
 
+#: The input a rejected form post names (the layout marks it for the user).
+ERROR_FIELD: web.RequestKey[str | None] = web.RequestKey("error_field", str)
+
 #: Operator states of the header switcher (§3 "Статус оператора"), in menu order.
 AGENT_STATES: tuple[str, ...] = ("offline", "available", "pause", "dnd")
 
@@ -153,6 +156,7 @@ async def render(request: web.Request, template: str, context: dict[str, Any] | 
         "agent_states": AGENT_STATES,
         "role_label": translate(f"role.{user.role}", lang),
         "disk": disk_info(services, lang),
+        "error_field": request.get(ERROR_FIELD),
     })
     full.update(context or {})
     return aiohttp_jinja2.render_template(template, request, full, status=status)

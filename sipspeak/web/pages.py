@@ -10,7 +10,7 @@ from aiohttp import web
 from .auth import redirect
 from .errors import ApiError, as_api_error
 from .i18n import CATALOGUE, DEFAULT_LANGUAGE, translate
-from .layout import language_of
+from .layout import ERROR_FIELD, language_of
 
 if TYPE_CHECKING:
     from ..app import Services
@@ -40,6 +40,7 @@ async def form_post(request: web.Request, action: Callable[[], Awaitable[str]],
         error = as_api_error(exc)
         if error is None or error.status in (401, 403, 404):
             raise
+        request[ERROR_FIELD] = error.field
         return await on_error(error)
     return redirect(location)
 

@@ -20,7 +20,8 @@ async def test_users_page_add_search_edit_delete(staff: Site) -> None:
     dup = await b.form("/settings/users", {"role": "operator", "full_name": "X",
                                            "email": "anna@test.ru", "password": "111222333"})
     assert dup.status == 409
-    assert "уже есть" in await dup.text()
+    dup_text = await dup.text()
+    assert "уже есть" in dup_text and 'data-error-field="email"' in dup_text
     edit = await b.get(f"/settings/users/{anna.id}")
     assert edit.status == 200 and "Ахматова Анна" in await edit.text()
     saved = await b.form(f"/settings/users/{anna.id}", {

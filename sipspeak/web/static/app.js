@@ -66,6 +66,21 @@
     });
   });
 
+  // After a rejected form post, mark the input the server named.
+  var main = document.querySelector("main[data-error-field]");
+  if (main) {
+    var name = main.getAttribute("data-error-field");
+    var first = null;
+    main.querySelectorAll("input, select").forEach(function (input) {
+      if (input.name === name) {
+        input.classList.add("invalid");
+        input.setAttribute("aria-invalid", "true");
+        first = first || input;
+      }
+    });
+    if (first) { first.focus(); }
+  }
+
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }

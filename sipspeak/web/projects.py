@@ -1,0 +1,246 @@
+"""Проекты (§5): the list with filters, create, the settings tabs, launch, copy, delete.
+
+Pages here, /api/v1 in :mod:`projects_api`; both call :mod:`projects_service`.  A tab's form
+is turned into the same mapping the API takes (:func:`form_settings`): an unchecked box is
+``False``, repeated inputs are lists, interval and task-rule rows are zipped into objects.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from ..storage.models import Project, User
+from . import projects_api
+from .auth import STAFF, current_user, route
+from .errors import ApiError, Invalid
+from .layout import render
+from .pages import form_post, notice, path_id, services_of
+from .projects_service import (
+    DIAL_MODE_KEYS,
+    FLAG_FIELDS,
+    RETRY_KINDS,
+    STRATEGY_KEYS,
+    TABS,
+    WEEKDAYS,
+    copy_project,
+    create_project,
+    delete_project,
+    list_projects,
+    project_details,
+    project_for,
+    set_launched,
+    time_zones,
+    update_project,
+)
+
+_ID = r"{id:\d+}"
+TAB_ORDER: tuple[str, ...] = ("project", "card", "schedule", "queue", "attempts", "script",
+                              "integration")
+LIST_FIELDS = ("group_ids", "status_ids", "card_fields")
+#: Fixed fields of the client card (§5.2.2), always shown to the operator.
+FIXED_CARD_FIELDS: tuple[str, ...] = ("full_name", "phone", "tags", "email", "birth_date",
+                                      "region", "robot_status", "status")
+
+
+def form_settings(form: MultiDictProxy[Any], tab: str) -> dict[str, Any]:
+    """The settings mapping of one tab's HTML form."""
+    if tab not in TABS:
+        raise Invalid("неизвестная вкладка настроек", field="tab")
+    data: dict[str, Any] = {}
+    for name in TABS[tab]:
+        if name in FLAG_FIELDS:
+            data[name] = name in form
+        elif name in LIST_FIELDS:
+            data[name] = [v for v in form.getall(name, []) if isinstance(v, str)]
+        elif name == "intervals":
+            data[name] = [{"weekday": d, "start": s, "end": e} for d, s, e in zip(
+                form.getall("interval_weekday", []), form.getall("interval_start", []),
+                form.getall("interval_end", []), strict=False)]
+        elif name == "task_rules":
+            data[name] = [{"operator_id": o, "status_id": s} for o, s in zip(
+                form.getall("rule_operator", []), form.getall("rule_status", []),
+                strict=False) if o or s]
+        elif name in form:
+            data[name] = form[name]
+    return data
+
+
+def _day_start_ms(text: str, *, next_day: bool = False) -> int | None:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    if next_day:
+        day += timedelta(days=1)
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+
+
+def list_filters(query: Any) -> dict[str, Any]:
+    """``name``, ``group_id``, ``from``, ``to`` (ISO dates, inclusive) of the list query."""
+    group = str(query.get("group_id", ""))
+    return {
+        "name": str(query.get("name", ""))[:200].strip(),
+        "group_id": int(group) if group.isdigit() else None,
+        "created_from": _day_start_ms(str(query.get("from", ""))),
+        "created_to": _day_start_ms(str(query.get("to", "")), next_day=True),
+    }
+
+
+async def _people(request: web.Request, user: User) -> dict[str, Any]:
+    db = services_of(request).db
+    users = await db.users.list()
+    return {"supervisors": [u for u in users if u.role == "supervisor"
+                            and (user.role == "admin" or u.id == user.id)],
+            "operators": [u for u in users if u.role == "operator"],
+            "user_names": {u.id: u.full_name for u in users},
+            "user_emails": {u.id: u.email for u in users}}
+
+
+async def _list_context(request: web.Request) -> dict[str, Any]:
+    services = services_of(request)
+    user = current_user(request)
+    projects = await list_projects(services, user, **list_filters(request.query))
+    groups = await services.db.groups.list()
+    return {"projects": projects, "groups": groups, "group_names": {g.id: g.name for g in groups},
+            "filters": {k: request.query.get(k, "") for k in ("name", "group_id", "from", "to")},
+            "strategies": STRATEGY_KEYS, "notice": notice(request, "projects"),
+            "created": {p.id: _stamp(p.created_at) for p in projects},
+            **await _people(request, user)}
+
+
+def _stamp(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%d-%m-%Y %H:%M")
+
+
+async def projects_page(request: web.Request) -> web.Response:
+    """Projects: list with filters, create, launch switch and actions."""
+    return await render(request, "projects/list.html", await _list_context(request))
+
+
+async def _list_failed(request: web.Request, error: ApiError) -> web.Response:
+    context = await _list_context(request)
+    context.update(error=error.message, error_field=error.field)
+    return await render(request, "projects/list.html", context, status=error.status)
+
+
+async def project_create(request: web.Request) -> web.Response:
+    form = await request.post()
+    data = {k: form[k] for k in ("name", "queue_timeout_s", "operator_timeout_s", "strategy")
+            if k in form}
+    if "name" not in data:
+        data["name"] = ""
+
+    async def run() -> str:
+        project_id = await create_project(services_of(request), current_user(request), data)
+        return f"/projects/{project_id}?tab=project&ok=created"
+
+    return await form_post(request, run, lambda e: _list_failed(request, e))
+
+
+async def _edit_context(request: web.Request, project: Project, tab: str) -> dict[str, Any]:
+    services = services_of(request)
+    user = current_user(request)
+    db = services.db
+    details = await project_details(services, project)
+    groups = await db.groups.list()
+    if user.role != "admin":
+        allowed = set(project.group_ids)
+        for mine in await db.projects.list(supervisor_id=user.id):
+            allowed |= set(mine.group_ids)
+        groups = [g for g in groups if g.id in allowed]
+    return {
+        "project": project, "details": details, "tab": tab, "tabs": TAB_ORDER,
+        "trunks": await db.trunks.list(), "statuses": await db.statuses.list(),
+        "groups": groups, "time_zones": time_zones(), "strategies": STRATEGY_KEYS,
+        "dial_modes": DIAL_MODE_KEYS, "retry_kinds": RETRY_KINDS, "weekdays": WEEKDAYS,
+        "fixed_fields": FIXED_CARD_FIELDS, "notice": notice(request, "projects"),
+        "intervals_by_day": {d: [i for i in details["intervals"] if i["weekday"] == d]
+                             for d in range(7)},
+        **await _people(request, user),
+    }
+
+
+def _tab(value: str) -> str:
+    return value if value in TAB_ORDER else "project"
+
+
+async def project_page(request: web.Request) -> web.Response:
+    """A project's settings tabs (§5.2)."""
+    project = await project_for(services_of(request), current_user(request), path_id(request))
+    tab = _tab(request.query.get("tab", "project"))
+    return await render(request, "projects/edit.html", await _edit_context(request, project, tab))
+
+
+async def project_save(request: web.Request) -> web.Response:
+    services = services_of(request)
+    user = current_user(request)
+    project_id = path_id(request)
+    project = await project_for(services, user, project_id)
+    form = await request.post()
+    tab = str(form.get("tab", "project"))
+
+    async def run() -> str:
+        await update_project(services, user, project_id, form_settings(form, tab))
+        return f"/projects/{project_id}?tab={_tab(tab)}&ok=saved"
+
+    async def failed(error: ApiError) -> web.Response:
+        context = await _edit_context(request, project, _tab(tab))
+        context.update(error=error.message, error_field=error.field, notice=None)
+        return await render(request, "projects/edit.html", context, status=error.status)
+
+    return await form_post(request, run, failed)
+
+
+async def project_launch(request: web.Request) -> web.Response:
+    services = services_of(request)
+    user = current_user(request)
+    project_id = path_id(request)
+    form = await request.post()
+    back = str(form.get("back", ""))
+
+    async def run() -> str:
+        if "call_from_end" in form or back == "edit":
+            await set_launched(services, user, project_id, launched="launched" in form,
+                               call_from_end="call_from_end" in form)
+        else:
+            await set_launched(services, user, project_id, launched="launched" in form)
+        if back == "edit":
+            return f"/projects/{project_id}?ok=saved"
+        return "/projects?ok=saved"
+
+    return await form_post(request, run, lambda e: _list_failed(request, e))
+
+
+async def project_copy(request: web.Request) -> web.Response:
+    async def run() -> str:
+        new_id = await copy_project(services_of(request), current_user(request), path_id(request))
+        return f"/projects/{new_id}?ok=copied"
+
+    return await form_post(request, run, lambda e: _list_failed(request, e))
+
+
+async def project_delete(request: web.Request) -> web.Response:
+    async def run() -> str:
+        await delete_project(services_of(request), current_user(request), path_id(request))
+        return "/projects?ok=deleted"
+
+    return await form_post(request, run, lambda e: _list_failed(request, e))
+
+
+def setup_routes(app: web.Application) -> None:
+    route(app, "GET", "/projects", projects_page, roles=STAFF, name="projects",
+          query=("name", "group_id", "from", "to"))
+    route(app, "POST", "/projects", project_create, roles=STAFF)
+    route(app, "GET", f"/projects/{_ID}", project_page, roles=STAFF, query=("tab",))
+    route(app, "POST", f"/projects/{_ID}", project_save, roles=STAFF)
+    route(app, "POST", f"/projects/{_ID}/launch", project_launch, roles=STAFF)
+    route(app, "POST", f"/projects/{_ID}/copy", project_copy, roles=STAFF)
+    route(app, "POST", f"/projects/{_ID}/delete", project_delete, roles=STAFF)
+    projects_api.setup_routes(app)
+
+
+__all__ = ["FIXED_CARD_FIELDS", "TAB_ORDER", "form_settings", "list_filters", "setup_routes"]
