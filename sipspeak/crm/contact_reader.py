@@ -116,7 +116,16 @@ class CsvReader:
         first_lines = text.splitlines()[:20]
         if len(sample) == SAMPLE_BYTES and len(first_lines) > 1:
             first_lines = first_lines[:-1]  # the last line of the sample may be cut
-        self.delimiter = detect_delimiter(first_lines)
+        # Excel writes and honours a first line "sep=;" naming the delimiter; it is not a row.
+        self._skip_sep_line = bool(
+            first_lines
+            and len(first_lines[0]) == 5
+            and first_lines[0].lower().startswith("sep=")
+        )
+        if self._skip_sep_line:
+            self.delimiter = first_lines[0][4]
+        else:
+            self.delimiter = detect_delimiter(first_lines)
         sample_lines = max(1, len(text.splitlines()))
         self._estimate = (
             max(1, round(self._size * sample_lines / max(1, len(sample))))
@@ -131,12 +140,14 @@ class CsvReader:
 
     def rows(self) -> Iterator[Row]:
         text = io.TextIOWrapper(self._file, encoding=self.encoding, newline="")
+        if self._skip_sep_line:
+            text.readline()
         reader = csv.reader(text, delimiter=self.delimiter)
-        number = 0
+        number = 0  # records, as Excel numbers the rows of a CSV (a quoted value may span lines)
         try:
             for cells in reader:
-                number = reader.line_num
-                yield number, list(cells)
+                number += 1
+                yield number, cells
         except UnicodeDecodeError as exc:
             raise ImportFileError(
                 f"Ошибка кодировки после строки {number}: файл не в {self.encoding}."

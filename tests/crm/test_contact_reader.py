@@ -319,3 +319,17 @@ def test_pieces_cut_anywhere_give_the_same_rows(
             assert read_all(path) == whole
         monkeypatch.undo()
         assert [v for _, v in whole] == rows
+
+
+def test_csv_sep_line_and_multiline_values(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_text(
+        'sep=,\r\nphone,description\r\n9228711345,"две\r\nстроки"\r\n9171959395,одна\r\n',
+        encoding="utf-8-sig",
+    )
+    rows = read_all(path)
+    assert rows == [
+        (1, ["phone", "description"]),
+        (2, ["9228711345", "две\r\nстроки"]),
+        (3, ["9171959395", "одна"]),
+    ]
