@@ -247,6 +247,7 @@ class PredictivePacer:
     as 1/√n towards the floor so that θ stops jittering once it has found its level."""
     THETA_RANGE = (1e-3, 1.0)
     REFIT_DIALS_EVERY = 25
+    _MARGINAL = True
     REFIT_DURATIONS_SHARE = 0.1
     """Duration tables are rebuilt when the samples grew by this share (at least every 400)."""
 
@@ -259,7 +260,7 @@ class PredictivePacer:
         self.wrap_up = LogNormalFit(prior_mean_s=15.0, prior_sd_s=8.0, prior_weight=5.0)
         self.persons_handled = 0
         self.persons_abandoned = 0
-        self._log_theta = math.log(self.settings.target_abandon_rate / 10.0)
+        self._log_theta = math.log(self.settings.target_abandon_rate)
         self._dials_unfitted = self._durations_unfitted = 0
         self._talk_table: FloatArray = np.zeros((0, 0))
         self._wrap_table: FloatArray = np.zeros((0, 0))
@@ -375,15 +376,18 @@ class PredictivePacer:
         limit = math.ceil(float(supply[-1]) / max(float(g[-1]), 1e-9)) + 1
         if self.settings.max_lines is not None:
             limit = min(limit, self.settings.max_lines - inp.lines_in_use)
-        # Every candidate count at once: row k − 1 is "place k calls".
+        # Every candidate count at once: row k is "place k calls".
         n = 0
-        chunk = 1
+        chunk = 2
         while n < limit:
-            k = np.arange(n + 1, min(n + chunk, limit) + 1, dtype=np.float64)[:, None]
+            k = np.arange(n, min(n + chunk, limit) + 1, dtype=np.float64)[:, None]
             mean = demand + k * g - supply
             var = demand_var + k * (g * (1.0 - g)) + supply_var
             overflow = _expected_positive_part(mean, var).sum(axis=1)
-            allowed = overflow <= theta * (demand[-1] + k[:, 0] * g[-1])
+            if self._MARGINAL:
+                allowed = np.diff(overflow) <= theta * g[-1]
+            else:
+                allowed = overflow[1:] <= theta * (demand[-1] + k[1:, 0] * g[-1])
             if not allowed.all():
                 return n + int(np.argmin(allowed))
             n += len(allowed)

@@ -257,6 +257,7 @@ class SimulatedCallCenter:
                     _lognormal(self.rng, p.wrap_up_mean_s, p.wrap_up_sd_s) * 1000
                 )
                 self._at(now + wrap_ms, _WRAP_END, (operator_id, wrap_ms))
+                self._tick(now)
             elif kind == _WRAP_END:
                 assert isinstance(payload, tuple)
                 operator_id, wrap_ms = payload
