@@ -4,8 +4,9 @@ Timers are data: a deadline (float seconds on the owner's clock) per RFC timer.
 ``TimerQueue`` keeps every owner's deadlines in one heap so the asyncio shell
 needs a single ``call_at``: ``get_timer()`` is the earliest deadline and
 ``handle_timer(now)`` fires every owner whose deadline has come.  Entries are
-invalidated lazily: an owner re-asked via ``handle_timer`` with nothing due just
-does nothing, so cancelling a timer costs nothing.
+invalidated lazily: cancelling a timer costs nothing, ``get_timer`` skips
+entries whose owner no longer has that deadline, and an owner asked to
+``handle_timer`` with nothing due does nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class TimerValues:
 
 
 class TimerOwner(Protocol):
+    def get_timer(self) -> float | None: ...
+
     def handle_timer(self, now: float) -> None: ...
 
 
@@ -47,8 +50,19 @@ class TimerQueue:
         heapq.heappush(self._heap, (deadline, next(self._counter), owner))
 
     def get_timer(self) -> float | None:
-        """Earliest deadline, or None."""
-        return self._heap[0][0] if self._heap else None
+        """Earliest live deadline, or None.
+
+        An entry is stale when its owner's earliest pending deadline is later
+        (the timer was cancelled, e.g. a 2xx retransmission stopped by the
+        ACK): dropping it here saves the shell a useless wake-up."""
+        heap = self._heap
+        while heap:
+            deadline, _, owner = heap[0]
+            pending = owner.get_timer()
+            if pending is not None and pending <= deadline:
+                return deadline
+            heapq.heappop(heap)
+        return None
 
     def pop_due(self, now: float) -> list[TimerOwner]:
         """Owners with a deadline at or before ``now``, each once, earliest first."""
