@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sipspeak.events import EventBus
 from sipspeak.sip.auth import DigestServer, StoredSecret
+from sipspeak.sip.digest import Algorithm
 from sipspeak.sip.events import Address, TransportName
 from sipspeak.sip.message import SipRequest, SipResponse, make_response
 from sipspeak.sip.registrar import ExtensionOffline, ExtensionOnline, Registrar, RegistrarEvent
@@ -47,7 +48,12 @@ class PhoneDirectory:
     """See the module docstring."""
 
     def __init__(self, *, db: Database, bus: EventBus, realm: str = "sipspeak",
-                 registrar: Registrar | None = None) -> None:
+                 registrar: Registrar | None = None,
+                 algorithms: tuple[Algorithm, ...] = ("MD5",)) -> None:
+        # MD5 alone by default: libre-based phones (baresip) give up on the whole 401 when
+        # any challenge in it names an algorithm they lack (SHA-256, RFC 8760), and so do
+        # many desk phones.  Pass ("SHA-256", "MD5") when every phone supports it.
+        self.algorithms = algorithms
         self.db = db
         self.bus = bus
         self.realm = realm
@@ -63,7 +69,8 @@ class PhoneDirectory:
             key_hex = secrets.token_hex(32)
             await self.db.settings.set(_NONCE_KEY_SETTING, key_hex)
         # One DigestServer for REGISTER and INVITE: lock-out counts failures of both.
-        self.auth = DigestServer(realm=self.realm, key=bytes.fromhex(key_hex))
+        self.auth = DigestServer(realm=self.realm, key=bytes.fromhex(key_hex),
+                                 algorithms=self.algorithms)
         self.handler = RegisterHandler(registrar=self.registrar, auth=self.auth,
                                        lookup=self._secret, on_event=self._on_event)
         self.handler.attach(ua)

@@ -239,8 +239,10 @@ class RtpParty:
             except BlockingIOError:
                 pass
             if self.remote is not None and self.sending:
-                payload = encode("PCMU", tone(self.freq, 160, n * 160))
-                header = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, ts & 0xFFFFFFFF, 0x1234)
+                # Answer in the codec we are sent (what the SDP exchange agreed).
+                pt = next((p for p, _ in self.received if p in (0, 8)), 0)
+                payload = encode("PCMA" if pt == 8 else "PCMU", tone(self.freq, 160, n * 160))
+                header = struct.pack("!BBHII", 0x80, pt, seq & 0xFFFF, ts & 0xFFFFFFFF, 0x1234)
                 with contextlib.suppress(OSError):
                     self.sock.sendto(header + payload, self.remote)
                 seq, ts, n = seq + 1, ts + 160, n + 1
