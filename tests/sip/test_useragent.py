@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sipspeak.sip.errors import NotAcceptableHere
 from sipspeak.sip.events import MessageRejected, ResponseReceived, Transmit
 from sipspeak.sip.headers import NameAddr
 from sipspeak.sip.message import SipRequest, SipResponse, make_response
-from sipspeak.sip.sdp import build_offer, parse_sdp, with_direction
+from sipspeak.sip.sdp import answer_offer, build_offer, parse_sdp, with_direction
 from sipspeak.sip.session import (
     CallAnswered,
     CallConfirmed,
@@ -376,3 +377,32 @@ def test_in_dialog_info_is_reported_and_update_refused(wire: Wire) -> None:
         b"Signal=5"
     )
     assert info.session is uas
+
+
+def test_offer_without_usable_codec_is_rejected_488(wire: Wire) -> None:
+    g729_only = (
+        b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        b"m=audio 40000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n"
+    )
+    uac = wire.a.invite(
+        uri=SipUri(user="bob", host="127.0.0.1", port=5072),
+        from_=NameAddr(uri=SipUri(user="alice", host="127.0.0.1")),
+        destination=wire.b_addr,
+        body=g729_only,
+        now=wire.now,
+    )
+    uas = incoming(wire)
+    try:
+        answer_offer(
+            parse_sdp(uas.invite.body),
+            address="127.0.0.1",
+            port=1,
+            session_id=1,
+            version=1,
+        )
+    except NotAcceptableHere as exc:
+        uas.reject(exc.status_hint, wire.now)
+    wire.transfer()
+    (failed,) = wire.events(wire.a)
+    assert isinstance(failed, CallFailed) and failed.status == 488
+    assert uac.state is SessionState.TERMINATED
