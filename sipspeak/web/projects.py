@@ -7,7 +7,7 @@ is turned into the same mapping the API takes (:func:`form_settings`): an unchec
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -29,6 +29,7 @@ from .projects_service import (
     copy_project,
     create_project,
     delete_project,
+    list_filters,
     list_projects,
     project_details,
     project_for,
@@ -69,27 +70,6 @@ def form_settings(form: MultiDictProxy[Any], tab: str) -> dict[str, Any]:
     return data
 
 
-def _day_start_ms(text: str, *, next_day: bool = False) -> int | None:
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        return None
-    if next_day:
-        day += timedelta(days=1)
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
-
-
-def list_filters(query: Any) -> dict[str, Any]:
-    """``name``, ``group_id``, ``from``, ``to`` (ISO dates, inclusive) of the list query."""
-    group = str(query.get("group_id", ""))
-    return {
-        "name": str(query.get("name", ""))[:200].strip(),
-        "group_id": int(group) if group.isdigit() else None,
-        "created_from": _day_start_ms(str(query.get("from", ""))),
-        "created_to": _day_start_ms(str(query.get("to", "")), next_day=True),
-    }
-
-
 async def _people(request: web.Request, user: User) -> dict[str, Any]:
     db = services_of(request).db
     users = await db.users.list()
@@ -107,7 +87,7 @@ async def _list_context(request: web.Request) -> dict[str, Any]:
     groups = await services.db.groups.list()
     return {"projects": projects, "groups": groups, "group_names": {g.id: g.name for g in groups},
             "filters": {k: request.query.get(k, "") for k in ("name", "group_id", "from", "to")},
-            "strategies": STRATEGY_KEYS, "notice": notice(request, "projects"),
+            "strategies": STRATEGY_KEYS, "notice": notice(request, "projects.ok"),
             "created": {p.id: _stamp(p.created_at) for p in projects},
             **await _people(request, user)}
 
@@ -157,7 +137,7 @@ async def _edit_context(request: web.Request, project: Project, tab: str) -> dic
         "trunks": await db.trunks.list(), "statuses": await db.statuses.list(),
         "groups": groups, "time_zones": time_zones(), "strategies": STRATEGY_KEYS,
         "dial_modes": DIAL_MODE_KEYS, "retry_kinds": RETRY_KINDS, "weekdays": WEEKDAYS,
-        "fixed_fields": FIXED_CARD_FIELDS, "notice": notice(request, "projects"),
+        "fixed_fields": FIXED_CARD_FIELDS, "notice": notice(request, "projects.ok"),
         "intervals_by_day": {d: [i for i in details["intervals"] if i["weekday"] == d]
                              for d in range(7)},
         **await _people(request, user),
@@ -243,4 +223,4 @@ def setup_routes(app: web.Application) -> None:
     projects_api.setup_routes(app)
 
 
-__all__ = ["FIXED_CARD_FIELDS", "TAB_ORDER", "form_settings", "list_filters", "setup_routes"]
+__all__ = ["FIXED_CARD_FIELDS", "TAB_ORDER", "form_settings", "setup_routes"]

@@ -12,7 +12,7 @@ import json
 import re
 import zoneinfo
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +107,27 @@ async def list_projects(services: Services, user: User, *, name: str = "",
     return await services.db.projects.list(name=name, group_id=group_id,
                                            created_from=created_from, created_to=created_to,
                                            supervisor_id=supervisor)
+
+
+def _day_start_ms(text: str, *, next_day: bool = False) -> int | None:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    if next_day:
+        day += timedelta(days=1)
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+
+
+def list_filters(query: Any) -> dict[str, Any]:
+    """``name``, ``group_id``, ``from``, ``to`` (ISO dates, inclusive) of the list query."""
+    group = str(query.get("group_id", ""))
+    return {
+        "name": str(query.get("name", ""))[:200].strip(),
+        "group_id": int(group) if group.isdigit() else None,
+        "created_from": _day_start_ms(str(query.get("from", ""))),
+        "created_to": _day_start_ms(str(query.get("to", "")), next_day=True),
+    }
 
 
 # -- values -----------------------------------------------------------------------------
@@ -586,6 +607,8 @@ __all__ = [
     "ALL_SETTINGS",
     "CREATE_FIELDS",
     "DIAL_MODE_KEYS",
+    "FLAG_FIELDS",
+    "list_filters",
     "RETRY_KINDS",
     "STRATEGY_KEYS",
     "TABS",

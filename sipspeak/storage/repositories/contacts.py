@@ -62,6 +62,13 @@ class UploadsRepo(Repo):
             "SELECT * FROM uploads WHERE project_id = ? ORDER BY id DESC", (project_id,))
         return [record(Upload, row) for row in rows]
 
+    async def discard(self, upload_id: int) -> bool:
+        """Remove an upload that holds no contacts (an import that failed); True if removed."""
+        cursor = await self.db.execute(
+            "DELETE FROM uploads WHERE id = ? AND NOT EXISTS"
+            " (SELECT 1 FROM contacts WHERE upload_id = ?)", (upload_id, upload_id))
+        return cursor.rowcount > 0
+
     async def counters(self, *, project_id: int, upload_id: int | None = None) -> dict[str, int]:
         """The §5.5 counters: all, called, no_answer, busy, error, new."""
         sql = "SELECT dial_state, COUNT(*) AS n FROM contacts WHERE project_id = ?"
