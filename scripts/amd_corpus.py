@@ -61,8 +61,8 @@ class Split:
 
 TUNE = Split(
     voices=("ru", "ru+m3", "ru+f3", "ru+Denis", "en-us", "en-us+m3", "en+f2", "en-gb+m1"),
-    speeds=((140, 175),),
-    pitches=((35, 65),),
+    speeds=((95, 114), (140, 175), (201, 230)),
+    pitches=((5, 19), (35, 65), (86, 99)),
     human=(
         "Алло?",
         "Да, слушаю",
@@ -239,6 +239,7 @@ def breath(rng: np.random.Generator, level_db: float) -> np.ndarray:
     return normalise(x, level_db)
 
 
+HUMAN_MIN_WPM = 115
 RECORDED_VOICES = ("en_US_f_Allison", "ru_RU_f_IvrvoiceRU")
 # Carrier-style announcements among the recorded prompts (played after a SIT).
 RECORDED_ANNOUNCE = ("ss-noservice", "cannot-complete-as-dialed", "all-circuits-busy-now",
@@ -302,10 +303,14 @@ class Generator:
         if split_name == "recorded":
             self.split, self.recorded = load_recorded(sounds or Path("/usr/share/asterisk/sounds"))
 
-    def speak(self, rng: np.random.Generator, voice: str, text: str) -> np.ndarray:
+    def speak(
+        self, rng: np.random.Generator, voice: str, text: str, *, human: bool = False
+    ) -> np.ndarray:
         if self.recorded is not None:
             return self.recorded[text]
-        lo, hi = self.split.speeds[int(rng.integers(len(self.split.speeds)))]
+        # Recordings may drawl; a person answering the phone does not speak at 100 wpm.
+        speeds = [r for r in self.split.speeds if not human or r[0] >= HUMAN_MIN_WPM]
+        lo, hi = speeds[int(rng.integers(len(speeds)))]
         plo, phi = self.split.pitches[int(rng.integers(len(self.split.pitches)))]
         return espeak(text, voice, int(rng.integers(lo, hi + 1)), int(rng.integers(plo, phi + 1)))
 
@@ -369,7 +374,7 @@ class Generator:
         pool = self.split.human_long if long_phrase else self.split.human
         text = self._pick(rng, pool, voice)
         start = float(rng.uniform(0.2, 1.5))
-        speech = normalise(self.speak(rng, voice, text), level)
+        speech = normalise(self.speak(rng, voice, text, human=True), level)
         parts = [(start, speech)]
         end = start + len(speech) / RATE
         greeting_end = end
@@ -377,7 +382,9 @@ class Generator:
         roll = rng.random()
         if roll < 0.25:  # nobody answers his "Алло?": he asks again after a pause
             again = self._pick(rng, self.split.again, voice)
-            second = normalise(self.speak(rng, voice, again), level + float(rng.uniform(-3, 3)))
+            second = normalise(
+                self.speak(rng, voice, again, human=True), level + float(rng.uniform(-3, 3))
+            )
             at = end + float(rng.uniform(1.2, 2.0))
             parts.append((at, second))
             end = at + len(second) / RATE

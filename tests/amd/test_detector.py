@@ -47,6 +47,22 @@ def test_longer_phrase_of_a_person_is_still_human(sig):
     assert result.decision is AmdDecision.HUMAN
 
 
+def test_a_recording_pausing_between_sentences_is_not_taken_for_a_person(sig):
+    # Two sentences (~2 s of voice) and a 0.8 s pause before the third: longer than the
+    # silence that ends a short answer, shorter than the one asked after a long greeting.
+    x = sig.concat([sig.noise(0.3), sig.sentence(1.1), sig.noise(0.3), sig.sentence(1.1),
+                    sig.noise(0.8), sig.sentence(2.0), sig.noise(1)])  # fmt: skip
+    result = sig.run(x)
+    assert result.decision is AmdDecision.MACHINE
+    assert result.time > 0.3 + 1.1 + 0.3 + 1.1 + 0.8
+    # Without the growing silence (Asterisk's way), the pause makes a person of it.
+    flat = AmdParams(after_long_greeting_silence=P.after_greeting_silence)
+    assert sig.run(x, params=flat).decision is AmdDecision.HUMAN
+    # The same pause after a short answer: a person.
+    short = sig.concat([sig.noise(0.3), sig.word(0.4), sig.noise(0.8), sig.sentence(3.0)])
+    assert sig.run(short).decision is AmdDecision.HUMAN
+
+
 def test_long_continuous_greeting_is_machine(sig):
     x = sig.concat([sig.noise(0.3), sig.sentence(4.5), sig.noise(1)])
     result = sig.run(x)

@@ -58,6 +58,7 @@ def test_from_mapping_on_a_base():
         ({"tone_purity": 1.5}, "tone_purity"),
         ({"greeting": 4000, "total_analysis_time": 3000}, "exceeds total_analysis_time"),
         ({"min_word_length": 900, "maximum_word_length": 500}, "exceeds maximum_word_length"),
+        ({"after_greeting_silence": 900, "after_long_greeting_silence": 800}, "is shorter than"),
     ],
 )
 def test_absurd_values_are_rejected_with_the_key_named(mapping, message):

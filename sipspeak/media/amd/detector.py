@@ -58,6 +58,8 @@ MIN_PERIODIC_MS: Final = 20
 # Frames this far below the loudest speech of the call are not voice (a television in the
 # room, crosstalk); generous, since recorded speech has a wide dynamic range.
 RELATIVE_GATE_DB: Final = 30.0
+# Voice of a short greeting, after which the silence that ends a greeting starts to grow.
+_SHORT_GREETING_MS: Final = 1000
 
 
 def periodicity(previous: npt.NDArray[np.float64], current: npt.NDArray[np.float64]) -> float:
@@ -284,7 +286,7 @@ class AnsweringMachineDetector:
                 self._voice_run_ms = 0
                 self._periodic_run_ms = 0
                 self._gap_ms = 0
-        if self._words and self._silence_run_ms >= p.after_greeting_silence:
+        if self._words and self._silence_run_ms >= self._required_silence_ms():
             return self._decide_now(AmdDecision.HUMAN, AmdReason.HUMAN_SHORT_GREETING)
         elapsed_ms = self._frames * FRAME_MS
         if self._words == 0 and elapsed_ms >= p.initial_silence:
@@ -293,6 +295,20 @@ class AnsweringMachineDetector:
         if elapsed_ms >= p.total_analysis_time:
             return self._decide_now(AmdDecision.NOTSURE, AmdReason.MAX_ANALYSIS_TIME)
         return None
+
+    def _required_silence_ms(self) -> float:
+        """Silence that ends a person's greeting: longer after a longer greeting.
+
+        A person's answer has up to ~1 s of voice ("Алло?", "Да, слушаю"); one with nearly
+        ``greeting`` of voice is as likely a recording pausing between its sentences, so the
+        silence asked for grows linearly from ``after_greeting_silence`` (at 1 s of voice) to
+        ``after_long_greeting_silence`` (at ``greeting``).
+        """
+        p = self.params
+        share = (self._voice_ms - _SHORT_GREETING_MS) / max(1, p.greeting - _SHORT_GREETING_MS)
+        share = min(1.0, max(0.0, share))
+        extra = max(0, p.after_long_greeting_silence - p.after_greeting_silence)
+        return p.after_greeting_silence + share * extra
 
     def _decide_now(self, decision: AmdDecision, reason: AmdReason) -> AmdResult:
         return self._decide(decision, reason, self._frames * FRAME_MS / 1000.0)

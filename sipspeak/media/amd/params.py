@@ -32,10 +32,16 @@ class AmdParams:
     * ``greeting`` 2200 [1500]: total voiced time that marks a recorded greeting. 1500 ms
       throws away people who answer with a phrase ("Да, я вас слушаю, говорите" is ~1.8 s
       of voice); greetings of machines run 3–8 s, so 2.2 s costs them nothing but latency.
-    * ``after_greeting_silence`` 650 [800]: silence after speech that says a person finished
-      his greeting and waits. The HUMAN decision comes this long after he stops, so it drives
-      the latency bar (<= 1.0 s); pauses inside a recorded greeting's sentence are shorter
-      than this, and pauses between its sentences come after more than ``greeting`` of voice.
+    * ``after_greeting_silence`` 700 [800]: silence after a short greeting (up to 1 s of
+      voice) that says a person finished and waits. The HUMAN decision comes this long after
+      he stops, so it drives the latency bar (<= 1.0 s after the greeting); 700 ms keeps a
+      0.3 s margin. Pauses inside a recorded sentence are shorter; see the next field for the
+      pauses between a recording's sentences.
+    * ``after_long_greeting_silence`` 1000 (not in Asterisk): the silence asked for grows
+      linearly from ``after_greeting_silence`` at 1 s of voice to this at ``greeting`` of
+      voice. A recording that said two sentences (~2 s of voice) and pauses 0.7-0.9 s before
+      the third is not a person; a person's long answer ("Да, я вас слушаю, говорите", ~1.5 s
+      of voice) waits ~0.85 s for its HUMAN, the short answers that make the median 0.7 s.
     * ``total_analysis_time`` 5000 [5000]: hard stop of the analysis.
     * ``min_word_length`` 100 [100]: voiced runs shorter than this are clicks or breaths.
     * ``between_words_silence`` 80 [50]: 50 ms splits a word at every stop consonant with
@@ -55,14 +61,16 @@ class AmdParams:
     * ``noise_margin_db`` 9: a frame counts as voice only when it is this far above the
       adaptive noise floor (so a hissing line is not a voice).
     * ``vad_mode`` 2: webrtcvad aggressiveness 0–3.
-    * ``min_tone_ms`` 200: a steady pure tone this long is a beep (beeps last 0.3-1 s; a sung
-      vowel of a synthetic voice can hold one harmonic ~150 ms); ``tone_purity`` 0.7: the share
-      of a frame's energy one tone must hold (a beep 12 dB over line noise still holds ~0.9).
+    * ``min_tone_ms`` 200: a steady pure tone this long is a beep (beeps last 0.3-1 s);
+      ``tone_purity`` 0.8: the share of a frame's energy one tone must hold. A beep 12 dB over
+      line noise still holds ~0.9; a drawn-out vowel of a low monotone voice held one harmonic
+      at 0.7-0.76 for 200 ms in the tune split, and was called a beep at 0.7.
     """
 
     initial_silence: int = 2500
     greeting: int = 2200
     after_greeting_silence: int = 700
+    after_long_greeting_silence: int = 1000
     total_analysis_time: int = 5000
     min_word_length: int = 100
     between_words_silence: int = 80
@@ -73,7 +81,7 @@ class AmdParams:
     noise_margin_db: float = 9.0
     vad_mode: int = 2
     min_tone_ms: int = 200
-    tone_purity: float = 0.7
+    tone_purity: float = 0.8
 
     def __post_init__(self) -> None:
         for name, (low, high) in _RANGES.items():
@@ -95,6 +103,11 @@ class AmdParams:
             raise AmdParamsError(
                 f"initial_silence={self.initial_silence} ms exceeds total_analysis_time="
                 f"{self.total_analysis_time} ms"
+            )
+        if self.after_long_greeting_silence < self.after_greeting_silence:
+            raise AmdParamsError(
+                f"after_long_greeting_silence={self.after_long_greeting_silence} ms is shorter "
+                f"than after_greeting_silence={self.after_greeting_silence} ms"
             )
         if self.min_word_length > self.maximum_word_length:
             raise AmdParamsError(
@@ -144,6 +157,7 @@ _RANGES: Final[dict[str, tuple[float, float]]] = {
     "initial_silence": (200, 30000),
     "greeting": (200, 30000),
     "after_greeting_silence": (100, 10000),
+    "after_long_greeting_silence": (100, 10000),
     "total_analysis_time": (500, 60000),
     "min_word_length": (10, 2000),
     "between_words_silence": (10, 2000),
@@ -164,10 +178,12 @@ ASTERISK_DEFAULTS: Final[AmdParams] = AmdParams(
     initial_silence=2500,
     greeting=1500,
     after_greeting_silence=800,
+    after_long_greeting_silence=800,  # Asterisk asks the same silence after any greeting
     total_analysis_time=5000,
     min_word_length=100,
     between_words_silence=50,
     maximum_number_of_words=2,
     silence_threshold=256,
     maximum_word_length=5000,
+    greeting_span=5000,  # no such limit in Asterisk: the whole analysis
 )
