@@ -12,10 +12,16 @@ How a feature module plugs in (``def setup_routes(app: web.Application) -> None`
   ``auth.current_user(request)`` returns it typed; ``await auth.visible_project_ids(request)``
   is the caller's project scope (None = all).
 * ``layout.render(request, template, context, status=200)`` renders a template that extends
-  ``layout.html`` (blocks ``page_title`` and ``content``); templates get ``_("key")``,
-  ``csrf_input()``, ``user`` and the header.  Strings live in :mod:`i18n`.
+  ``base.html`` (or ``layout.html``, the same layout; blocks ``page_title``, ``content``,
+  ``info``, ``scripts``); templates get ``_("key")``, ``csrf_input()``, ``csrf_token``,
+  ``user``, ``error`` / ``notice`` and the header.  Strings live in :mod:`i18n`
+  (``i18n.extend`` adds a module's strings).  Scripts read the CSRF token from
+  ``<meta name="csrf-token">`` and send it as ``X-CSRF-Token`` (``window.sipspeak.postJson``).
 * ``forms.Fields.read(request)`` reads a form or a JSON object into typed values;
   ``errors.ApiError`` / ``Invalid`` / ``Forbidden`` (or storage ``Conflict`` / ``NotFound``)
   become ``{"error": {"code", "message", "field"}}`` with 400/403/404/409/422 on the API and
   the error page on pages; ``pages.form_post`` re-renders a form on bad input.
+* Services read optionally: ``services.trunk_states`` (trunk id → state, else the last
+  ``trunk.state`` bus event is shown) and ``services.file_limits``
+  (:class:`filemanager.FileLimits`, defaults 50 MiB per file, 5 GiB in all).
 """

@@ -330,7 +330,7 @@ def translate(key: str, language: str = DEFAULT_LANGUAGE) -> str:
 
 # -- Проекты (§5) and the base upload (§5.5) ----------------------------------------------
 
-CATALOGUE["ru"].update({
+_PROJECTS_RU: dict[str, str] = {
     "projects.create": "Создать проект",
     "projects.name": "Название",
     "projects.queue_timeout": "Таймаут очереди (сек.)",
@@ -484,9 +484,9 @@ CATALOGUE["ru"].update({
     "uploads.remove_blacklisted": "Удалить номера (черный список)",
     "uploads.remove_blacklisted_confirm": "Удалить из проекта номера из черного списка?",
     "uploads.ok.removed": "Номера из черного списка удалены из проекта",
-})
+}
 
-CATALOGUE["en"].update({
+_PROJECTS_EN: dict[str, str] = {
     "projects.create": "Create project",
     "projects.name": "Name",
     "projects.queue_timeout": "Queue timeout (s)",
@@ -640,4 +640,6 @@ CATALOGUE["en"].update({
     "uploads.remove_blacklisted": "Remove numbers (blacklist)",
     "uploads.remove_blacklisted_confirm": "Remove blacklisted numbers from the project?",
     "uploads.ok.removed": "Blacklisted numbers removed from the project",
-})
+}
+
+extend({"ru": _PROJECTS_RU, "en": _PROJECTS_EN})
