@@ -93,19 +93,19 @@ async def test_latches_to_first_source_and_drops_others(port_pool: PortPool) -> 
 async def test_inactivity_event_fires_once_when_rtp_stops(port_pool: PortPool) -> None:
     fired: list[RtpEndpoint] = []
     ep = await open_endpoint(
-        pool=port_pool, codec="PCMA", inactivity_timeout=0.3, on_inactive=fired.append
+        pool=port_pool, codec="PCMA", inactivity_timeout=1.5, on_inactive=fired.append
     )
     phone = Peer()
     try:
-        for i in range(5):
+        for i in range(10):
             phone.send(ep, pkt(i))
             await asyncio.sleep(0.05)
-        assert not fired
-        await wait_for(lambda: bool(fired))
-        await asyncio.sleep(0.3)
-        assert fired == [ep] and ep.inactive
-        phone.send(ep, pkt(9))
-        await wait_for(lambda: not ep.inactive)
+        assert not fired  # RTP is flowing
+        await wait_for(lambda: bool(fired), timeout=10)
+        await asyncio.sleep(1.0)
+        assert fired == [ep] and ep.inactive  # once, not once per check
+        phone.send(ep, pkt(20))
+        await wait_for(lambda: not ep.inactive, timeout=10)
     finally:
         ep.close()
         phone.close()
