@@ -147,7 +147,8 @@ class CsvReader:
         try:
             for cells in reader:
                 number += 1
-                yield number, cells
+                values: list[CellValue] = list(cells)
+                yield number, values
         except UnicodeDecodeError as exc:
             raise ImportFileError(
                 f"Ошибка кодировки после строки {number}: файл не в {self.encoding}."

@@ -6,10 +6,16 @@ Flow for the web layer::
     result = await import_contacts(path, target, options=ImportOptions(mapping=..., tags=...),
                                    progress=callback)           # rows written in ONE transaction
 
-The file is read in a worker thread and handed over in batches through a bounded queue, so the
-event loop keeps serving calls while a large base is parsed and memory stays bounded. Every
-batch is written inside one transaction of the target: a damaged file, a missing phone column
-or an empty file raise :class:`ImportFileError` and nothing is written.
+Two stages, so that the database's single writer is held only for the writing:
+
+1. *reading* — a worker thread parses, validates, enriches and de-duplicates the rows and
+   spools the accepted contacts, batch by batch, to an anonymous temporary file; the event
+   loop keeps serving calls, memory stays bounded (one batch), and progress is reported;
+2. *writing* — the spooled batches are inserted inside ONE transaction of the target (about a
+   tenth of the time of the whole import).
+
+A damaged file, a missing phone column or an empty file raise :class:`ImportFileError` during
+the first stage, before anything is written; any failure in the second rolls back.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import concurrent.futures
 import contextlib
 import csv
 import io
+import pickle
 import re
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -27,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from itertools import islice
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import IO, Literal, Protocol
 
 from sipspeak.crm.contact_fields import (
     IGNORE,
@@ -177,10 +185,15 @@ class ImportOptions:
 
 @dataclass(frozen=True, slots=True)
 class ImportProgress:
+    """``reading``: rows read so far of about ``total_estimate``; ``writing``: ``written`` of
+    ``accepted`` contacts stored (``total_estimate`` is then the exact row count)."""
+
     rows_done: int
     total_estimate: int | None
     accepted: int
     rejected: int
+    stage: Literal["reading", "writing"] = "reading"
+    written: int = 0
 
 
 @dataclass(slots=True)
@@ -392,7 +405,7 @@ async def import_contacts(
                     future.cancel()
                     raise _Stopped from None
 
-    def produce(result: ImportResult) -> None:
+    def produce(result: ImportResult, spool: IO[bytes]) -> None:
         pipeline = _RowPipeline(
             validator=validator,
             start_after=header_row,
@@ -406,6 +419,11 @@ async def import_contacts(
                 for batch in pipeline.batches(reader.rows()):
                     if stop.is_set():
                         return
+                    if batch.contacts:
+                        pickle.dump(
+                            batch.contacts, spool, protocol=pickle.HIGHEST_PROTOCOL
+                        )
+                    batch.contacts = []
                     put(batch)
             put(None)
         except _Stopped:
@@ -416,34 +434,46 @@ async def import_contacts(
             with contextlib.suppress(_Stopped):
                 put(exc)
 
-    async with target.session() as session:
-        upload_id = await session.create_upload(
-            filename=filename or path.name, tags=tags
-        )
-        result = ImportResult(upload_id=upload_id)
-        producer = loop.run_in_executor(None, produce, result)
+    result = ImportResult(upload_id=0)
+    with tempfile.TemporaryFile(prefix="sipspeak-import-") as spool:
+        producer = loop.run_in_executor(None, produce, result, spool)
         try:
-            inserted = 0
             while (item := await queue.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
-                if item.contacts:
-                    inserted += await session.insert_contacts(
-                        upload_id=upload_id, contacts=item.contacts, tags=tags
-                    )
                 if progress is not None:
                     progress(
                         ImportProgress(
                             item.rows_done, estimate, item.accepted, item.rejected
                         )
                     )
-            if result.rows == 0:
-                raise ImportFileError("В файле нет строк с данными.")
-            result.inserted = inserted
-            await session.finish(result)
         finally:
             stop.set()
             while not queue.empty():
                 queue.get_nowait()
             await asyncio.shield(producer)
+        if result.rows == 0:
+            raise ImportFileError("В файле нет строк с данными.")
+        spool.seek(0)
+        async with target.session() as session:
+            result.upload_id = await session.create_upload(
+                filename=filename or path.name, tags=tags
+            )
+            while result.inserted < result.accepted:
+                contacts: list[ContactRecord] = pickle.load(spool)
+                result.inserted += await session.insert_contacts(
+                    upload_id=result.upload_id, contacts=contacts, tags=tags
+                )
+                if progress is not None:
+                    progress(
+                        ImportProgress(
+                            result.rows,
+                            result.rows,
+                            result.accepted,
+                            result.rejected_count,
+                            stage="writing",
+                            written=result.inserted,
+                        )
+                    )
+            await session.finish(result)
     return result

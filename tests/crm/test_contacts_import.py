@@ -381,3 +381,33 @@ def test_details_give_offset_for_the_instant() -> None:
     assert details.region == "Красноярский край"
     assert details.utc_offset == "+07:00"
     assert details.carrier == "ПАО «Мобильные ТелеСистемы»"
+
+
+async def test_other_writes_proceed_while_the_file_is_read(
+    db: Database, tmp_path: Path
+) -> None:
+    import asyncio
+
+    rows: list[list[object]] = [["phone"]] + [[f"9{i:09d}"] for i in range(6000)]
+    path = write_xlsx(tmp_path / "base.xlsx", rows)
+    project = await db.projects.create(name="Проект")
+    events: list[str] = []
+    writes: list[asyncio.Task[int]] = []
+
+    async def other_write() -> int:
+        added = await db.blacklist.add(["+79990000000"])
+        events.append("other write done")
+        return added
+
+    def progress(p: ImportProgress) -> None:
+        events.append(p.stage)
+        if not writes:
+            writes.append(asyncio.create_task(other_write()))
+
+    result = await import_into_project(
+        db, project, path, options=ImportOptions(batch_size=100), progress=progress
+    )
+    assert await writes[0] == 1
+    assert result.accepted == 6000
+    assert events.index("other write done") < events.index("writing")
+    assert events[-1] == "writing"
