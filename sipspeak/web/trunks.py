@@ -137,10 +137,19 @@ async def create_trunk(request: web.Request, fields: Fields) -> int:
     name = _name(fields)
     host = normalise_host(fields.text("host", max_len=300))
     project = await _project(request, fields.optional_int("inbound_project_id", low=1))
-    return await services_of(request).db.trunks.create(
+    trunk_id = await services_of(request).db.trunks.create(
         name=name, host=host, username=fields.text("username", max_len=100),
         password=fields.secret("password", max_len=100), inbound_project_id=project,
         active=fields.flag("active", True))
+    await _reload(request)
+    return trunk_id
+
+
+async def _reload(request: web.Request) -> None:
+    """Tell call control the trunks changed (registrations start, restart or stop)."""
+    reload = getattr(services_of(request), "reload_trunks", None)
+    if reload is not None:
+        await reload()
 
 
 async def update_trunk(request: web.Request, trunk_id: int, fields: Fields) -> Trunk:
@@ -162,6 +171,7 @@ async def update_trunk(request: web.Request, trunk_id: int, fields: Fields) -> T
     if active is not None:
         changes["active"] = active
     await db.trunks.update(trunk_id, **changes)
+    await _reload(request)
     return await db.trunks.get(trunk_id)
 
 

@@ -158,7 +158,16 @@ def test_bad_trunk_hosts(text: str) -> None:
     assert caught.value.status == 422 and caught.value.field == "host"
 
 
-async def test_trunks_with_registration_state(staff: Site) -> None:
+async def test_trunks_with_registration_state(staff: Site,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    reloads: list[int] = []
+
+    async def reload_trunks(self: object) -> None:
+        reloads.append(1)
+
+    # call control's side of the contract: a live registry and a reload after each edit
+    services_type = type(staff.services)
+    monkeypatch.setattr(services_type, "reload_trunks", reload_trunks, raising=False)
     api = await admin_api(staff)
     project = await staff.db.projects.create("Тестовый проект")
     created = await api.api("POST", "/api/v1/trunks", {
@@ -168,12 +177,16 @@ async def test_trunks_with_registration_state(staff: Site) -> None:
     trunk = await created.json()
     assert trunk["registration"] is None and "password" not in trunk
     assert trunk["inbound_project_id"] == project
-    staff.services.trunk_states = {trunk["id"]: "registered"}  # type: ignore[attr-defined]
+    assert reloads == [1]
+    states = {trunk["id"]: "registered"}
+    monkeypatch.setattr(services_type, "trunk_states", property(lambda self: states),
+                        raising=False)
     listed = await (await api.get("/api/v1/trunks")).json()
     assert listed["items"][0]["registration"] == "registered"
     off = await api.api("PATCH", f"/api/v1/trunks/{trunk['id']}", {"active": False, "password": ""})
     assert (await off.json())["active"] is False
     assert (await staff.db.trunks.get(trunk["id"])).password == "pw"
+    assert reloads == [1, 1]
     bad = await api.api("PATCH", f"/api/v1/trunks/{trunk['id']}", {"inbound_project_id": 999})
     assert bad.status == 422
     dup = await api.api("POST", "/api/v1/trunks", {"name": "zadarma", "host": "sip:1.2.3.4"})
