@@ -21,7 +21,8 @@ ALLOWED_TAGS = frozenset({
 VOID_TAGS = frozenset({"br", "hr"})
 #: Tags whose text is dropped together with them.
 DROPPED_WITH_CONTENT = frozenset({"script", "style", "template", "iframe", "object",
-                                  "embed", "noscript", "textarea", "select", "title", "head"})
+                                  "embed", "noscript", "textarea", "select", "title", "head", "svg",
+                                  "math"})
 SAFE_SCHEMES = ("http:", "https:", "mailto:", "tel:")
 MAX_SCRIPT_CHARS = 200_000
 MAX_DEPTH = 100
