@@ -206,10 +206,12 @@ def _cpu_seconds(pid: int) -> float:
 
 def run_step(rate: int, step: float, workdir: Path) -> dict[str, float]:
     """One step: fresh callee, sipp at ``rate`` calls/s for ``step`` seconds."""
+    # stderr to a file: a pipe nobody reads could fill up and stall the callee
+    log_path = workdir / f"callee_{rate}.log"
     server = subprocess.Popen(
         pinned([sys.executable, str(HERE / "sip_uas.py"), "--port", "0"], 0),
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=log_path.open("w"),
         text=True,
     )
     try:
@@ -276,6 +278,7 @@ def run_step(rate: int, step: float, workdir: Path) -> dict[str, float]:
             "sipp_exit": sipp.returncode,
             # CPU the callee spent per call: what one free core would sustain
             "server_cpu_ms_per_call": 1000 * server_cpu / max(1.0, done),
+            "callee_log_lines": len(log_path.read_text().splitlines()),
         }
     finally:
         server.terminate()
@@ -319,7 +322,15 @@ def main() -> None:
         "--repeat", type=int, default=1, help="runs; the median is reported"
     )
     parser.add_argument("--parser-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="nice value for the callee and sipp (e.g. -20)",
+    )
     args = parser.parse_args()
+    global NICE
+    NICE = args.nice
     if shutil.which("sipp") is None:
         sys.exit("sipp is not installed (Debian package sip-tester)")
     rates = [int(r) for r in args.rates.split(",")]
@@ -363,6 +374,7 @@ def main() -> None:
             3,
         ),
         "load_average_1min": os.getloadavg()[0],
+        "nice": args.nice,
         "steps": steps,
     }
     print(json.dumps(summary))
