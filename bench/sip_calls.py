@@ -326,11 +326,13 @@ def main() -> None:
         "--nice",
         type=int,
         default=0,
-        help="nice value for the callee and sipp (e.g. -20)",
+        help="scheduling priority of this process, the callee and sipp (-20 on a busy box)",
     )
     args = parser.parse_args()
-    global NICE
-    NICE = args.nice
+    if args.nice:
+        os.setpriority(
+            os.PRIO_PROCESS, 0, args.nice
+        )  # inherited by the callee and sipp
     if shutil.which("sipp") is None:
         sys.exit("sipp is not installed (Debian package sip-tester)")
     rates = [int(r) for r in args.rates.split(",")]
