@@ -75,13 +75,17 @@ def eval_split(directory: Path) -> dict[str, Any]:
     return figures
 
 
-def cost(directory: Path, params: AmdParams, *, until_decision: bool) -> tuple[int, float]:
+def cost(
+    directory: Path, params: AmdParams, *, until_decision: bool
+) -> tuple[int, float]:
     """Frames analysed and detector CPU seconds over every file of ``directory``."""
     frames = 0
     cpu = 0.0
     for path in sorted(directory.glob("*.wav")):
         samples = read_wav_8k_mono(path)
-        chunks = [samples[i : i + FRAME] for i in range(0, len(samples) - FRAME + 1, FRAME)]
+        chunks = [
+            samples[i : i + FRAME] for i in range(0, len(samples) - FRAME + 1, FRAME)
+        ]
         detector = AnsweringMachineDetector(params=params)
         started = time.process_time()
         for n, chunk in enumerate(chunks):
@@ -98,8 +102,12 @@ def cost(directory: Path, params: AmdParams, *, until_decision: bool) -> tuple[i
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=150, help="held-out files")
-    parser.add_argument("--repeat", type=int, default=3, help="cost runs (median quoted)")
-    parser.add_argument("--no-recorded", action="store_true", help="skip the recorded split")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="cost runs (median quoted)"
+    )
+    parser.add_argument(
+        "--no-recorded", action="store_true", help="skip the recorded split"
+    )
     args = parser.parse_args()
     figures: dict[str, Any] = {
         "benchmark": "amd",
@@ -120,7 +128,9 @@ def main() -> int:
             log("== recorded split (asterisk-core-sounds prompts: real voices) ==")
             figures["recorded"] = _headline(eval_split(recorded))
         else:
-            log("recorded split skipped (asterisk-core-sounds-en-wav / -ru-wav not installed)")
+            log(
+                "recorded split skipped (asterisk-core-sounds-en-wav / -ru-wav not installed)"
+            )
 
         for mode, params, until in (
             ("decision", AmdParams(), True),
@@ -142,7 +152,9 @@ def main() -> int:
     figures["accuracy"] = figures["heldout"]["accuracy"]
     figures["human_recall"] = figures["heldout"]["human_recall"]
     figures["machine_recall"] = figures["heldout"]["machine_recall"]
-    figures["median_human_after_greeting_s"] = figures["heldout"]["median_human_after_greeting_s"]
+    figures["median_human_after_greeting_s"] = figures["heldout"][
+        "median_human_after_greeting_s"
+    ]
     figures["streams_per_core"] = figures["cost_worst"]["streams_per_core"]
     log(
         f"held-out: accuracy {figures['accuracy']:.4f}, human recall {figures['human_recall']:.4f}, "
