@@ -2,7 +2,8 @@
 
 anonymous → 302 to /login (pages) or 401 (API); a role outside the route's roles → 403;
 an allowed role → 200 for GET (with ids it may see), and for unsafe methods (sent with the
-CSRF token and an empty body, ids that do not exist) anything but 401/403/5xx.
+CSRF token and an empty body, ids that do not exist) anything but 401/403/5xx; 503 (a part
+that is not started in tests, e.g. call control) is accepted for allowed roles only.
 """
 
 from __future__ import annotations
@@ -90,8 +91,12 @@ async def test_every_route_for_every_role(staff: Site) -> None:
             response = await call(browser, spec, path)
             status = response.status
             where = f"{role:10} {spec.method} {path} → {status}"
-            if status >= 500:
+            if status >= 500 and not (status == 503 and role in spec.roles):
+                # 503 is the deliberate answer of a part that is not running (call control
+                # in these tests); any other 5xx is a bug.
                 failures.append(where + " (server error)")
+            elif status == 503:
+                continue
             elif role == "anonymous":
                 expected = 401 if spec.api else 302
                 if status != expected:
