@@ -35,6 +35,7 @@ from sipspeak.sip.dialog import Dialog, DialogState, OutOfOrderRequest
 from sipspeak.sip.events import Address
 from sipspeak.sip.headers import CSeq, NameAddr, Via
 from sipspeak.sip.message import Headers, SipRequest, SipResponse, make_response
+from sipspeak.sip.transaction import State
 
 if TYPE_CHECKING:
     from sipspeak.sip.timers import TimerQueue, TimerValues
@@ -280,7 +281,7 @@ class InviteSession:
     @property
     def _got_provisional(self) -> bool:
         txn = self._invite_txn
-        return txn is not None and txn.state.value == "Proceeding"
+        return txn is not None and txn.state is State.PROCEEDING
 
     def _send_cancel(self, now: float) -> None:
         if self._cancel_sent:
