@@ -70,6 +70,7 @@ __all__ = [
 
 LAYOUT_SAMPLE_ROWS = 20
 HEADER_SEARCH_ROWS = 10
+SAMPLE_SCAN_ROWS = 1000  # blank rows above the table that are skipped while sampling
 DEFAULT_BATCH = 2000
 MAX_REJECTED_LISTED = 100_000
 _QUEUE_DEPTH = 2
@@ -93,6 +94,12 @@ def column_name(index: int) -> str:
 
 def _is_empty(values: Sequence[CellValue]) -> bool:
     return all(v is None or (isinstance(v, str) and not v.strip()) for v in values)
+
+
+def _sample(rows: Iterator[Row], count: int) -> list[Row]:
+    """The first ``count`` non-empty rows, looking no further than :data:`SAMPLE_SCAN_ROWS`."""
+    found = (row for row in islice(rows, SAMPLE_SCAN_ROWS) if not _is_empty(row[1]))
+    return list(islice(found, count))
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +151,7 @@ def preview_file(path: Path, *, limit: int = 10) -> FilePreview:
     """First ``limit`` data rows and the guessed mapping; blocking, run it in a thread."""
     with OpenedTable(path) as reader:
         sample = list(
-            islice(reader.rows(), max(LAYOUT_SAMPLE_ROWS, limit + HEADER_SEARCH_ROWS))
+            _sample(reader.rows(), max(LAYOUT_SAMPLE_ROWS, limit + HEADER_SEARCH_ROWS))
         )
         layout = detect_layout(sample)
         data = [
@@ -347,7 +354,7 @@ def _prepare(
 ) -> tuple[list[str], int | None, int | None]:
     """Mapping and header row to use, checked before anything is written."""
     with OpenedTable(path) as reader:
-        sample = list(islice(reader.rows(), LAYOUT_SAMPLE_ROWS))
+        sample = _sample(reader.rows(), LAYOUT_SAMPLE_ROWS)
         estimate = reader.total_rows_estimate
     layout = detect_layout(sample)
     mapping = list(options.mapping) if options.mapping is not None else layout.mapping

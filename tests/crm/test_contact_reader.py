@@ -333,3 +333,23 @@ def test_csv_sep_line_and_multiline_values(tmp_path: Path) -> None:
         (2, ["9228711345", "две\r\nстроки"]),
         (3, ["9171959395", "одна"]),
     ]
+
+
+def test_blank_rows_above_the_table_are_skipped(tmp_path: Path) -> None:
+    rows: list[list[object]] = [[None]] * 40 + [
+        ["Телефон", "ФИО"],
+        ["89228711345", "Петров"],
+    ]
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    for number, row in enumerate(rows, start=1):
+        for column, value in enumerate(row, start=1):
+            sheet.cell(
+                row=number, column=column, value=value if value is not None else ""
+            )
+    path = tmp_path / "blank-top.xlsx"
+    workbook.save(path)
+    preview = preview_file(path)
+    assert preview.header_row == 41
+    assert preview.mapping == ["phone", "full_name"]
+    assert preview.rows == [["89228711345", "Петров"]]
