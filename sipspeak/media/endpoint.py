@@ -48,23 +48,6 @@ _MUXED_RTCP = frozenset(range(64, 96))
 _BIND_ATTEMPTS = 64
 
 
-class _RtpProtocol(asyncio.DatagramProtocol):
-    __slots__ = ("endpoint",)
-
-    def __init__(self, endpoint: RtpEndpoint) -> None:
-        self.endpoint = endpoint
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.endpoint._on_rtp(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable and friends: the far end is not listening (yet).
-        log.debug("%s: RTP socket error: %s", self.endpoint.name, exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.endpoint._transport_lost()
-
-
 class _RtcpProtocol(asyncio.DatagramProtocol):
     def __init__(self, endpoint: RtpEndpoint) -> None:
         self.endpoint = endpoint
@@ -79,10 +62,12 @@ class _RtcpProtocol(asyncio.DatagramProtocol):
         self.endpoint._transport_lost()
 
 
-class RtpEndpoint:
+class RtpEndpoint(asyncio.DatagramProtocol):
     """A bound RTP/RTCP port pair implementing :class:`~sipspeak.media.leg.MediaLeg`.
 
-    Create with :func:`open_endpoint`; :meth:`close` releases everything.
+    Create with :func:`open_endpoint`; :meth:`close` releases everything.  The
+    endpoint is itself the RTP socket's protocol, so a datagram reaches
+    :meth:`datagram_received` with no extra call in between.
     """
 
     def __init__(
@@ -166,7 +151,8 @@ class RtpEndpoint:
 
     # -- receive path ----------------------------------------------------------
 
-    def _on_rtp(self, data: bytes, addr: Address) -> None:
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        """The hot path: one RTP datagram from the RTP socket."""
         if addr != self._latched:
             if self._latched is not None:
                 self.dropped_foreign += 1
@@ -239,6 +225,13 @@ class RtpEndpoint:
             return
         self._remote_rtcp = addr
         self._latched_rtcp = True
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable and friends: the far end is not listening (yet).
+        log.debug("%s: RTP socket error: %s", self.name, exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport_lost()
 
     # -- timers ------------------------------------------------------------------
 
@@ -330,6 +323,11 @@ class RtpEndpoint:
                 self._on_dtmf(digit)
 
 
+def _returning(endpoint: RtpEndpoint) -> Callable[[], RtpEndpoint]:
+    """Protocol factory for the RTP socket: the endpoint itself."""
+    return lambda: endpoint
+
+
 async def open_endpoint(
     *,
     pool: PortPool,
@@ -372,7 +370,7 @@ async def open_endpoint(
             )
             try:
                 rtp_transport, _ = await loop.create_datagram_endpoint(
-                    functools.partial(_RtpProtocol, endpoint), local_addr=(host, port)
+                    _returning(endpoint), local_addr=(host, port)
                 )
             except OSError as exc:
                 if exc.errno != errno.EADDRINUSE:

@@ -126,15 +126,19 @@ class ReceiverStatistics:
         self.jitter = 0.0
 
     def update(self, ssrc: int, seq: int, timestamp: int, now: float) -> None:
-        """Account for one received packet (A.1 ``update_seq`` + A.8 jitter)."""
-        udelta = (seq - self.max_seq) & 0xFFFF
+        """Account for one received packet (A.1 ``update_seq`` + A.8 jitter).
+
+        Runs for every packet the engine receives: locals over attributes.
+        """
+        max_seq = self.max_seq
+        udelta = (seq - max_seq) & 0xFFFF
         if ssrc != self.ssrc:
             # A new source (the far end switched streams): start over (§8.2).
             self.ssrc = ssrc
             self._init_seq(seq)
         elif udelta < MAX_DROPOUT:
-            if seq < self.max_seq and udelta:
-                self.cycles += SEQ_MOD  # wrapped around
+            if seq < max_seq:
+                self.cycles += SEQ_MOD  # in order, but wrapped around
             self.max_seq = seq
         elif udelta <= SEQ_MOD - MAX_MISORDER:
             # A very large jump: believe it only if the next packet follows it (A.1).
@@ -146,17 +150,16 @@ class ReceiverStatistics:
         # else: duplicate or reordered packet, counted as received below.
         self.received += 1
         # A.8: D(i-1,i) = (Rj - Ri) - (Sj - Si), J += (|D| - J) / 16.
-        arrival = now * self.clock_rate
-        transit = arrival - timestamp
-        if self.transit is not None:
-            d = transit - self.transit
+        transit = now * self.clock_rate - timestamp
+        last = self.transit
+        self.transit = transit
+        if last is not None:
+            d = transit - last
             if d < 0:
                 d = -d
-            if (
-                d < self.clock_rate * 10
-            ):  # ignore timestamp jumps of a new talk spurt source
-                self.jitter += (d - self.jitter) / 16.0
-        self.transit = transit
+            # A jump of more than 10 s is a new timeline, not network jitter.
+            if d < self.clock_rate * 10:
+                self.jitter += (d - self.jitter) * 0.0625
 
     @property
     def extended_max(self) -> int:
