@@ -189,8 +189,10 @@ async def test_rename_into_traversal_is_refused(staff: Site) -> None:
     assert (await staff.db.files.file(item["id"])).name == "a.txt"
 
 
-async def test_file_size_limit_and_quota(staff: Site) -> None:
-    staff.services.file_limits = FileLimits(max_file_bytes=100, quota_bytes=150)  # type: ignore[attr-defined]
+async def test_file_size_limit_and_quota(staff: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    limits = FileLimits(max_file_bytes=100, quota_bytes=150)
+    monkeypatch.setattr(type(staff.services), "file_limits", property(lambda self: limits),
+                        raising=False)
     api = await api_for(staff, "admin@test.ru")
     big = await api.request("POST", "/api/v1/files", data=upload("big.bin", b"x" * 101))
     assert big.status == 413
