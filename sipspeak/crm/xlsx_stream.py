@@ -21,6 +21,7 @@ import posixpath
 import re
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
@@ -153,6 +154,14 @@ def _fromstring(data: bytes, what: str) -> Element:
         raise XlsxFormatError(f"{what}: повреждённый XML ({exc})") from exc
 
 
+@dataclass(frozen=True, slots=True)
+class _WorkbookParts:
+    sheet: str
+    epoch: datetime
+    shared_strings: str | None
+    styles: str | None
+
+
 class XlsxSheetReader:
     """``rows()`` of the first worksheet; ``close()`` releases the archive."""
 
@@ -164,10 +173,10 @@ class XlsxSheetReader:
         try:
             names = set(self._zip.namelist())
             workbook_path = self._main_part(names)
-            self._sheet_path, self._epoch = self._first_sheet(workbook_path, names)
-            base = posixpath.dirname(workbook_path)
-            self._shared = self._shared_strings(base, names)
-            self._date_styles = self._styles(base, names)
+            parts = self._workbook_parts(workbook_path, names)
+            self._sheet_path, self._epoch = parts.sheet, parts.epoch
+            self._shared = self._shared_strings(parts.shared_strings)
+            self._date_styles = self._styles(parts.styles)
             self.total_rows_estimate = self._estimate_rows()
         except (KeyError, ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
             self._zip.close()
@@ -191,8 +200,9 @@ class XlsxSheetReader:
             return "xl/workbook.xml"
         raise XlsxFormatError("в архиве нет книги Excel")
 
-    def _first_sheet(self, workbook_path: str, names: set[str]) -> tuple[str, datetime]:
-        first_rid: str | None = None
+    def _workbook_parts(self, workbook_path: str, names: set[str]) -> _WorkbookParts:
+        """The first worksheet (chart sheets are skipped), the date epoch, strings, styles."""
+        sheet_ids: list[str] = []
         epoch = _EPOCH_1900
         for event, el in _parse(self._zip.open(workbook_path), workbook_path):
             if event != "end":
@@ -200,35 +210,57 @@ class XlsxSheetReader:
             name = _local(el.tag)
             if name == "workbookPr" and el.get("date1904") in ("1", "true"):
                 epoch = _EPOCH_1904
-            elif name == "sheet" and first_rid is None:
-                first_rid = el.get(f"{{{_REL_NS}}}id") or el.get(
-                    f"{{{_STRICT_REL_NS}}}id"
-                )
-        if first_rid is None:
+            elif name == "sheet":
+                rid = el.get(f"{{{_REL_NS}}}id") or el.get(f"{{{_STRICT_REL_NS}}}id")
+                if rid:
+                    sheet_ids.append(rid)
+        if not sheet_ids:
             raise XlsxFormatError("в книге нет ни одного листа")
+        base = posixpath.dirname(workbook_path)
         rels_path = posixpath.join(
-            posixpath.dirname(workbook_path),
-            "_rels",
-            posixpath.basename(workbook_path) + ".rels",
+            base, "_rels", posixpath.basename(workbook_path) + ".rels"
         )
-        for _, el in _parse(self._zip.open(rels_path), rels_path):
-            if _local(el.tag) == "Relationship" and el.get("Id") == first_rid:
-                target = el.get("Target", "")
-                path = (
-                    target.lstrip("/")
-                    if target.startswith("/")
-                    else posixpath.normpath(
-                        posixpath.join(posixpath.dirname(workbook_path), target)
+        targets: dict[
+            str, tuple[str, str]
+        ] = {}  # Id → (type suffix, path in the archive)
+        if rels_path in names:
+            for _, el in _parse(self._zip.open(rels_path), rels_path):
+                if _local(el.tag) == "Relationship":
+                    target = el.get("Target", "")
+                    path = (
+                        target.lstrip("/")
+                        if target.startswith("/")
+                        else posixpath.normpath(posixpath.join(base, target))
                     )
-                )
-                if path not in names:
-                    raise XlsxFormatError(f"в архиве нет листа {path}")
-                return path, epoch
-        raise XlsxFormatError("не найден первый лист книги")
+                    kind = el.get("Type", "").rsplit("/", 1)[-1]
+                    targets[el.get("Id", "")] = (kind, path)
+        sheet = next(
+            (
+                targets[i][1]
+                for i in sheet_ids
+                if targets.get(i, ("", ""))[0] == "worksheet"
+            ),
+            None,
+        )
+        if sheet is None:
+            raise XlsxFormatError("в книге нет листа с таблицей")
+        if sheet not in names:
+            raise XlsxFormatError(f"в архиве нет листа {sheet}")
 
-    def _shared_strings(self, base: str, names: set[str]) -> list[str]:
-        path = posixpath.join(base, "sharedStrings.xml")
-        if path not in names:
+        def part(kind: str, default: str) -> str | None:
+            found = [p for k, p in targets.values() if k == kind]
+            path = found[0] if found else posixpath.join(base, default)
+            return path if path in names else None
+
+        return _WorkbookParts(
+            sheet=sheet,
+            epoch=epoch,
+            shared_strings=part("sharedStrings", "sharedStrings.xml"),
+            styles=part("styles", "styles.xml"),
+        )
+
+    def _shared_strings(self, path: str | None) -> list[str]:
+        if path is None:
             return []
         strings: list[str] = []
         with self._zip.open(path) as member:
@@ -236,10 +268,9 @@ class XlsxSheetReader:
                 strings.extend(_text_of(si) for si in piece)
         return strings
 
-    def _styles(self, base: str, names: set[str]) -> frozenset[int]:
+    def _styles(self, path: str | None) -> frozenset[int]:
         """Indexes of cell formats (``cellXfs``) that show a number as a date."""
-        path = posixpath.join(base, "styles.xml")
-        if path not in names:
+        if path is None:
             return frozenset()
         custom: dict[int, str] = {}
         dates: set[int] = set()

@@ -353,3 +353,21 @@ def test_blank_rows_above_the_table_are_skipped(tmp_path: Path) -> None:
     assert preview.header_row == 41
     assert preview.mapping == ["phone", "full_name"]
     assert preview.rows == [["89228711345", "Петров"]]
+
+
+def test_chart_sheet_before_the_table_is_skipped(tmp_path: Path) -> None:
+    from openpyxl.chart import BarChart, Reference
+
+    workbook = openpyxl.Workbook()
+    table = workbook.active
+    table.append(["phone", "calls"])
+    table.append(["9228711345", 3])
+    chart_sheet = workbook.create_chartsheet("Диаграмма", 0)
+    chart = BarChart()
+    chart.add_data(
+        Reference(table, min_col=2, min_row=1, max_row=2), titles_from_data=True
+    )
+    chart_sheet.add_chart(chart)
+    path = tmp_path / "chart-first.xlsx"
+    workbook.save(path)
+    assert read_all(path) == [(1, ["phone", "calls"]), (2, ["9228711345", 3])]
