@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate a labelled answering-machine-detection corpus, reproducibly.
 
-    scripts/amd_corpus.py --out DIR --seed N --count K [--split tune|heldout|recorded]
+    scripts/amd_corpus.py --out DIR --seed N --count K [--split tune|heldout|recorded|othertts]
 
 Speech comes from espeak-ng (Russian and English, several voice variants, speeds and pitches)
 through sox (8 kHz, telephone band 300-3400 Hz). Each file is a call as the caller hears it
@@ -17,8 +17,10 @@ after the answer:
 
 Then line noise, a random gain and a G.711 mu-law round trip. The ``tune`` and ``heldout``
 splits use disjoint voices, phrases and speed/pitch ranges, so tuning on one says something
-about the other. ``recorded`` builds the same kinds of calls from the human recordings of
-Debian's asterisk-core-sounds-{ru,en}-wav packages when installed (real voices, not espeak).
+about the other. Two more splits check the detector on speech made another way (never used
+for tuning): ``recorded`` builds the same kinds of calls from the real recorded voices of
+Debian's asterisk-core-sounds-{en,ru}-wav, ``othertts`` has flite and Festival (Russian unit
+selection, English HTS) say the held-out phrases.
 
 Writes DIR/*.wav (8 kHz mono 16-bit) and DIR/labels.csv (file,class,kind,voice,text,
 greeting_end_s,speech_end_s).
@@ -28,11 +30,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import math
 import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import wave
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -171,6 +175,28 @@ def espeak(text: str, voice: str, speed: int, pitch: int) -> np.ndarray:
     return trim(np.frombuffer(converted.stdout, dtype="<i2").astype(np.float64))
 
 
+def other_tts(text: str, voice: str, tempo: float, cents: int) -> np.ndarray:
+    """Speak with flite or Festival (``flite:rms``, ``festival:msu_ru_nsh_clunits``), then sox:
+    tempo and pitch changed, 8 kHz, telephone band."""
+    engine, name = voice.split(":", 1)
+    with tempfile.TemporaryDirectory(prefix="amd-tts-") as tmp:
+        wav = Path(tmp) / "speech.wav"
+        if engine == "flite":
+            command = ["flite", "-voice", name, "-t", text, "-o", str(wav)]
+            subprocess.run(command, check=True, timeout=60, capture_output=True)
+        else:
+            command = ["text2wave", "-eval", f"(voice_{name})", "-o", str(wav)]
+            subprocess.run(
+                command, input=text.encode(), check=True, timeout=60, capture_output=True
+            )
+        effects = ["tempo", f"{tempo:.3f}", "pitch", str(cents)]
+        converted = subprocess.run(
+            [*SOX_TO_PHONE[:1], "-D", str(wav), *SOX_TO_PHONE[5:-2], *effects, *SOX_TO_PHONE[-2:]],
+            check=True, timeout=60, capture_output=True,
+        )  # fmt: skip
+    return trim(np.frombuffer(converted.stdout, dtype="<i2").astype(np.float64))
+
+
 def trim(x: np.ndarray) -> np.ndarray:
     """Cut leading and trailing silence so that speech starts and ends where we say."""
     if len(x) == 0:
@@ -240,6 +266,9 @@ def breath(rng: np.random.Generator, level_db: float) -> np.ndarray:
 
 
 HUMAN_MIN_WPM = 115
+OTHER_TTS_VOICES = ("flite:kal", "flite:awb", "flite:rms", "flite:slt",
+                    "festival:cmu_us_slt_arctic_hts", "festival:msu_ru_nsh_clunits",
+                    "festival:msu_ru_nsh_clunits")  # fmt: skip
 RECORDED_VOICES = ("en_US_f_Allison", "ru_RU_f_IvrvoiceRU")
 # Carrier-style announcements among the recorded prompts (played after a SIT).
 RECORDED_ANNOUNCE = ("ss-noservice", "cannot-complete-as-dialed", "all-circuits-busy-now",
@@ -300,6 +329,10 @@ class Generator:
         self.split = HELDOUT if split_name == "heldout" else TUNE
         self.seed = seed
         self.recorded: dict[str, np.ndarray] | None = None
+        if split_name == "othertts":
+            # Other synthesisers (flite's voices, Festival's Russian unit selection and English
+            # HTS voices) saying the held-out phrases: speech made another way than espeak-ng.
+            self.split = dataclasses.replace(HELDOUT, voices=OTHER_TTS_VOICES)
         if split_name == "recorded":
             self.split, self.recorded = load_recorded(sounds or Path("/usr/share/asterisk/sounds"))
 
@@ -308,6 +341,9 @@ class Generator:
     ) -> np.ndarray:
         if self.recorded is not None:
             return self.recorded[text]
+        if self.split_name == "othertts":
+            tempo = float(rng.uniform(0.9, 1.15)) if human else float(rng.uniform(0.8, 1.2))
+            return other_tts(text, voice, tempo, int(rng.integers(-300, 301)))
         # Recordings may drawl; a person answering the phone does not speak at 100 wpm.
         speeds = [r for r in self.split.speeds if not human or r[0] >= HUMAN_MIN_WPM]
         lo, hi = speeds[int(rng.integers(len(speeds)))]
@@ -355,14 +391,14 @@ class Generator:
     def _voice(self, rng: np.random.Generator, english: bool | None = None) -> str:
         voices = self.split.voices
         if english is not None:
-            voices = tuple(v for v in voices if v.startswith("en") == english) or voices
+            voices = tuple(v for v in voices if _voice_is_english(v) == english) or voices
         return str(voices[int(rng.integers(len(voices)))])
 
     def _pick(self, rng: np.random.Generator, options: tuple[str, ...], voice: str) -> str:
         if self.recorded is not None:
             same = tuple(o for o in options if o.startswith(voice + "/")) or options
         else:
-            english = voice.startswith("en")
+            english = _voice_is_english(voice)
             same = tuple(o for o in options if _is_english(o) == english) or options
         return str(same[int(rng.integers(len(same)))])
 
@@ -445,6 +481,10 @@ class Generator:
         return voice, " ".join(texts), parts, end, kind, max(duration, min(end, 9.0))
 
 
+def _voice_is_english(voice: str) -> bool:
+    return voice.startswith(("en", "flite:")) or "_us_" in voice
+
+
 def _is_english(text: str) -> bool:
     return all(ord(c) < 128 or c in "…" for c in text)
 
@@ -462,7 +502,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--count", type=int, required=True)
-    parser.add_argument("--split", choices=("tune", "heldout", "recorded"), default="tune")
+    parser.add_argument(
+        "--split", choices=("tune", "heldout", "recorded", "othertts"), default="tune"
+    )
     parser.add_argument(
         "--sounds", type=Path, default=Path("/usr/share/asterisk/sounds"),
         help="where asterisk-core-sounds-*-wav put their prompts (--split recorded)",
