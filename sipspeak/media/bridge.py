@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
+from sipspeak.media.dtmf import telephone_event_packets
 from sipspeak.media.g711 import ALAW_TO_ULAW, ULAW_TO_ALAW
 from sipspeak.media.leg import MediaLeg
 from sipspeak.media.rtp import PAYLOAD_TYPES, Codec, RtpPacket
@@ -117,6 +118,32 @@ class StreamRewriter:
         self.switches += 1
         packet.marker = True
 
+    def now_timestamp(self) -> int:
+        """This stream's RTP timestamp for the present moment (for injected events)."""
+        if self.last_time is None:
+            return self.last_ts
+        elapsed = max(0, round((self._clock() - self.last_time) * 8000))
+        return (self.last_ts + elapsed) & 0xFFFFFFFF
+
+    def inject(self, packet: RtpPacket) -> None:
+        """Send a packet of the bridge's own (an RFC 4733 event) inside this stream.
+
+        It takes the next sequence number; later relayed packets shift by one
+        so that the far end still sees consecutive numbers (RFC 3550 §5.1).
+        """
+        seq = (self.last_seq + 1) & 0xFFFF
+        packet.sequence_number = seq
+        packet.ssrc = self.out_ssrc
+        self.last_seq = seq
+        if packet.marker:
+            # An event starts now: the stream's timeline is here, even when no
+            # audio flows (the next event must get a later timestamp).
+            self.last_ts = packet.timestamp
+            self.last_time = self._clock()
+        self.seq_offset = (self.seq_offset + 1) & 0xFFFF
+        if self.target is not None:
+            self.target.send(packet)
+
     def receive(self, packet: RtpPacket) -> None:
         """Rewrite ``packet`` in place and send it to the target leg."""
         if packet.ssrc != self.in_ssrc:
@@ -204,6 +231,34 @@ class Bridge:
     def set_tap(self, side: Side, tap: Tap | None) -> None:
         """Observe the audio coming from ``side`` (after rewriting); ``None`` removes it."""
         self._directions[side].tap = tap
+
+    def dtmf_packets(
+        self, to: Side, digit: str, *, duration_ms: int = 100, volume: int = 10
+    ) -> list[tuple[int, RtpPacket]]:
+        """The RFC 4733 packet train of one key press towards ``to``'s far end.
+
+        Returns ``(offset_ms, packet)`` pairs: send each with :meth:`inject`
+        ``offset_ms`` after the first (the asyncio pacing lives in
+        :func:`sipspeak.media.player.play_dtmf`).  Raises ``ValueError`` if that
+        leg did not negotiate telephone-event or ``digit`` is not a DTMF key.
+        """
+        leg = self._legs[to]
+        if leg is None or leg.dtmf_payload_type is None:
+            raise ValueError(f"the {to} leg did not negotiate telephone-event")
+        direction = self._directions[self._other(to)]
+        return telephone_event_packets(
+            digit,
+            payload_type=leg.dtmf_payload_type,
+            ssrc=direction.out_ssrc,
+            first_sequence=0,  # numbered by inject()
+            timestamp=direction.now_timestamp(),
+            duration_ms=duration_ms,
+            volume=volume,
+        )
+
+    def inject(self, to: Side, packet: RtpPacket) -> None:
+        """Send ``packet`` to ``to``'s far end inside the stream the bridge keeps there."""
+        self._directions[self._other(to)].inject(packet)
 
     def switches(self, side: Side) -> int:
         """How many source changes the stream from ``side`` has bridged over."""

@@ -24,12 +24,13 @@ import numpy as np
 import numpy.typing as npt
 
 from sipspeak.media.audio import hold_melody, load_wav
+from sipspeak.media.bridge import Bridge, Side
 from sipspeak.media.g711 import SILENCE_BYTE, encode
 from sipspeak.media.leg import PacketReceiver
 from sipspeak.media.pacer import FramePacer
 from sipspeak.media.rtp import PAYLOAD_TYPES, Codec, RtpPacket
 
-__all__ = ["Player"]
+__all__ = ["Player", "play_dtmf"]
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +155,24 @@ class Player:
         except Exception:
             log.exception("player stopped by an error")
             self.done.set()
+
+
+async def play_dtmf(
+    bridge: Bridge, to: Side, digits: str, *, duration_ms: int = 100, gap_ms: int = 100
+) -> None:
+    """Send ``digits`` as RFC 4733 events to ``to``'s far end through ``bridge``.
+
+    Each digit is the full train of :meth:`Bridge.dtmf_packets` (marker on the
+    first packet, updates every 20 ms, the end three times), paced on the loop's
+    monotonic clock from the digit's start; ``gap_ms`` of silence between digits.
+    """
+    loop = asyncio.get_running_loop()
+    for digit in digits:
+        train = bridge.dtmf_packets(to, digit, duration_ms=duration_ms)
+        start = loop.time()
+        for offset_ms, packet in train:
+            delay = start + offset_ms / 1000 - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            bridge.inject(to, packet)
+        await asyncio.sleep(gap_ms / 1000)

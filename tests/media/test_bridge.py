@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 from dataclasses import dataclass, field
 
+import numpy as np
+import pytest
+
 from sipspeak.media import g711
 from sipspeak.media.bridge import Bridge
+from sipspeak.media.dtmf import DtmfReceiver
 from sipspeak.media.leg import MediaLeg, PacketReceiver
+from sipspeak.media.player import play_dtmf
 from sipspeak.media.rtp import Codec, RtpPacket, seq_diff, ts_diff
 
 
@@ -112,9 +118,7 @@ def test_transcoding_only_when_codecs_differ_and_taps_get_the_sent_bytes() -> No
     bridge = Bridge(customer=customer, operator=operator, clock=clock)
     tapped: list[tuple[Codec, int, bytes]] = []
     bridge.set_tap("customer", lambda c, ts, pl: tapped.append((c, ts, pl)))
-    tone = (8000 * __import__("numpy").sin(__import__("numpy").arange(160) / 3)).astype(
-        "int16"
-    )
+    tone = (8000 * np.sin(np.arange(160) / 3)).astype(np.int16)
     src = RtpPacket(
         payload_type=0,
         sequence_number=1,
@@ -161,3 +165,52 @@ def test_close_detaches_both_legs() -> None:
 def test_fake_leg_satisfies_the_protocol() -> None:
     leg: MediaLeg = FakeLeg()
     assert leg.codec == "PCMU"
+
+
+def test_injected_dtmf_continues_the_stream_and_decodes_to_the_digit() -> None:
+    clock = Clock()
+    customer, operator = FakeLeg(dtmf_payload_type=101), FakeLeg()
+    bridge = Bridge(
+        customer=customer, operator=operator, clock=clock, rng=random.Random(4)
+    )
+    play(operator, stream(0x77, 100, 5000, 10), clock)
+    train = bridge.dtmf_packets("customer", "5", duration_ms=100)
+    for _, packet in train:
+        bridge.inject("customer", packet)
+    play(operator, stream(0x77, 110, 5000 + 1600, 10), clock)
+    out = customer.sent
+    assert len(out) == 20 + len(train)
+    assert len({p.ssrc for p in out}) == 1
+    assert all(
+        seq_diff(b.sequence_number, a.sequence_number) == 1
+        for a, b in itertools.pairwise(out)
+    )
+    events = [p for p in out if p.payload_type == 101]
+    assert events[0].marker and len({p.timestamp for p in events}) == 1
+    # The event starts where the audio timeline is now (after the 10th packet).
+    assert ts_diff(events[0].timestamp, out[9].timestamp) >= 160
+    receiver = DtmfReceiver(payload_type=101)
+    assert [
+        d.digit for p in out if p.payload_type == 101 for d in receiver.feed(p)
+    ] == ["5"]
+
+
+def test_dtmf_needs_telephone_event_on_the_target_leg() -> None:
+    bridge = Bridge(customer=FakeLeg(dtmf_payload_type=None), operator=FakeLeg())
+    with pytest.raises(ValueError, match="telephone-event"):
+        bridge.dtmf_packets("customer", "1")
+
+
+async def test_play_dtmf_paces_every_digit_to_the_far_end() -> None:
+    customer, operator = FakeLeg(dtmf_payload_type=101), FakeLeg()
+    bridge = Bridge(customer=customer, operator=operator)
+    await asyncio.wait_for(
+        play_dtmf(bridge, "customer", "12#", duration_ms=60, gap_ms=20), 10
+    )
+    receiver = DtmfReceiver(payload_type=101)
+    digits = [d.digit for p in customer.sent for d in receiver.feed(p)]
+    assert digits == ["1", "2", "#"]
+    assert all(
+        seq_diff(b.sequence_number, a.sequence_number) == 1
+        for a, b in itertools.pairwise(customer.sent)
+    )
