@@ -47,6 +47,8 @@ _DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"(?:[A-Z]+\d+:)?[A-Z]+(\d+
 _ROW_TAG = re.compile(rb"<(?:\w+:)?row[\s>]")
 _PEEK_BYTES = 64 * 1024
 MAX_COLUMNS = 16_384  # Excel's limit; guards against a hostile cell reference
+MAX_ITEM_BYTES = 64 << 20  # one <row> or <si> of XML; bounds memory on hostile files
+MAX_SHARED_STRINGS_BYTES = 512 << 20  # the string table is the one part held whole
 
 
 class XlsxFormatError(ValueError):
@@ -145,6 +147,10 @@ def _stream_items(
         if not data:
             raise XlsxFormatError(f"{what}: файл обрезан")
         buffer += data
+        if len(buffer) > MAX_ITEM_BYTES:
+            raise XlsxFormatError(
+                f"{what}: строка таблицы длиннее {MAX_ITEM_BYTES >> 20} МБ"
+            )
 
 
 def _fromstring(data: bytes, what: str) -> Element:
@@ -262,6 +268,8 @@ class XlsxSheetReader:
     def _shared_strings(self, path: str | None) -> list[str]:
         if path is None:
             return []
+        if self._zip.getinfo(path).file_size > MAX_SHARED_STRINGS_BYTES:
+            raise XlsxFormatError("таблица строк книги слишком велика")
         strings: list[str] = []
         with self._zip.open(path) as member:
             for piece in _stream_items(member, "sst", "si", path):

@@ -371,3 +371,25 @@ def test_chart_sheet_before_the_table_is_skipped(tmp_path: Path) -> None:
     path = tmp_path / "chart-first.xlsx"
     workbook.save(path)
     assert read_all(path) == [(1, ["phone", "calls"]), (2, ["9228711345", 3])]
+
+
+def test_endless_row_is_refused_without_eating_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sipspeak.crm import xlsx_stream
+
+    good = write_xlsx(tmp_path / "good.xlsx", [["phone"], ["9228711345"]])
+    hostile = tmp_path / "hostile.xlsx"
+    with (
+        zipfile.ZipFile(good) as src,
+        zipfile.ZipFile(hostile, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                cells = b"<c><v>1</v></c>" * 200_000  # one row, never closed
+                data = data.replace(b"<sheetData>", b"<sheetData><row>" + cells)
+            dst.writestr(item.filename, data)
+    monkeypatch.setattr(xlsx_stream, "MAX_ITEM_BYTES", 1 << 20)
+    with pytest.raises(ImportFileError, match="длиннее"):
+        read_all(hostile)
