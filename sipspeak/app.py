@@ -8,6 +8,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -15,6 +16,10 @@ from .config import Config, parse_hostport
 from .events import EventBus
 from .security import hash_password, random_password
 from .storage import Database, StorageError, now_ms
+
+if TYPE_CHECKING:
+    from .calls.entry import CallCenter
+    from .calls.runtime import CallRuntime
 
 log = logging.getLogger("sipspeak")
 
@@ -30,6 +35,23 @@ class Services:
     config: Config
     db: Database
     bus: EventBus = field(default_factory=EventBus)
+    #: SIP endpoint, registrar, trunks, media ports and calls; None until started.
+    call_runtime: CallRuntime | None = None
+
+    @property
+    def calls(self) -> CallCenter | None:
+        """Call control (click-to-call, the dialer's ports), if it runs."""
+        return self.call_runtime.calls if self.call_runtime is not None else None
+
+    @property
+    def trunk_states(self) -> dict[int, Any]:
+        """Live registration state (``TrunkState``) per active trunk id, for the web layer."""
+        return self.call_runtime.trunk_states if self.call_runtime is not None else {}
+
+    async def reload_trunks(self) -> None:
+        """Re-read the trunks after an edit: registrations start, restart or stop."""
+        if self.call_runtime is not None:
+            await self.call_runtime.reload_trunks()
 
 
 def check_data_dir(path: Path) -> None:
@@ -91,10 +113,22 @@ async def serve(config: Config, *, out: Callable[[str], None] = print) -> None:
             loop.remove_signal_handler(sig)
 
 
+async def start_calls(services: Services) -> None:
+    """SIP listen sockets, registrar, trunk registrations, RTP ports and call control."""
+    from .calls.runtime import CallRuntime, CallRuntimeError
+
+    try:
+        services.call_runtime = await CallRuntime.start(services.config, services.db,
+                                                        services.bus)
+    except CallRuntimeError as exc:
+        raise StartupError(str(exc)) from None
+
+
 async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]) -> None:
     from .web.app import create_app
 
     db = await open_database(config)
+    services: Services | None = None
     try:
         await recover_after_stop(db)
         await ensure_first_admin(db, out)
@@ -109,6 +143,11 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
         except OSError as exc:
             await runner.cleanup()
             raise StartupError(f"web listen address {host}:{port}: {exc.strerror}") from None
+        try:
+            await start_calls(services)
+        except StartupError:
+            await runner.cleanup()
+            raise
         bound = _bound_port(runner) or port
         url = config.get("web", "public_url") or f"http://{host}:{bound}/"
         out(f"SipSpeak is running: {url}")
@@ -119,6 +158,8 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
             out("SipSpeak is stopping")
             await runner.cleanup()
     finally:
+        if services is not None and services.call_runtime is not None:
+            await services.call_runtime.aclose()
         await db.close()
 
 

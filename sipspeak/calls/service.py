@@ -492,7 +492,7 @@ class CallService:
         self._publish("call.answered", call)
         self._to_dialer(call, CallAnswered(call.id, now))
         if call.operator is not None:
-            self._operator_on(call)
+            self._operator_on(call, now)  # already on the line: no wait
 
     def _amd_deadline(self, call: Call) -> None:
         if call.amd is not None and call.state.live and call.state.answered_ms is not None:
@@ -521,10 +521,10 @@ class CallService:
         for other in list(call.ring_ids):
             if other != ring.ring_id and other in self.rings:
                 self.stop_ringing(other)
-        self._operator_on(call)
+        self._operator_on(call, self.clock())
 
-    def _operator_on(self, call: Call) -> None:
-        call.state.bridge(self.clock())
+    def _operator_on(self, call: Call, now: int) -> None:
+        call.state.bridge(now)
         call.log.info("bridged with operator %s", call.operator_id)
         self._publish("call.bridged", call)
         if call.cdr_id is not None:

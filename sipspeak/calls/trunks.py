@@ -184,20 +184,27 @@ class TrunkDirectory:
                           authenticate=authenticate)
 
     async def match_inbound(self, source: Address, request_user: str | None) -> Trunk | None:
-        """The active trunk an INVITE from ``source`` came through, or None."""
-        candidates: list[Trunk] = []
+        """The active trunk an INVITE from ``source`` came through, or None.
+
+        The provider's own address (host and port) identifies the trunk; a request from
+        another port of the provider's host counts only when it calls the trunk's account
+        (the user part we registered), so a stranger on a shared host is not a trunk.
+        """
+        same_host: list[Trunk] = []
         for tid, trunk in list(self._trunks.items()):
             try:
                 address = await self.address(tid)
             except (OSError, LookupError):
                 continue
-            if address.host == source.host:
-                candidates.append(trunk)
-        if len(candidates) <= 1:
-            return candidates[0] if candidates else None
-        for trunk in candidates:
-            config = trunk_config(trunk) if trunk.username else None
-            users = {trunk.username} | ({config.target.aor.user} if config else set())
+            if address.host != source.host:
+                continue
+            if address.port == source.port:
+                return trunk
+            same_host.append(trunk)
+        for trunk in same_host:
+            users = {trunk.username}
+            with contextlib.suppress(ValueError):
+                users.add(trunk_config(trunk).target.aor.user or "")
             if request_user and request_user in users:
                 return trunk
-        return candidates[0]
+        return None

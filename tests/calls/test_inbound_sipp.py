@@ -1,0 +1,85 @@
+"""Calls that come in: a provider's INVITE on a trunk goes to the project's queue (ring-all
+operators when no ACD is attached); a stranger's INVITE gets 403."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from callworld import SCENARIOS, World, baresip_phone, dominant_frequency, free_port, read_stereo
+
+
+async def run_uac(spawn: Any, world: World, scenario: str, *, port: int, service: str,
+                  timeout: float = 30.0, pause_ms: int = 1000, **keys: str) -> tuple[int, str]:
+    argv = ["sipp", f"127.0.0.1:{world.sip_port}", "-sf", str(SCENARIOS / scenario),
+            "-i", "127.0.0.1", "-p", str(port), "-mp", str(free_port()), "-s", service,
+            "-m", "1", "-d", str(pause_ms), "-nostdin", "-timeout", f"{int(timeout)}s", "-timeout_error"]
+    for key, value in keys.items():
+        argv += ["-key", key, value]
+    peer = await spawn(argv)
+    try:
+        out, _ = await asyncio.wait_for(peer.proc.communicate(), timeout + 5)
+    except TimeoutError:
+        peer.kill()
+        raise
+    return peer.proc.returncode or 0, out.decode(errors="replace")
+
+
+async def test_inbound_call_reaches_an_operator_of_the_trunks_project(
+        world: World, spawn: Any, rtp_party: Any, tmp_path: Path) -> None:
+    caller = rtp_party(1000.0)
+    provider_port = free_port()
+    trunk_id = await world.add_trunk(provider_port)
+    project_id = await world.add_project(trunk_id, queue_timeout_s=20)
+    await world.db.trunks.update(trunk_id, inbound_project_id=project_id)
+    await world.runtime.reload_trunks()
+    operator_id = await world.add_operator(trunk_id, project_id)
+    directory = baresip_phone(tmp_path / "phone", registrar_port=world.sip_port)
+    await spawn(["stdbuf", "-oL", "baresip", "-f", str(directory), "-t", "60"])
+    await world.log.wait("phone.online", timeout=20, extension="101")
+
+    provider = asyncio.create_task(run_uac(spawn, world, "inbound.xml", port=provider_port,
+                                           service="117049", rtpport=str(caller.port),
+                                           pause_ms=5000))
+    inbound = await world.log.wait("call.inbound", timeout=20)
+    assert inbound.data["project_id"] == project_id
+    call_id = inbound.data["call_id"]
+    bridged = await world.log.wait("call.bridged", call_id=call_id, timeout=20)
+    assert bridged.data["operator_id"] == operator_id
+    code, out = await provider  # the caller talked, then hung up (BYE answered 200)
+    assert code == 0, out[-2000:]
+    ended = await world.log.wait("call.ended", call_id=call_id)
+    assert ended.data["outcome"] == "answered"
+    # The operator's 440 Hz reached the caller.
+    assert abs(dominant_frequency(caller.audio()[-10000:-2000]) - 440) < 20
+    for _ in range(100):
+        if call_id in world.runtime.calls.finished:
+            break
+        await asyncio.sleep(0.05)
+    row = await world.db.calls.get(world.runtime.calls.finished[call_id])
+    assert row.direction == "inbound" and row.kind == "inbound" and row.result == "answered"
+    assert row.contact_phone == "79031234567" and row.to_number == "117049"
+    assert row.duration_ms == row.dial_ms + row.wait_ms + row.talk_ms and row.talk_ms > 3000
+    await asyncio.sleep(0.3)
+    left, right = read_stereo(Path(row.recording_path or ""))
+    talk = slice(len(left) - 16000, len(left) - 8000)
+    assert abs(dominant_frequency(left[talk]) - 1000) < 20
+    assert abs(dominant_frequency(right[talk]) - 440) < 20
+
+
+async def test_invite_from_a_stranger_is_forbidden(world: World, spawn: Any) -> None:
+    # A trunk exists on this host, but the stranger neither comes from its port nor calls
+    # its account, and his From names no operator: no relay to the external number.
+    await world.add_trunk(free_port())
+    await world.add_operator(None)
+    code, out = await run_uac(spawn, world, "outsider.xml", port=free_port(),
+                              service="79990000000", fromuser="hacker", timeout=15)
+    assert code == 0, out[-2000:]
+    assert not world.runtime.calls.calls
+    assert await world.db.calls.list() == []
+    # An operator's extension without credentials is challenged (407), not relayed.
+    code, out = await run_uac(spawn, world, "challenged.xml", port=free_port(),
+                              service="79990000000", fromuser="101", timeout=15)
+    assert code == 0, out[-2000:]
+    assert await world.db.calls.list() == []
