@@ -108,12 +108,35 @@ def header_key(header: object) -> str:
     return re.sub(r"[^0-9a-zа-я]+", "", text.lower().replace("ё", "е"))
 
 
+# Word stems for headers not listed above ("Моб. телефон", "Телефон 2", "Эл. почта"),
+# tried in this order after the exact names.
+_STEMS: tuple[tuple[str, str], ...] = (
+    ("рожд", "birth_date"),
+    ("birth", "birth_date"),
+    ("телеф", "phone"),
+    ("phone", "phone"),
+    ("почт", "email"),
+    ("mail", "email"),
+    ("фио", "full_name"),
+    ("должн", "position"),
+    ("город", "city"),
+    ("адрес", "address"),
+    ("address", "address"),
+    ("коммент", "description"),
+    ("описан", "description"),
+    ("примечан", "description"),
+)
+
+
 def guess_field(header: object) -> str | None:
     """The standard field a header names, or None."""
     key = header_key(header)
     if not key:
         return None
-    return _BY_KEY.get(key)
+    field = _BY_KEY.get(key) or _BY_KEY.get(key.rstrip("0123456789"))
+    if field is not None:
+        return field
+    return next((f for stem, f in _STEMS if stem in key), None)
 
 
 def custom_field(header: object) -> str:

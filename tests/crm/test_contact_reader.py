@@ -206,6 +206,11 @@ def test_header_guess_in_russian_and_english() -> None:
     assert guess_field("Дата рождения") == "birth_date"
     assert guess_field("Дата рожд.") == "birth_date"
     assert guess_field("Что-то своё") is None
+    assert guess_field("Моб. телефон") == "phone"
+    assert guess_field("Телефон 2") == "phone"
+    assert guess_field("Эл. почта") == "email"
+    assert guess_field("Дата рождения клиента") == "birth_date"
+    assert guess_field("Комментарий менеджера") == "description"
     mapping = guess_mapping(["Телефон", "Мобильный", "ФИО", "", "Источник"])
     assert mapping == [
         "phone",
