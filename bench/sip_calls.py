@@ -232,6 +232,8 @@ def run_step(rate: int, step: float, workdir: Path) -> dict[str, float]:
                     f"127.0.0.1:{port}",
                     "-i",
                     "127.0.0.1",
+                    "-p",
+                    "0",
                     "-r",
                     str(rate),
                     "-m",
