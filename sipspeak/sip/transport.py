@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -35,6 +36,8 @@ from sipspeak.sip.message import SipRequest
 from sipspeak.sip.useragent import UserAgent
 
 log = logging.getLogger("sipspeak.sip.transport")
+
+UDP_BUFFER_BYTES = 4 * 1024 * 1024
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -134,7 +137,15 @@ class SipEndpoint:
         ua.wakeup = self._wakeup
 
     # ------------------------------------------------------------ listening
-    async def listen_udp(self, host: str = "127.0.0.1", port: int = 0) -> Address:
+    async def listen_udp(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        buffer_bytes: int = UDP_BUFFER_BYTES,
+    ) -> Address:
+        """Bind UDP; large socket buffers absorb bursts while the loop is busy
+        (the kernel caps them at net.core.rmem_max / wmem_max)."""
         local_holder: list[Address] = []
 
         def factory() -> _UdpProtocol:
@@ -145,6 +156,13 @@ class SipEndpoint:
         transport, _ = await self.loop.create_datagram_endpoint(
             factory, local_addr=(host, port)
         )
+        sock = transport.get_extra_info("socket")
+        if sock is not None and buffer_bytes:
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, option, buffer_bytes)
+                except OSError as exc:
+                    log.info("cannot size the UDP buffer: %s", exc)
         sockname = transport.get_extra_info("sockname")
         local = Address("UDP", host, int(sockname[1]))
         local_holder.append(local)
