@@ -6,14 +6,16 @@
    median and p90 decision time per class, HUMAN decision time after the greeting ends.
 2. When Debian's asterisk-core-sounds-{en,ru}-wav are installed, the same over the
    ``recorded`` split (real recorded voices instead of espeak-ng), as a second opinion.
-3. Cost: every file streamed through a fresh detector in 20 ms frames on one core, CPU time
+3. With ``--other-tts N``, the same over N files of the ``othertts`` split (flite and
+   Festival voices; slow to synthesise, ~1.5 s a file), a third opinion.
+4. Cost: every file streamed through a fresh detector in 20 ms frames on one core, CPU time
    measured around the detector only, until each decision ("decision": real use) and over
    whole files with limits that never decide ("worst": the detector busy with speech for the
    whole stream). Streams per core in real time = frames per CPU-second / 50. Median of
    ``--repeat`` runs.
 
     python bench/amd.py                  # 150 held-out files, 3 repeats
-    python bench/amd.py --count 300 --repeat 5
+    python bench/amd.py --count 300 --repeat 5 --other-tts 100
 
 The last line printed is one JSON object with the figures.
 """
@@ -24,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,6 +43,7 @@ from sipspeak.media.amd.wav import read_wav_8k_mono
 ROOT = Path(__file__).resolve().parents[1]
 HELDOUT_SEED = 1126  # the seed of tests/amd/test_corpus_heldout.py
 RECORDED_SEED = 3
+OTHER_TTS_SEED = 11
 SOUNDS = Path("/usr/share/asterisk/sounds")
 FRAME = SAMPLE_RATE * 20 // 1000
 NEVER_DECIDE = AmdParams(
@@ -75,17 +79,13 @@ def eval_split(directory: Path) -> dict[str, Any]:
     return figures
 
 
-def cost(
-    directory: Path, params: AmdParams, *, until_decision: bool
-) -> tuple[int, float]:
+def cost(directory: Path, params: AmdParams, *, until_decision: bool) -> tuple[int, float]:
     """Frames analysed and detector CPU seconds over every file of ``directory``."""
     frames = 0
     cpu = 0.0
     for path in sorted(directory.glob("*.wav")):
         samples = read_wav_8k_mono(path)
-        chunks = [
-            samples[i : i + FRAME] for i in range(0, len(samples) - FRAME + 1, FRAME)
-        ]
+        chunks = [samples[i : i + FRAME] for i in range(0, len(samples) - FRAME + 1, FRAME)]
         detector = AnsweringMachineDetector(params=params)
         started = time.process_time()
         for n, chunk in enumerate(chunks):
@@ -102,12 +102,9 @@ def cost(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=150, help="held-out files")
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="cost runs (median quoted)"
-    )
-    parser.add_argument(
-        "--no-recorded", action="store_true", help="skip the recorded split"
-    )
+    parser.add_argument("--repeat", type=int, default=3, help="cost runs (median quoted)")
+    parser.add_argument("--no-recorded", action="store_true", help="skip the recorded split")
+    parser.add_argument("--other-tts", type=int, default=0, metavar="N", help="othertts files")
     args = parser.parse_args()
     figures: dict[str, Any] = {
         "benchmark": "amd",
@@ -128,9 +125,15 @@ def main() -> int:
             log("== recorded split (asterisk-core-sounds prompts: real voices) ==")
             figures["recorded"] = _headline(eval_split(recorded))
         else:
-            log(
-                "recorded split skipped (asterisk-core-sounds-en-wav / -ru-wav not installed)"
-            )
+            log("recorded split skipped (asterisk-core-sounds-en-wav / -ru-wav not installed)")
+
+        if args.other_tts and shutil.which("flite") and shutil.which("text2wave"):
+            other = Path(tmp) / "othertts"
+            generate(other, split="othertts", seed=OTHER_TTS_SEED, count=args.other_tts)
+            log("== othertts split (flite and Festival voices) ==")
+            figures["othertts"] = _headline(eval_split(other))
+        elif args.other_tts:
+            log("othertts split skipped (flite, festival, festvox-ru, festvox-us-slt-hts needed)")
 
         for mode, params, until in (
             ("decision", AmdParams(), True),
@@ -152,9 +155,7 @@ def main() -> int:
     figures["accuracy"] = figures["heldout"]["accuracy"]
     figures["human_recall"] = figures["heldout"]["human_recall"]
     figures["machine_recall"] = figures["heldout"]["machine_recall"]
-    figures["median_human_after_greeting_s"] = figures["heldout"][
-        "median_human_after_greeting_s"
-    ]
+    figures["median_human_after_greeting_s"] = figures["heldout"]["median_human_after_greeting_s"]
     figures["streams_per_core"] = figures["cost_worst"]["streams_per_core"]
     log(
         f"held-out: accuracy {figures['accuracy']:.4f}, human recall {figures['human_recall']:.4f}, "

@@ -17,8 +17,8 @@ after the answer:
 
 Then line noise, a random gain and a G.711 mu-law round trip. The ``tune`` and ``heldout``
 splits use disjoint voices, phrases and speed/pitch ranges, so tuning on one says something
-about the other. Two more splits check the detector on speech made another way (never used
-for tuning): ``recorded`` builds the same kinds of calls from the real recorded voices of
+about the other. Two more splits check the detector on speech made another way (the
+parameters were not fitted to them): ``recorded`` builds the same kinds of calls from the real recorded voices of
 Debian's asterisk-core-sounds-{en,ru}-wav, ``othertts`` has flite and Festival (Russian unit
 selection, English HTS) say the held-out phrases.
 

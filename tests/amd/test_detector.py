@@ -171,6 +171,13 @@ def test_works_on_quiet_and_noisy_lines(sig, noise_db):
     assert sig.run(machine).decision is AmdDecision.MACHINE
 
 
+def test_a_dc_offset_is_neither_voice_nor_pitch(sig):
+    offset = 3000.0
+    assert sig.run(sig.noise(6.0, level_db=-50) + offset).decision is AmdDecision.NOTSURE
+    human = sig.concat([sig.noise(0.6), sig.word(0.45), sig.noise(4.0)]) + offset
+    assert sig.run(human).decision is AmdDecision.HUMAN
+
+
 def test_quiet_caller_on_a_weak_line(sig):
     x = sig.concat([sig.noise(0.5, -75), sig.word(0.4, level_db=-42), sig.noise(4, -75)])
     assert sig.run(x).decision is AmdDecision.HUMAN

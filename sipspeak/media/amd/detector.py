@@ -200,9 +200,12 @@ class AnsweringMachineDetector:
     def _analyse(self, frame: npt.NDArray[np.int16]) -> AmdResult | None:
         self._frames += 1
         x = frame.astype(np.float64)
+        # A DC offset (some handsets, some gateways) is neither energy nor pitch.
+        x -= x.mean()
         sum_sq = float(np.dot(x, x))
-        if sum_sq > 0.0:
+        if not self._heard_audio and frame.any():
             self._heard_audio = True
+        if sum_sq > 0.0:
             energy_db = 10.0 * math.log10(sum_sq / (FRAME_SAMPLES * _FULL_SCALE_SQ))
         else:
             energy_db = MIN_DB
