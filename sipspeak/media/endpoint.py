@@ -246,7 +246,10 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
     def _rtcp_due(self) -> None:
         self._sync_sender_counters()
-        data = self.session.handle_timer(now=self._loop.time(), wallclock=time.time())
+        # The loop may fire a timer up to its clock resolution early; the report
+        # is due all the same (else it would re-arm for the same deadline at once).
+        now = max(self._loop.time(), self.session.get_timer())
+        data = self.session.handle_timer(now=now, wallclock=time.time())
         if (
             data is not None
             and self._rtcp is not None
