@@ -65,6 +65,8 @@ class XlsxReader:
             yield from self._sheet.rows()
         except XlsxFormatError as exc:
             raise ImportFileError(f"Файл повреждён: {exc}.") from exc
+        except ValueError as exc:  # a number attribute that is not a number, e.g. r="x"
+            raise ImportFileError("Файл повреждён: неверные данные в листе.") from exc
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
             raise ImportFileError(
                 "Файл повреждён: не удалось распаковать лист."

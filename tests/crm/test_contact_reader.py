@@ -398,3 +398,28 @@ def test_endless_row_is_refused_without_eating_memory(
     monkeypatch.setattr(xlsx_stream, "MAX_ITEM_BYTES", 1 << 20)
     with pytest.raises(ImportFileError, match="длиннее"):
         read_all(hostile)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [(b'<row r="2"', b'<row r="two"'), (b'<c r="A2"', b'<c r="2A"')],
+)
+def test_garbage_attributes_are_a_damaged_file(
+    tmp_path: Path, old: bytes, new: bytes
+) -> None:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["phone"])
+    sheet.append([79228711345])
+    good = tmp_path / "good.xlsx"
+    workbook.save(good)
+    broken = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(broken, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                assert old in data
+                data = data.replace(old, new)
+            dst.writestr(item, data)
+    with pytest.raises(ImportFileError, match="повреждён"):
+        read_all(broken)
