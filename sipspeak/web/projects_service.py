@@ -8,6 +8,7 @@ message, before anything is written.  All writes of one save happen in one trans
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import zoneinfo
@@ -18,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..media.amd.params import AmdParams, AmdParamsError
 from ..storage import NotFound
-from ..storage.models import DIAL_MODES, STRATEGIES, Project, TaskRule, User, WeekdayInterval
+from ..storage.models import (
+    DIAL_MODES,
+    STRATEGIES,
+    Project,
+    TaskRule,
+    User,
+    WeekdayInterval,
+)
 from .errors import Forbidden, Invalid
 from .sanitize import MAX_SCRIPT_CHARS, sanitize_html
 
@@ -475,7 +483,7 @@ def _intervals(value: Any) -> list[WeekdayInterval]:
                           field="intervals")
         out.append(WeekdayInterval(weekday=int(weekday), start_time=start, end_time=end))
     out.sort(key=lambda i: (i.weekday, i.start_time))
-    for a, b in zip(out, out[1:], strict=False):
+    for a, b in itertools.pairwise(out):
         if a.weekday == b.weekday and b.start_time < a.end_time:
             raise Invalid(f"Дни недели: интервалы {a.start_time}–{a.end_time} и "
                           f"{b.start_time}–{b.end_time} пересекаются", field="intervals")
@@ -608,7 +616,6 @@ __all__ = [
     "CREATE_FIELDS",
     "DIAL_MODE_KEYS",
     "FLAG_FIELDS",
-    "list_filters",
     "RETRY_KINDS",
     "STRATEGY_KEYS",
     "TABS",
@@ -616,6 +623,7 @@ __all__ = [
     "copy_project",
     "create_project",
     "delete_project",
+    "list_filters",
     "list_projects",
     "parse_settings",
     "project_details",

@@ -189,9 +189,12 @@ async def _export(request: web.Request, project: Project) -> web.StreamResponse:
         os.close(handle)
         await export_xlsx(db, project.id, kind, path)
         await response.prepare(request)
-        with path.open("rb") as source:
+        source = await asyncio.to_thread(path.open, "rb")
+        try:
             while chunk := await asyncio.to_thread(source.read, 1 << 16):
                 await response.write(chunk)
+        finally:
+            source.close()
         await response.write_eof()
     finally:
         path.unlink(missing_ok=True)

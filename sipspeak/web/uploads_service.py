@@ -30,7 +30,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 from openpyxl import Workbook
 
-from ..crm.contact_fields import CUSTOM_PREFIX, IGNORE, STANDARD_FIELDS, validate_mapping
+from ..crm.contact_fields import (
+    CUSTOM_PREFIX,
+    IGNORE,
+    STANDARD_FIELDS,
+    validate_mapping,
+)
 from ..crm.contact_reader import ImportFileError
 from ..crm.contact_rows import ContactRecord
 from ..crm.contacts_import import (
@@ -144,7 +149,8 @@ class StagingArea:
                             header_row=preview.header_row, headers=preview.headers,
                             mapping=preview.mapping, rows=preview.rows,
                             total_rows_estimate=preview.total_rows_estimate)
-        meta.write_text(json.dumps(asdict(staged), ensure_ascii=False), encoding="utf-8")
+        await asyncio.to_thread(meta.write_text, json.dumps(asdict(staged), ensure_ascii=False),
+                                encoding="utf-8")
         return staged
 
     def _prepare(self) -> None:
@@ -255,6 +261,9 @@ class ImportJobs:
     def __init__(self, services: Services) -> None:
         self._services = services
         self._jobs: OrderedDict[int, ImportJob] = OrderedDict()
+        # Imports into one project run one after the other, so that the duplicate check of
+        # the second one sees the numbers of the first.
+        self._project_locks: dict[int, asyncio.Lock] = {}
 
     def get(self, upload_id: int) -> ImportJob | None:
         return self._jobs.get(upload_id)
@@ -293,22 +302,23 @@ class ImportJobs:
             job.rows_done, job.total_estimate = p.rows_done, p.total_estimate
             job.accepted, job.rejected = p.accepted, p.rejected
 
+        lock = self._project_locks.setdefault(job.project_id, asyncio.Lock())
         try:
-            result = await import_contacts(
-                path, PreparedUploadTarget(db, job.project_id, job.upload_id),
-                options=options, filename=job.filename, progress=progress)
+            async with lock:
+                result = await import_contacts(
+                    path, PreparedUploadTarget(db, job.project_id, job.upload_id),
+                    options=options, filename=job.filename, progress=progress)
         except ImportFileError as exc:
             job.state, job.error = "failed", str(exc)
-            await db.uploads.discard(job.upload_id)
+            await self._discard(job)
         except asyncio.CancelledError:
             job.state, job.error = "failed", "импорт прерван остановкой сервера"
-            with contextlib.suppress(Exception):
-                await asyncio.shield(db.uploads.discard(job.upload_id))
+            await asyncio.shield(self._discard(job))
             raise
         except Exception:
             log.exception("import of upload %s failed", job.upload_id)
             job.state, job.error = "failed", "внутренняя ошибка импорта"
-            await db.uploads.discard(job.upload_id)
+            await self._discard(job)
         else:
             job.result = result
             job.rows_done, job.accepted, job.rejected = (result.rows, result.accepted,
@@ -316,6 +326,13 @@ class ImportJobs:
             job.state = "done"
             if on_success is not None:
                 on_success()
+
+    async def _discard(self, job: ImportJob) -> None:
+        """A failed import leaves no upload behind (its contacts were rolled back)."""
+        try:
+            await self._services.db.uploads.discard(job.upload_id)
+        except Exception:
+            log.exception("could not remove the failed upload %s", job.upload_id)
 
     async def close(self) -> None:
         tasks = [j.task for j in self._jobs.values() if j.task is not None and not j.task.done()]

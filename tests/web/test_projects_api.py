@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from webtools import Browser, Site
 
+from sipspeak.web.auth import ROUTE_TABLE
 from sipspeak.web.projects_service import retry_intervals
 
 
@@ -220,3 +222,61 @@ def test_retry_interval_lists() -> None:
     for bad in ("", ";", "1;", "a;b", "1.5", "-1", "0", "1,2"):
         with pytest.raises(Exception, match="положительные"):
             retry_intervals(bad, "f")
+
+
+_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+
+
+async def test_every_project_route_refuses_the_supervisor_of_another_project(
+        staff: Site) -> None:
+    """Walk the route table: each project / upload route with the ids of sup's project."""
+    ids = await world(staff)
+    upload = await staff.db.uploads.create(project_id=ids["mine"], filename="b.xlsx")
+    table = staff.server.app[ROUTE_TABLE]
+    scoped = [s for s in table if re.match(r"^(/api/v1)?/(projects|uploads)/\{id", s.path)]
+    assert len(scoped) >= 15
+    owner = await staff.signed_in("sup@test.ru")
+    stranger = await staff.signed_in("sup2@test.ru")
+    before = await staff.db.projects.get(ids["mine"])
+    failures: list[str] = []
+    for spec in sorted(scoped, key=lambda s: s.method != "GET"):
+        value = str(upload) if "/uploads/{id" in spec.path else str(ids["mine"])
+        path = _PARAM.sub(value, spec.path)
+        for who, browser in (("stranger", stranger), ("owner", owner)):
+            if who == "owner" and spec.method != "GET":
+                continue
+            if spec.method == "GET":
+                response = await browser.get(path)
+            elif spec.api:
+                response = await browser.api(spec.method, path, {})
+            else:
+                response = await browser.form(path, {})
+            expected = 403 if who == "stranger" else 200
+            if response.status != expected:
+                failures.append(f"{who} {spec.method} {path} → {response.status}")
+    assert not failures, "\n".join(failures)
+    assert await staff.db.projects.get(ids["mine"]) == before
+    assert await staff.db.uploads.get(upload)
+
+
+async def test_openapi_documents_the_project_and_upload_api(staff: Site) -> None:
+    api = await bearer(staff, "admin@test.ru")
+    document = await (await api.get("/api/v1/openapi.json")).json()
+    paths = document["paths"]
+    for path, method in (("/api/v1/projects", "post"), ("/api/v1/projects/{id}", "patch"),
+                         ("/api/v1/projects/{id}/launch", "post"),
+                         ("/api/v1/projects/{id}/copy", "post"),
+                         ("/api/v1/projects/{id}", "delete"),
+                         ("/api/v1/projects/{id}/uploads/files", "post"),
+                         ("/api/v1/projects/{id}/uploads/preview", "post"),
+                         ("/api/v1/projects/{id}/uploads", "post"),
+                         ("/api/v1/uploads/{id}/progress", "get"),
+                         ("/api/v1/uploads/{id}/result", "get"),
+                         ("/api/v1/projects/{id}/contacts", "post"),
+                         ("/api/v1/projects/{id}/contacts/export", "get")):
+        assert method in paths[path], (path, method)
+    patch = paths["/api/v1/projects/{id}"]["patch"]["requestBody"]["content"]
+    properties = patch["application/json"]["schema"]["properties"]
+    assert {"retry_busy_intervals", "intervals", "task_rules", "script_html"} <= set(properties)
+    files = paths["/api/v1/projects/{id}/uploads/files"]["post"]["requestBody"]["content"]
+    assert files["multipart/form-data"]["schema"]["properties"]["file"]["format"] == "binary"
