@@ -7,6 +7,7 @@ is turned into the same mapping the API takes (:func:`form_settings`): an unchec
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +43,11 @@ _ID = r"{id:\d+}"
 TAB_ORDER: tuple[str, ...] = ("project", "card", "schedule", "queue", "attempts", "script",
                               "integration")
 LIST_FIELDS = ("group_ids", "status_ids", "card_fields")
+#: Settings a form shows again as typed when the save fails (texts and check boxes).
+SHOWN_AS_TYPED = frozenset(name for tab in ("project", "queue", "attempts", "script",
+                                            "integration", "launch")
+                           for name in TABS[tab]) - {"bitrix_password", "group_ids",
+                                                     "status_ids", "task_rules"}
 #: Fixed fields of the client card (§5.2.2), always shown to the operator.
 FIXED_CARD_FIELDS: tuple[str, ...] = ("full_name", "phone", "tags", "email", "birth_date",
                                       "region", "robot_status", "status")
@@ -168,7 +174,17 @@ async def project_save(request: web.Request) -> web.Response:
         return f"/projects/{project_id}?tab={_tab(tab)}&ok=saved"
 
     async def failed(error: ApiError) -> web.Response:
-        context = await _edit_context(request, project, _tab(tab))
+        # The form comes back with what the user typed, not with the stored values.
+        typed = form_settings(form, tab) if tab in TABS else {}
+        shown = dataclasses.replace(project, **{
+            k: v for k, v in typed.items() if k in SHOWN_AS_TYPED and isinstance(v, (str, bool))})
+        context = await _edit_context(request, shown, _tab(tab))
+        if isinstance(typed.get("card_fields"), list):
+            context["details"]["card_fields"] = typed["card_fields"]
+        if isinstance(typed.get("intervals"), list):
+            context["intervals_by_day"] = {d: [i for i in typed["intervals"]
+                                               if str(i["weekday"]) == str(d)]
+                                           for d in range(7)}
         context.update(error=error.message, error_field=error.field, notice=None)
         return await render(request, "projects/edit.html", context, status=error.status)
 

@@ -115,11 +115,13 @@ async def test_a_bad_tab_value_comes_back_with_the_message(staff: Site) -> None:
     assert response.status == 422
     text = await response.text()
     assert "Дата конца проекта раньше даты начала" in text
-    assert 'name="ends_on" value="" class=invalid' in text
+    assert 'name="ends_on" value="2026-04-01" class=invalid' in text  # as typed
     attempts = await b.form(f"/projects/{pid}", [("tab", "attempts"),
                                                   ("retry_busy_intervals", "15,60")])
     assert attempts.status == 422
-    assert "положительные целые числа минут через «;»" in await attempts.text()
+    attempts_text = await attempts.text()
+    assert "положительные целые числа минут через «;»" in attempts_text
+    assert 'value="15,60"' in attempts_text
 
 
 async def test_launch_switch_copy_and_delete_from_the_list(staff: Site) -> None:
