@@ -64,7 +64,8 @@ class CallRuntime:
     @classmethod
     async def start(cls, config: Config, db: Database, bus: EventBus, *,
                     recordings_dir: Path | None = None,
-                    trunk_reconcile_interval: float = 10.0) -> CallRuntime:
+                    trunk_reconcile_interval: float = 10.0,
+                    trunk_stop_timeout: float = 5.0) -> CallRuntime:
         listen = [(item.split(":", 1)[0], *parse_hostport(item.split(":", 1)[1]))
                   for item in config.get("sip", "listen")]
         first_host = listen[0][1]
@@ -90,7 +91,8 @@ class CallRuntime:
                 f"SIP listen address {transport}:{host}:{port}: {exc.strerror}") from None
         pool = PortPool(first=config.get("rtp", "port_min"), last=config.get("rtp", "port_max"))
         trunks = TrunkDirectory(db=db, channel=UserAgentChannel(ua), bus=bus,
-                                reconcile_interval=trunk_reconcile_interval)
+                                reconcile_interval=trunk_reconcile_interval,
+                                stop_timeout=trunk_stop_timeout)
         phones = PhoneDirectory(db=db, bus=bus)
         media_host = first_host if first_host not in ("", "::") else "0.0.0.0"
         calls = CallCenter(db=db, bus=bus, ua=ua, pool=pool, trunks=trunks, phones=phones,

@@ -161,7 +161,9 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+async def world(tmp_path: Path, spawn: Any) -> AsyncIterator[World]:
+    # Depends on ``spawn`` so that peers outlive the runtime: the trunks unregister from a
+    # live provider instead of waiting for a dead one.
     db = await Database.open(tmp_path / "calls.db")
     bus = EventBus()
     first = random.randrange(20000, 60000, 2)
@@ -171,7 +173,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         ("rtp", "inactivity_timeout"): 2,
     })
     runtime = await CallRuntime.start(config, db, bus, recordings_dir=tmp_path / "recordings",
-                                      trunk_reconcile_interval=0.5)
+                                      trunk_reconcile_interval=0.5, trunk_stop_timeout=1.0)
     w = World(db, bus, runtime, tmp_path)
     try:
         yield w
@@ -184,7 +186,7 @@ async def start_provider(spawn: Any, scenario: str, *, rtp_port: int = 0) -> tup
     port = free_port()
     argv = ["sipp", "-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1", "-p", str(port),
             "-mp", str(free_port()), "-key", "rtpport", str(rtp_port or 9),
-            "-nostdin", "-trace_err", "-trace_msg", "-timeout", "60s"]
+            "-nostdin", "-trace_err", "-timeout", "60s"]
     peer = await spawn(argv)
     await asyncio.sleep(0.3)  # sipp binds its socket
     return peer, port
@@ -208,7 +210,8 @@ def dominant_frequency(pcm: np.ndarray) -> float:
 class RtpParty:
     """One party's RTP as a UDP socket: sends a tone to whoever sent it RTP, keeps what came."""
 
-    def __init__(self, freq: float) -> None:
+    def __init__(self, freq: float, audio: np.ndarray | None = None) -> None:
+        self.audio_out = audio
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.setblocking(False)
@@ -241,7 +244,12 @@ class RtpParty:
             if self.remote is not None and self.sending:
                 # Answer in the codec we are sent (what the SDP exchange agreed).
                 pt = next((p for p, _ in self.received if p in (0, 8)), 0)
-                payload = encode("PCMA" if pt == 8 else "PCMU", tone(self.freq, 160, n * 160))
+                if self.audio_out is not None:
+                    start = (n * 160) % max(1, len(self.audio_out) - 160)
+                    frame = self.audio_out[start:start + 160]
+                else:
+                    frame = tone(self.freq, 160, n * 160)
+                payload = encode("PCMA" if pt == 8 else "PCMU", frame)
                 header = struct.pack("!BBHII", 0x80, pt, seq & 0xFFFF, ts & 0xFFFFFFFF, 0x1234)
                 with contextlib.suppress(OSError):
                     self.sock.sendto(header + payload, self.remote)
@@ -262,11 +270,11 @@ class RtpParty:
 
 
 @pytest.fixture
-async def rtp_party() -> AsyncIterator[Callable[[float], RtpParty]]:
+async def rtp_party() -> AsyncIterator[Callable[..., RtpParty]]:
     parties: list[RtpParty] = []
 
-    def make(freq: float) -> RtpParty:
-        party = RtpParty(freq)
+    def make(freq: float, audio: np.ndarray | None = None) -> RtpParty:
+        party = RtpParty(freq, audio)
         party.start()
         parties.append(party)
         return party
@@ -303,3 +311,16 @@ def baresip_phone(directory: Path, *, registrar_port: int, freq: int = 440,
         f"<sip:{OPERATOR_EXTENSION}@127.0.0.1:{registrar_port}>"
         f";auth_pass={OPERATOR_PASSWORD};regint=300{answer}\n")
     return directory
+
+
+def spoken_greeting(directory: Path) -> np.ndarray:
+    """A voice-mail greeting (espeak-ng, 8 kHz): what a machine says when it answers."""
+    raw, pcm = directory / "greeting22.wav", directory / "greeting8.wav"
+    subprocess.run(["espeak-ng", "-v", "ru", "-s", "150", "-w", str(raw),
+                    "Здравствуйте, вы позвонили в компанию Ромашка. Все операторы сейчас "
+                    "заняты. Оставьте, пожалуйста, сообщение после звукового сигнала."],
+                   check=True, timeout=30)
+    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(pcm)],
+                   check=True, timeout=30)
+    with wave.open(str(pcm), "rb") as wav:
+        return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").copy()
