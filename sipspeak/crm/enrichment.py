@@ -90,7 +90,8 @@ class Enricher:
 
     def info(self, e164: str) -> PhoneInfo:
         """Enrichment of a normalised number (``+79228711345``)."""
-        if e164.startswith("+79") and len(e164) == 12:
+        if e164.startswith("+7") and len(e164) == 12 and e164[2] in "3489":
+            # Russian numbering: the index's ranges (DEF, and ABC after a full refresh).
             ids = self._index.lookup_ids(int(e164[2:]))
             if ids is not None:
                 cached = self._by_ids.get(ids)
@@ -104,10 +105,10 @@ class Enricher:
                     )
                     self._by_ids[ids] = cached
                 return cached
-            # An unallocated DEF range: phonenumbers knows no region or zone for +7 9XX
-            # either, and asking it costs more than the rest of the import of the row.
-            return UNKNOWN
-        if e164.startswith("+7") and len(e164) == 12 and e164[2] in "348":
+            if e164[2] == "9":
+                # An unallocated DEF range: phonenumbers knows no region or zone for +7 9XX
+                # either, and asking it costs more than the rest of the import of the row.
+                return UNKNOWN
             return self._geographic(e164[2:])
         return _abroad(e164, self._countries)
 

@@ -372,3 +372,24 @@ def test_many_bad_rows_are_summarised() -> None:
     lines = str(info.value).splitlines()
     assert len(lines) == 21
     assert lines[-1] == "… и ещё 30 строк с ошибками"
+
+
+def test_geographic_range_in_the_index_wins_over_the_prefix_table() -> None:
+    index, _ = build_index(
+        [
+            (
+                "ABC-3xx.csv",
+                extract(
+                    '353;2000000;2999999;1000000;ПАО "Ростелеком";Оренбургская обл.;-;7707049388'
+                ),
+            )
+        ],
+        ZONES,
+        prefixes={"3532": "Оренбургская обл.", "391": "Красноярский край"},
+    )
+    enricher = Enricher(index)
+    ranged = enricher.info("+73532123456")
+    assert ranged.carrier == "ПАО «Ростелеком»"
+    assert ranged.timezone == "Asia/Yekaterinburg"
+    by_prefix = enricher.info("+73912123456")
+    assert by_prefix.region == "Красноярский край" and by_prefix.carrier is None
