@@ -4,8 +4,11 @@
 
 Generates an XLSX of ``--rows`` rows (2 % invalid numbers, 1 % duplicates, fixed seed), then
 imports it ``--repeat`` times, each run in a fresh process into a fresh SQLite file, and
-measures the wall time of the import (file reading, validation, enrichment, writing) and the
-peak resident memory of that process. The last line printed is one JSON object.
+measures the wall time of the import (file reading, validation, enrichment, writing), the CPU
+time of that process (all threads), the wall time of the database write stage (the time the
+single writer is held) and the peak resident memory of the process. On a shared machine the
+wall times follow the load average, which is printed too; the CPU time is the steadier figure.
+The last line printed is one JSON object.
 """
 
 from __future__ import annotations
