@@ -292,7 +292,7 @@ def read_stereo(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def baresip_phone(directory: Path, *, registrar_port: int, freq: int = 440,
-                  auto_answer: bool = True) -> Path:
+                  auto_answer: bool = True, console_port: int | None = None) -> Path:
     """A baresip operator phone: registers with digest auth, auto-answers, plays a tone."""
     directory.mkdir(parents=True, exist_ok=True)
     source = directory / "tone.wav"
@@ -305,7 +305,8 @@ def baresip_phone(directory: Path, *, registrar_port: int, freq: int = 440,
         "module g711.so\nmodule aufile.so\nmodule menu.so\nmodule_app account.so\n"
         f"audio_player aufile,{directory}/received.wav\n"
         f"audio_source aufile,{source}\n"
-        f"audio_alert aufile,{directory}/alert.wav\n")
+        f"audio_alert aufile,{directory}/alert.wav\n"
+        + (f"module cons.so\ncons_listen 127.0.0.1:{console_port}\n" if console_port else ""))
     answer = ";answermode=auto" if auto_answer else ""
     (directory / "accounts").write_text(
         f"<sip:{OPERATOR_EXTENSION}@127.0.0.1:{registrar_port}>"

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from callworld import (
     World,
+    free_port,
     baresip_phone,
     dominant_frequency,
     read_stereo,
@@ -30,8 +31,10 @@ from sipspeak.dialer.ports import (
 )
 
 
-async def operator_phone(world: World, spawn: Any, tmp_path: Path) -> Any:
-    directory = baresip_phone(tmp_path / "phone", registrar_port=world.sip_port)
+async def operator_phone(world: World, spawn: Any, tmp_path: Path,
+                         console_port: int | None = None) -> Any:
+    directory = baresip_phone(tmp_path / "phone", registrar_port=world.sip_port,
+                              console_port=console_port)
     phone = await spawn(["stdbuf", "-oL", "baresip", "-f", str(directory), "-t", "60"])
     try:
         await world.log.wait("phone.online", timeout=20, extension="101")
@@ -50,7 +53,8 @@ async def test_call_bridged_to_the_operator_phone_both_ways_recorded(
     await world.log.wait("trunk.state", trunk_id=trunk_id, state="registered")
     project_id = await world.add_project(trunk_id)
     operator_id = await world.add_operator(trunk_id, project_id)
-    await operator_phone(world, spawn, tmp_path)
+    console = free_port()
+    await operator_phone(world, spawn, tmp_path, console)
 
     calls = world.runtime.calls
     call_events: list[CallEvent] = []
@@ -80,6 +84,16 @@ async def test_call_bridged_to_the_operator_phone_both_ways_recorded(
     heard = customer.audio()
     assert abs(dominant_frequency(heard[-8000:]) - 440) < 20
 
+    # The operator puts the customer on hold (re-INVITE sendonly): music instead of him.
+    await command(console, "/hold")
+    hold = await world.log.wait("call.hold", call_id=call_id, on_hold=True)
+    assert hold.data["on_hold"] is True
+    await asyncio.sleep(1.5)
+    assert abs(dominant_frequency(customer.audio()[-6000:]) - 440) > 20
+    await command(console, "/resume")
+    await world.log.wait("call.hold", call_id=call_id, on_hold=False)
+    await asyncio.sleep(1.5)
+    assert abs(dominant_frequency(customer.audio()[-6000:]) - 440) < 20
     # Customer -> operator: the bridge sends the customer's audio to the phone's leg (the
     # recording's left channel is tapped on that very path, checked below).
     live = calls.get(call_id)
@@ -108,3 +122,12 @@ async def test_call_bridged_to_the_operator_phone_both_ways_recorded(
     assert abs(dominant_frequency(left[talk]) - 1000) < 20
     assert abs(dominant_frequency(right[talk]) - 440) < 20
     assert np.abs(right[talk]).mean() > 500
+
+
+async def command(console_port: int, text: str) -> None:
+    """A command to baresip's UDP console (module cons)."""
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, remote_addr=("127.0.0.1", console_port))
+    transport.sendto(text.encode() + b"\n")
+    transport.close()

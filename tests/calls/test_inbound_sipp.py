@@ -83,3 +83,33 @@ async def test_invite_from_a_stranger_is_forbidden(world: World, spawn: Any) -> 
                               service="79990000000", fromuser="101", timeout=15)
     assert code == 0, out[-2000:]
     assert await world.db.calls.list() == []
+
+
+async def test_operator_manual_call_goes_out_through_his_trunk(
+        world: World, spawn: Any, rtp_party: Any, tmp_path: Path) -> None:
+    from callworld import start_provider
+
+    customer = rtp_party(1000.0)
+    provider, port = await start_provider(spawn, "provider.xml", rtp_port=customer.port)
+    trunk_id = await world.add_trunk(port, host=f"sip:117049@127.0.0.1:{port}")
+    await world.log.wait("trunk.state", trunk_id=trunk_id, state="registered")
+    operator_id = await world.add_operator(trunk_id)
+    directory = baresip_phone(tmp_path / "phone", registrar_port=world.sip_port)
+    # The phone dials an external number: challenged with 407, it re-sends with credentials.
+    await spawn(["stdbuf", "-oL", "baresip", "-f", str(directory), "-t", "60",
+                 "-e", f"/dial sip:79030001122@127.0.0.1:{world.sip_port}"])
+    bridged = await world.log.wait("call.bridged", timeout=20)
+    call_id = bridged.data["call_id"]
+    assert bridged.data["kind"] == "manual" and bridged.data["operator_id"] == operator_id
+    await asyncio.sleep(2.0)
+    assert abs(dominant_frequency(customer.audio()[-8000:]) - 440) < 20
+    world.runtime.calls.hang_up(call_id)
+    await world.log.wait("call.ended", call_id=call_id)
+    for _ in range(100):
+        if call_id in world.runtime.calls.finished:
+            break
+        await asyncio.sleep(0.05)
+    row = await world.db.calls.get(world.runtime.calls.finished[call_id])
+    assert row.kind == "manual" and row.trunk_id == trunk_id and row.result == "answered"
+    assert row.operator_id == operator_id and row.to_number == "79030001122"
+    assert row.from_number == "117049" and row.wait_ms == 0
