@@ -7,7 +7,6 @@ is turned into the same mapping the API takes (:func:`form_settings`): an unchec
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +50,19 @@ SHOWN_AS_TYPED = frozenset(name for tab in ("project", "queue", "attempts", "scr
 #: Fixed fields of the client card (§5.2.2), always shown to the operator.
 FIXED_CARD_FIELDS: tuple[str, ...] = ("full_name", "phone", "tags", "email", "birth_date",
                                       "region", "robot_status", "status")
+
+
+class AsTyped:
+    """A project as the template shows it, with the values the user typed over it."""
+
+    def __init__(self, project: Project, typed: dict[str, object]) -> None:
+        self._project = project
+        self._typed = typed
+
+    def __getattr__(self, name: str) -> object:
+        if name in self._typed:
+            return self._typed[name]
+        return getattr(self._project, name)
 
 
 def form_settings(form: MultiDictProxy[Any], tab: str) -> dict[str, Any]:
@@ -176,9 +188,9 @@ async def project_save(request: web.Request) -> web.Response:
     async def failed(error: ApiError) -> web.Response:
         # The form comes back with what the user typed, not with the stored values.
         typed = form_settings(form, tab) if tab in TABS else {}
-        shown = dataclasses.replace(project, **{
+        context = await _edit_context(request, project, _tab(tab))
+        context["project"] = AsTyped(project, {
             k: v for k, v in typed.items() if k in SHOWN_AS_TYPED and isinstance(v, (str, bool))})
-        context = await _edit_context(request, shown, _tab(tab))
         if isinstance(typed.get("card_fields"), list):
             context["details"]["card_fields"] = typed["card_fields"]
         if isinstance(typed.get("intervals"), list):
