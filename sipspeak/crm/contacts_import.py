@@ -400,6 +400,7 @@ async def import_contacts(
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[_Batch | BaseException | None] = asyncio.Queue(_QUEUE_DEPTH)
     stop = threading.Event()
+    spooled: list[int] = []  # sizes of the batches in the spool, in order
 
     def put(item: _Batch | BaseException | None) -> None:
         future = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
@@ -430,6 +431,7 @@ async def import_contacts(
                         pickle.dump(
                             batch.contacts, spool, protocol=pickle.HIGHEST_PROTOCOL
                         )
+                        spooled.append(len(batch.contacts))
                     batch.contacts = []
                     put(batch)
             put(None)
@@ -466,7 +468,7 @@ async def import_contacts(
             result.upload_id = await session.create_upload(
                 filename=filename or path.name, tags=tags
             )
-            while result.inserted < result.accepted:
+            for _ in spooled:
                 contacts: list[ContactRecord] = pickle.load(spool)
                 result.inserted += await session.insert_contacts(
                     upload_id=result.upload_id, contacts=contacts, tags=tags
