@@ -17,15 +17,20 @@ Time ahead is cut into one-second steps ``h = 0 … H``. For each ``h``:
   that it ends within the step given its age; for talk, that talk *and then* wrap-up end within
   it (a convolution of the two measured log-normal fits).
 
-Treating ``A(h) − F(h + w)`` as normal, ``E[(A − F)⁺]`` is the expected number of persons who
-find nobody by ``h``; its maximum over ``h`` estimates the abandoned calls of this cohort. The
-pacer places the largest ``n`` for which that estimate is at most ``θ · A(H)``.
+Treating ``A(h) − F(h + w)`` as normal, ``E[(A − F)⁺]`` is the expected number of persons
+short of an operator at ``h``; summed over the steps it is the expected shortage in
+person-seconds, ``S(n)``. One more call is worth placing while the shortage it adds, per person
+it is expected to bring, stays within the allowance: ``S(n + 1) − S(n) ≤ θ · G(H)``. The pacer
+places the largest ``n`` for which every call so far passed that test. (A marginal test rather
+than a cap on the total: with a concave trade-off between talk time and abandonment, spending
+the abandonment budget at an even marginal price gives the most talk for it.)
 
-``θ`` is the output of the abandonment controller: every person who reaches or misses an
-operator moves ``log θ`` against the error from the set point (``set_point_share`` × target; a
-stochastic-approximation controller, so the long-run rate settles at the set point), and while
-the day's running rate is above the set point ``θ`` is scaled down in proportion, so the day's
-abandonment stays under ``target_abandon_rate`` (3 % by default).
+``θ`` is the output of the abandonment controller. It starts at the target rate; every person
+who reaches or misses an operator moves ``log θ`` against the error from the set point
+(``set_point_share`` × target) with a gain that shrinks as 1/√n — a stochastic-approximation
+controller, so the long-run rate settles at the set point without jitter — and while the day's
+running rate is above the set point ``θ`` is scaled down steeply, so the day's abandonment stays
+under ``target_abandon_rate`` (3 % by default).
 
 The «Процент предиктивного набора» knob
 ---------------------------------------
@@ -247,7 +252,6 @@ class PredictivePacer:
     as 1/√n towards the floor so that θ stops jittering once it has found its level."""
     THETA_RANGE = (1e-3, 1.0)
     REFIT_DIALS_EVERY = 25
-    _MARGINAL = True
     REFIT_DURATIONS_SHARE = 0.1
     """Duration tables are rebuilt when the samples grew by this share (at least every 400)."""
 
@@ -383,11 +387,8 @@ class PredictivePacer:
             k = np.arange(n, min(n + chunk, limit) + 1, dtype=np.float64)[:, None]
             mean = demand + k * g - supply
             var = demand_var + k * (g * (1.0 - g)) + supply_var
-            overflow = _expected_positive_part(mean, var).sum(axis=1)
-            if self._MARGINAL:
-                allowed = np.diff(overflow) <= theta * g[-1]
-            else:
-                allowed = overflow[1:] <= theta * (demand[-1] + k[1:, 0] * g[-1])
+            shortage = _expected_positive_part(mean, var).sum(axis=1)
+            allowed = np.diff(shortage) <= theta * g[-1]
             if not allowed.all():
                 return n + int(np.argmin(allowed))
             n += len(allowed)
