@@ -20,6 +20,7 @@ from .storage import Database, StorageError, now_ms
 if TYPE_CHECKING:
     from .calls.entry import CallCenter
     from .calls.runtime import CallRuntime
+    from .dialer.runtime import CampaignRuntime
 
 log = logging.getLogger("sipspeak")
 
@@ -37,6 +38,8 @@ class Services:
     bus: EventBus = field(default_factory=EventBus)
     #: SIP endpoint, registrar, trunks, media ports and calls; None until started.
     call_runtime: CallRuntime | None = None
+    #: The dialer: launched projects dial through call control; None until started.
+    campaigns: CampaignRuntime | None = None
 
     @property
     def calls(self) -> CallCenter | None:
@@ -52,6 +55,12 @@ class Services:
         """Re-read the trunks after an edit: registrations start, restart or stop."""
         if self.call_runtime is not None:
             await self.call_runtime.reload_trunks()
+
+    async def reload_campaigns(self) -> None:
+        """Re-read the projects after the launch switch or their settings changed: launched
+        ones dial, stopped ones start no new call."""
+        if self.campaigns is not None:
+            await self.campaigns.reload()
 
 
 def check_data_dir(path: Path) -> None:
@@ -124,6 +133,25 @@ async def start_calls(services: Services) -> None:
         raise StartupError(str(exc)) from None
 
 
+async def start_campaigns(services: Services) -> None:
+    """The campaign runtime over call control: it takes the dialer's events and the ACD."""
+    from .dialer.runtime import CampaignRuntime
+
+    calls = services.calls
+    if calls is None:
+        return
+    runtime = CampaignRuntime(db=services.db, bus=services.bus, calls=calls, ringer=calls)
+    calls.attach_dialer(runtime.on_call_event, runtime.on_operator_event)
+    services.campaigns = runtime
+    await runtime.start()
+
+
+async def stop_campaigns(services: Services) -> None:
+    """Before call control stops: no new dials; after it: the last outcomes are written."""
+    if services.campaigns is not None:
+        services.campaigns.stop_dialling()
+
+
 async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]) -> None:
     from .web.app import create_app
 
@@ -148,6 +176,11 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
         except StartupError:
             await runner.cleanup()
             raise
+        try:
+            await start_campaigns(services)
+        except BaseException:
+            await runner.cleanup()
+            raise
         bound = _bound_port(runner) or port
         url = config.get("web", "public_url") or f"http://{host}:{bound}/"
         out(f"SipSpeak is running: {url}")
@@ -158,8 +191,12 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
             out("SipSpeak is stopping")
             await runner.cleanup()
     finally:
+        if services is not None:
+            await stop_campaigns(services)
         if services is not None and services.call_runtime is not None:
             await services.call_runtime.aclose()
+        if services is not None and services.campaigns is not None:
+            await services.campaigns.aclose()
         await db.close()
 
 
@@ -193,4 +230,6 @@ __all__ = [
     "recover_after_stop",
     "run_serve",
     "serve",
+    "start_campaigns",
+    "stop_campaigns",
 ]

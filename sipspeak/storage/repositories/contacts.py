@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterable, Sequence
 
@@ -189,6 +190,83 @@ class ContactsRepo(Repo):
             f" ORDER BY id {order} LIMIT ?", (project_id, now, limit))
         return [record(Contact, row) for row in rows]
 
+    # -- the dialer's view (manual §5.2.5): due contacts, claims, attempt history ----------
+
+    DIALLER_RETRY_STATES = ("no_answer", "busy", "machine", "lost", "error")
+
+    async def due_for_dialling(self, *, project_id: int, now: int, limit: int,
+                               newest_first: bool = False) -> builtins.list[Contact]:
+        """Contacts the dialer may call at ``now``: new ones, and retries whose time has come.
+
+        Blacklisted numbers are left out here already; contacts being dialled ('dialing') are
+        not due.
+        """
+        order = "DESC" if newest_first else "ASC"
+        states = ", ".join("?" for _ in self.DIALLER_RETRY_STATES)
+        rows = await self.db.fetchall(
+            "SELECT * FROM contacts WHERE project_id = ?"
+            f" AND (dial_state = 'new' OR (dial_state IN ({states})"
+            "      AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?))"
+            " AND phone NOT IN (SELECT phone FROM blacklist)"
+            f" ORDER BY id {order} LIMIT ?",
+            (project_id, *self.DIALLER_RETRY_STATES, now, limit))
+        return [record(Contact, row) for row in rows]
+
+    async def claim_for_dialling(self, contact_ids: Sequence[int], *,
+                                 now: int) -> builtins.list[int]:
+        """Mark the contacts that are still due as being dialled ('dialing'), in one statement,
+        so no other tick or node dials them too; return the ids actually claimed."""
+        if not contact_ids:
+            return []
+        marks = ", ".join("?" for _ in contact_ids)
+        states = ", ".join("?" for _ in self.DIALLER_RETRY_STATES)
+        async with self.db.transaction():
+            cursor = await self.db.execute(
+                "UPDATE contacts SET dial_state = 'dialing', updated_at = ?"
+                f" WHERE id IN ({marks})"
+                f" AND (dial_state = 'new' OR (dial_state IN ({states})"
+                "      AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?))"
+                " AND phone NOT IN (SELECT phone FROM blacklist)"
+                " RETURNING id",
+                (now, *contact_ids, *self.DIALLER_RETRY_STATES, now))
+            rows = await cursor.fetchall()
+        return sorted(int(row[0]) for row in rows)
+
+    async def release_claim(self, contact_id: int, *, dial_state: str,
+                            next_attempt_at: int | None) -> None:
+        """Give back a claimed contact that was not dialled after all (its project stopped)."""
+        await self.db.execute(
+            "UPDATE contacts SET dial_state = ?, next_attempt_at = ?, updated_at = ?"
+            " WHERE id = ? AND dial_state = 'dialing'",
+            (dial_state, next_attempt_at, now_ms(), contact_id))
+
+    async def dial_history(
+            self, contact_id: int) -> tuple[int, builtins.list[tuple[str, int | None]]]:
+        """``(attempts, [(result, sip_code), …])``: the contact's dial count and the outcomes of
+        its finished calls (the CDRs), from which the dialer counts retries per class."""
+        row = await self.db.fetchone("SELECT attempts FROM contacts WHERE id = ?", (contact_id,))
+        if row is None:
+            raise NotFound(f"контакт {contact_id} не найден")
+        calls = await self.db.fetchall(
+            "SELECT result, sip_code FROM calls WHERE contact_id = ? AND ended_at IS NOT NULL"
+            " AND result != '' ORDER BY id", (contact_id,))
+        return int(row["attempts"]), [(str(c["result"]), c["sip_code"]) for c in calls]
+
+    async def record_attempt(self, contact_id: int, *, dial_state: str, attempts: int,
+                             next_attempt_at: int | None, last_call_at: int) -> None:
+        """Store the outcome of one dial: state, attempt count and the next attempt time."""
+        await self.db.execute(
+            "UPDATE contacts SET dial_state = ?, attempts = ?, next_attempt_at = ?,"
+            " last_call_at = ?, updated_at = ? WHERE id = ?",
+            (dial_state, attempts, next_attempt_at, last_call_at, now_ms(), contact_id))
+
+    async def release_stale_claims(self, *, now: int) -> int:
+        """Contacts left 'dialing' by a process that stopped mid-call: due again now, as lost."""
+        cursor = await self.db.execute(
+            "UPDATE contacts SET dial_state = 'lost', next_attempt_at = ?, updated_at = ?"
+            " WHERE dial_state = 'dialing'", (now, now))
+        return cursor.rowcount
+
     async def delete_blacklisted(self, project_id: int) -> int:
         cursor = await self.db.execute(
             "DELETE FROM contacts WHERE project_id = ? AND phone IN (SELECT phone FROM blacklist)",
@@ -277,6 +355,18 @@ class BlacklistRepo(Repo):
 
     async def contains(self, phone: str) -> bool:
         return await self.db.fetchone("SELECT 1 FROM blacklist WHERE phone = ?", (phone,)) is not None
+
+    async def among(self, phones: Iterable[str]) -> set[str]:
+        """The blacklisted numbers out of ``phones`` (the dialer checks its candidates)."""
+        items = list(dict.fromkeys(phones))
+        found: set[str] = set()
+        for start in range(0, len(items), 500):
+            chunk = items[start:start + 500]
+            rows = await self.db.fetchall(
+                f"SELECT phone FROM blacklist WHERE phone IN ({', '.join('?' for _ in chunk)})",
+                chunk)
+            found.update(r["phone"] for r in rows)
+        return found
 
     async def phones(self) -> set[str]:
         return {r["phone"] for r in await self.db.fetchall("SELECT phone FROM blacklist")}

@@ -1,0 +1,298 @@
+"""One running project as the campaign runtime holds it: its dialling parts and its dials.
+
+:func:`build_campaign` turns a stored project (its settings, weekday intervals and operators)
+into the sans-IO parts of :mod:`sipspeak.dialer`: the pacer of its «Тип автонабора», the
+:class:`~sipspeak.dialer.acd.AcdQueue`, the :class:`~sipspeak.dialer.schedule.CampaignSchedule`,
+the :class:`~sipspeak.dialer.retries.RetryPolicy` and the
+:class:`~sipspeak.dialer.selection.ProjectRunSwitch`. :class:`Campaign` keeps the dials in flight
+(``call_id`` → :class:`Dial`) so that the pacer can be told what is ringing, waiting or talking.
+
+Also here: a contact's :class:`~sipspeak.dialer.retries.AttemptHistory` rebuilt from storage
+(its dial count and the outcomes of its finished calls, :func:`attempt_history`) and the
+contact ``dial_state`` an outcome leaves behind (:func:`dial_state_after`).
+
+Nothing here awaits or reads a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sipspeak.dialer.acd import AcdQueue, QueueSettings, QueueStrategy
+from sipspeak.dialer.agents import AgentRoster
+from sipspeak.dialer.pacing import Pacer, PacingInput, ProgressivePacer, UnlimitedPacer
+from sipspeak.dialer.ports import CallOutcome, ProjectDialSettings
+from sipspeak.dialer.predictive import PredictivePacer, PredictiveSettings
+from sipspeak.dialer.retries import (
+    AttemptHistory,
+    RetryClass,
+    RetryPolicy,
+    RetryRule,
+    retry_class,
+)
+from sipspeak.dialer.schedule import WHOLE_DAY, CampaignSchedule, TimeWindow
+from sipspeak.dialer.selection import DueContact, ProjectRunSwitch
+from sipspeak.storage.models import Project, WeekdayInterval
+
+__all__ = [
+    "Campaign",
+    "attempt_history",
+    "CampaignConfigError",
+    "Dial",
+    "build_campaign",
+    "dial_state_after",
+]
+
+DEFAULT_ZONE = "Europe/Moscow"
+
+
+class CampaignConfigError(ValueError):
+    """A project whose settings cannot drive a campaign (no trunk, a bad interval list …)."""
+
+
+@dataclass(slots=True)
+class Dial:
+    """One customer leg the runtime placed (or an inbound call its queue took).
+
+    ``contact_id`` is ``None`` for inbound calls; ``history`` is the contact's attempt history
+    before this dial.
+    """
+
+    call_id: str
+    project_id: int
+    started_ms: int
+    contact_id: int | None = None
+    history: AttemptHistory = field(default_factory=AttemptHistory)
+    answered_ms: int | None = None
+    queued_ms: int | None = None
+    """When the person was handed to the queue (AMD passed, or AMD off)."""
+    bridged_ms: int | None = None
+    operator_id: int | None = None
+    abandoned: bool = False
+    machine: bool = False
+
+    @property
+    def resolved(self) -> bool:
+        """A dial stops counting as "ringing or in AMD" once it is a person, a machine or over."""
+        return self.queued_ms is not None or self.machine
+
+
+@dataclass(slots=True)
+class Campaign:
+    """See the module docstring. ``operator_ids`` are the project's operators, in list order."""
+
+    project_id: int
+    dial_settings: ProjectDialSettings | None
+    """``None`` for a project that takes inbound calls only (no trunk to dial through)."""
+    pacer: Pacer
+    queue: AcdQueue
+    schedule: CampaignSchedule
+    retry: RetryPolicy
+    switch: ProjectRunSwitch
+    operator_ids: tuple[int, ...]
+    from_end: bool
+    call_center_zone: str
+    dials: dict[str, Dial] = field(default_factory=dict)
+
+    @property
+    def idle(self) -> bool:
+        """No call of this campaign is alive: a stopped campaign may be dropped."""
+        return not self.dials and self.queue.waiting_count == 0
+
+    def pacing_input(self, now_ms: int, roster: AgentRoster) -> PacingInput:
+        operators = [roster[op] for op in self.operator_ids if op in roster]
+        outbound = [d for d in self.dials.values() if d.contact_id is not None]
+        return PacingInput(
+            now_ms=now_ms,
+            operators=operators,
+            dial_started_ms=[d.started_ms for d in outbound if not d.resolved],
+            waiting_persons=self.queue.waiting_count,
+            lines_in_use=len(outbound),
+        )
+
+    def calls_to_place(self, now_ms: int, roster: AgentRoster) -> int:
+        if not self.switch.running or self.dial_settings is None:
+            return 0
+        return self.pacer.calls_to_place(self.pacing_input(now_ms, roster))
+
+    def due_contact(self, contact_id: int, phone: str, zone: str | None, due_ms: int) -> DueContact:
+        return DueContact(
+            contact_id=contact_id,
+            phone=phone,
+            client_zone=_zone_name(zone, self.call_center_zone),
+            upload_seq=contact_id,
+            due_ms=due_ms,
+        )
+
+
+def _zone_name(name: str | None, fallback: str) -> str:
+    for candidate in (name, fallback, DEFAULT_ZONE):
+        if not candidate:
+            continue
+        try:
+            ZoneInfo(candidate)
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+        return candidate
+    return "UTC"
+
+
+def _date(text: str | None, what: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CampaignConfigError(f"{what} is not a date: {text!r}") from None
+
+
+def _schedule(project: Project, intervals: Sequence[WeekdayInterval]) -> CampaignSchedule:
+    zone_name = _zone_name(project.timezone, DEFAULT_ZONE)
+    try:
+        if intervals:
+            weekly: dict[int, tuple[TimeWindow, ...]] = {}
+            for item in intervals:
+                window = TimeWindow.parse(item.start_time, item.end_time)
+                weekly[item.weekday] = (*weekly.get(item.weekday, ()), window)
+        else:
+            # No weekday intervals configured: the project is not limited by weekday.
+            weekly = {day: (WHOLE_DAY,) for day in range(7)}
+        client = TimeWindow.parse(project.client_time_from, project.client_time_to)
+        return CampaignSchedule(
+            call_center_zone=ZoneInfo(zone_name),
+            weekly=weekly,
+            client_window=client,
+            start_date=_date(project.starts_on, "the start date"),
+            end_date=_date(project.ends_on, "the end date"),
+        )
+    except ValueError as exc:
+        raise CampaignConfigError(f"project {project.id}: {exc}") from None
+
+
+def _retry_policy(project: Project) -> RetryPolicy:
+    try:
+        return RetryPolicy(
+            max_attempts=project.max_attempts,
+            rules={
+                RetryClass.BUSY: RetryRule.parse(
+                    project.retry_busy_intervals, project.retry_busy_attempts
+                ),
+                RetryClass.NO_ANSWER: RetryRule.parse(
+                    project.retry_no_answer_intervals, project.retry_no_answer_attempts
+                ),
+                RetryClass.ANSWERING_MACHINE: RetryRule.parse(
+                    project.retry_machine_intervals, project.retry_machine_attempts
+                ),
+                RetryClass.LOST: RetryRule.parse(
+                    project.retry_lost_intervals, project.retry_lost_attempts
+                ),
+            },
+        )
+    except ValueError as exc:
+        raise CampaignConfigError(f"project {project.id}: {exc}") from None
+
+
+def _pacer(project: Project) -> Pacer:
+    lines = max(1, project.max_concurrent_calls)
+    if project.dial_mode == "unlimited":
+        return UnlimitedPacer(lines=lines)
+    if project.dial_mode == "predictive":
+        return PredictivePacer(
+            PredictiveSettings(
+                predictive_percent=float(min(100, max(1, project.predictive_percent))),
+                max_wait_ms=max(0, project.queue_timeout_s) * 1000,
+                max_lines=lines,
+            )
+        )
+    return ProgressivePacer()
+
+
+def build_campaign(
+    project: Project,
+    *,
+    intervals: Sequence[WeekdayInterval],
+    operator_ids: Iterable[int],
+    roster: AgentRoster,
+) -> Campaign:
+    """The campaign of one stored project; its switch is on when the project is launched."""
+    operators = tuple(dict.fromkeys(operator_ids))
+    dial_settings = None
+    if project.trunk_id is not None:
+        try:
+            dial_settings = ProjectDialSettings(
+                project_id=project.id,
+                trunk_id=project.trunk_id,
+                caller_id=project.caller_id,
+                dial_timeout_ms=project.dial_timeout_s * 1000,
+                amd_enabled=project.amd_enabled,
+                global_timeout_ms=(
+                    project.global_timeout_s * 1000
+                    if project.global_timeout_enabled
+                    else None
+                ),
+            )
+        except ValueError as exc:
+            raise CampaignConfigError(f"project {project.id}: {exc}") from None
+    try:
+        queue_settings = QueueSettings(
+            strategy=QueueStrategy(project.strategy),
+            queue_timeout_ms=max(1, project.queue_timeout_s) * 1000,
+            operator_timeout_ms=max(1, project.operator_timeout_s) * 1000,
+            operator_ids=operators,
+            auto_answer=project.operator_auto_answer,
+            music_on_hold=project.music_on_hold,
+        )
+    except ValueError as exc:
+        raise CampaignConfigError(f"project {project.id}: {exc}") from None
+    return Campaign(
+        project_id=project.id,
+        dial_settings=dial_settings,
+        pacer=_pacer(project),
+        queue=AcdQueue(settings=queue_settings, roster=roster),
+        schedule=_schedule(project, intervals),
+        retry=_retry_policy(project),
+        switch=ProjectRunSwitch(running=project.launched and dial_settings is not None),
+        operator_ids=operators,
+        from_end=project.call_from_end,
+        call_center_zone=_zone_name(project.timezone, DEFAULT_ZONE),
+    )
+
+
+# --- what storage keeps of a contact's dials ---------------------------------------------------
+
+
+def attempt_history(
+    attempts: int, outcomes: Iterable[tuple[str, int | None]]
+) -> AttemptHistory:
+    """The :class:`AttemptHistory` of a contact from its dial count and the outcomes of its
+    finished calls (``(result, sip_code)`` as the CDRs hold them); unknown results are skipped."""
+    counts: dict[RetryClass, int] = {}
+    for result, sip_code in outcomes:
+        try:
+            outcome = CallOutcome(result)
+        except ValueError:
+            continue
+        cls = retry_class(outcome, sip_code)
+        if cls is not None:
+            counts[cls] = counts.get(cls, 0) + 1
+    return AttemptHistory(
+        attempts, tuple(sorted(counts.items(), key=lambda kv: kv[0].value))
+    )
+
+
+def dial_state_after(outcome: CallOutcome, sip_code: int | None) -> str:
+    """The contact's ``dial_state`` after a dial (the §5.5 counters read it)."""
+    if outcome is CallOutcome.ANSWERED:
+        return "done"
+    cls = retry_class(outcome, sip_code)
+    if cls is None or outcome is CallOutcome.FAILED:
+        return "error"  # the number does not exist, or the call failed with a status
+    return {
+        RetryClass.BUSY: "busy",
+        RetryClass.NO_ANSWER: "no_answer",
+        RetryClass.ANSWERING_MACHINE: "machine",
+        RetryClass.LOST: "lost",
+    }[cls]

@@ -1,0 +1,602 @@
+"""The campaign runtime: the asyncio shell that makes launched projects dial (one per process).
+
+Wiring as the package docstring of :mod:`sipspeak.dialer` describes it; every decision is made
+by the sans-IO parts (pacers, :class:`~sipspeak.dialer.acd.AcdQueue`,
+:class:`~sipspeak.dialer.agents.AgentRoster`, :class:`~sipspeak.dialer.retries.RetryPolicy`,
+:func:`~sipspeak.dialer.selection.pick_contacts`); this module only carries inputs to them and
+their outputs to the call layer and to storage.
+
+* **Time.** ``now_ms`` is the loop's monotonic clock mapped once, at start, to epoch
+  milliseconds. One ``loop.call_at`` is armed for the earliest of the pacing tick, every queue's
+  ``get_timer()`` and the roster's ``get_timer()`` (wrap-up limits).
+* **Inputs.** Call and operator events come from the call layer through
+  :meth:`CampaignRuntime.on_call_event` / :meth:`CampaignRuntime.on_operator_event` (plain
+  callbacks, handled at once). From the bus: ``agent.state`` (the workspace's status buttons:
+  ``available`` / ``pause`` / ``dnd`` / ``offline``, plus ``card_saved`` and ``logged_out``),
+  ``projects.changed`` (the launch switch or settings changed: :meth:`CampaignRuntime.reload`),
+  ``call.inbound`` (an answered inbound call for a project's queue).
+* **Storage.** Every write and every pacing pick runs on one owned worker task, in order: due
+  contacts are read, filtered by :func:`pick_contacts`, claimed atomically ('dialing') and only
+  then originated (the contact's attempt history is rebuilt from its count and its finished
+  calls); a finished dial writes ``dial_state``, ``attempts``, ``last_call_at`` and
+  ``next_attempt_at``; every closed operator interval goes to ``operator_intervals`` and to
+  the bus as ``agent.interval``.
+* **Stopping** a project turns its run switch off at once: no new call starts, calls in
+  progress finish and their outcomes are still written; the campaign is dropped when idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from sipspeak.dialer.acd import (
+    AbandonCall,
+    BridgeCall,
+    QueueAction,
+    RingOperator,
+    StartHoldMusic,
+    StopRinging,
+)
+from sipspeak.dialer.agents import AgentRoster, AgentState, AgentTrigger
+from sipspeak.dialer.campaign import (
+    Campaign,
+    CampaignConfigError,
+    Dial,
+    build_campaign,
+    attempt_history,
+    dial_state_after,
+)
+from sipspeak.dialer.ports import (
+    AmdResult,
+    AmdVerdict,
+    CallAnswered,
+    CallControl,
+    CallEnded,
+    CallEvent,
+    CallOutcome,
+    DialContact,
+    OperatorAnswered,
+    OperatorEvent,
+    OperatorRinger,
+)
+from sipspeak.dialer.predictive import PredictivePacer
+from sipspeak.dialer.selection import pick_contacts
+from sipspeak.events import Event, EventBus, Subscription
+from sipspeak.storage import Database, NotFound, now_ms
+
+__all__ = ["CampaignRuntime", "STATUS_TRIGGERS"]
+
+log = logging.getLogger(__name__)
+
+STATUS_TRIGGERS: Final[dict[str, AgentTrigger]] = {
+    "available": AgentTrigger.SET_AVAILABLE,
+    "pause": AgentTrigger.SET_PAUSED,
+    "dnd": AgentTrigger.SET_DO_NOT_DISTURB,
+    "offline": AgentTrigger.GO_OFF_LINE,
+    "logged_out": AgentTrigger.LOG_OUT,
+    "card_saved": AgentTrigger.CARD_SAVED,
+}
+"""``agent.state`` values the workspace publishes → roster triggers."""
+
+_IDLE = (AgentState.ONLINE, AgentState.AVAILABLE, AgentState.PAUSED, AgentState.DO_NOT_DISTURB)
+_ENDED_MEMORY = 1000
+
+Job = Callable[[], Awaitable[None]]
+
+
+class CampaignRuntime:
+    """See the module docstring. Start with :meth:`start`, stop with :meth:`aclose`."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        bus: EventBus,
+        calls: CallControl,
+        ringer: OperatorRinger,
+        wrap_up_limit_ms: int | None = 30_000,
+        tick_ms: int = 1000,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        if tick_ms <= 0:
+            raise ValueError(f"tick must be positive, got {tick_ms} ms")
+        self._db = db
+        self._bus = bus
+        self._calls = calls
+        self._ringer = ringer
+        self._tick_ms = tick_ms
+        self._clock = clock
+        self.roster = AgentRoster(wrap_up_limit_ms=wrap_up_limit_ms)
+        self.campaigns: dict[int, Campaign] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._epoch_ms = 0
+        self._loop_t0 = 0.0
+        self._last_now = 0
+        self._next_tick_ms = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: int | None = None
+        self._jobs: asyncio.Queue[tuple[Job, asyncio.Future[None] | None]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pace_pending = False
+        self._dialling = False
+        self._rings: dict[str, int] = {}
+        self._built_from: dict[int, object] = {}
+        self._pending_status: dict[int, AgentTrigger] = {}
+        self._ended_unknown: OrderedDict[str, None] = OrderedDict()
+
+    # --- life cycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._epoch_ms = self._clock()
+        self._loop_t0 = loop.time()
+        self._last_now = self._epoch_ms
+        self._next_tick_ms = self._epoch_ms
+        released = await self._db.contacts.release_stale_claims(now=self._epoch_ms)
+        if released:
+            log.warning("%d contact(s) left mid-dial by the previous run are due again", released)
+        subscription = self._bus.subscribe("agent.state", "projects.changed", "call.inbound")
+        self._tasks.append(loop.create_task(self._work(), name="campaigns: storage"))
+        self._tasks.append(
+            loop.create_task(self._listen(subscription), name="campaigns: bus")
+        )
+        self._dialling = True
+        await self.reload()
+
+    def stop_dialling(self) -> None:
+        """No new calls from now on (the process is stopping); events are still handled."""
+        self._dialling = False
+
+    async def aclose(self) -> None:
+        """Finish the queued storage writes, then stop the tasks and the timer."""
+        self._dialling = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._drain_intervals()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._jobs.join(), 10)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def reload(self) -> None:
+        """Re-read the projects: launched ones dial, stopped ones stop at once. The web layer
+        calls this (or publishes ``projects.changed``) after the launch switch flips."""
+        await self._submit(self._load)
+
+    async def settle(self) -> None:
+        """Wait until every storage job queued so far is done (tests, shutdown)."""
+        await self._jobs.join()
+
+    def now_ms(self) -> int:
+        """The runtime's clock: monotonic, in epoch milliseconds, never going back."""
+        loop = self._loop
+        if loop is None:
+            return self._clock()
+        now = self._epoch_ms + int((loop.time() - self._loop_t0) * 1000)
+        self._last_now = max(self._last_now, now)
+        return self._last_now
+
+    # --- the storage worker -------------------------------------------------------------------
+
+    async def _submit(self, job: Job) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._jobs.put_nowait((job, future))
+        await future
+
+    def _enqueue(self, job: Job) -> None:
+        self._jobs.put_nowait((job, None))
+
+    async def _work(self) -> None:
+        while True:
+            job, future = await self._jobs.get()
+            try:
+                await job()
+            except asyncio.CancelledError:
+                if future is not None and not future.done():
+                    future.cancel()
+                raise
+            except Exception as exc:
+                log.exception("campaign job failed")
+                if future is not None and not future.done():
+                    future.set_exception(exc)
+            else:
+                if future is not None and not future.done():
+                    future.set_result(None)
+            finally:
+                self._jobs.task_done()
+
+    async def _listen(self, subscription: Subscription) -> None:
+        try:
+            while True:
+                event = await subscription.get()
+                try:
+                    self._on_bus_event(event)
+                except Exception:
+                    log.exception("campaigns: bus event %s failed", event.topic)
+        finally:
+            subscription.close()
+
+    def _on_bus_event(self, event: Event) -> None:
+        if event.topic == "agent.state":
+            user_id, state = event.data.get("user_id"), event.data.get("state")
+            if isinstance(user_id, int) and isinstance(state, str):
+                self.set_agent_status(user_id, state)
+        elif event.topic == "projects.changed":
+            self._enqueue(self._load)
+        elif event.topic == "call.inbound":
+            call_id, project_id = event.data.get("call_id"), event.data.get("project_id")
+            if isinstance(call_id, str) and isinstance(project_id, int):
+                self._enqueue(lambda: self._inbound(call_id, project_id))
+
+    # --- projects -----------------------------------------------------------------------------
+
+    async def _build(self, project_id: int) -> Campaign | None:
+        """The campaign of a stored project; the one already running if nothing changed, so
+        that a pacer keeps what it measured."""
+        db = self._db
+        try:
+            project = await db.projects.get(project_id)
+        except NotFound:
+            return None
+        intervals = await db.projects.intervals(project_id)
+        operator_ids = await db.projects.operator_ids(project_id)
+        key: object = (dataclasses.replace(project, launched=False, updated_at=0),
+               tuple(intervals), tuple(operator_ids))
+        current = self.campaigns.get(project_id)
+        if current is not None and self._built_from.get(project_id) == key:
+            return current
+        try:
+            campaign = build_campaign(project, intervals=intervals, operator_ids=operator_ids,
+                                      roster=self.roster)
+        except CampaignConfigError as exc:
+            log.error("project %s cannot dial: %s", project_id, exc)
+            return None
+        self._built_from[project_id] = key
+        return campaign
+
+    async def _load(self) -> None:
+        launched = {p.id for p in await self._db.projects.list(launched=True)}
+        for project_id, campaign in list(self.campaigns.items()):
+            if project_id not in launched:
+                campaign.switch.stop()
+                log.info("project %s stopped: no new calls", project_id)
+                if campaign.idle:
+                    del self.campaigns[project_id]
+        for project_id in sorted(launched):
+            current = self.campaigns.get(project_id)
+            if current is not None and not current.idle:
+                # Calls in flight keep the queue and the dials they belong to.
+                if current.dial_settings is not None:
+                    current.switch.start()
+                continue
+            built = await self._build(project_id)
+            if built is None:
+                self.campaigns.pop(project_id, None)
+                continue
+            if built is not current:
+                log.info("project %s runs (%s)", project_id, type(built.pacer).__name__)
+            if built.dial_settings is not None:
+                built.switch.start()
+            self.campaigns[project_id] = built
+            await self._seed_operators(built.operator_ids)
+        self._after_change()
+
+    async def _seed_operators(self, operator_ids: tuple[int, ...]) -> None:
+        """Operators not yet seen take the status the workspace last stored for them."""
+        now = self.now_ms()
+        for operator_id in operator_ids:
+            if operator_id in self.roster:
+                continue
+            rows = await self._db.intervals.between(start=now, end=now + 1, user_id=operator_id)
+            open_rows = [r for r in rows if r.ended_at is None]
+            if open_rows and operator_id not in self.roster:
+                self.set_agent_status(operator_id, open_rows[-1].state)
+
+    async def _inbound(self, call_id: str, project_id: int) -> None:
+        """An inbound call answered for ``project_id`` waits in the project's queue."""
+        if self._ended_unknown.pop(call_id, False) is None:
+            return  # it ended before the bus told us about it (the key was there)
+        campaign = self.campaigns.get(project_id)
+        if campaign is None:
+            built = await self._build(project_id)
+            if built is None:
+                self._calls.hang_up(call_id)
+                return
+            campaign = built
+            campaign.switch.stop()  # not launched: its queue takes inbound calls only
+            self.campaigns[project_id] = campaign
+            await self._seed_operators(campaign.operator_ids)
+        if self._ended_unknown.pop(call_id, False) is None:
+            return
+        now = self.now_ms()
+        dial = Dial(call_id=call_id, project_id=project_id, started_ms=now, answered_ms=now)
+        campaign.dials[call_id] = dial
+        self._to_queue(campaign, dial, now)
+        self._after_change()
+
+    # --- pacing -------------------------------------------------------------------------------
+
+    def _request_pace(self) -> None:
+        if self._pace_pending or not self._dialling:
+            return
+        if not any(c.switch.running for c in self.campaigns.values()):
+            return
+        self._pace_pending = True
+        self._enqueue(self._pace)
+
+    async def _pace(self) -> None:
+        self._pace_pending = False
+        for campaign in list(self.campaigns.values()):
+            if not self._dialling:
+                return
+            count = campaign.calls_to_place(self.now_ms(), self.roster)
+            if count > 0:
+                await self._dial(campaign, count)
+
+    async def _dial(self, campaign: Campaign, count: int) -> None:
+        contacts = self._db.contacts
+        now = self.now_ms()
+        rows = await contacts.due_for_dialling(
+            project_id=campaign.project_id, now=now, limit=count * 4 + 8,
+            newest_first=campaign.from_end)
+        if not rows:
+            return
+        by_id = {row.id: row for row in rows}
+        blacklisted = await self._db.blacklist.among([row.phone for row in rows])
+        due = [
+            campaign.due_contact(row.id, row.phone, row.timezone, row.next_attempt_at or 0)
+            for row in rows
+        ]
+        picked = pick_contacts(due, now_ms=now, count=count, schedule=campaign.schedule,
+                               blacklist=blacklisted, switch=campaign.switch,
+                               from_end=campaign.from_end)
+        claimed: set[int] = set(await contacts.claim_for_dialling([c.contact_id for c in picked], now=now))
+        for contact in picked:
+            if contact.contact_id not in claimed:
+                continue
+            row = by_id[contact.contact_id]
+            settings = campaign.dial_settings
+            if not (campaign.switch.running and self._dialling) or settings is None:
+                # Stopped while storage answered: the contact is given back untouched.
+                await contacts.release_claim(row.id, dial_state=row.dial_state,
+                                             next_attempt_at=row.next_attempt_at)
+                continue
+            attempts, outcomes = await contacts.dial_history(row.id)
+            history = attempt_history(attempts, outcomes)
+            try:
+                call_id = self._calls.originate(DialContact(row.id, row.phone), settings)
+            except Exception:
+                log.exception("project %s: originate to contact %s failed",
+                              campaign.project_id, row.id)
+                await contacts.release_claim(row.id, dial_state=row.dial_state,
+                                             next_attempt_at=row.next_attempt_at)
+                continue
+            campaign.dials[call_id] = Dial(call_id=call_id, project_id=campaign.project_id,
+                                           started_ms=self.now_ms(), contact_id=row.id,
+                                           history=history)
+            log.info("project %s: dialling contact %s (%s) as %s",
+                     campaign.project_id, row.id, row.phone, call_id)
+
+    # --- call events --------------------------------------------------------------------------
+
+    def _find(self, call_id: str) -> tuple[Campaign, Dial] | None:
+        for campaign in self.campaigns.values():
+            dial = campaign.dials.get(call_id)
+            if dial is not None:
+                return campaign, dial
+        return None
+
+    def on_call_event(self, event: CallEvent) -> None:
+        """The call layer reports on a customer leg (CallControl listener)."""
+        found = self._find(event.call_id)
+        if found is None:
+            if isinstance(event, CallEnded):
+                self._ended_unknown[event.call_id] = None
+                while len(self._ended_unknown) > _ENDED_MEMORY:
+                    self._ended_unknown.popitem(last=False)
+            return
+        campaign, dial = found
+        now = self.now_ms()
+        if isinstance(event, CallAnswered):
+            dial.answered_ms = now
+            settings = campaign.dial_settings
+            if settings is None or not settings.amd_enabled:
+                self._to_queue(campaign, dial, now)
+        elif isinstance(event, AmdResult):
+            if dial.resolved:
+                pass
+            elif event.verdict is AmdVerdict.MACHINE:
+                dial.machine = True
+                self._observe_dial(campaign, "machine", now - dial.started_ms)
+                self._calls.hang_up(dial.call_id)
+            else:
+                self._to_queue(campaign, dial, now)
+        elif isinstance(event, CallEnded):
+            self._ended(campaign, dial, event, now)
+        self._after_change()
+
+    def _to_queue(self, campaign: Campaign, dial: Dial, now: int) -> None:
+        dial.queued_ms = now
+        if dial.contact_id is not None:
+            self._observe_dial(campaign, "person", now - dial.started_ms)
+        self._carry(campaign, campaign.queue.enqueue(dial.call_id, now), now)
+
+    def _ended(self, campaign: Campaign, dial: Dial, event: CallEnded, now: int) -> None:
+        del campaign.dials[dial.call_id]
+        if campaign.queue.is_waiting(dial.call_id):
+            self._carry(campaign, campaign.queue.customer_left(dial.call_id, now), now)
+        if not dial.resolved and dial.contact_id is not None:
+            self._observe_dial(campaign, "other", now - dial.started_ms)
+        if dial.operator_id is not None:
+            if self.roster.state(dial.operator_id) is AgentState.TALKING:
+                self.roster.fire(dial.operator_id, AgentTrigger.CALL_ENDED, now)
+            if isinstance(campaign.pacer, PredictivePacer) and dial.bridged_ms is not None:
+                campaign.pacer.observe_talk(now - dial.bridged_ms)
+        outcome = event.outcome
+        if dial.abandoned and dial.bridged_ms is None and outcome is not CallOutcome.ANSWERING_MACHINE:
+            outcome = CallOutcome.ABANDONED
+        if dial.contact_id is not None:
+            self._record_outcome(campaign, dial, dataclasses.replace(event, outcome=outcome))
+        if not campaign.switch.running and campaign.idle:
+            self.campaigns.pop(campaign.project_id, None)
+
+    def _record_outcome(self, campaign: Campaign, dial: Dial, event: CallEnded) -> None:
+        contact_id = dial.contact_id
+        assert contact_id is not None
+        decision = campaign.retry.after_call(dial.history, event.outcome, event.at_ms,
+                                             sip_code=event.sip_code)
+        state = dial_state_after(event.outcome, event.sip_code)
+        log.info("project %s: contact %s %s -> %s (%s)", campaign.project_id, contact_id,
+                 event.outcome.value, state, decision.reason)
+
+        async def write() -> None:
+            await self._db.contacts.record_attempt(
+                contact_id, dial_state=state, attempts=decision.history.attempts,
+                next_attempt_at=decision.retry_at_ms, last_call_at=event.at_ms)
+
+        self._enqueue(write)
+
+    def _observe_dial(self, campaign: Campaign, kind: str, resolution_ms: int) -> None:
+        if isinstance(campaign.pacer, PredictivePacer):
+            campaign.pacer.observe_dial(kind=kind, resolution_ms=max(0, resolution_ms))
+
+    # --- queue actions and operator events ----------------------------------------------------
+
+    def _carry(self, campaign: Campaign, actions: list[QueueAction], now: int) -> None:
+        pacer = campaign.pacer
+        for action in actions:
+            if isinstance(action, RingOperator):
+                self._rings[action.ring_id] = campaign.project_id
+                self._ringer.ring_operator(action.ring_id, action.operator_id, action.call_id,
+                                           auto_answer=action.auto_answer)
+            elif isinstance(action, StopRinging):
+                self._rings.pop(action.ring_id, None)
+                self._ringer.stop_ringing(action.ring_id)
+            elif isinstance(action, StartHoldMusic):
+                self._ringer.start_hold_music(action.call_id)
+            elif isinstance(action, BridgeCall):
+                dial = campaign.dials.get(action.call_id)
+                if dial is not None:
+                    dial.bridged_ms = now
+                    dial.operator_id = action.operator_id
+                if isinstance(pacer, PredictivePacer):
+                    pacer.observe_person(abandoned=False)
+                self._calls.bridge(action.call_id, action.operator_id)
+            elif isinstance(action, AbandonCall):
+                dial = campaign.dials.get(action.call_id)
+                if dial is not None:
+                    dial.abandoned = True
+                if isinstance(pacer, PredictivePacer):
+                    pacer.observe_person(abandoned=True)
+                self._calls.hang_up(action.call_id)
+
+    def on_operator_event(self, event: OperatorEvent) -> None:
+        """The call layer reports on an operator leg the queue rang (OperatorRinger listener)."""
+        project_id = self._rings.pop(event.ring_id, None)
+        campaign = self.campaigns.get(project_id) if project_id is not None else None
+        if campaign is None:
+            if isinstance(event, OperatorAnswered):
+                self._ringer.stop_ringing(event.ring_id)
+            return
+        now = self.now_ms()
+        self._carry(campaign, campaign.queue.on_operator_event(
+            dataclasses.replace(event, at_ms=now)), now)
+        self._after_change()
+
+    # --- operators ----------------------------------------------------------------------------
+
+    def set_agent_status(self, operator_id: int, status: str) -> None:
+        """The workspace changed the operator's status (``agent.state`` on the bus)."""
+        trigger = STATUS_TRIGGERS.get(status)
+        if trigger is None:
+            log.warning("operator %s: unknown status %r", operator_id, status)
+            return
+        now = self.now_ms()
+        if operator_id not in self.roster:
+            self.roster.add(operator_id, now, AgentState.ONLINE)
+        machine = self.roster[operator_id]
+        if machine.state in _IDLE or trigger is AgentTrigger.CARD_SAVED:
+            self._pending_status.pop(operator_id, None)
+            if machine.can(trigger):
+                self.roster.fire(operator_id, trigger, now)
+        else:
+            # On a call: the new status applies when the call (and wrap-up) is over.
+            self._pending_status[operator_id] = trigger
+        self._after_change()
+
+    def _apply_pending_status(self, now: int) -> None:
+        for operator_id, trigger in list(self._pending_status.items()):
+            machine = self.roster[operator_id]
+            if machine.state in _IDLE:
+                del self._pending_status[operator_id]
+                if machine.can(trigger):
+                    self.roster.fire(operator_id, trigger, now)
+
+    def _drain_intervals(self) -> None:
+        intervals = [iv for iv in self.roster.drain_intervals() if iv.duration_ms > 0]
+        if not intervals:
+            return
+        for iv in intervals:
+            self._bus.publish("agent.interval", user_id=iv.agent_id, state=iv.state.value,
+                              started_at=iv.start_ms, ended_at=iv.end_ms)
+
+        async def write() -> None:
+            for iv in intervals:
+                await self._db.intervals.add_closed(user_id=iv.agent_id, state=iv.state.value,
+                                                    started_at=iv.start_ms, ended_at=iv.end_ms)
+
+        self._enqueue(write)
+
+    # --- after every input: dispatch, log, pace, re-arm ---------------------------------------
+
+    def _after_change(self) -> None:
+        now = self.now_ms()
+        self._apply_pending_status(now)
+        for campaign in list(self.campaigns.values()):
+            if campaign.queue.waiting_count:
+                self._carry(campaign, campaign.queue.dispatch(now), now)
+        self._drain_intervals()
+        self._request_pace()
+        self._arm()
+
+    def _arm(self) -> None:
+        loop = self._loop
+        if loop is None or not self._tasks:
+            return
+        deadlines = [self._next_tick_ms]
+        deadlines += [t for c in self.campaigns.values() if (t := c.queue.get_timer()) is not None]
+        if (roster_timer := self.roster.get_timer()) is not None:
+            deadlines.append(roster_timer)
+        when = min(deadlines)
+        if self._timer is not None and self._timer_at == when:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = when
+        self._timer = loop.call_at(self._loop_t0 + (when - self._epoch_ms) / 1000, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        try:
+            now = self.now_ms()
+            for campaign in list(self.campaigns.values()):
+                deadline = campaign.queue.get_timer()
+                if deadline is not None and deadline <= now:
+                    self._carry(campaign, campaign.queue.handle_timer(now), now)
+            self.roster.handle_timer(now)
+            if now >= self._next_tick_ms:
+                self._next_tick_ms = now + self._tick_ms
+        except Exception:
+            log.exception("campaign timer failed")
+        self._after_change()
