@@ -1,0 +1,277 @@
+"""The campaign runtime's wiring: a fake call layer (originate / bridge / hang up recorded,
+events fed by the test) over a real SQLite file. The real call layer is covered by
+test_dialer_e2e.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sipspeak.dialer.ports import (
+    AmdResult,
+    AmdVerdict,
+    CallAnswered,
+    CallEnded,
+    CallOutcome,
+    DialContact,
+    OperatorAnswered,
+    ProjectDialSettings,
+)
+from sipspeak.dialer.runtime import CampaignRuntime
+from sipspeak.events import EventBus
+from sipspeak.storage import Database
+from sipspeak.storage.models import NewContact
+
+MINUTE = 60_000
+
+
+class FakeCallLayer:
+    """CallControl and OperatorRinger that only record what they are asked."""
+
+    def __init__(self) -> None:
+        self.originated: list[tuple[str, DialContact, ProjectDialSettings]] = []
+        self.bridged: list[tuple[str, int]] = []
+        self.hung_up: list[str] = []
+        self.rings: list[tuple[str, int, str]] = []
+        self.stopped: list[str] = []
+        self.hold_music: list[str] = []
+
+    def originate(self, contact: DialContact, settings: ProjectDialSettings) -> str:
+        call_id = f"fake-{len(self.originated) + 1}"
+        self.originated.append((call_id, contact, settings))
+        return call_id
+
+    def bridge(self, call_id: str, operator_id: int) -> None:
+        self.bridged.append((call_id, operator_id))
+
+    def hang_up(self, call_id: str) -> None:
+        self.hung_up.append(call_id)
+
+    def ring_operator(self, ring_id: str, operator_id: int, call_id: str, *,
+                      auto_answer: bool) -> None:
+        self.rings.append((ring_id, operator_id, call_id))
+
+    def stop_ringing(self, ring_id: str) -> None:
+        self.stopped.append(ring_id)
+
+    def start_hold_music(self, call_id: str) -> None:
+        self.hold_music.append(call_id)
+
+    def phones(self) -> list[str]:
+        return [contact.phone for _, contact, _ in self.originated]
+
+    def call_of(self, phone: str) -> str:
+        return next(cid for cid, contact, _ in self.originated if contact.phone == phone)
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+class Rig:
+    def __init__(self, db: Database, bus: EventBus, calls: FakeCallLayer) -> None:
+        self.db = db
+        self.bus = bus
+        self.calls = calls
+        self.runtime: CampaignRuntime | None = None
+
+    async def start(self, **options: Any) -> CampaignRuntime:
+        self.runtime = CampaignRuntime(db=self.db, bus=self.bus, calls=self.calls,
+                                       ringer=self.calls, tick_ms=20, **options)
+        await self.runtime.start()
+        return self.runtime
+
+    async def project(self, phones: list[str], **settings: Any) -> tuple[int, list[int]]:
+        trunk = await self.db.trunks.create(name=f"t{len(phones)}-{id(settings)}",
+                                            host="sip:127.0.0.1:5999", username="u",
+                                            password="p")
+        values: dict[str, Any] = {
+            "trunk_id": trunk, "caller_id": "74950001122", "dial_mode": "unlimited",
+            "max_concurrent_calls": 3, "dial_timeout_s": 5, "client_time_from": "00:00",
+            "client_time_to": "00:00", "retry_busy_intervals": "1;5",
+            "retry_busy_attempts": 3, "retry_no_answer_intervals": "2;7",
+            "retry_no_answer_attempts": 3, "retry_machine_intervals": "3",
+            "retry_lost_intervals": "4", "max_attempts": 5, "queue_timeout_s": 30,
+            "strategy": "linear", "launched": True,
+        }
+        values.update(settings)
+        project_id = await self.db.projects.create(f"P{trunk}", **values)
+        await self.db.contacts.insert_many(project_id=project_id, upload_id=None,
+                                           contacts=[NewContact(phone=p) for p in phones])
+        rows = await self.db.contacts.list(project_id=project_id)
+        return project_id, [row.id for row in rows]
+
+    async def operator(self, project_id: int) -> int:
+        user_id = await self.db.users.create(role="operator", full_name="Оператор",
+                                             email=f"op{project_id}@x.test", password_hash="x")
+        group = await self.db.groups.create(f"g{user_id}")
+        await self.db.groups.add_members(group, [user_id])
+        await self.db.projects.set_groups(project_id, [group])
+        return user_id
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    db = await Database.open(tmp_path / "dialer.db")
+    r = Rig(db, EventBus(), FakeCallLayer())
+    try:
+        yield r
+    finally:
+        if r.runtime is not None:
+            await r.runtime.aclose()
+        await db.close()
+
+
+async def test_outcomes_are_written_with_the_next_attempt_from_the_interval_lists(rig: Rig) -> None:
+    pid, ids = await rig.project(["79000000001", "79000000002", "79000000003", "79000000004"])
+    await rig.db.blacklist.add(["79000000004"])
+    runtime = await rig.start()
+    await until(lambda: len(rig.calls.originated) == 3, "three dials")
+    assert sorted(rig.calls.phones()) == ["79000000001", "79000000002", "79000000003"]
+    settings = rig.calls.originated[0][2]
+    assert (settings.project_id, settings.dial_timeout_ms, settings.caller_id) == (
+        pid, 5000, "74950001122")
+    contact = await rig.db.contacts.get(ids[0])
+    assert contact.dial_state == "dialing"
+
+    ended_at = runtime.now_ms()
+    runtime.on_call_event(CallEnded(rig.calls.call_of("79000000001"), ended_at,
+                                    CallOutcome.BUSY))
+    runtime.on_call_event(CallEnded(rig.calls.call_of("79000000002"), ended_at + 5,
+                                    CallOutcome.NO_ANSWER))
+    runtime.on_call_event(CallEnded(rig.calls.call_of("79000000003"), ended_at + 7,
+                                    CallOutcome.FAILED, sip_code=404))
+    await runtime.settle()
+    busy, no_answer, gone, black = [await rig.db.contacts.get(i) for i in ids]
+    assert (busy.dial_state, busy.attempts, busy.last_call_at, busy.next_attempt_at) == (
+        "busy", 1, ended_at, ended_at + 1 * MINUTE)
+    assert (no_answer.dial_state, no_answer.attempts, no_answer.next_attempt_at) == (
+        "no_answer", 1, ended_at + 5 + 2 * MINUTE)
+    assert (gone.dial_state, gone.attempts, gone.next_attempt_at) == ("error", 1, None)
+    assert (black.dial_state, black.attempts) == ("new", 0)
+    # Nothing else is due: a few ticks later there is still no new dial, and never the
+    # blacklisted number.
+    await asyncio.sleep(0.2)
+    assert len(rig.calls.originated) == 3
+    assert "79000000004" not in rig.calls.phones()
+
+
+async def test_the_second_busy_uses_the_second_interval(rig: Rig) -> None:
+    pid, ids = await rig.project(["79000000011"])
+    # One busy call already in the CDRs, and the retry is due now.
+    cdr = await rig.db.calls.open(direction="outbound", started_at=1000, contact_id=ids[0],
+                                  project_id=pid)
+    await rig.db.calls.update(cdr, ended_at=2000, result="busy")
+    await rig.db.contacts.update(ids[0], dial_state="busy", attempts=1, next_attempt_at=2000)
+    runtime = await rig.start()
+    await until(lambda: len(rig.calls.originated) == 1, "the retry")
+    ended_at = runtime.now_ms()
+    runtime.on_call_event(CallEnded(rig.calls.originated[0][0], ended_at, CallOutcome.BUSY))
+    await runtime.settle()
+    contact = await rig.db.contacts.get(ids[0])
+    assert (contact.dial_state, contact.attempts, contact.next_attempt_at) == (
+        "busy", 2, ended_at + 5 * MINUTE)
+
+
+async def test_answered_call_reaches_an_operator_and_intervals_are_logged(rig: Rig) -> None:
+    pid, ids = await rig.project(["79000000021"], dial_mode="progressive")
+    operator = await rig.operator(pid)
+    runtime = await rig.start(wrap_up_limit_ms=50)
+    await asyncio.sleep(0.1)
+    assert rig.calls.originated == []  # progressive: no available operator, no call
+    rig.bus.publish("agent.state", user_id=operator, state="available", at=0)
+    await until(lambda: len(rig.calls.originated) == 1, "a dial for the available operator")
+    call_id = rig.calls.originated[0][0]
+    runtime.on_call_event(CallAnswered(call_id, runtime.now_ms()))
+    await until(lambda: len(rig.calls.rings) == 1, "the operator rung")
+    ring_id, rung, rung_call = rig.calls.rings[0]
+    assert (rung, rung_call) == (operator, call_id)
+    runtime.on_operator_event(OperatorAnswered(ring_id, operator, runtime.now_ms()))
+    assert rig.calls.bridged == [(call_id, operator)]
+    await asyncio.sleep(0.03)
+    runtime.on_call_event(CallEnded(call_id, runtime.now_ms(), CallOutcome.ANSWERED))
+    await until(lambda: runtime.roster.state(operator).value == "available", "wrap-up over")
+    await runtime.settle()
+    contact = await rig.db.contacts.get(ids[0])
+    assert (contact.dial_state, contact.attempts, contact.next_attempt_at) == ("done", 1, None)
+    rows = await rig.db.intervals.between(start=0, end=2**62, user_id=operator)
+    states = [row.state for row in rows if row.ended_at is not None]
+    assert states[:4] == ["available", "ringing", "talking", "wrap_up"]
+    assert all(row.ended_at is not None and row.ended_at >= row.started_at for row in rows)
+
+
+async def test_machine_is_hung_up_and_rescheduled(rig: Rig) -> None:
+    pid, ids = await rig.project(["79000000031"], amd_enabled=True)
+    runtime = await rig.start()
+    await until(lambda: len(rig.calls.originated) == 1, "a dial")
+    call_id = rig.calls.originated[0][0]
+    assert rig.calls.originated[0][2].amd_enabled
+    runtime.on_call_event(CallAnswered(call_id, runtime.now_ms()))
+    runtime.on_call_event(AmdResult(call_id, runtime.now_ms(), AmdVerdict.MACHINE))
+    assert rig.calls.hung_up == [call_id]
+    ended_at = runtime.now_ms()
+    runtime.on_call_event(CallEnded(call_id, ended_at, CallOutcome.ANSWERING_MACHINE))
+    await runtime.settle()
+    contact = await rig.db.contacts.get(ids[0])
+    assert (contact.dial_state, contact.next_attempt_at) == ("machine", ended_at + 3 * MINUTE)
+
+
+async def test_waiting_customer_abandoned_after_queue_timeout_counts_as_lost(rig: Rig) -> None:
+    pid, ids = await rig.project(["79000000041"], queue_timeout_s=1)
+    runtime = await rig.start()
+    await until(lambda: len(rig.calls.originated) == 1, "a dial")
+    call_id = rig.calls.originated[0][0]
+    runtime.on_call_event(CallAnswered(call_id, runtime.now_ms()))
+    assert rig.calls.hold_music == [call_id]
+    await until(lambda: rig.calls.hung_up == [call_id], "the queue timeout", timeout=5)
+    ended_at = runtime.now_ms()
+    # Hung up after the answer, not bridged: the call layer reports it as lost.
+    runtime.on_call_event(CallEnded(call_id, ended_at, CallOutcome.LOST))
+    await runtime.settle()
+    contact = await rig.db.contacts.get(ids[0])
+    assert (contact.dial_state, contact.next_attempt_at) == ("lost", ended_at + 4 * MINUTE)
+
+
+async def test_stopping_a_project_stops_new_calls_and_lets_calls_finish(rig: Rig) -> None:
+    phones = [f"7900000005{i}" for i in range(6)]
+    pid, ids = await rig.project(phones, max_concurrent_calls=2)
+    runtime = await rig.start()
+    await until(lambda: len(rig.calls.originated) == 2, "two dials")
+    await rig.db.projects.update(pid, launched=False)
+    rig.bus.publish("projects.changed", project_id=pid)
+    await until(lambda: not runtime.campaigns[pid].switch.running, "the stop")
+    first = [cid for cid, _, _ in rig.calls.originated]
+    for call_id in first:
+        runtime.on_call_event(CallEnded(call_id, runtime.now_ms(), CallOutcome.NO_ANSWER))
+    await runtime.settle()
+    await asyncio.sleep(0.2)  # ticks pass: no line is refilled
+    assert len(rig.calls.originated) == 2
+    states = [(await rig.db.contacts.get(i)).dial_state for i in ids]
+    assert sorted(states) == ["new"] * 4 + ["no_answer"] * 2
+    assert pid not in runtime.campaigns  # idle and stopped: dropped
+    # Launched again: it dials the rest.
+    await rig.db.projects.update(pid, launched=True)
+    await runtime.reload()
+    await until(lambda: len(rig.calls.originated) == 4, "dials after the relaunch")
+    assert not set(rig.calls.phones()[2:]) & {c.phone for _, c, _ in rig.calls.originated[:2]}
+
+
+async def test_a_contact_is_claimed_once(rig: Rig) -> None:
+    pid, ids = await rig.project(["79000000061", "79000000062"])
+    now = 10**13
+    first = await rig.db.contacts.claim_for_dialling(ids, now=now)
+    second = await rig.db.contacts.claim_for_dialling(ids, now=now)
+    assert (first, second) == (ids, [])
+    assert await rig.db.contacts.due_for_dialling(project_id=pid, now=now, limit=10) == []
+    assert await rig.db.contacts.release_stale_claims(now=now) == 2
+    due = await rig.db.contacts.due_for_dialling(project_id=pid, now=now, limit=10)
+    assert [c.id for c in due] == ids
