@@ -27,6 +27,7 @@ from ..storage.models import (
     User,
     WeekdayInterval,
 )
+from .auth import project_ids_for
 from .errors import Forbidden, Invalid
 from .sanitize import MAX_SCRIPT_CHARS, sanitize_html
 
@@ -99,22 +100,22 @@ def time_zones() -> tuple[str, ...]:
 
 
 async def project_for(services: Services, user: User, project_id: int) -> Project:
-    """The project, if the caller may see it: 404 when it does not exist, 403 out of scope."""
+    """The project, if it is in the caller's scope (:func:`~.auth.project_ids_for`: all for
+    an admin, his own for a supervisor): 404 when it does not exist, 403 out of scope."""
     project = await services.db.projects.get(project_id)
-    if user.role == "admin":
-        return project
-    if user.role == "supervisor" and project.supervisor_id == user.id:
-        return project
-    raise Forbidden("проект вне вашей зоны ответственности")
+    visible = await project_ids_for(services, user)
+    if visible is not None and project.id not in visible:
+        raise Forbidden("проект вне вашей зоны ответственности")
+    return project
 
 
 async def list_projects(services: Services, user: User, *, name: str = "",
                         group_id: int | None = None, created_from: int | None = None,
                         created_to: int | None = None) -> list[Project]:
-    supervisor = user.id if user.role != "admin" else None
-    return await services.db.projects.list(name=name, group_id=group_id,
-                                           created_from=created_from, created_to=created_to,
-                                           supervisor_id=supervisor)
+    visible = await project_ids_for(services, user)
+    projects = await services.db.projects.list(name=name, group_id=group_id,
+                                               created_from=created_from, created_to=created_to)
+    return [p for p in projects if visible is None or p.id in visible]
 
 
 def _day_start_ms(text: str, *, next_day: bool = False) -> int | None:
