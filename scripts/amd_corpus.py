@@ -462,16 +462,28 @@ class Generator:
             return voice, text, parts, end, "sit", max(duration, min(end, 8.0))
         target = float(rng.uniform(3.0, 8.0))
         texts: list[str] = []
-        t = start
-        while t - start < target:
-            text = self._pick(rng, self.split.machine, voice)
-            speech = normalise(self.speak(rng, voice, text), level)
-            room = int((start + target - t) * RATE)
-            speech = speech[: max(room, int(1.5 * RATE))]
-            parts.append((t, speech))
-            texts.append(text)
-            t += len(speech) / RATE + float(rng.uniform(0.15, 0.45))
-        end = t
+        if self.recorded is None:
+            # One synthesis of a few sentences, with the synthesiser's own pauses between them
+            # (and one process per call, which keeps the corpus quick to make).
+            for _ in range(3):
+                text = self._pick(rng, self.split.machine, voice)
+                if text not in texts:
+                    texts.append(text)
+            speech = normalise(self.speak(rng, voice, " ".join(texts)), level)
+            speech = speech[: int(target * RATE)]
+            parts.append((start, speech))
+            end = start + len(speech) / RATE
+        else:
+            t = start
+            while t - start < target:
+                text = self._pick(rng, self.split.machine, voice)
+                speech = normalise(self.speak(rng, voice, text), level)
+                room = int((start + target - t) * RATE)
+                speech = speech[: max(room, int(1.5 * RATE))]
+                parts.append((t, speech))
+                texts.append(text)
+                end = t + len(speech) / RATE
+                t = end + float(rng.uniform(0.15, 0.45))
         kind = "voicemail"
         if rng.random() < 0.4:
             freq = float(rng.uniform(500, 1900))

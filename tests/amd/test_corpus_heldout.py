@@ -41,7 +41,7 @@ def generate(out: Path, *, seed: int, count: int, split: str) -> None:
             "--split",
             split,
             "--jobs",
-            "2",
+            "4",  # the work is mostly espeak-ng and sox processes; 4 keep 2 cores busy
         ],
         check=True,
         timeout=120,

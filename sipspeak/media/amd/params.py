@@ -58,7 +58,7 @@ class AmdParams:
     * ``greeting_span`` 3000: talking from the first word for this long without a pause of
       ``after_greeting_silence`` is a recording (MACHINE, "long-greeting") even when noise hid
       part of its voice from the ``greeting`` count; a person's longest answers span ~2 s.
-    * ``noise_margin_db`` 9: a frame counts as voice only when it is this far above the
+    * ``noise_margin_db`` 7: a frame counts as voice only when it is this far above the
       adaptive noise floor (so a hissing line is not a voice).
     * ``vad_mode`` 2: webrtcvad aggressiveness 0–3.
     * ``min_tone_ms`` 200: a steady pure tone this long is a beep (beeps last 0.3-1 s);
@@ -78,7 +78,7 @@ class AmdParams:
     silence_threshold: int = 64
     maximum_word_length: int = 5000
     greeting_span: int = 3000
-    noise_margin_db: float = 9.0
+    noise_margin_db: float = 7.0
     vad_mode: int = 2
     min_tone_ms: int = 200
     tone_purity: float = 0.8
