@@ -1,0 +1,239 @@
+"""A launched project dials its base end to end on 127.0.0.1.
+
+Real parts: SQLite storage, the call layer (SIP endpoint, registrar, trunk, media), the campaign
+runtime wired to it as ``serve`` wires it, sipp as the trunk provider (callees answer, are busy
+or do not answer by number, see scenarios/trunk.xml) and two baresip operator phones that
+register with digest auth and auto-answer. The operators' status comes over the bus as the
+workspace publishes it (``agent.state``).
+
+* 20 contacts: 6 answer and are bridged to an operator, 6 are busy, 6 do not answer, 2 are
+  blacklisted and must never reach the trunk (sipp's message log is read at the end);
+* busy / no-answer contacts get ``next_attempt_at = end + the first interval`` of their list;
+* a second project on the same trunk is stopped after its first call: that call finishes and is
+  recorded, none of its other contacts is dialled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dialerworld import BusLog, Peer, Spawn, baresip_phone, free_port
+
+from sipspeak.calls.runtime import CallRuntime
+from sipspeak.config import load_config
+from sipspeak.dialer.runtime import CampaignRuntime
+from sipspeak.events import EventBus
+from sipspeak.storage import Database
+from sipspeak.storage.models import NewContact
+
+pytestmark = pytest.mark.timeout(150)
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+MINUTE = 60_000
+ANSWER = [f"791100000{i:02d}" for i in range(1, 7)]
+BUSY = [f"792200000{i:02d}" for i in range(1, 7)]
+NO_ANSWER = [f"793300000{i:02d}" for i in range(1, 7)]
+BLACKLISTED = ["79440000001", "79440000002"]
+STOPPED = [f"793300001{i:02d}" for i in range(1, 6)]
+
+
+@dataclass
+class World:
+    db: Database
+    bus: EventBus
+    calls: CallRuntime
+    log: BusLog
+    campaigns: CampaignRuntime | None = None
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    db = await Database.open(tmp_path / "dialer.db")
+    bus = EventBus()
+    log = BusLog(bus)
+    first = random.randrange(20000, 60000, 2)
+    config = load_config(environ={}).with_overrides({
+        ("sip", "listen"): ["udp:127.0.0.1:0"],
+        ("rtp", "port_min"): first, ("rtp", "port_max"): first + 400,
+        ("rtp", "inactivity_timeout"): 20,
+    })
+    calls = await CallRuntime.start(config, db, bus, recordings_dir=tmp_path / "recordings",
+                                    trunk_reconcile_interval=0.5)
+    w = World(db, bus, calls, log)
+    try:
+        yield w
+    finally:
+        if w.campaigns is not None:
+            w.campaigns.stop_dialling()
+        await calls.aclose()
+        if w.campaigns is not None:
+            await w.campaigns.aclose()
+        await db.close()
+
+
+async def until(check: Callable[[], Any], what: str, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def start_trunk(spawn: Spawn) -> tuple[Peer, int]:
+    port = free_port()
+    peer = await spawn(["sipp", "-sf", str(SCENARIOS / "trunk.xml"), "-i", "127.0.0.1",
+                        "-p", str(port), "-mp", str(free_port()), "-key", "rtpport", "9",
+                        "-nostdin", "-trace_msg", "-trace_err", "-timeout", "140s"])
+    await asyncio.sleep(0.3)  # sipp binds its socket
+    return peer, port
+
+
+async def add_operator(w: World, spawn: Spawn, tmp_path: Path, extension: str,
+                       group: int) -> int:
+    password = f"pw-{extension}"
+    user_id = await w.db.users.create(role="operator", full_name=f"Оператор {extension}",
+                                      email=f"op{extension}@x.test", password_hash="x",
+                                      extension=extension, sip_password=password)
+    await w.db.groups.add_members(group, [user_id])
+    directory = baresip_phone(tmp_path / f"phone{extension}", extension=extension,
+                              password=password, registrar_port=w.calls.addresses[0].port)
+    phone = await spawn(["baresip", "-f", str(directory), "-t", "140"])
+    try:
+        await w.log.wait("phone.online", timeout=20, extension=extension)
+    except AssertionError:
+        raise AssertionError(await phone.output()) from None
+    return user_id
+
+
+async def add_project(w: World, trunk: int, name: str, phones: list[str],
+                      **settings: Any) -> tuple[int, dict[str, int]]:
+    values: dict[str, Any] = {
+        "trunk_id": trunk, "caller_id": "74950001122", "dial_timeout_s": 2,
+        "client_time_from": "00:00", "client_time_to": "00:00",
+        "retry_busy_intervals": "1;3", "retry_busy_attempts": 3,
+        "retry_no_answer_intervals": "2;4", "retry_no_answer_attempts": 3,
+        "max_attempts": 5, "queue_timeout_s": 20, "operator_timeout_s": 10,
+        "strategy": "round_robin", "operator_auto_answer": True, "music_on_hold": True,
+    }
+    values.update(settings)
+    project_id = await w.db.projects.create(name, **values)
+    await w.db.contacts.insert_many(project_id=project_id, upload_id=None,
+                                    contacts=[NewContact(phone=p) for p in phones])
+    rows = await w.db.contacts.list(project_id=project_id, limit=1000)
+    return project_id, {row.phone: row.id for row in rows}
+
+
+def invited_numbers(tmp_path: Path) -> list[str]:
+    """Every number sipp received an INVITE for (retransmissions counted once)."""
+    numbers: set[tuple[str, str]] = set()
+    for log in tmp_path.glob("trunk_*_messages.log"):
+        text = log.read_text(errors="replace")
+        for block in text.split("\n\n"):
+            invite = re.search(r"^INVITE sip:(\d+)@", block, re.MULTILINE)
+            call_id = re.search(r"^Call-ID:\s*(\S+)", block, re.MULTILINE | re.IGNORECASE)
+            if invite and call_id:
+                numbers.add((invite.group(1), call_id.group(1)))
+    return sorted(number for number, _ in numbers)
+
+
+async def test_a_launched_project_dials_its_base_through_the_trunk(
+        world: World, spawn: Spawn, tmp_path: Path) -> None:
+    w = world
+    _, port = await start_trunk(spawn)
+    trunk = await w.db.trunks.create(name="provider", host=f"sip:127.0.0.1:{port}",
+                                     username="117049", password="s3cret",
+                                     price_per_minute_kopecks=150, billing_increment_s=1)
+    await w.calls.reload_trunks()
+    await w.log.wait("trunk.state", trunk_id=trunk, state="registered")
+
+    # Upload order interleaves the kinds so that every kind is met early.
+    base = [p for group in zip(ANSWER, BUSY, NO_ANSWER) for p in group]
+    base[3:3] = BLACKLISTED[:1]
+    base[10:10] = BLACKLISTED[1:]
+    main, main_ids = await add_project(w, trunk, "База", base, dial_mode="progressive",
+                                       launched=True)
+    stopped, stopped_ids = await add_project(w, trunk, "Остановленный", STOPPED,
+                                             dial_mode="unlimited", max_concurrent_calls=1,
+                                             launched=True)
+    await w.db.blacklist.add(BLACKLISTED)
+    group = await w.db.groups.create("Операторы")
+    await w.db.projects.set_groups(main, [group])
+    operators = [await add_operator(w, spawn, tmp_path, ext, group) for ext in ("201", "202")]
+
+    campaigns = CampaignRuntime(db=w.db, bus=w.bus, calls=w.calls.calls, ringer=w.calls.calls,
+                                wrap_up_limit_ms=300, tick_ms=200)
+    w.calls.calls.attach_dialer(campaigns.on_call_event, campaigns.on_operator_event)
+    w.campaigns = campaigns
+    await campaigns.start()
+    for operator in operators:  # the workspace's «Доступен»
+        w.bus.publish("agent.state", user_id=operator, state="available", at=0)
+
+    # The second project is stopped as soon as its first call is placed.
+    async def first_stopped_call() -> bool:
+        rows = await w.db.contacts.list(project_id=stopped, dial_states=["dialing"])
+        return bool(rows)
+
+    await until(first_stopped_call, "the second project's first call", timeout=20)
+    await w.db.projects.update(stopped, launched=False)
+    await campaigns.reload()
+
+    async def main_done() -> bool:
+        rows = await w.db.contacts.list(project_id=main, limit=100)
+        return all(r.dial_state not in ("new", "dialing") for r in rows
+                   if r.phone not in BLACKLISTED)
+
+    await until(main_done, "every contact of the base dialled once", timeout=100)
+
+    async def stopped_call_over() -> bool:
+        rows = await w.db.contacts.list(project_id=stopped, dial_states=["dialing"])
+        return not rows
+
+    await until(stopped_call_over, "the stopped project's last call", timeout=20)
+    await campaigns.settle()
+
+    contacts = {c.phone: c for c in await w.db.contacts.list(project_id=main, limit=100)}
+    cdrs = {c.contact_id: c for c in await w.db.calls.list(project_id=main, limit=1000)}
+    for phone in ANSWER:
+        contact = contacts[phone]
+        assert (contact.dial_state, contact.attempts, contact.next_attempt_at) == (
+            "done", 1, None), phone
+        cdr = cdrs[main_ids[phone]]
+        assert cdr.result == "answered" and cdr.operator_id in operators, (phone, cdr)
+        assert cdr.bridged_at is not None
+    for phone, state, interval in [(p, "busy", 1) for p in BUSY] + [
+            (p, "no_answer", 2) for p in NO_ANSWER]:
+        contact = contacts[phone]
+        assert contact.dial_state == state and contact.attempts == 1, (phone, contact)
+        assert contact.last_call_at is not None and contact.next_attempt_at is not None
+        assert contact.next_attempt_at == contact.last_call_at + interval * MINUTE, phone
+        cdr = cdrs[main_ids[phone]]
+        assert cdr.result == state and cdr.ended_at is not None
+        assert cdr.ended_at <= contact.last_call_at
+    for phone in BLACKLISTED:
+        assert (contacts[phone].dial_state, contacts[phone].attempts) == ("new", 0)
+    # Both operators took calls (round robin), and their intervals were logged.
+    assert {cdrs[main_ids[p]].operator_id for p in ANSWER} == set(operators)
+    for operator in operators:
+        rows = await w.db.intervals.between(start=0, end=2**62, user_id=operator)
+        assert {"ringing", "talking", "wrap_up"} <= {r.state for r in rows}
+
+    # The stopped project: its one call finished and was recorded, nothing else was dialled.
+    after_stop = {c.phone: c for c in await w.db.contacts.list(project_id=stopped)}
+    dialled = [p for p in STOPPED if after_stop[p].dial_state != "new"]
+    assert len(dialled) == 1
+    assert after_stop[dialled[0]].dial_state == "no_answer"
+
+    # The trunk saw every number once, except the blacklisted ones and the stopped project's
+    # others.
+    campaigns.stop_dialling()
+    seen = invited_numbers(tmp_path)
+    assert sorted(seen) == sorted(ANSWER + BUSY + NO_ANSWER + dialled)
+    assert not set(seen) & set(BLACKLISTED)
