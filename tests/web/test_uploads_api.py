@@ -14,7 +14,7 @@ import aiohttp
 import openpyxl
 from webtools import Browser, Site
 
-from sipspeak.web.uploads import STAGING
+from sipspeak.web.uploads import IMPORT_JOBS, STAGING
 
 HEADER = ["Телефон", "ФИО", "E-mail", "Город", "ИНН"]
 
@@ -301,3 +301,21 @@ async def test_upload_permissions(staff: Site, tmp_path: Path) -> None:
     admin = staff.browser(bearer=await staff.token_for("admin@test.ru"))
     assert (await admin.get(f"/api/v1/uploads/{upload_id}/result")).status == 200
     assert (await admin.get("/api/v1/uploads/999999/progress")).status == 404
+
+
+async def test_shutdown_cancels_a_running_import_and_leaves_nothing(staff: Site,
+                                                                    tmp_path: Path) -> None:
+    ids = await world(staff)
+    api = staff.browser(bearer=await staff.token_for("admin@test.ru"))
+    rows: list[list[Any]] = [["phone"], *([f"7922{i:07d}"] for i in range(3000))]
+    preview = await (await upload(api, ids["mine"], "b.xlsx", xlsx_bytes(rows, tmp_path))).json()
+    started = await api.api("POST", f"/api/v1/projects/{ids['mine']}/uploads",
+                            {"file": preview["file"]})
+    upload_id = (await started.json())["upload_id"]
+    job = staff.server.app[IMPORT_JOBS].get(upload_id)
+    assert job is not None and job.state == "running"
+    await staff.server.close()  # the app's cleanup cancels the imports it owns
+    assert job.task is not None and job.task.done()
+    assert (job.state, job.error) == ("failed", "импорт прерван остановкой сервера")
+    assert await staff.db.contacts.count(project_id=ids["mine"]) == 0
+    assert await staff.db.uploads.list(ids["mine"]) == []
