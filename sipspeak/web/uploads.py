@@ -91,7 +91,7 @@ def _tags(value: Any) -> list[str]:
     for item in items:
         if not isinstance(item, str):
             raise Invalid("Теги: ожидаются строки", field="tags")
-        tags += [t for t in item.split(",")]
+        tags += item.split(",")
     cleaned = clean_tags(tags)
     if len(cleaned) > MAX_TAGS or any(len(t) > 100 for t in cleaned):
         raise Invalid(f"Теги: не больше {MAX_TAGS}, каждый до 100 символов", field="tags")
@@ -124,9 +124,18 @@ async def start_import(request: web.Request, project: Project, user: User,
         mapping=mapping, header_row=staged.header_row, tags=_tags(data.get("tags", [])),
         skip_project_duplicates=_flag(data.get("check_duplicates", True), "check_duplicates"),
         skip_blacklisted=_flag(data.get("skip_blacklisted", True), "skip_blacklisted"))
-    return await _jobs(request).start(
-        project_id=project.id, user_id=user.id, path=staging.data_path(staged),
-        filename=staged.filename, options=options, on_success=lambda: staging.discard(staged))
+    # While it is imported, the file cannot be imported a second time; a failed import gives
+    # it back (to try another mapping), a successful one removes it.
+    staging.claim(staged)
+    try:
+        return await _jobs(request).start(
+            project_id=project.id, user_id=user.id, path=staging.data_path(staged),
+            filename=staged.filename, options=options,
+            on_success=lambda: staging.discard(staged),
+            on_failure=lambda: staging.release(staged))
+    except BaseException:
+        staging.release(staged)
+        raise
 
 
 async def import_json_contacts(request: web.Request, project: Project, user: User,

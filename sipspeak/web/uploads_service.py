@@ -176,9 +176,24 @@ class StagingArea:
     def data_path(self, staged: StagedFile) -> Path:
         return self.root / f"{staged.token}{staged.suffix}"
 
+    def claim(self, staged: StagedFile) -> None:
+        """Take the file for an import: until released, :meth:`get` does not find it."""
+        try:
+            self._meta(staged.token).rename(self._claimed(staged.token))
+        except FileNotFoundError:
+            raise Invalid("Файл не найден: загрузите его снова", field="file") from None
+
+    def release(self, staged: StagedFile) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._claimed(staged.token).rename(self._meta(staged.token))
+
+    def _claimed(self, token: str) -> Path:
+        return self.root / f"{token}.json.importing"
+
     def discard(self, staged: StagedFile) -> None:
         self.data_path(staged).unlink(missing_ok=True)
         self._meta(staged.token).unlink(missing_ok=True)
+        self._claimed(staged.token).unlink(missing_ok=True)
 
 
 # -- import jobs ------------------------------------------------------------------------
@@ -269,8 +284,8 @@ class ImportJobs:
         return self._jobs.get(upload_id)
 
     async def start(self, *, project_id: int, user_id: int, path: Path, filename: str,
-                    options: ImportOptions,
-                    on_success: Callable[[], None] | None = None) -> ImportJob:
+                    options: ImportOptions, on_success: Callable[[], None] | None = None,
+                    on_failure: Callable[[], None] | None = None) -> ImportJob:
         db = self._services.db
         upload_id = await db.uploads.create(project_id=project_id, filename=filename,
                                             tags=list(options.tags), created_by=user_id)
@@ -282,7 +297,8 @@ class ImportJobs:
                 break
             self._jobs.popitem(last=False)
         job.task = asyncio.get_running_loop().create_task(
-            self._run(job, path, options, on_success), name=f"import-upload-{upload_id}")
+            self._run(job, path, options, on_success, on_failure),
+            name=f"import-upload-{upload_id}")
         return job
 
     async def run_now(self, *, project_id: int, user_id: int, path: Path, filename: str,
@@ -295,7 +311,8 @@ class ImportJobs:
         return job
 
     async def _run(self, job: ImportJob, path: Path, options: ImportOptions,
-                   on_success: Callable[[], None] | None) -> None:
+                   on_success: Callable[[], None] | None,
+                   on_failure: Callable[[], None] | None) -> None:
         db = self._services.db
 
         def progress(p: ImportProgress) -> None:
@@ -310,15 +327,15 @@ class ImportJobs:
                     options=options, filename=job.filename, progress=progress)
         except ImportFileError as exc:
             job.state, job.error = "failed", str(exc)
-            await self._discard(job)
+            await self._discard(job, on_failure)
         except asyncio.CancelledError:
             job.state, job.error = "failed", "импорт прерван остановкой сервера"
-            await asyncio.shield(self._discard(job))
+            await asyncio.shield(self._discard(job, on_failure))
             raise
         except Exception:
             log.exception("import of upload %s failed", job.upload_id)
             job.state, job.error = "failed", "внутренняя ошибка импорта"
-            await self._discard(job)
+            await self._discard(job, on_failure)
         else:
             job.result = result
             job.rows_done, job.accepted, job.rejected = (result.rows, result.accepted,
@@ -327,8 +344,10 @@ class ImportJobs:
             if on_success is not None:
                 on_success()
 
-    async def _discard(self, job: ImportJob) -> None:
+    async def _discard(self, job: ImportJob, on_failure: Callable[[], None] | None) -> None:
         """A failed import leaves no upload behind (its contacts were rolled back)."""
+        if on_failure is not None:
+            on_failure()
         try:
             await self._services.db.uploads.discard(job.upload_id)
         except Exception:

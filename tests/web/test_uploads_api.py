@@ -211,6 +211,10 @@ async def test_damaged_sheet_midway_imports_nothing(staff: Site, tmp_path: Path)
     assert progress["state"] == "failed" and "повреждён" in progress["error"]
     result = await (await api.get(f"/api/v1/uploads/{upload_id}/result")).json()
     assert result["state"] == "failed"
+    # the file is given back after a failure: it can be mapped again
+    again = await api.api("POST", f"/api/v1/projects/{ids['mine']}/uploads/preview",
+                          {"file": preview["file"]})
+    assert again.status == 200
     assert await staff.db.contacts.count(project_id=ids["mine"]) == 0
     assert await staff.db.uploads.list(ids["mine"]) == []
 
@@ -314,6 +318,9 @@ async def test_shutdown_cancels_a_running_import_and_leaves_nothing(staff: Site,
     upload_id = (await started.json())["upload_id"]
     job = staff.server.app[IMPORT_JOBS].get(upload_id)
     assert job is not None and job.state == "running"
+    twice = await api.api("POST", f"/api/v1/projects/{ids['mine']}/uploads",
+                          {"file": preview["file"]})
+    assert twice.status == 422  # the file is being imported already
     await staff.server.close()  # the app's cleanup cancels the imports it owns
     assert job.task is not None and job.task.done()
     assert (job.state, job.error) == ("failed", "импорт прерван остановкой сервера")
