@@ -236,9 +236,21 @@ async def _page_context(request: web.Request, project: Project) -> dict[str, Any
     upload = request.query.get("upload", "")
     if upload.isdigit():
         job = _jobs(request).get(int(upload))
+        if job is None:
+            # An import of before a restart: its counts are in the upload row.
+            stored = next((u for u in await db.uploads.list(project.id)
+                           if u.id == int(upload)), None)
+            if stored is not None:
+                job = ImportJob(upload_id=stored.id, project_id=project.id,
+                                filename=stored.filename, state="done",
+                                rows_done=stored.rows_total, accepted=stored.rows_accepted,
+                                rejected=stored.rows_rejected)
         if job is not None and job.project_id == project.id:
             counts = await db.uploads.counters(project_id=project.id, upload_id=job.upload_id)
-            context.update(job=job, result=result_json(job, job.upload_id, counts))
+            result = result_json(job, job.upload_id, counts)
+            result.setdefault("accepted", job.accepted)
+            result.setdefault("rejected_count", job.rejected)
+            context.update(job=job, result=result)
     return context
 
 

@@ -10,6 +10,8 @@ import aiohttp
 import openpyxl
 from webtools import Browser, Site
 
+from sipspeak.web.uploads import IMPORT_JOBS
+
 
 def xlsx(tmp: Path) -> bytes:
     book = openpyxl.Workbook(write_only=True)
@@ -75,6 +77,10 @@ async def test_upload_map_import_and_see_the_result(staff: Site, tmp_path: Path)
     assert set(saved.tags) == {"Старый тег", "Тег 1"}
     csv_text = await (await b.get(f"/api/v1/uploads/{upload_id}/rejected.csv")).text()
     assert "7911123456" in csv_text
+    # after a restart the jobs are gone: the page shows the counts the upload row keeps
+    staff.server.app[IMPORT_JOBS]._jobs.clear()
+    later = await (await b.get(result_url)).text()
+    assert "Загружено: <strong>2</strong>" in later and "Отклонено: <strong>1</strong>" in later
 
 
 async def test_page_errors_come_back_on_the_page(staff: Site, tmp_path: Path) -> None:
