@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import fields
 
 from ..db import now_ms
@@ -44,9 +45,9 @@ class CallsRepo(Repo):
 
     async def list(self, *, project_id: int | None = None, operator_id: int | None = None,
                    contact_id: int | None = None, started_from: int | None = None,
-                   started_to: int | None = None, limit: int = 100, offset: int = 0) -> list[Call]:
+                   started_to: int | None = None, limit: int = 100, offset: int = 0) -> builtins.list[Call]:
         sql = "SELECT * FROM calls WHERE 1=1"
-        params: list[object] = []
+        params: builtins.list[object] = []
         for column, value in (("project_id", project_id), ("operator_id", operator_id),
                               ("contact_id", contact_id)):
             if value is not None:
@@ -95,10 +96,10 @@ class OperatorIntervalsRepo(Repo):
             "UPDATE operator_intervals SET ended_at = MAX(started_at, ?) WHERE ended_at IS NULL", (at,))
         return cursor.rowcount
 
-    async def between(self, *, start: int, end: int, user_id: int | None = None) -> list[OperatorInterval]:
+    async def between(self, *, start: int, end: int, user_id: int | None = None) -> builtins.list[OperatorInterval]:
         sql = ("SELECT * FROM operator_intervals WHERE started_at < ?"
                " AND (ended_at IS NULL OR ended_at > ?)")
-        params: list[object] = [end, start]
+        params: builtins.list[object] = [end, start]
         if user_id is not None:
             sql += " AND user_id = ?"
             params.append(user_id)
@@ -112,7 +113,7 @@ class NotificationsRepo(Repo):
             "INSERT INTO notifications(user_id, level, text, created_at) VALUES (?,?,?,?)",
             (user_id, level, text, now_ms()))
 
-    async def unread(self, user_id: int) -> list[Notification]:
+    async def unread(self, user_id: int) -> builtins.list[Notification]:
         rows = await self.db.fetchall(
             "SELECT * FROM notifications WHERE (user_id = ? OR user_id IS NULL) AND read_at IS NULL"
             " ORDER BY id DESC", (user_id,))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import typing
 from collections.abc import Mapping
@@ -33,7 +34,7 @@ def record(cls: type[T], row: Mapping[str, Any] | sqlite3.Row, **extra: Any) -> 
     flags = _bool_fields(cls)
     keys = row.keys()
     values: dict[str, Any] = {}
-    for f in fields(cls):  # type: ignore[arg-type]
+    for f in fields(cls):  # type: ignore[arg-type,unused-ignore]
         if f.name in extra:
             values[f.name] = extra[f.name]
         elif f.name in keys:
@@ -42,9 +43,9 @@ def record(cls: type[T], row: Mapping[str, Any] | sqlite3.Row, **extra: Any) -> 
     return cls(**values)
 
 
-def columns(cls: type, *, exclude: tuple[str, ...] = ()) -> list[str]:
+def columns(cls: type, *, exclude: tuple[str, ...] = ()) -> builtins.list[str]:
     """Column names of a record type (its dataclass fields that are stored columns)."""
-    return [f.name for f in fields(cls) if f.name not in exclude]  # type: ignore[arg-type]
+    return [f.name for f in fields(cls) if f.name not in exclude]
 
 
 @contextmanager

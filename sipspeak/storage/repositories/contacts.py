@@ -16,9 +16,9 @@ DIAL_STATES = ("new", "called", "no_answer", "busy", "error", "machine", "lost",
 
 
 class TagsRepo(Repo):
-    async def ensure(self, names: Iterable[str]) -> list[int]:
+    async def ensure(self, names: Iterable[str]) -> builtins.list[int]:
         """Ids of the named tags, creating the missing ones."""
-        ids: list[int] = []
+        ids: builtins.list[int] = []
         async with self.db.transaction():
             for name in dict.fromkeys(n.strip() for n in names if n.strip()):
                 await self.db.execute("INSERT OR IGNORE INTO tags(name) VALUES (?)", (name,))
@@ -27,7 +27,7 @@ class TagsRepo(Repo):
                     ids.append(int(row["id"]))
         return ids
 
-    async def list(self) -> list[str]:
+    async def list(self) -> builtins.list[str]:
         return [r["name"] for r in await self.db.fetchall("SELECT name FROM tags ORDER BY name")]
 
 
@@ -58,7 +58,7 @@ class UploadsRepo(Repo):
             " ORDER BY t.name", (upload_id,))
         return record(Upload, row, tags=tuple(t["name"] for t in tags))
 
-    async def list(self, project_id: int) -> list[Upload]:
+    async def list(self, project_id: int) -> builtins.list[Upload]:
         rows = await self.db.fetchall(
             "SELECT * FROM uploads WHERE project_id = ? ORDER BY id DESC", (project_id,))
         return [record(Upload, row) for row in rows]
@@ -73,7 +73,7 @@ class UploadsRepo(Repo):
     async def counters(self, *, project_id: int, upload_id: int | None = None) -> dict[str, int]:
         """The §5.5 counters: all, called, no_answer, busy, error, new."""
         sql = "SELECT dial_state, COUNT(*) AS n FROM contacts WHERE project_id = ?"
-        params: list[object] = [project_id]
+        params: builtins.list[object] = [project_id]
         if upload_id is not None:
             sql += " AND upload_id = ?"
             params.append(upload_id)
@@ -134,9 +134,9 @@ class ContactsRepo(Repo):
                    status_id: int | None = None, operator_id: int | None = None,
                    dial_states: Sequence[str] = (), upload_id: int | None = None,
                    limit: int = 100, offset: int = 0,
-                   order_by_updated: bool = False) -> list[Contact]:
+                   order_by_updated: bool = False) -> builtins.list[Contact]:
         sql = "SELECT * FROM contacts WHERE 1=1"
-        params: list[object] = []
+        params: builtins.list[object] = []
         for column, value in (("project_id", project_id), ("status_id", status_id),
                               ("operator_id", operator_id), ("upload_id", upload_id)):
             if value is not None:
@@ -179,7 +179,7 @@ class ContactsRepo(Repo):
             raise NotFound(f"контакт {contact_id} не найден")
 
     async def due(self, *, project_id: int, now: int, limit: int,
-                  newest_first: bool = False) -> list[Contact]:
+                  newest_first: bool = False) -> builtins.list[Contact]:
         """Contacts the dialer may call now: new, or a retry whose time has come."""
         order = "DESC" if newest_first else "ASC"
         rows = await self.db.fetchall(
@@ -290,7 +290,7 @@ class CommentsRepo(Repo):
             "INSERT INTO contact_comments(contact_id, user_id, text, created_at) VALUES (?,?,?,?)",
             (contact_id, user_id, text.strip(), now_ms()))
 
-    async def list(self, contact_id: int) -> list[Comment]:
+    async def list(self, contact_id: int) -> builtins.list[Comment]:
         rows = await self.db.fetchall(
             "SELECT * FROM contact_comments WHERE contact_id = ? ORDER BY id", (contact_id,))
         return [record(Comment, row) for row in rows]
@@ -304,9 +304,9 @@ class TasksRepo(Repo):
             " VALUES (?,?,?,?,?,?)", (contact_id, operator_id, text, due_at, int(auto_call), now_ms()))
 
     async def list(self, *, contact_id: int | None = None, operator_id: int | None = None,
-                   open_only: bool = False) -> list[Task]:
+                   open_only: bool = False) -> builtins.list[Task]:
         sql = "SELECT * FROM tasks WHERE 1=1"
-        params: list[object] = []
+        params: builtins.list[object] = []
         if contact_id is not None:
             sql += " AND contact_id = ?"
             params.append(contact_id)
@@ -317,7 +317,7 @@ class TasksRepo(Repo):
             sql += " AND done_at IS NULL"
         return [record(Task, r) for r in await self.db.fetchall(sql + " ORDER BY due_at", params)]
 
-    async def due(self, *, now: int) -> list[Task]:
+    async def due(self, *, now: int) -> builtins.list[Task]:
         rows = await self.db.fetchall(
             "SELECT * FROM tasks WHERE done_at IS NULL AND due_at <= ? ORDER BY due_at", (now,))
         return [record(Task, r) for r in rows]
@@ -371,7 +371,7 @@ class BlacklistRepo(Repo):
     async def phones(self) -> set[str]:
         return {r["phone"] for r in await self.db.fetchall("SELECT phone FROM blacklist")}
 
-    async def list(self, *, search: str = "", limit: int = 100, offset: int = 0) -> list[BlacklistEntry]:
+    async def list(self, *, search: str = "", limit: int = 100, offset: int = 0) -> builtins.list[BlacklistEntry]:
         rows = await self.db.fetchall(
             "SELECT * FROM blacklist WHERE phone LIKE ? ORDER BY created_at DESC, phone"
             " LIMIT ? OFFSET ?", (f"%{search}%", limit, offset))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from ..db import now_ms
 from ..errors import NotFound
 from ..models import Folder, StoredFile
@@ -37,7 +39,7 @@ class FilesRepo(Repo):
             raise NotFound(f"папка {folder_id} не найдена")
         return record(Folder, row)
 
-    async def folders(self) -> list[Folder]:
+    async def folders(self) -> builtins.list[Folder]:
         rows = await self.db.fetchall("SELECT * FROM folders ORDER BY parent_id, name")
         return [record(Folder, r) for r in rows]
 
@@ -48,7 +50,7 @@ class FilesRepo(Repo):
         if cursor.rowcount == 0:
             raise NotFound(f"папка {folder_id} не найдена")
 
-    async def delete_folder(self, folder_id: int) -> list[str]:
+    async def delete_folder(self, folder_id: int) -> builtins.list[str]:
         """Delete a folder with everything below it; returns stored names to unlink."""
         async with self.db.transaction():
             rows = await self.db.fetchall(
@@ -75,7 +77,7 @@ class FilesRepo(Repo):
             raise NotFound(f"файл {file_id} не найден")
         return record(StoredFile, row)
 
-    async def files_in(self, folder_id: int | None) -> list[StoredFile]:
+    async def files_in(self, folder_id: int | None) -> builtins.list[StoredFile]:
         if folder_id is None:
             rows = await self.db.fetchall("SELECT * FROM files WHERE folder_id IS NULL ORDER BY name")
         else:

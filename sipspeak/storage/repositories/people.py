@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 
 from ..db import now_ms
@@ -56,9 +57,9 @@ class UsersRepo(Repo):
         return int(row["n"]) if row else 0
 
     async def list(self, *, role: Role | None = None, search: str = "",
-                   include_deleted: bool = False) -> list[User]:
+                   include_deleted: bool = False) -> builtins.list[User]:
         sql = "SELECT * FROM users WHERE 1=1"
-        params: list[object] = []
+        params: builtins.list[object] = []
         if not include_deleted:
             sql += " AND deleted_at IS NULL"
         if role:
@@ -100,7 +101,7 @@ class UsersRepo(Repo):
                 "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
                 (now_ms(), user_id))
 
-    async def groups_of(self, user_id: int) -> list[Group]:
+    async def groups_of(self, user_id: int) -> builtins.list[Group]:
         rows = await self.db.fetchall(
             "SELECT g.* FROM groups g JOIN group_members m ON m.group_id = g.id"
             " WHERE m.user_id = ? ORDER BY g.name", (user_id,))
@@ -123,7 +124,7 @@ class GroupsRepo(Repo):
             raise NotFound(f"группа {group_id} не найдена")
         return record(Group, row, member_ids=tuple(await self.member_ids(group_id)))
 
-    async def list(self) -> list[Group]:
+    async def list(self) -> builtins.list[Group]:
         rows = await self.db.fetchall("SELECT * FROM groups ORDER BY name COLLATE NOCASE")
         members = await self.db.fetchall(
             "SELECT m.group_id, m.user_id FROM group_members m JOIN users u ON u.id = m.user_id"
@@ -148,7 +149,7 @@ class GroupsRepo(Repo):
         if cursor.rowcount == 0:
             raise NotFound(f"группа {group_id} не найдена")
 
-    async def member_ids(self, group_id: int) -> list[int]:
+    async def member_ids(self, group_id: int) -> builtins.list[int]:
         rows = await self.db.fetchall(
             "SELECT m.user_id FROM group_members m JOIN users u ON u.id = m.user_id"
             " WHERE m.group_id = ? AND u.deleted_at IS NULL ORDER BY m.position, m.user_id",
@@ -185,7 +186,7 @@ class TokensRepo(Repo):
             "SELECT * FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", (token_hash,))
         return record(ApiToken, row) if row else None
 
-    async def list_for(self, user_id: int) -> list[ApiToken]:
+    async def list_for(self, user_id: int) -> builtins.list[ApiToken]:
         rows = await self.db.fetchall(
             "SELECT * FROM api_tokens WHERE user_id = ? ORDER BY id", (user_id,))
         return [record(ApiToken, row) for row in rows]

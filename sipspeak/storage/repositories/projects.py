@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 
@@ -62,9 +63,9 @@ class ProjectsRepo(Repo):
 
     async def list(self, *, name: str = "", group_id: int | None = None,
                    created_from: int | None = None, created_to: int | None = None,
-                   supervisor_id: int | None = None, launched: bool | None = None) -> list[Project]:
+                   supervisor_id: int | None = None, launched: bool | None = None) -> builtins.list[Project]:
         sql = "SELECT p.* FROM projects p WHERE p.deleted_at IS NULL"
-        params: list[object] = []
+        params: builtins.list[object] = []
         if name:
             sql += " AND p.name LIKE ?"
             params.append(f"%{name}%")
@@ -118,7 +119,7 @@ class ProjectsRepo(Repo):
             settings = {f: getattr(source, f) for f in EDITABLE}
             settings["name"] = name or f"{source.name} копия"
             settings["launched"] = False
-            new_id = await self.create(**settings)  # type: ignore[arg-type]
+            new_id = await self.create(**settings)
             await self.set_groups(new_id, source.group_ids)
             await self.set_statuses(new_id, source.status_ids)
             await self.set_intervals(new_id, await self.intervals(project_id))
@@ -140,7 +141,7 @@ class ProjectsRepo(Repo):
                 "INSERT INTO project_statuses(project_id, status_id) VALUES (?, ?)",
                 [(project_id, s) for s in dict.fromkeys(status_ids)])
 
-    async def card_fields(self, project_id: int) -> list[CardField]:
+    async def card_fields(self, project_id: int) -> builtins.list[CardField]:
         rows = await self.db.fetchall(
             "SELECT * FROM project_card_fields WHERE project_id = ? ORDER BY position, id",
             (project_id,))
@@ -158,7 +159,7 @@ class ProjectsRepo(Repo):
                 "INSERT INTO project_card_fields(project_id, name, position) VALUES (?,?,?)",
                 [(project_id, n, i) for i, n in enumerate(cleaned)])
 
-    async def intervals(self, project_id: int) -> list[WeekdayInterval]:
+    async def intervals(self, project_id: int) -> builtins.list[WeekdayInterval]:
         rows = await self.db.fetchall(
             "SELECT weekday, start_time, end_time FROM project_intervals WHERE project_id = ?"
             " ORDER BY weekday, start_time", (project_id,))
@@ -180,7 +181,7 @@ class ProjectsRepo(Repo):
                 " VALUES (?,?,?,?)",
                 [(project_id, i.weekday, i.start_time, i.end_time) for i in items])
 
-    async def task_rules(self, project_id: int) -> list[TaskRule]:
+    async def task_rules(self, project_id: int) -> builtins.list[TaskRule]:
         rows = await self.db.fetchall(
             "SELECT operator_id, status_id FROM project_task_rules WHERE project_id = ? ORDER BY id",
             (project_id,))
@@ -193,7 +194,7 @@ class ProjectsRepo(Repo):
                 "INSERT INTO project_task_rules(project_id, operator_id, status_id) VALUES (?,?,?)",
                 [(project_id, r.operator_id, r.status_id) for r in rules])
 
-    async def operator_ids(self, project_id: int) -> list[int]:
+    async def operator_ids(self, project_id: int) -> builtins.list[int]:
         """Live operators of the project's groups, in group-list order, each once."""
         rows = await self.db.fetchall(
             "SELECT m.user_id FROM project_groups pg"

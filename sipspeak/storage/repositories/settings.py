@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 
 from ..db import now_ms
@@ -48,7 +49,7 @@ class StatusesRepo(Repo):
             raise NotFound(f"статус {status_id} не найден")
         return record(Status, row)
 
-    async def list(self, *, only_active: bool = False) -> list[Status]:
+    async def list(self, *, only_active: bool = False) -> builtins.list[Status]:
         sql = "SELECT * FROM statuses"
         if only_active:
             sql += " WHERE active = 1"
@@ -101,7 +102,7 @@ class TrunksRepo(Repo):
             raise NotFound(f"транк {trunk_id} не найден")
         return record(Trunk, row)
 
-    async def list(self, *, only_active: bool = False) -> list[Trunk]:
+    async def list(self, *, only_active: bool = False) -> builtins.list[Trunk]:
         sql = "SELECT * FROM trunks" + (" WHERE active = 1" if only_active else "")
         rows = await self.db.fetchall(sql + " ORDER BY name COLLATE NOCASE")
         return [record(Trunk, row) for row in rows]
