@@ -7,12 +7,13 @@ from typing import Any
 
 from sipspeak.sip.events import Address
 from sipspeak.sip.headers import NameAddr
-from sipspeak.sip.sdp import build_offer
+from sipspeak.sip.sdp import build_offer, negotiate_answer, parse_sdp, with_direction
 from sipspeak.sip.session import (
     CallAnswered,
     CallEnded,
     CallFailed,
     CallProgress,
+    ReinviteAnswered,
 )
 from sipspeak.sip.transport import SipEndpoint
 from sipspeak.sip.uri import SipUri
@@ -166,3 +167,34 @@ async def test_options_keepalive_from_sipp(
     )
     code, output = await sipp.wait(20)
     assert code == 0, output[-2000:]
+
+
+async def test_hold_and_unhold_by_reinvite_with_sipp(
+    endpoint: SipEndpoint, spawn: Any, pick_port: Any, scenarios: Any
+) -> None:
+    hold = str(scenarios / "uas_hold.xml")
+    sipp, target = await start_sipp_uas(spawn, pick_port(), "-sf", hold)
+    ours = build_offer(address="127.0.0.1", port=41000, session_id=5, version=1)
+    session = invite(endpoint, target)
+    answered = await next_event(endpoint, CallAnswered)
+    assert (
+        negotiate_answer(ours, parse_sdp(answered.response.body)).direction
+        == "sendrecv"
+    )
+    for version, direction, expected in (
+        (2, "sendonly", "sendonly"),
+        (3, "sendrecv", "sendrecv"),
+    ):
+        offer = with_direction(ours, direction, version)  # type: ignore[arg-type]
+        session.reinvite(offer.serialize(), endpoint.loop.time())
+        reply = await next_event(endpoint, ReinviteAnswered)
+        assert reply.response.status == 200
+        # the callee's answer, seen from our side (§6.1: recvonly answers sendonly)
+        assert (
+            negotiate_answer(offer, parse_sdp(reply.response.body)).direction
+            == expected
+        )
+    assert session.dialog is not None and session.dialog.local_seq == 3
+    session.hangup(endpoint.loop.time())
+    code, output = await sipp.wait(20)
+    assert code == 0, output[-2000:]  # sipp checked a=sendonly, then a=sendrecv
