@@ -195,6 +195,7 @@ async def test_answered_call_reaches_an_operator_and_intervals_are_logged(rig: R
     await until(lambda: len(rig.calls.rings) == 1, "the operator rung")
     ring_id, rung, rung_call = rig.calls.rings[0]
     assert (rung, rung_call) == (operator, call_id)
+    await asyncio.sleep(0.02)  # the ringing interval lasts (zero-length ones are not logged)
     runtime.on_operator_event(OperatorAnswered(ring_id, operator, runtime.now_ms()))
     assert rig.calls.bridged == [(call_id, operator)]
     await asyncio.sleep(0.03)
