@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 import aiohttp
@@ -212,3 +213,45 @@ async def test_no_exception_escapes_the_transport(
         assert "handler bug" in caplog.text
     finally:
         transport.close()
+
+
+async def test_our_uac_calls_sipp_uas_over_tcp(
+    endpoint: SipEndpoint, spawn: Any, pick_port: Any
+) -> None:
+    """An outgoing TCP connection is opened, reused for ACK and BYE, and framed."""
+    await endpoint.listen_tcp("127.0.0.1", 0)
+    port = pick_port(socket.SOCK_STREAM)
+    sipp = await spawn(
+        ["sipp", "-sn", "uas", "-t", "t1", "-i", "127.0.0.1", "-p", str(port), "-m", "1",
+         "-nostdin", "-timeout", "20s", "-timeout_error"]
+    )  # fmt: skip
+    target = Address("TCP", "127.0.0.1", port)
+    for _ in range(50):  # sipp needs a moment before it listens
+        try:
+            _, probe = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        probe.close()
+        break
+    session = endpoint.ua.invite(
+        uri=SipUri(
+            user="service",
+            host="127.0.0.1",
+            port=port,
+            parameters=(("transport", "tcp"),),
+        ),
+        from_=NameAddr(uri=SipUri(user="dialer", host="127.0.0.1")),
+        destination=target,
+        now=endpoint.loop.time(),
+    )
+    while True:
+        event = await asyncio.wait_for(endpoint.events.get(), 10)
+        if type(event).__name__ == "CallAnswered":
+            break
+    assert session.dialog is not None and len(endpoint.tcp_by_peer) == 1
+    assert session.dialog.destination("TCP") == target  # Contact ;transport=tcp
+    session.hangup(endpoint.loop.time())
+    code, output = await sipp.wait(20)
+    assert code == 0, output[-2000:]
+    assert next(endpoint.connection_ids) == 2  # one connection carried the whole call
