@@ -10,9 +10,9 @@
    Festival voices; slow to synthesise, ~1.5 s a file), a third opinion.
 4. Cost: every file streamed through a fresh detector in 20 ms frames on one core, CPU time
    measured around the detector only, until each decision ("decision": real use) and over
-   whole files with limits that never decide ("worst": the detector busy with speech for the
-   whole stream). Streams per core in real time = frames per CPU-second / 50. Median of
-   ``--repeat`` runs.
+   whole files with limits that never decide ("worst": the detector busy for the whole
+   stream; only a SIT still ends one early). Streams per core in real time = frames per
+   CPU-second / 50. Median of ``--repeat`` runs.
 
     python bench/amd.py                  # 150 held-out files, 3 repeats
     python bench/amd.py --count 300 --repeat 5 --other-tts 100
@@ -51,9 +51,11 @@ NEVER_DECIDE = AmdParams(
     greeting=30000,
     greeting_span=60000,
     after_greeting_silence=10000,
+    after_long_greeting_silence=10000,
     total_analysis_time=60000,
     maximum_number_of_words=100,
     maximum_word_length=60000,
+    min_tone_ms=2000,
 )
 
 
