@@ -14,7 +14,8 @@ their outputs to the call layer and to storage.
   callbacks, handled at once). From the bus: ``agent.state`` (the workspace's status buttons:
   ``available`` / ``pause`` / ``dnd`` / ``offline``, plus ``card_saved`` and ``logged_out``),
   ``projects.changed`` (the launch switch or settings changed: :meth:`CampaignRuntime.reload`),
-  ``call.inbound`` (an answered inbound call for a project's queue).
+  ``call.inbound`` (an answered inbound call for a project's queue), and the ``call.*`` events
+  of operators' own calls (``kind`` manual / click: «Слушает гудки», «В разговоре»).
 * **Storage.** Every write and every pacing pick runs on one owned worker task, in order: due
   contacts are read, filtered by :func:`pick_contacts`, claimed atomically ('dialing') and only
   then originated (the contact's attempt history is rebuilt from its count and its finished
@@ -128,6 +129,7 @@ class CampaignRuntime:
         self._rings: dict[str, int] = {}
         self._built_from: dict[int, object] = {}
         self._pending_status: dict[int, AgentTrigger] = {}
+        self._operator_calls: dict[int, str] = {}
         self._ended_unknown: OrderedDict[str, None] = OrderedDict()
 
     # --- life cycle ----------------------------------------------------------------------------
@@ -142,7 +144,8 @@ class CampaignRuntime:
         released = await self._db.contacts.release_stale_claims(now=self._epoch_ms)
         if released:
             log.warning("%d contact(s) left mid-dial by the previous run are due again", released)
-        subscription = self._bus.subscribe("agent.state", "projects.changed", "call.inbound")
+        subscription = self._bus.subscribe("agent.state", "projects.changed", "call.",
+                                           maxsize=10_000)
         self._tasks.append(loop.create_task(self._work(), name="campaigns: storage"))
         self._tasks.append(
             loop.create_task(self._listen(subscription), name="campaigns: bus")
@@ -237,6 +240,39 @@ class CampaignRuntime:
             call_id, project_id = event.data.get("call_id"), event.data.get("project_id")
             if isinstance(call_id, str) and isinstance(project_id, int):
                 self._enqueue(lambda: self._inbound(call_id, project_id))
+        elif event.data.get("kind") in ("manual", "click"):
+            self._operator_call(event)
+
+    def _operator_call(self, event: Event) -> None:
+        """An operator's own call (from his phone, or click-to-call) moves him through
+        «Слушает гудки» and «В разговоре», so that no queue offers him a call meanwhile."""
+        operator_id, call_id = event.data.get("operator_id"), event.data.get("call_id")
+        if not isinstance(operator_id, int) or not isinstance(call_id, str):
+            return
+        if operator_id not in self.roster:
+            return
+        machine = self.roster[operator_id]
+        now = self.now_ms()
+        own = self._operator_calls.get(operator_id)
+        if event.topic == "call.ended":
+            if own != call_id:
+                return
+            del self._operator_calls[operator_id]
+            if machine.state is AgentState.RINGBACK:
+                self.roster.fire(operator_id, AgentTrigger.DIAL_FAILED, now)
+            elif machine.state is AgentState.TALKING:
+                self.roster.fire(operator_id, AgentTrigger.CALL_ENDED, now)
+        elif event.topic in ("call.ringing", "call.answered", "call.bridged"):
+            if own is None and machine.can(AgentTrigger.DIAL_OUT):
+                self._operator_calls[operator_id] = call_id
+                self.roster.fire(operator_id, AgentTrigger.DIAL_OUT, now)
+                own = call_id
+            if (own == call_id and event.topic != "call.ringing"
+                    and machine.state is AgentState.RINGBACK):
+                self.roster.fire(operator_id, AgentTrigger.CUSTOMER_ANSWERED, now)
+        else:
+            return
+        self._after_change()
 
     # --- projects -----------------------------------------------------------------------------
 
@@ -525,7 +561,11 @@ class CampaignRuntime:
         if operator_id not in self.roster:
             self.roster.add(operator_id, now, AgentState.ONLINE)
         machine = self.roster[operator_id]
-        if machine.state in _IDLE or trigger is AgentTrigger.CARD_SAVED:
+        if trigger is AgentTrigger.CARD_SAVED:
+            # A status chosen during the call (pending) applies right after.
+            if machine.can(trigger):
+                self.roster.fire(operator_id, trigger, now)
+        elif machine.state in _IDLE:
             self._pending_status.pop(operator_id, None)
             if machine.can(trigger):
                 self.roster.fire(operator_id, trigger, now)
@@ -549,6 +589,11 @@ class CampaignRuntime:
         for iv in intervals:
             self._bus.publish("agent.interval", user_id=iv.agent_id, state=iv.state.value,
                               started_at=iv.start_ms, ended_at=iv.end_ms)
+            if iv.state is AgentState.WRAP_UP:
+                for campaign in self.campaigns.values():
+                    if (isinstance(campaign.pacer, PredictivePacer)
+                            and iv.agent_id in campaign.operator_ids):
+                        campaign.pacer.observe_wrap_up(iv.duration_ms)
 
         async def write() -> None:
             for iv in intervals:

@@ -276,3 +276,44 @@ async def test_a_contact_is_claimed_once(rig: Rig) -> None:
     assert await rig.db.contacts.release_stale_claims(now=now) == 2
     due = await rig.db.contacts.due_for_dialling(project_id=pid, now=now, limit=10)
     assert [c.id for c in due] == ids
+
+
+async def test_inbound_call_waits_in_the_queue_of_its_project(rig: Rig) -> None:
+    pid, ids = await rig.project([], launched=False)
+    operator = await rig.operator(pid)
+    runtime = await rig.start()
+    runtime.set_agent_status(operator, "available")
+    # The call layer answered an inbound call for the project and says so on the bus.
+    rig.bus.publish("call.inbound", call_id="in-1", project_id=pid, kind="inbound")
+    await until(lambda: len(rig.calls.rings) == 1, "the operator rung for the inbound call")
+    ring_id, rung, call_id = rig.calls.rings[0]
+    assert (rung, call_id) == (operator, "in-1")
+    runtime.on_operator_event(OperatorAnswered(ring_id, operator, runtime.now_ms()))
+    assert rig.calls.bridged == [("in-1", operator)]
+    assert rig.calls.originated == []  # the project is not launched: it only takes calls
+    runtime.on_call_event(CallEnded("in-1", runtime.now_ms(), CallOutcome.ANSWERED))
+    assert runtime.roster.state(operator).value == "wrap_up"
+    runtime.set_agent_status(operator, "card_saved")  # «Сохранить» on the card
+    assert runtime.roster.state(operator).value == "available"
+
+
+async def test_an_operator_on_his_own_call_gets_no_queue_call(rig: Rig) -> None:
+    pid, ids = await rig.project(["79000000071"], launched=True)
+    operator = await rig.operator(pid)
+    runtime = await rig.start(wrap_up_limit_ms=None)
+    runtime.set_agent_status(operator, "available")
+    rig.bus.publish("call.ringing", call_id="m-1", kind="manual", operator_id=operator)
+    await until(lambda: runtime.roster.state(operator).value == "ringback", "ringback")
+    await until(lambda: len(rig.calls.originated) == 1, "a dial")
+    runtime.on_call_event(CallAnswered(rig.calls.originated[0][0], runtime.now_ms()))
+    assert rig.calls.rings == []  # he is on his own call
+    rig.bus.publish("call.answered", call_id="m-1", kind="manual", operator_id=operator)
+    await until(lambda: runtime.roster.state(operator).value == "talking", "talking")
+    # A status change during the call applies once the call and the card are done.
+    runtime.set_agent_status(operator, "pause")
+    rig.bus.publish("call.ended", call_id="m-1", kind="manual", operator_id=operator)
+    await until(lambda: runtime.roster.state(operator).value == "wrap_up", "wrap-up")
+    assert rig.calls.rings == []
+    runtime.set_agent_status(operator, "card_saved")
+    assert runtime.roster.state(operator).value == "paused"
+    assert rig.calls.rings == []
