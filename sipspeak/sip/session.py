@@ -13,7 +13,9 @@ UAC (``UserAgent.invite(...)`` returns the session):
   timeout, or 487 after our CANCEL).  A 2xx racing our CANCEL is ACKed and the
   call is ended with BYE (``CallEnded`` with ``reason="cancelled"``).  A 401/407
   goes to the ``authenticate`` hook: headers it returns are added to a new
-  INVITE (same Call-ID and From tag, next CSeq, new branch, §22.2).
+  INVITE (same Call-ID and From tag, next CSeq, new branch, §22.2).  For an
+  INVITE sent without SDP, ``late_answer(response)`` gives the SDP answer the
+  ACK carries.
 UAS (event ``IncomingCall``):
   ``ring(now)``, ``answer(body, now)`` (2xx retransmitted every T1..T2 until the
   ACK, BYE after 64*T1 without one, §13.3.1.4), ``reject(status, now)``,
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from sipspeak.sip.transaction_layer import TransactionLayer
 
 _ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY"
+LateAnswer = Callable[[SipResponse], bytes]
 Authenticate = Callable[[SipRequest, SipResponse], list[tuple[str, str]] | None]
 
 
@@ -163,6 +166,7 @@ class InviteSession:
         invite: SipRequest,
         peer: Address,
         authenticate: Authenticate | None = None,
+        late_answer: LateAnswer | None = None,
     ) -> None:
         self.host = host
         self.is_uac = is_uac
@@ -175,6 +179,7 @@ class InviteSession:
         self.local_tag = invite.from_.tag if is_uac and invite.from_.tag else new_tag()
         self.final_status: int | None = None
         self._authenticate = authenticate
+        self._late_answer = late_answer
         self._invite_txn: ClientTransaction | ServerTransaction | None = None
         self._cancel_requested = False
         self._cancel_sent = False
@@ -403,7 +408,18 @@ class InviteSession:
         self.final_status = response.status
         self._deadlines.pop("ring_timeout", None)
         self._deadlines.pop("cancel_wait", None)
-        ack = self._dialog_request("ACK", now, cseq=self.invite.cseq.seq)
+        ack_body = b""
+        if self._late_answer is not None and not self.invite.body and response.body:
+            # §13.2.2.4 / RFC 3264 §5: an INVITE without offer gets the offer in
+            # the 2xx, and the answer goes in the ACK.
+            ack_body = self._late_answer(response)
+        ack = self._dialog_request(
+            "ACK",
+            now,
+            cseq=self.invite.cseq.seq,
+            body=ack_body,
+            headers=[("Content-Type", "application/sdp")] if ack_body else [],
+        )
         self._ack = ack
         self._send_ack(ack)
         if self._cancel_requested:

@@ -59,7 +59,7 @@ from sipspeak.sip.message import (
     parse_message,
 )
 from sipspeak.sip.sdp import extract_sdp
-from sipspeak.sip.session import Authenticate, InviteSession, new_tag
+from sipspeak.sip.session import Authenticate, InviteSession, LateAnswer, new_tag
 from sipspeak.sip.timers import TimerQueue, TimerValues
 from sipspeak.sip.transaction import (
     ClientInviteTransaction,
@@ -384,6 +384,7 @@ class UserAgent:
         headers: Iterable[tuple[str, str]] = (),
         authenticate: Authenticate | None = None,
         ring_timeout: float | None = None,
+        late_answer: LateAnswer | None = None,
     ) -> InviteSession:
         """Start an outgoing call (UAC, §13.2.1)."""
         all_headers = list(headers)
@@ -404,6 +405,7 @@ class UserAgent:
             invite=request,
             peer=destination,
             authenticate=authenticate,
+            late_answer=late_answer,
         )
         session.start(now, ring_timeout)
         self.changed()

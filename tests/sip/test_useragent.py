@@ -406,3 +406,36 @@ def test_offer_without_usable_codec_is_rejected_488(wire: Wire) -> None:
     (failed,) = wire.events(wire.a)
     assert isinstance(failed, CallFailed) and failed.status == 488
     assert uac.state is SessionState.TERMINATED
+
+
+def test_late_offer_answer_travels_in_the_ack(wire: Wire) -> None:
+    """INVITE without SDP: the callee offers in the 200, the caller answers in the ACK."""
+    answered: list[SipResponse] = []
+
+    def late_answer(response: SipResponse) -> bytes:
+        answered.append(response)
+        answer, _ = answer_offer(
+            parse_sdp(response.body),
+            address="127.0.0.1",
+            port=42000,
+            session_id=9,
+            version=1,
+        )
+        return answer.serialize()
+
+    uac = wire.a.invite(
+        uri=SipUri(user="bob", host="127.0.0.1", port=5072),
+        from_=NameAddr(uri=SipUri(user="alice", host="127.0.0.1")),
+        destination=wire.b_addr,
+        now=wire.now,
+        late_answer=late_answer,
+    )
+    uas = incoming(wire)
+    assert uas.invite.body == b""
+    uas.answer(OFFER, wire.now)
+    wire.transfer()
+    (confirmed,) = wire.events(wire.b)
+    assert isinstance(confirmed, CallConfirmed)
+    assert confirmed.ack.content_type == "application/sdp"
+    assert parse_sdp(confirmed.ack.body).media[0].port == 42000
+    assert len(answered) == 1 and uac.state is SessionState.CONFIRMED
