@@ -171,6 +171,15 @@ def test_works_on_quiet_and_noisy_lines(sig, noise_db):
     assert sig.run(machine).decision is AmdDecision.MACHINE
 
 
+@pytest.mark.parametrize("below_db", [15.0, 25.0])
+def test_a_television_behind_the_person_does_not_make_a_machine(sig, below_db):
+    television = sig.sentence(6.0, level_db=-20.0 - below_db)
+    person = sig.concat([sig.noise(0.6, -60), sig.word(0.45), sig.noise(5.0, -60)])
+    result = sig.run(sig.mix(person, television))
+    assert result.decision is AmdDecision.HUMAN
+    assert result.time < 0.6 + 0.45 + 1.0
+
+
 def test_a_dc_offset_is_neither_voice_nor_pitch(sig):
     offset = 3000.0
     assert sig.run(sig.noise(6.0, level_db=-50) + offset).decision is AmdDecision.NOTSURE

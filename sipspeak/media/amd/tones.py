@@ -114,9 +114,7 @@ class ToneTracker:
         if tone is not None and self._run_ms and abs(tone.freq - self._freq) <= 30.0:
             self._run_ms += self._frame_ms
         else:
-            verdict = self._close_run()
-            if verdict is not None:
-                return verdict
+            self._close_run()
             if tone is None:
                 self._gap_ms += self._frame_ms
                 if self._gap_ms > 200:
@@ -140,7 +138,7 @@ class ToneTracker:
             return "beep"
         return None
 
-    def _close_run(self) -> str | None:
+    def _close_run(self) -> None:
         """The steady tone just ended: remember a completed SIT segment."""
         if self._run_ms >= 120:
             segment = sit_segment(self._freq)
@@ -150,4 +148,3 @@ class ToneTracker:
                 self._sit_seen = 1
             else:
                 self._sit_seen = 0
-        return None
