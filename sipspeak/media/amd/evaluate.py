@@ -61,11 +61,10 @@ def detect_stream(
         result = detector.feed(samples[offset : offset + step], offset / SAMPLE_RATE)
         if result is not None:
             return result, frames
-    # The stream ended undecided: the call layer's timer fires.
-    end = max(len(samples) / SAMPLE_RATE, detector.get_timer())
-    final = detector.handle_timer(max(end, detector.get_timer()))
-    if final is None:  # pragma: no cover - handle_timer at get_timer() always decides
-        raise RuntimeError("detector did not decide at its timer")
+    # The stream ended undecided: the call layer's timer fires at its deadline.
+    final = detector.handle_timer(max(len(samples) / SAMPLE_RATE, detector.get_timer()))
+    if final is None:
+        raise RuntimeError("the detector did not decide at its own deadline")
     return final, frames
 
 
@@ -241,4 +240,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # piped into head
+        sys.exit(0)
