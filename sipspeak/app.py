@@ -102,6 +102,9 @@ async def recover_after_stop(db: Database) -> None:
     """Calls and operator intervals left open by a stopped process are closed now."""
     now = now_ms()
     lost = await db.calls.close_dangling(now=now)
+    unfinished = await db.uploads.remove_unfinished()
+    if unfinished:
+        log.warning("removed %d contact upload(s) a stopped import left unfinished", unfinished)
     await db.intervals.close_open(at=now)
     if lost:
         log.warning("closed %d call(s) left open by the previous run as lost", lost)

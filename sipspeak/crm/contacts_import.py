@@ -4,18 +4,20 @@ Flow for the web layer::
 
     preview = await asyncio.to_thread(preview_file, path)       # first rows + guessed mapping
     result = await import_contacts(path, target, options=ImportOptions(mapping=..., tags=...),
-                                   progress=callback)           # rows written in ONE transaction
+                                   progress=callback)           # all rows, or none
 
 Two stages, so that the database's single writer is held only for the writing:
 
 1. *reading* — a worker thread parses, validates, enriches and de-duplicates the rows and
    spools the accepted contacts, batch by batch, to an anonymous temporary file; the event
    loop keeps serving calls, memory stays bounded (one batch), and progress is reported;
-2. *writing* — the spooled batches are inserted inside ONE transaction of the target (about a
-   tenth of the time of the whole import).
+2. *writing* — the spooled batches are inserted through the target's session (about a tenth
+   of the time of the whole import); the database target commits batch by batch under an
+   upload marked as importing, so other writers are not kept waiting.
 
 A damaged file, a missing phone column or an empty file raise :class:`ImportFileError` during
-the first stage, before anything is written; any failure in the second rolls back.
+the first stage, before anything is written; any failure in the second has the target undo
+every batch it wrote.
 """
 
 from __future__ import annotations
@@ -218,7 +220,7 @@ class ImportResult:
 
 
 class ImportSession(Protocol):
-    """Writes of one import, all inside one transaction."""
+    """Writes of one import: they all take effect, or the target undoes them all."""
 
     async def create_upload(self, *, filename: str, tags: Sequence[str]) -> int: ...
 
@@ -227,7 +229,7 @@ class ImportSession(Protocol):
     ) -> int: ...
 
     async def finish(self, result: ImportResult) -> None:
-        """Record the counts of the upload; still inside the transaction."""
+        """Record the counts of the upload, which completes it."""
 
 
 class ImportTarget(Protocol):

@@ -1,6 +1,13 @@
-"""The import target backed by SipSpeak's database: one project, one transaction per import."""
+"""The import target backed by SipSpeak's database.
+
+Batches are committed one by one under an upload marked 'importing'; the import either
+completes the upload or removes it with every contact it wrote, so no half-import remains,
+and a process stopped mid-import has the unfinished upload removed at its next start.
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -23,13 +30,17 @@ class _DatabaseSession:
         self._project_id = project_id
         self._created_by = created_by
 
+    upload_id: int | None = None
+
     async def create_upload(self, *, filename: str, tags: Sequence[str]) -> int:
-        return await self._db.uploads.create(
+        self.upload_id = await self._db.uploads.create(
             project_id=self._project_id,
             filename=filename,
             tags=list(tags),
             created_by=self._created_by,
+            importing=True,
         )
+        return self.upload_id
 
     async def insert_contacts(
         self, *, upload_id: int, contacts: Sequence[ContactRecord], tags: Sequence[str]
@@ -71,8 +82,16 @@ class ProjectImportTarget:
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[_DatabaseSession]:
-        async with self._db.transaction():
-            yield _DatabaseSession(self._db, self._project_id, self._created_by)
+        # Each batch commits on its own, so other writers (calls, agents, the UI) are never
+        # kept waiting for a whole import. The upload stays 'importing' until ``finish``:
+        # the dialer skips its contacts meanwhile, and a failure removes them all.
+        session = _DatabaseSession(self._db, self._project_id, self._created_by)
+        try:
+            yield session
+        except BaseException:
+            if session.upload_id is not None:
+                await asyncio.shield(self._db.uploads.remove_with_contacts(session.upload_id))
+            raise
 
 
 async def import_into_project(

@@ -159,6 +159,7 @@ class Upload:
     rows_total: int
     rows_accepted: int
     rows_rejected: int
+    state: str = "done"
     tags: tuple[str, ...] = ()
 
 

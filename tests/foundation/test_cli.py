@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from sipspeak.security import token_digest
+from sipspeak.storage.db import migrations
 
 
 def sipspeak(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -30,10 +31,12 @@ def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
 def test_db_migrate_then_up_to_date(tmp_path: Path) -> None:
     first = sipspeak("db", "migrate", "--data-dir", "d", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "applied migrations 1" in first.stdout
+    versions = [version for version, _, _ in migrations()]
+    assert f"applied migrations {', '.join(map(str, versions))}" in first.stdout
     again = sipspeak("db", "migrate", "--data-dir", "d", cwd=tmp_path)
     assert again.returncode == 0 and "up to date" in again.stdout
-    assert rows(tmp_path / "d" / "sipspeak.db", "SELECT version FROM schema_migrations") == [(1,)]
+    stored = rows(tmp_path / "d" / "sipspeak.db", "SELECT version FROM schema_migrations ORDER BY version")
+    assert stored == [(v,) for v in versions]
 
 
 def test_user_add_and_duplicates_are_refused_without_writing(tmp_path: Path) -> None:

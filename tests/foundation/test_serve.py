@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from sipspeak.storage.db import migrations
+
 
 def start(tmp_path: Path) -> tuple[subprocess.Popen[str], list[str], str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIPSPEAK_")}
@@ -59,7 +61,7 @@ def test_serve_first_start_login_health_and_clean_stop(tmp_path: Path) -> None:
         assert "login:    admin@sipspeak.local" in text and password
         status, body = get(url + "healthz")
         health = json.loads(body)
-        assert status == 200 and health["database"] == {"ok": True, "schema_version": 1}
+        assert status == 200 and health["database"] == {"ok": True, "schema_version": len(migrations())}
         status, page = get(url + "login")
         assert status == 200 and 'name="password"' in page and "Войти" in page
     finally:

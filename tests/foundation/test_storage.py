@@ -221,3 +221,23 @@ async def test_calls_intervals_files_notifications_tokens(db: Database) -> None:
     assert (await db.tokens.by_hash("digest")).id == token
     await db.users.soft_delete(uid)  # removing a user revokes his tokens
     assert await db.tokens.by_hash("digest") is None
+
+
+async def test_unfinished_upload_is_invisible_to_the_dialer_and_removed(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    db = await Database.open(path)
+    pid = await db.projects.create("P")
+    done = await db.uploads.create(project_id=pid, filename="old.xlsx")
+    await db.contacts.insert_many(project_id=pid, upload_id=done,
+                                  contacts=[NewContact(phone="+79990000001")])
+    running = await db.uploads.create(project_id=pid, filename="new.xlsx", importing=True)
+    await db.contacts.insert_many(project_id=pid, upload_id=running,
+                                  contacts=[NewContact(phone="+79990000002")])
+    assert [c.phone for c in await db.contacts.due(project_id=pid, now=0, limit=10)] == ["+79990000001"]
+    await db.close()
+    # The process stopped mid-import: the next start removes the half-written upload.
+    db = await Database.open(path)
+    assert await db.uploads.remove_unfinished() == 1
+    assert [u.id for u in await db.uploads.list(pid)] == [done]
+    assert await db.contacts.existing_phones(pid) == {"+79990000001"}
+    await db.close()

@@ -33,11 +33,13 @@ class TagsRepo(Repo):
 
 class UploadsRepo(Repo):
     async def create(self, *, project_id: int, filename: str, tags: Sequence[str] = (),
-                     created_by: int | None = None) -> int:
+                     created_by: int | None = None, importing: bool = False) -> int:
+        """A new upload; ``importing=True`` while its contacts are written batch by batch."""
         async with self.db.transaction():
             upload_id = await self.db.insert(
-                "INSERT INTO uploads(project_id, filename, created_by, created_at) VALUES (?,?,?,?)",
-                (project_id, filename, created_by, now_ms()))
+                "INSERT INTO uploads(project_id, filename, created_by, created_at, state)"
+                " VALUES (?,?,?,?,?)",
+                (project_id, filename, created_by, now_ms(), "importing" if importing else "done"))
             tag_ids = await TagsRepo(self.db).ensure(tags)
             await self.db.executemany(
                 "INSERT INTO upload_tags(upload_id, tag_id) VALUES (?, ?)",
@@ -45,9 +47,25 @@ class UploadsRepo(Repo):
             return upload_id
 
     async def set_counts(self, upload_id: int, *, total: int, accepted: int, rejected: int) -> None:
+        """Record the counts; this also completes an upload that was importing."""
         await self.db.execute(
-            "UPDATE uploads SET rows_total = ?, rows_accepted = ?, rows_rejected = ? WHERE id = ?",
+            "UPDATE uploads SET rows_total = ?, rows_accepted = ?, rows_rejected = ?,"
+            " state = 'done' WHERE id = ?",
             (total, accepted, rejected, upload_id))
+
+    async def remove_with_contacts(self, upload_id: int) -> int:
+        """Delete an upload and every contact it brought (an import that failed half-way)."""
+        async with self.db.transaction():
+            cursor = await self.db.execute("DELETE FROM contacts WHERE upload_id = ?", (upload_id,))
+            await self.db.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+            return cursor.rowcount
+
+    async def remove_unfinished(self) -> int:
+        """Remove uploads a stopped process left importing, with their contacts (at start-up)."""
+        rows = await self.db.fetchall("SELECT id FROM uploads WHERE state = 'importing'")
+        for row in rows:
+            await self.remove_with_contacts(int(row["id"]))
+        return len(rows)
 
     async def get(self, upload_id: int) -> Upload:
         row = await self.db.fetchone("SELECT * FROM uploads WHERE id = ?", (upload_id,))
@@ -187,6 +205,8 @@ class ContactsRepo(Repo):
             " AND (dial_state = 'new' OR (dial_state IN ('no_answer', 'busy', 'machine', 'lost')"
             "      AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?))"
             " AND phone NOT IN (SELECT phone FROM blacklist)"
+            " AND (upload_id IS NULL OR upload_id NOT IN"
+            "      (SELECT id FROM uploads WHERE state = 'importing'))"
             f" ORDER BY id {order} LIMIT ?", (project_id, now, limit))
         return [record(Contact, row) for row in rows]
 
