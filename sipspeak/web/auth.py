@@ -165,7 +165,9 @@ async def _resolve(request: web.Request) -> Caller:
         if token is None:
             return Caller(via_token=True)
         user = await _live_user(request, token.user_id)
-        if user is not None:
+        if user is not None and _stale_use(token.last_used_at):
+            # Recording use is a write; once a minute is precise enough and keeps polling
+            # API clients from queueing behind the database's single writer.
             await db.tokens.touch(token.id)
         return Caller(user=user, via_token=True)
     session_id = request.cookies.get(SESSION_COOKIE)
@@ -433,3 +435,10 @@ __all__ = [
     "setup_auth",
     "visible_project_ids",
 ]
+
+
+TOKEN_USE_RESOLUTION_MS = 60_000
+
+
+def _stale_use(last_used_at: int | None) -> bool:
+    return last_used_at is None or now_ms() - last_used_at >= TOKEN_USE_RESOLUTION_MS
