@@ -298,3 +298,12 @@ def test_periodicity_separates_voice_from_noise(sig):
     assert periodicity(voiced[:160].copy(), voiced[160:320].copy()) > 0.8
     assert periodicity(noise[:160].copy(), noise[160:320].copy()) < 0.3
     assert periodicity(np.zeros(160), np.zeros(160)) == 0.0
+
+
+def test_audio_that_is_not_16_bit_pcm_is_refused():
+    detector = AnsweringMachineDetector()
+    with pytest.raises(ValueError, match="even number"):
+        detector.feed(b"\x00\x01\x02", 0.0)
+    with pytest.raises(ValueError, match="int16"):
+        detector.feed(np.zeros(160, dtype=np.float32), 0.0)  # type: ignore[arg-type]
+    assert detector.feed(np.zeros(160, dtype=np.int16), 0.0) is None

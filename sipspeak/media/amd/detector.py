@@ -173,12 +173,21 @@ class AnsweringMachineDetector:
         """Analyse audio whose first sample plays at stream time ``now`` (seconds).
 
         ``pcm`` is 8 kHz mono signed 16-bit (little-endian bytes or an int16 array) of any
-        length. A jump of ``now`` past the audio already fed (lost packets) counts as silence.
-        Returns the decision once made (and the same decision on every later call).
+        length. A jump of ``now`` past the audio already fed (lost packets) counts as silence,
+        so ``now`` should come from the RTP timestamps, not from arrival times. Returns the
+        decision once made (and the same decision on every later call). Raises ``ValueError``
+        for audio that is not 16-bit PCM.
         """
         if self._result is not None:
             return self._result
-        samples = np.frombuffer(pcm, dtype="<i2") if isinstance(pcm, bytes) else pcm
+        if isinstance(pcm, bytes):
+            if len(pcm) % 2:
+                raise ValueError(f"16-bit PCM has an even number of bytes, got {len(pcm)}")
+            samples = np.frombuffer(pcm, dtype="<i2")
+        elif pcm.dtype != np.int16 or pcm.ndim != 1:
+            raise ValueError(f"expected a 1-D int16 array, got {pcm.ndim}-D {pcm.dtype}")
+        else:
+            samples = pcm
         consumed_s = self._frames * FRAME_MS / 1000.0 + len(self._pending) / SAMPLE_RATE
         gap_ms = int((now - self.start_time - consumed_s) * 1000.0)
         if gap_ms >= FRAME_MS:
