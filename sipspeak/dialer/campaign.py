@@ -118,6 +118,10 @@ class Campaign:
             return 0
         return self.pacer.calls_to_place(self.pacing_input(now_ms, roster))
 
+    def allows(self, now_ms: int, zone: str | None) -> bool:
+        """May a contact in ``zone`` (``None``: the call center's) be called at ``now_ms``?"""
+        return self.schedule.allows(now_ms, ZoneInfo(_zone_name(zone, self.call_center_zone)))
+
     def due_contact(self, contact_id: int, phone: str, zone: str | None, due_ms: int) -> DueContact:
         return DueContact(
             contact_id=contact_id,

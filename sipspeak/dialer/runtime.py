@@ -382,9 +382,15 @@ class CampaignRuntime:
     async def _dial(self, campaign: Campaign, count: int) -> None:
         contacts = self._db.contacts
         now = self.now_ms()
+        # Only zones where the client window is open now: contacts that may not be called yet
+        # must not hide, by upload order, the ones that may.
+        zones = [z for z in await contacts.due_zones(project_id=campaign.project_id, now=now)
+                 if campaign.allows(now, z)]
+        if not zones:
+            return
         rows = await contacts.due_for_dialling(
             project_id=campaign.project_id, now=now, limit=count * 4 + 8,
-            newest_first=campaign.from_end)
+            newest_first=campaign.from_end, zones=zones)
         if not rows:
             return
         by_id = {row.id: row for row in rows}

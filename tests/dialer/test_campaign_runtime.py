@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -317,3 +318,43 @@ async def test_an_operator_on_his_own_call_gets_no_queue_call(rig: Rig) -> None:
     runtime.set_agent_status(operator, "card_saved")
     assert runtime.roster.state(operator).value == "paused"
     assert rig.calls.rings == []
+
+
+def _zone_at_local_hour(hours: tuple[int, ...]) -> str:
+    """An Etc/GMT zone whose local hour is now one of ``hours``."""
+    utc_hour = datetime.now(UTC).hour
+    for offset in range(-12, 13):
+        if (utc_hour + offset) % 24 in hours:
+            return f"Etc/GMT{-offset:+d}"
+    raise AssertionError(f"no zone has its hour in {hours}")
+
+
+async def test_clients_at_night_do_not_hide_clients_in_the_day(rig: Rig) -> None:
+    night, day = _zone_at_local_hour((2, 3)), _zone_at_local_hour((14, 15))
+    pid, ids = await rig.project([], client_time_from="09:00", client_time_to="21:00",
+                                 max_concurrent_calls=1, timezone=day)
+    await rig.db.contacts.insert_many(
+        project_id=pid, upload_id=None,
+        contacts=[NewContact(phone=f"790000010{i:02d}", timezone=night) for i in range(30)]
+        + [NewContact(phone="79000002000", timezone=day)])
+    runtime = await rig.start()
+    await until(lambda: len(rig.calls.originated) == 1, "a dial")
+    assert rig.calls.phones() == ["79000002000"]
+    runtime.on_call_event(CallEnded(rig.calls.originated[0][0], runtime.now_ms(),
+                                    CallOutcome.BUSY))
+    await runtime.settle()
+    await asyncio.sleep(0.2)
+    assert rig.calls.phones() == ["79000002000"]  # the night is not called
+
+
+async def test_contacts_of_an_upload_still_importing_are_not_due(rig: Rig) -> None:
+    pid, ids = await rig.project(["79000000081"])
+    upload = await rig.db.uploads.create(project_id=pid, filename="base.xlsx", importing=True)
+    await rig.db.contacts.insert_many(project_id=pid, upload_id=upload,
+                                      contacts=[NewContact(phone="79000000082")])
+    now = 10**13
+    due = await rig.db.contacts.due_for_dialling(project_id=pid, now=now, limit=10)
+    assert [c.phone for c in due] == ["79000000081"]
+    await rig.db.uploads.set_counts(upload, total=1, accepted=1, rejected=0)
+    due = await rig.db.contacts.due_for_dialling(project_id=pid, now=now, limit=10)
+    assert [c.phone for c in due] == ["79000000081", "79000000082"]

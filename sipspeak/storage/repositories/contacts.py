@@ -213,23 +213,43 @@ class ContactsRepo(Repo):
     # -- the dialer's view (manual §5.2.5): due contacts, claims, attempt history ----------
 
     DIALLER_RETRY_STATES = ("no_answer", "busy", "machine", "lost", "error")
+    _DUE = (
+        "(dial_state = 'new' OR (dial_state IN ('no_answer', 'busy', 'machine', 'lost', 'error')"
+        "  AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?))"
+        " AND phone NOT IN (SELECT phone FROM blacklist)"
+        " AND (upload_id IS NULL OR upload_id NOT IN"
+        "      (SELECT id FROM uploads WHERE state = 'importing'))"
+    )
+    """Due for the dialer at the time given as its one parameter: new, or a retry whose time
+    has come; never a blacklisted number, a contact being dialled ('dialing') or one of an
+    upload still importing."""
+
+    async def due_zones(self, *, project_id: int, now: int) -> builtins.list[str | None]:
+        """The time zones of the project's due contacts (``None`` for contacts without one)."""
+        rows = await self.db.fetchall(
+            f"SELECT DISTINCT timezone FROM contacts WHERE project_id = ? AND {self._DUE}",
+            (project_id, now))
+        return [row["timezone"] for row in rows]
 
     async def due_for_dialling(self, *, project_id: int, now: int, limit: int,
-                               newest_first: bool = False) -> builtins.list[Contact]:
-        """Contacts the dialer may call at ``now``: new ones, and retries whose time has come.
-
-        Blacklisted numbers are left out here already; contacts being dialled ('dialing') are
-        not due.
-        """
+                               newest_first: bool = False,
+                               zones: Sequence[str | None] | None = None,
+                               ) -> builtins.list[Contact]:
+        """Contacts the dialer may call at ``now`` (see ``_DUE``), in upload order; with
+        ``zones`` only those whose time zone is listed (``None`` stands for no zone)."""
         order = "DESC" if newest_first else "ASC"
-        states = ", ".join("?" for _ in self.DIALLER_RETRY_STATES)
+        params: builtins.list[object] = [project_id, now]
+        zone_filter = ""
+        if zones is not None:
+            named = [z for z in zones if z is not None]
+            parts = [f"timezone IN ({', '.join('?' for _ in named)})"] if named else []
+            params += named
+            if None in zones:
+                parts.append("timezone IS NULL")
+            zone_filter = f" AND ({' OR '.join(parts) or '0'})"
         rows = await self.db.fetchall(
-            "SELECT * FROM contacts WHERE project_id = ?"
-            f" AND (dial_state = 'new' OR (dial_state IN ({states})"
-            "      AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?))"
-            " AND phone NOT IN (SELECT phone FROM blacklist)"
-            f" ORDER BY id {order} LIMIT ?",
-            (project_id, *self.DIALLER_RETRY_STATES, now, limit))
+            f"SELECT * FROM contacts WHERE project_id = ? AND {self._DUE}{zone_filter}"
+            f" ORDER BY id {order} LIMIT ?", (*params, limit))
         return [record(Contact, row) for row in rows]
 
     async def claim_for_dialling(self, contact_ids: Sequence[int], *,
@@ -239,16 +259,11 @@ class ContactsRepo(Repo):
         if not contact_ids:
             return []
         marks = ", ".join("?" for _ in contact_ids)
-        states = ", ".join("?" for _ in self.DIALLER_RETRY_STATES)
         async with self.db.transaction():
             cursor = await self.db.execute(
                 "UPDATE contacts SET dial_state = 'dialing', updated_at = ?"
-                f" WHERE id IN ({marks})"
-                f" AND (dial_state = 'new' OR (dial_state IN ({states})"
-                "      AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?))"
-                " AND phone NOT IN (SELECT phone FROM blacklist)"
-                " RETURNING id",
-                (now, *contact_ids, *self.DIALLER_RETRY_STATES, now))
+                f" WHERE id IN ({marks}) AND {self._DUE} RETURNING id",
+                (now, *contact_ids, now))
             rows = await cursor.fetchall()
         return sorted(int(row[0]) for row in rows)
 
