@@ -405,12 +405,26 @@ class CallService:
         self.arm(call)
 
     def _media_timeout(self, call: Call, role: str) -> None:
+        """An endpoint heard nothing for the inactivity timeout: the call is lost.
+
+        Silence before the answer does not count (no RTP while ringing is normal): the
+        inactivity must also have lasted that long since the answer.
+        """
         if call.state.answered_ms is None or not call.state.live:
             return
         if role == "operator" and call.operator is None:
             return
+        since = (self.clock() - call.state.answered_ms) / 1000.0
+        if since < self.inactivity_timeout:
+            self.loop.call_later(self.inactivity_timeout - since, self._media_recheck, call, role)
+            return
         call.log.info("no RTP from the %s: the call is lost", role)
         self.end(call, call.state.hung_up(self.clock(), media_lost=True))
+
+    def _media_recheck(self, call: Call, role: str) -> None:
+        leg = call.customer if role == "customer" else call.operator
+        if leg is not None and leg.endpoint.inactive and call.state.live:
+            self._media_timeout(call, role)
 
     # -- SIP events -----------------------------------------------------------------------------
     def on_sip_event(self, event: object) -> None:

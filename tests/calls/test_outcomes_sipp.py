@@ -12,6 +12,7 @@ from typing import Any
 from callworld import World, start_provider
 
 from sipspeak.dialer.ports import (
+    CallAnswered,
     CallEnded,
     CallEvent,
     CallOutcome,
@@ -29,7 +30,8 @@ async def registered_trunk(world: World, port: int) -> int:
     return trunk_id
 
 
-async def dial(world: World, trunk_id: int, *, dial_timeout_ms: int = 20_000
+async def dial(world: World, trunk_id: int, *, dial_timeout_ms: int = 20_000,
+               global_timeout_ms: int | None = None
                ) -> tuple[str, list[CallEvent], asyncio.Event]:
     project_id = await world.add_project(trunk_id)
     events: list[CallEvent] = []
@@ -37,6 +39,8 @@ async def dial(world: World, trunk_id: int, *, dial_timeout_ms: int = 20_000
 
     def on_call(event: CallEvent) -> None:
         events.append(event)
+        if isinstance(event, CallAnswered):
+            world.runtime.calls.start_hold_music(event.call_id)
         if isinstance(event, CallEnded):
             ended.set()
 
@@ -44,7 +48,8 @@ async def dial(world: World, trunk_id: int, *, dial_timeout_ms: int = 20_000
     call_id = world.runtime.calls.originate(
         DialContact(contact_id=await _contact(world, project_id), phone="79030001122"),
         ProjectDialSettings(project_id=project_id, trunk_id=trunk_id, caller_id="74950001122",
-                            dial_timeout_ms=dial_timeout_ms, amd_enabled=False))
+                            dial_timeout_ms=dial_timeout_ms, amd_enabled=False,
+                            global_timeout_ms=global_timeout_ms))
     return call_id, events, ended
 
 
@@ -82,6 +87,15 @@ async def test_busy_callee_ends_busy_with_its_code(world: World, spawn: Any) -> 
     assert row.price_kopecks == 0 and row.recording_path is None
     ended_event = await world.log.wait("call.ended", call_id=call_id)
     assert ended_event.data["outcome"] == "busy"
+    # The admin switches the trunk off; the web layer says so on the bus: it unregisters.
+    await world.db.trunks.update(trunk_id, active=False)
+    world.bus.publish("trunks.changed", trunk_id=trunk_id)
+    await world.log.wait("trunk.state", trunk_id=trunk_id, state="disabled")
+    for _ in range(100):
+        if trunk_id not in world.runtime.trunk_states:
+            break
+        await asyncio.sleep(0.05)
+    assert trunk_id not in world.runtime.trunk_states
 
 
 async def test_no_answer_is_cancelled_at_the_dial_timeout(world: World, spawn: Any) -> None:
@@ -97,3 +111,18 @@ async def test_no_answer_is_cancelled_at_the_dial_timeout(world: World, spawn: A
     assert row.answered_at is None and row.duration_ms >= 1500
     # sipp saw our CANCEL (it answered it 200 and the INVITE 487, then got our ACK).
     assert "call.ringing" in world.log.topics()
+
+
+async def test_global_timeout_ends_an_answered_call(world: World, spawn: Any,
+                                                    rtp_party: Any) -> None:
+    customer = rtp_party(1000.0)
+    provider, port = await start_provider(spawn, "provider.xml", rtp_port=customer.port)
+    trunk_id = await registered_trunk(world, port)
+    call_id, events, ended = await dial(world, trunk_id, global_timeout_ms=2500)
+    await asyncio.wait_for(ended.wait(), 15)
+    end = events[-1]
+    # Answered, no operator joined before the project's global timeout: abandoned.
+    assert isinstance(end, CallEnded) and end.outcome is CallOutcome.ABANDONED
+    row = await finished_row(world, call_id)
+    assert row.answered_at is not None and row.duration_ms >= 2500
+    assert row.result == "abandoned" and row.client_status == "Клиент положил трубку в очереди"

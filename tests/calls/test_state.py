@@ -1,0 +1,104 @@
+"""The sans-IO call state: transitions, outcomes, deadlines and the CDR columns it yields."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sipspeak.calls.cdr import Tariff, completion_columns
+from sipspeak.calls.legs import MediaOffer, sdp_of
+from sipspeak.calls.state import TRANSITIONS, CallInput, CallPhase, CallState, Due, IllegalTransition
+from sipspeak.dialer.ports import CallOutcome
+from sipspeak.sip.sdp import build_offer, with_direction
+
+
+def test_every_live_phase_can_end_and_ended_is_final() -> None:
+    for phase in CallPhase:
+        if phase is not CallPhase.ENDED:
+            assert TRANSITIONS[(phase, CallInput.END)] is CallPhase.ENDED
+    assert not any(p is CallPhase.ENDED for p, _ in TRANSITIONS)
+
+
+def test_bridge_before_answer_is_illegal() -> None:
+    state = CallState(started_ms=0)
+    with pytest.raises(IllegalTransition):
+        state.bridge(10)
+
+
+@pytest.mark.parametrize(("status", "outcome", "code"), [
+    (486, CallOutcome.BUSY, 486), (600, CallOutcome.BUSY, 600),
+    (480, CallOutcome.NO_ANSWER, 480), (408, CallOutcome.NO_ANSWER, 408),
+    (503, CallOutcome.CONGESTION, 503), (404, CallOutcome.FAILED, 404),
+    (403, CallOutcome.FAILED, 403), (500, CallOutcome.FAILED, 500),
+])
+def test_final_failures_map_to_outcomes_with_their_code(
+        status: int, outcome: CallOutcome, code: int) -> None:
+    state = CallState(started_ms=1000)
+    assert state.failed(1500, status) is outcome
+    assert state.sip_code == code and state.ended_ms == 1500
+
+
+def test_dial_timeout_cancels_then_the_487_is_no_answer() -> None:
+    state = CallState(started_ms=0, dial_timeout_ms=30_000)
+    assert state.get_timer() == 30_000
+    assert state.handle_timer(29_999) == []
+    assert state.handle_timer(30_000) == [Due.CANCEL_DIAL]
+    assert state.get_timer() is None  # the CANCEL is sent once
+    assert state.failed(30_050, 487) is CallOutcome.NO_ANSWER
+
+
+def test_global_timeout_ends_even_a_bridged_call() -> None:
+    state = CallState(started_ms=0, dial_timeout_ms=30_000, global_timeout_ms=40_000)
+    state.progress(100)
+    state.answer(2000)
+    state.bridge(3000)
+    assert state.get_timer() == 40_000  # the dial deadline no longer counts
+    assert state.handle_timer(40_000) == [Due.GLOBAL_TIMEOUT]
+
+
+def test_hang_up_outcomes() -> None:
+    waiting = CallState(started_ms=0)
+    waiting.answer(10)
+    assert waiting.hung_up(500) is CallOutcome.LOST  # left while waiting for an operator
+    talking = CallState(started_ms=0)
+    talking.answer(10)
+    talking.bridge(20)
+    assert talking.hung_up(900) is CallOutcome.ANSWERED
+    assert talking.end(950, CallOutcome.LOST) is CallOutcome.ANSWERED  # the first reason wins
+    vanished = CallState(started_ms=0)
+    vanished.answer(10)
+    vanished.bridge(20)
+    assert vanished.hung_up(900, media_lost=True) is CallOutcome.LOST
+
+
+@given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6),
+       st.integers(0, 10**6), st.integers(1, 600), st.integers(0, 1000))
+def test_cdr_durations_add_up(start: int, dial: int, wait: int, talk: int,
+                              increment: int, price: int) -> None:
+    state = CallState(started_ms=start)
+    state.answer(start + dial)
+    state.bridge(start + dial + wait)
+    state.hung_up(start + dial + wait + talk)
+    row = completion_columns(state.times(), CallOutcome.ANSWERED, sip_code=None,
+                             tariff=Tariff(price, increment), operator_offered=True,
+                             recording_path="/r.wav", amd_result=None)
+    assert row["duration_ms"] == row["dial_ms"] + row["billing_ms"]
+    assert row["billing_ms"] == row["wait_ms"] + row["talk_ms"]
+    assert (row["dial_ms"], row["wait_ms"], row["talk_ms"]) == (dial, wait, talk)
+    assert row["result"] == "answered" and row["operator_status"] == "Оператор ответил"
+    billed_s = -(-(wait + talk) // (increment * 1000)) * increment
+    assert row["price_kopecks"] == -(-billed_s * price // 60)
+
+
+def test_hold_offer_is_answered_recvonly_and_resume_restores_media() -> None:
+    """RFC 3264 §8.4: a sendonly re-offer puts our side on recvonly."""
+    offer = build_offer(address="10.0.0.5", port=4000, session_id=1, version=1)
+    hold = with_direction(offer, "sendonly", 2)
+    sdp = MediaOffer(address="127.0.0.1", port=5000)
+    parsed = sdp_of("application/sdp", hold.serialize())
+    assert parsed is not None
+    body, media = sdp.answer(parsed)
+    assert media.on_hold and b"a=recvonly" in body
+    resumed, media = sdp.answer(with_direction(offer, "sendrecv", 3))
+    assert not media.on_hold and b"a=sendrecv" in resumed
