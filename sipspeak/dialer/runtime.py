@@ -85,6 +85,10 @@ STATUS_TRIGGERS: Final[dict[str, AgentTrigger]] = {
 }
 """``agent.state`` values the workspace publishes → roster triggers."""
 
+MIN_OFFER_MS: Final = 1000
+"""A refused offer is passed on no sooner than this after the ring started (see
+:meth:`CampaignRuntime.on_operator_event`)."""
+
 _IDLE = (AgentState.ONLINE, AgentState.AVAILABLE, AgentState.PAUSED, AgentState.DO_NOT_DISTURB)
 _ENDED_MEMORY = 1000
 
@@ -126,7 +130,8 @@ class CampaignRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._pace_pending = False
         self._dialling = False
-        self._rings: dict[str, int] = {}
+        self._rings: dict[str, tuple[int, int]] = {}  # ring id -> project id, rung at
+        self._held: dict[str, asyncio.TimerHandle] = {}
         self._built_from: dict[int, object] = {}
         self._pending_status: dict[int, AgentTrigger] = {}
         self._operator_calls: dict[int, str] = {}
@@ -163,6 +168,9 @@ class CampaignRuntime:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        for held in self._held.values():
+            held.cancel()
+        self._held.clear()
         self._drain_intervals()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._jobs.join(), 10)
@@ -188,6 +196,9 @@ class CampaignRuntime:
         now = self._epoch_ms + int((loop.time() - self._loop_t0) * 1000)
         self._last_now = max(self._last_now, now)
         return self._last_now
+
+    def _loop_time(self, at_ms: int) -> float:
+        return self._loop_t0 + (at_ms - self._epoch_ms) / 1000
 
     # --- the storage worker -------------------------------------------------------------------
 
@@ -518,11 +529,14 @@ class CampaignRuntime:
         pacer = campaign.pacer
         for action in actions:
             if isinstance(action, RingOperator):
-                self._rings[action.ring_id] = campaign.project_id
+                self._rings[action.ring_id] = (campaign.project_id, now)
                 self._ringer.ring_operator(action.ring_id, action.operator_id, action.call_id,
                                            auto_answer=action.auto_answer)
             elif isinstance(action, StopRinging):
                 self._rings.pop(action.ring_id, None)
+                held = self._held.pop(action.ring_id, None)
+                if held is not None:
+                    held.cancel()
                 self._ringer.stop_ringing(action.ring_id)
             elif isinstance(action, StartHoldMusic):
                 self._ringer.start_hold_music(action.call_id)
@@ -543,12 +557,40 @@ class CampaignRuntime:
                 self._calls.hang_up(action.call_id)
 
     def on_operator_event(self, event: OperatorEvent) -> None:
-        """The call layer reports on an operator leg the queue rang (OperatorRinger listener)."""
-        project_id = self._rings.pop(event.ring_id, None)
-        campaign = self.campaigns.get(project_id) if project_id is not None else None
-        if campaign is None:
+        """The call layer reports on an operator leg the queue rang (OperatorRinger listener).
+
+        A refusal that comes at once (the operator has no phone registered, say) is handed to
+        the queue only :data:`MIN_OFFER_MS` after the ring started: the queue offers the call
+        again to the same operator when he is the only one free, and the pair must not spin.
+        """
+        ring = self._rings.get(event.ring_id)
+        if ring is None:
             if isinstance(event, OperatorAnswered):
                 self._ringer.stop_ringing(event.ring_id)
+            return
+        rung_at = ring[1]
+        loop = self._loop
+        if (not isinstance(event, OperatorAnswered) and loop is not None
+                and self.now_ms() < rung_at + MIN_OFFER_MS and event.ring_id not in self._held):
+            self._held[event.ring_id] = loop.call_at(
+                self._loop_time(rung_at + MIN_OFFER_MS), self._release_held, event)
+            return
+        self._deliver_operator_event(event)
+
+    def _release_held(self, event: OperatorEvent) -> None:
+        self._held.pop(event.ring_id, None)
+        try:
+            self._deliver_operator_event(event)
+        except Exception:
+            log.exception("operator event %s failed", type(event).__name__)
+
+    def _deliver_operator_event(self, event: OperatorEvent) -> None:
+        held = self._held.pop(event.ring_id, None)
+        if held is not None:
+            held.cancel()
+        ring = self._rings.pop(event.ring_id, None)
+        campaign = self.campaigns.get(ring[0]) if ring is not None else None
+        if campaign is None:
             return
         now = self.now_ms()
         self._carry(campaign, campaign.queue.on_operator_event(
@@ -634,7 +676,7 @@ class CampaignRuntime:
         if self._timer is not None:
             self._timer.cancel()
         self._timer_at = when
-        self._timer = loop.call_at(self._loop_t0 + (when - self._epoch_ms) / 1000, self._on_timer)
+        self._timer = loop.call_at(self._loop_time(when), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None

@@ -14,6 +14,7 @@ import pytest
 
 from sipspeak.dialer.ports import (
     AmdResult,
+    OperatorDeclined,
     AmdVerdict,
     CallAnswered,
     CallEnded,
@@ -38,6 +39,8 @@ class FakeCallLayer:
         self.bridged: list[tuple[str, int]] = []
         self.hung_up: list[str] = []
         self.rings: list[tuple[str, int, str]] = []
+        self.clock: Callable[[], int] | None = None
+        self.rung_at: list[int] = []
         self.stopped: list[str] = []
         self.hold_music: list[str] = []
 
@@ -55,6 +58,8 @@ class FakeCallLayer:
     def ring_operator(self, ring_id: str, operator_id: int, call_id: str, *,
                       auto_answer: bool) -> None:
         self.rings.append((ring_id, operator_id, call_id))
+        if self.clock is not None:
+            self.rung_at.append(self.clock())
 
     def stop_ringing(self, ring_id: str) -> None:
         self.stopped.append(ring_id)
@@ -358,3 +363,25 @@ async def test_contacts_of_an_upload_still_importing_are_not_due(rig: Rig) -> No
     await rig.db.uploads.set_counts(upload, total=1, accepted=1, rejected=0)
     due = await rig.db.contacts.due_for_dialling(project_id=pid, now=now, limit=10)
     assert [c.phone for c in due] == ["79000000081", "79000000082"]
+
+
+async def test_an_operator_refusing_at_once_is_not_rung_again_in_a_loop(rig: Rig) -> None:
+    pid, ids = await rig.project(["79000000091"])
+    operator = await rig.operator(pid)
+    runtime = await rig.start()
+    rig.calls.clock = runtime.now_ms
+    runtime.set_agent_status(operator, "available")
+    await until(lambda: len(rig.calls.originated) == 1, "a dial")
+    call_id = rig.calls.originated[0][0]
+    runtime.on_call_event(CallAnswered(call_id, runtime.now_ms()))
+    await until(lambda: len(rig.calls.rings) == 1, "the operator rung")
+    # His phone is not registered: the call layer declines at once.
+    runtime.on_operator_event(OperatorDeclined(rig.calls.rings[0][0], operator, runtime.now_ms()))
+    if runtime.now_ms() < rig.calls.rung_at[0] + 500:
+        # Held back: he still counts as being offered the call, nobody rings him again yet.
+        assert runtime.roster.state(operator).value == "ringing"
+        assert len(rig.calls.rings) == 1
+    await until(lambda: len(rig.calls.rings) == 2, "the call offered again")
+    assert rig.calls.rings[1][1:] == (operator, call_id)
+    runtime.on_operator_event(OperatorAnswered(rig.calls.rings[1][0], operator, runtime.now_ms()))
+    assert rig.calls.bridged == [(call_id, operator)]
