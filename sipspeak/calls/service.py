@@ -307,6 +307,8 @@ class CallService:
 
     def _drop_ring(self, ring: Ring) -> None:
         self.rings.pop(ring.ring_id, None)
+        if ring.leg is not None and self._legs.get(ring.leg.session, (None, ""))[1] == "ring":
+            del self._legs[ring.leg.session]
         self._ring_hooks.pop(ring.ring_id, None)
         for fork in list(self._forks):
             if self._forks[fork] is ring:
@@ -354,7 +356,7 @@ class CallService:
             destination=route.destination, now=self.loop.time(), body=sdp.make_offer(),
             authenticate=route.authenticate)
         call.customer = SipLeg(session=session, endpoint=endpoint, sdp=sdp, role="customer")
-        call.log.extra = {"call": call.id, "sip_call_id": session.call_id}  # type: ignore[misc]
+        call.log.extra = {"call": call.id, "sip_call_id": session.call_id}
         self.track(session, call, "customer")
         if call.operator is not None:
             # The operator is already on (click-to-call, manual call): early media reaches him.

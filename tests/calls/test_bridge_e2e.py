@@ -79,6 +79,11 @@ async def test_call_bridged_to_the_operator_phone_both_ways_recorded(
                             dial_timeout_ms=20_000, amd_enabled=False))
     await world.log.wait("call.bridged", call_id=call_id, timeout=20)
     assert [type(e).__name__ for e in operator_events] == ["OperatorAnswered"]
+    # The CDR row exists while the call lives (a crash now leaves it for close_dangling).
+    live_call = calls.get(call_id)
+    assert live_call is not None and live_call.cdr_id is not None
+    open_row = await world.db.calls.get(live_call.cdr_id)
+    assert open_row.ended_at is None and open_row.to_number == "79030001122"
     await asyncio.sleep(2.5)
     # Operator -> customer: baresip's 440 Hz reaches the customer's socket.
     heard = customer.audio()

@@ -102,3 +102,22 @@ def test_hold_offer_is_answered_recvonly_and_resume_restores_media() -> None:
     assert media.on_hold and b"a=recvonly" in body
     resumed, media = sdp.answer(with_direction(offer, "sendrecv", 3))
     assert not media.on_hold and b"a=sendrecv" in resumed
+
+
+@pytest.mark.parametrize(("host", "registrar", "aor_user"), [
+    ("sip:192.168.1.100", "sip:192.168.1.100", "117049"),
+    ("sip:117049@zadarma.com", "sip:zadarma.com", "117049"),
+    ("sip:117049@zadarma.com:5070", "sip:zadarma.com:5070", "117049"),
+    ("pbx.example.ru:5080", "sip:pbx.example.ru:5080", "117049"),
+    ("sip:other@10.0.0.1", "sip:10.0.0.1", "other"),
+])
+def test_trunk_host_forms(host: str, registrar: str, aor_user: str) -> None:
+    """Manual §4.4: «Хост» is sip:host or sip:user@host, with or without a port."""
+    from sipspeak.calls.trunks import trunk_config
+    from sipspeak.storage.models import Trunk
+
+    trunk = Trunk(id=1, name="t", username="117049", password="p", host=host,
+                  inbound_project_id=None, robot=False, active=True,
+                  price_per_minute_kopecks=0, billing_increment_s=60, created_at=0, updated_at=0)
+    target = trunk_config(trunk).target
+    assert str(target.registrar) == registrar and target.aor.user == aor_user
