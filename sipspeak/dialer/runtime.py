@@ -44,7 +44,12 @@ from sipspeak.dialer.acd import (
     StartHoldMusic,
     StopRinging,
 )
-from sipspeak.dialer.agents import AgentRoster, AgentState, AgentTrigger
+from sipspeak.dialer.agents import (
+    AgentRoster,
+    AgentState,
+    AgentStateInterval,
+    AgentTrigger,
+)
 from sipspeak.dialer.campaign import (
     Campaign,
     CampaignConfigError,
@@ -172,6 +177,11 @@ class CampaignRuntime:
             held.cancel()
         self._held.clear()
         self._drain_intervals()
+        if self._tasks:
+            # Every operator's current state, closed now: the status history stays complete.
+            now = self.now_ms()
+            still_open = [m.open_interval(now) for m in self.roster.machines()]
+            self._enqueue(lambda: self._write_intervals(still_open))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._jobs.join(), 10)
         for task in self._tasks:
@@ -182,6 +192,8 @@ class CampaignRuntime:
     async def reload(self) -> None:
         """Re-read the projects: launched ones dial, stopped ones stop at once. The web layer
         calls this (or publishes ``projects.changed``) after the launch switch flips."""
+        if not self._tasks:
+            raise RuntimeError("the campaign runtime is not running")
         await self._submit(self._load)
 
     async def settle(self) -> None:
@@ -643,12 +655,13 @@ class CampaignRuntime:
                             and iv.agent_id in campaign.operator_ids):
                         campaign.pacer.observe_wrap_up(iv.duration_ms)
 
-        async def write() -> None:
-            for iv in intervals:
+        self._enqueue(lambda: self._write_intervals(intervals))
+
+    async def _write_intervals(self, intervals: list[AgentStateInterval]) -> None:
+        for iv in intervals:
+            if iv.duration_ms > 0:
                 await self._db.intervals.add_closed(user_id=iv.agent_id, state=iv.state.value,
                                                     started_at=iv.start_ms, ended_at=iv.end_ms)
-
-        self._enqueue(write)
 
     # --- after every input: dispatch, log, pace, re-arm ---------------------------------------
 

@@ -385,3 +385,18 @@ async def test_an_operator_refusing_at_once_is_not_rung_again_in_a_loop(rig: Rig
     assert rig.calls.rings[1][1:] == (operator, call_id)
     runtime.on_operator_event(OperatorAnswered(rig.calls.rings[1][0], operator, runtime.now_ms()))
     assert rig.calls.bridged == [(call_id, operator)]
+
+
+async def test_closing_logs_every_operator_s_current_state(rig: Rig) -> None:
+    pid, ids = await rig.project([], launched=False)
+    operator = await rig.operator(pid)
+    runtime = await rig.start()
+    runtime.set_agent_status(operator, "pause")
+    await asyncio.sleep(0.02)
+    await runtime.aclose()
+    rig.runtime = None
+    rows = await rig.db.intervals.between(start=0, end=2**62, user_id=operator)
+    assert [row.state for row in rows][-1] == "paused"
+    assert all(row.ended_at is not None for row in rows)
+    with pytest.raises(RuntimeError):
+        await runtime.reload()
