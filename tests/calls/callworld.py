@@ -219,7 +219,16 @@ class RtpParty:
         self.received: list[tuple[int, bytes]] = []
         self.remote: tuple[str, int] | None = None
         self.sending = True
+        self.dtmf: list[bytes] = []  # RFC 4733 packets to send instead of audio frames
         self._task: asyncio.Task[None] | None = None
+
+    def press(self, digit: str) -> None:
+        """Queue one key press as RFC 4733 telephone-events (payload type 101)."""
+        from sipspeak.media.dtmf import telephone_event_packets
+
+        for _, packet in telephone_event_packets(digit, payload_type=101, ssrc=0x1234,
+                                                 first_sequence=50000, timestamp=900000):
+            self.dtmf.append(packet.serialize())
 
     @property
     def port(self) -> int:
@@ -241,7 +250,10 @@ class RtpParty:
                         self.received.append((data[1] & 0x7F, data[12:]))
             except BlockingIOError:
                 pass
-            if self.remote is not None and self.sending:
+            if self.remote is not None and self.sending and self.dtmf:
+                with contextlib.suppress(OSError):
+                    self.sock.sendto(self.dtmf.pop(0), self.remote)
+            elif self.remote is not None and self.sending:
                 # Answer in the codec we are sent (what the SDP exchange agreed).
                 pt = next((p for p, _ in self.received if p in (0, 8)), 0)
                 if self.audio_out is not None:

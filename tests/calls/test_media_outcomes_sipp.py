@@ -19,6 +19,8 @@ from sipspeak.dialer.ports import (
     CallEvent,
     CallOutcome,
     DialContact,
+    OperatorDeclined,
+    OperatorEvent,
     ProjectDialSettings,
 )
 
@@ -56,6 +58,20 @@ async def test_customer_media_vanishing_ends_the_call_as_lost(
     await world.log.wait("call.answered", call_id=call_id, timeout=15)
     await asyncio.sleep(1.0)
     assert customer.received  # hold music reached the customer, who talks back
+    customer.press("5")  # a key press (RFC 4733) is published as call.dtmf
+    dtmf = await world.log.wait("call.dtmf", call_id=call_id)
+    assert dtmf.data["digit"] == "5" and dtmf.data["side"] == "customer"
+    # An operator without a registered phone declines at once.
+    declined: list[OperatorEvent] = []
+    calls = world.runtime.calls
+    calls.attach_dialer(calls._on_call, declined.append)
+    lonely = await world.add_operator(trunk_id)
+    calls.ring_operator("ring-lonely", lonely, call_id, auto_answer=False)
+    for _ in range(100):
+        if declined:
+            break
+        await asyncio.sleep(0.05)
+    assert [type(e) for e in declined] == [OperatorDeclined]
     customer.sending = False  # the customer's side vanishes (no BYE, no RTP)
     await asyncio.wait_for(ended.wait(), 15)
     end = events[-1]
@@ -65,7 +81,6 @@ async def test_customer_media_vanishing_ends_the_call_as_lost(
     assert row.billing_ms == row.wait_ms and row.talk_ms == 0
     # The process goes on: the next call through the same provider is answered.
     customer.sending = True
-    calls = world.runtime.calls
     second = calls.originate(DialContact(contact_id=row.contact_id or 0, phone="79030001122"),
                              ProjectDialSettings(project_id=row.project_id or 0,
                                                  trunk_id=trunk_id, caller_id="74950001122",

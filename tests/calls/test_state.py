@@ -121,3 +121,34 @@ def test_trunk_host_forms(host: str, registrar: str, aor_user: str) -> None:
                   price_per_minute_kopecks=0, billing_increment_s=60, created_at=0, updated_at=0)
     target = trunk_config(trunk).target
     assert str(target.registrar) == registrar and target.aor.user == aor_user
+
+
+def test_operator_ring_forks_to_every_phone_with_auto_answer_headers() -> None:
+    """One INVITE per registered phone, each asking for auto-answer (both header forms)."""
+    from sipspeak.calls.phones import PhoneTarget
+    from sipspeak.calls.ringing import Ring, start_ring
+    from sipspeak.sip.events import Address
+    from sipspeak.sip.message import SipRequest
+    from sipspeak.sip.uri import SipUri
+    from sipspeak.sip.useragent import UserAgent
+
+    ua = UserAgent(local=Address("UDP", "127.0.0.1", 5060))
+    ring = Ring(ring_id="r", operator_id=1, call_id="c", endpoint=None,  # type: ignore[arg-type]
+                sdp=MediaOffer(address="127.0.0.1", port=4000), on_result=lambda r, e: None,
+                now_ms=lambda: 0)
+    phones = [PhoneTarget(uri=SipUri(user="101", host="10.0.0.7", port=5062),
+                          destination=Address("UDP", "10.0.0.7", 5062)),
+              PhoneTarget(uri=SipUri(user="101", host="10.0.0.8"),
+                          destination=Address("UDP", "192.0.2.9", 40000))]
+    start_ring(ring, ua, phones, extension="101", caller="79030001122", local_host="127.0.0.1",
+               auto_answer=True, now=0.0)
+    sent = [t for t in ua.messages_to_send() if isinstance(t.message, SipRequest)]
+    assert [(t.destination.host, t.destination.port) for t in sent] == [
+        ("10.0.0.7", 5062), ("192.0.2.9", 40000)]
+    for transmit in sent:
+        invite = transmit.message
+        assert invite.method == "INVITE" and b"m=audio 4000" in invite.body
+        assert invite.headers.get("Call-Info") == "<sip:127.0.0.1>;answer-after=0"
+        assert "info=alert-autoanswer" in (invite.headers.get("Alert-Info") or "")
+        assert str(invite.from_.uri).startswith("sip:79030001122@")
+    assert len(ring.forks) == 2
