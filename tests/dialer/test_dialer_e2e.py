@@ -237,3 +237,49 @@ async def test_a_launched_project_dials_its_base_through_the_trunk(
     seen = invited_numbers(tmp_path)
     assert sorted(seen) == sorted(ANSWER + BUSY + NO_ANSWER + dialled)
     assert not set(seen) & set(BLACKLISTED)
+
+
+async def test_an_inbound_call_waits_in_the_project_queue_for_an_operator(
+        world: World, spawn: Spawn, tmp_path: Path) -> None:
+    """With the runtime attached, the call layer leaves inbound calls to its ACD: the call of
+    a project that is not launched still reaches one of its operators."""
+    w = world
+    provider_port = free_port()
+    trunk = await w.db.trunks.create(name="inbound", host=f"sip:127.0.0.1:{provider_port}",
+                                     username="117049", password="s3cret")
+    project, _ = await add_project(w, trunk, "Входящие", [], dial_mode="progressive",
+                                   launched=False)
+    await w.db.trunks.update(trunk, inbound_project_id=project)
+    await w.calls.reload_trunks()
+    group = await w.db.groups.create("Входящая линия")
+    await w.db.projects.set_groups(project, [group])
+    operator = await add_operator(w, spawn, tmp_path, "203", group)
+    campaigns = CampaignRuntime(db=w.db, bus=w.bus, calls=w.calls.calls, ringer=w.calls.calls,
+                                wrap_up_limit_ms=300, tick_ms=200)
+    w.calls.calls.attach_dialer(campaigns.on_call_event, campaigns.on_operator_event)
+    w.campaigns = campaigns
+    await campaigns.start()
+    w.bus.publish("agent.state", user_id=operator, state="available", at=0)
+
+    caller = await spawn(["sipp", f"127.0.0.1:{w.calls.addresses[0].port}",
+                          "-sf", str(SCENARIOS / "inbound.xml"), "-i", "127.0.0.1",
+                          "-p", str(provider_port), "-mp", str(free_port()), "-s", "117049",
+                          "-m", "1", "-d", "3000", "-key", "rtpport", "9", "-nostdin",
+                          "-timeout", "40s", "-timeout_error"])
+    inbound = await w.log.wait("call.inbound", timeout=20)
+    assert inbound.data["project_id"] == project
+    call_id = inbound.data["call_id"]
+    bridged = await w.log.wait("call.bridged", call_id=call_id, timeout=20)
+    assert bridged.data["operator_id"] == operator
+    ended = await w.log.wait("call.ended", call_id=call_id, timeout=20)
+    assert ended.data["outcome"] == "answered"
+    out, _ = await asyncio.wait_for(caller.proc.communicate(), 20)
+    assert caller.proc.returncode == 0, out.decode(errors="replace")[-2000:]
+
+    async def back_available() -> bool:
+        return campaigns.roster.state(operator).value == "available"
+
+    await until(back_available, "the operator back from wrap-up", timeout=10)
+    await campaigns.settle()
+    rows = await w.db.intervals.between(start=0, end=2**62, user_id=operator)
+    assert [r.state for r in rows][:4] == ["available", "ringing", "talking", "wrap_up"]
