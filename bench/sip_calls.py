@@ -9,6 +9,10 @@ with Authorization and BYE.  The last line of output is one JSON object.
 
     python bench/sip_calls.py                       # 30 s steps, as the protocol says
     python bench/sip_calls.py --step 10 --repeat 3  # shorter steps, median of 3
+    python bench/sip_calls.py --nice -20            # on a machine shared with other sessions
+
+Besides the clean rate it reports figures that depend little on other load:
+the callee's CPU time per call and the sans-IO user agent's own calls/s.
 """
 
 from __future__ import annotations
