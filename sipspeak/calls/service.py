@@ -466,8 +466,10 @@ class CallService:
         assert leg is not None  # tracked sessions of role "customer" are customer legs
         now = self.clock()
         if isinstance(event, sip.CallProgress):
-            if event.response.body:
-                leg.remote_answer(event.response.headers.get("Content-Type"), event.response.body)
+            if event.response.body and leg.remote_answer(
+                    event.response.headers.get("Content-Type"), event.response.body):
+                if call.bridge is not None:
+                    call.bridge.replace("customer", leg.endpoint)  # early media, its codec
             if call.state.progress(now):
                 self._publish("call.ringing", call, status=event.response.status)
                 self._to_dialer(call, CallRinging(call.id, now))

@@ -255,7 +255,7 @@ class RtpParty:
                     self.sock.sendto(self.dtmf.pop(0), self.remote)
             elif self.remote is not None and self.sending:
                 # Answer in the codec we are sent (what the SDP exchange agreed).
-                pt = next((p for p, _ in self.received if p in (0, 8)), 0)
+                pt = next((p for p, _ in reversed(self.received) if p in (0, 8)), 0)
                 if self.audio_out is not None:
                     start = (n * 160) % max(1, len(self.audio_out) - 160)
                     frame = self.audio_out[start:start + 160]

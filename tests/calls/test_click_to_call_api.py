@@ -1,5 +1,6 @@
 """Click-to-call through the REST API: the operator's phone (baresip) rings and auto-answers,
-then the customer is dialled through the operator's trunk (sipp, 407 then 200) and bridged;
+then the customer is dialled through the operator's trunk (sipp, 407, 183 with early media,
+then 200) and bridged;
 ``GET /api/v1/calls/{id}`` follows the call to its CDR row."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sipspeak.web.app import create_app
 async def test_click_to_call_rings_operator_first_then_bridges_the_customer(
         world: World, spawn: Any, rtp_party: Any, tmp_path: Path) -> None:
     customer = rtp_party(1000.0)
-    provider, port = await start_provider(spawn, "provider.xml", rtp_port=customer.port)
+    provider, port = await start_provider(spawn, "provider_early.xml", rtp_port=customer.port)
     trunk_id = await world.add_trunk(port, host=f"127.0.0.1:{port}")
     await world.log.wait("trunk.state", trunk_id=trunk_id, state="registered")
     operator_id = await world.add_operator(trunk_id)
@@ -49,6 +50,11 @@ async def test_click_to_call_rings_operator_first_then_bridges_the_customer(
                 assert response.status == 201, await response.text()
                 created = await response.json()
             call_id = created["id"]
+            # 183 with SDP: the operator already hears the customer's side and vice versa.
+            await world.log.wait("call.ringing", call_id=call_id, timeout=20)
+            await asyncio.sleep(1.5)
+            assert "call.answered" not in world.log.topics()
+            assert abs(dominant_frequency(customer.audio()[-6000:]) - 440) < 20
             await world.log.wait("call.bridged", call_id=call_id, timeout=20)
             topics = world.log.topics()
             # The customer is dialled only after the operator answered (his leg first).
