@@ -163,10 +163,6 @@ async def engine(
                 bridge.set_tap("operator", rec.tap("operator"))
                 closers.append(functools.partial(rec.close, wait=False))
             ports += [a.local_port, b.local_port]
-    if os.environ.get("BENCH_DUMMY_THREAD"):
-        import threading
-
-        threading.Thread(target=lambda: time.sleep(3600), daemon=True).start()
     # Everything long-lived exists now: keep the collector off it.
     gc.collect()
     gc.freeze()
