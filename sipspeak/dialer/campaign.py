@@ -39,9 +39,9 @@ from sipspeak.storage.models import Project, WeekdayInterval
 
 __all__ = [
     "Campaign",
-    "attempt_history",
     "CampaignConfigError",
     "Dial",
+    "attempt_history",
     "build_campaign",
     "dial_state_after",
 ]

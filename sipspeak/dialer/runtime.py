@@ -29,11 +29,10 @@ their outputs to the call layer and to storage.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Final
 
 from sipspeak.dialer.acd import (
@@ -54,8 +53,8 @@ from sipspeak.dialer.campaign import (
     Campaign,
     CampaignConfigError,
     Dial,
-    build_campaign,
     attempt_history,
+    build_campaign,
     dial_state_after,
 )
 from sipspeak.dialer.ports import (
@@ -72,11 +71,12 @@ from sipspeak.dialer.ports import (
     OperatorRinger,
 )
 from sipspeak.dialer.predictive import PredictivePacer
+from sipspeak.dialer.runtime_worker import StorageWorker
 from sipspeak.dialer.selection import pick_contacts
 from sipspeak.events import Event, EventBus, Subscription
 from sipspeak.storage import Database, NotFound, now_ms
 
-__all__ = ["CampaignRuntime", "STATUS_TRIGGERS"]
+__all__ = ["STATUS_TRIGGERS", "CampaignRuntime"]
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +96,6 @@ MIN_OFFER_MS: Final = 1000
 
 _IDLE = (AgentState.ONLINE, AgentState.AVAILABLE, AgentState.PAUSED, AgentState.DO_NOT_DISTURB)
 _ENDED_MEMORY = 1000
-
-Job = Callable[[], Awaitable[None]]
-
 
 class CampaignRuntime:
     """See the module docstring. Start with :meth:`start`, stop with :meth:`aclose`."""
@@ -131,8 +128,8 @@ class CampaignRuntime:
         self._next_tick_ms = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: int | None = None
-        self._jobs: asyncio.Queue[tuple[Job, asyncio.Future[None] | None]] = asyncio.Queue()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._worker = StorageWorker("campaigns: storage")
+        self._listener: asyncio.Task[None] | None = None
         self._pace_pending = False
         self._dialling = False
         self._rings: dict[str, tuple[int, int]] = {}  # ring id -> project id, rung at
@@ -156,10 +153,8 @@ class CampaignRuntime:
             log.warning("%d contact(s) left mid-dial by the previous run are due again", released)
         subscription = self._bus.subscribe("agent.state", "projects.changed", "call.",
                                            maxsize=10_000)
-        self._tasks.append(loop.create_task(self._work(), name="campaigns: storage"))
-        self._tasks.append(
-            loop.create_task(self._listen(subscription), name="campaigns: bus")
-        )
+        self._worker.start()
+        self._listener = loop.create_task(self._listen(subscription), name="campaigns: bus")
         self._dialling = True
         await self.reload()
 
@@ -177,28 +172,25 @@ class CampaignRuntime:
             held.cancel()
         self._held.clear()
         self._drain_intervals()
-        if self._tasks:
+        if self._worker.running:
             # Every operator's current state, closed now: the status history stays complete.
             now = self.now_ms()
             still_open = [m.open_interval(now) for m in self.roster.machines()]
-            self._enqueue(lambda: self._write_intervals(still_open))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._jobs.join(), 10)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+            self._worker.enqueue(lambda: self._write_intervals(still_open))
+        await self._worker.aclose()
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+            self._listener = None
 
     async def reload(self) -> None:
         """Re-read the projects: launched ones dial, stopped ones stop at once. The web layer
         calls this (or publishes ``projects.changed``) after the launch switch flips."""
-        if not self._tasks:
-            raise RuntimeError("the campaign runtime is not running")
-        await self._submit(self._load)
+        await self._worker.submit(self._load)
 
     async def settle(self) -> None:
         """Wait until every storage job queued so far is done (tests, shutdown)."""
-        await self._jobs.join()
+        await self._worker.join()
 
     def now_ms(self) -> int:
         """The runtime's clock: monotonic, in epoch milliseconds, never going back."""
@@ -212,34 +204,7 @@ class CampaignRuntime:
     def _loop_time(self, at_ms: int) -> float:
         return self._loop_t0 + (at_ms - self._epoch_ms) / 1000
 
-    # --- the storage worker -------------------------------------------------------------------
-
-    async def _submit(self, job: Job) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._jobs.put_nowait((job, future))
-        await future
-
-    def _enqueue(self, job: Job) -> None:
-        self._jobs.put_nowait((job, None))
-
-    async def _work(self) -> None:
-        while True:
-            job, future = await self._jobs.get()
-            try:
-                await job()
-            except asyncio.CancelledError:
-                if future is not None and not future.done():
-                    future.cancel()
-                raise
-            except Exception as exc:
-                log.exception("campaign job failed")
-                if future is not None and not future.done():
-                    future.set_exception(exc)
-            else:
-                if future is not None and not future.done():
-                    future.set_result(None)
-            finally:
-                self._jobs.task_done()
+    # --- the bus ------------------------------------------------------------------------------
 
     async def _listen(self, subscription: Subscription) -> None:
         try:
@@ -258,11 +223,11 @@ class CampaignRuntime:
             if isinstance(user_id, int) and isinstance(state, str):
                 self.set_agent_status(user_id, state)
         elif event.topic == "projects.changed":
-            self._enqueue(self._load)
+            self._worker.enqueue(self._load)
         elif event.topic == "call.inbound":
             call_id, project_id = event.data.get("call_id"), event.data.get("project_id")
             if isinstance(call_id, str) and isinstance(project_id, int):
-                self._enqueue(lambda: self._inbound(call_id, project_id))
+                self._worker.enqueue(lambda: self._inbound(call_id, project_id))
         elif event.data.get("kind") in ("manual", "click"):
             self._operator_call(event)
 
@@ -391,7 +356,7 @@ class CampaignRuntime:
         if not any(c.switch.running for c in self.campaigns.values()):
             return
         self._pace_pending = True
-        self._enqueue(self._pace)
+        self._worker.enqueue(self._pace)
 
     async def _pace(self) -> None:
         self._pace_pending = False
@@ -529,7 +494,7 @@ class CampaignRuntime:
                 contact_id, dial_state=state, attempts=decision.history.attempts,
                 next_attempt_at=decision.retry_at_ms, last_call_at=event.at_ms)
 
-        self._enqueue(write)
+        self._worker.enqueue(write)
 
     def _observe_dial(self, campaign: Campaign, kind: str, resolution_ms: int) -> None:
         if isinstance(campaign.pacer, PredictivePacer):
@@ -655,7 +620,7 @@ class CampaignRuntime:
                             and iv.agent_id in campaign.operator_ids):
                         campaign.pacer.observe_wrap_up(iv.duration_ms)
 
-        self._enqueue(lambda: self._write_intervals(intervals))
+        self._worker.enqueue(lambda: self._write_intervals(intervals))
 
     async def _write_intervals(self, intervals: list[AgentStateInterval]) -> None:
         for iv in intervals:
@@ -677,7 +642,7 @@ class CampaignRuntime:
 
     def _arm(self) -> None:
         loop = self._loop
-        if loop is None or not self._tasks:
+        if loop is None or not self._worker.running:
             return
         deadlines = [self._next_tick_ms]
         deadlines += [t for c in self.campaigns.values() if (t := c.queue.get_timer()) is not None]

@@ -7,4 +7,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from dialerworld import spawn  # noqa: E402,F401  (fixture)
+from dialerworld import spawn  # noqa: F401  (fixture)

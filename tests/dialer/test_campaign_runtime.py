@@ -14,13 +14,13 @@ import pytest
 
 from sipspeak.dialer.ports import (
     AmdResult,
-    OperatorDeclined,
     AmdVerdict,
     CallAnswered,
     CallEnded,
     CallOutcome,
     DialContact,
     OperatorAnswered,
+    OperatorDeclined,
     ProjectDialSettings,
 )
 from sipspeak.dialer.runtime import CampaignRuntime
@@ -217,7 +217,7 @@ async def test_answered_call_reaches_an_operator_and_intervals_are_logged(rig: R
 
 
 async def test_machine_is_hung_up_and_rescheduled(rig: Rig) -> None:
-    pid, ids = await rig.project(["79000000031"], amd_enabled=True)
+    _, ids = await rig.project(["79000000031"], amd_enabled=True)
     runtime = await rig.start()
     await until(lambda: len(rig.calls.originated) == 1, "a dial")
     call_id = rig.calls.originated[0][0]
@@ -233,7 +233,7 @@ async def test_machine_is_hung_up_and_rescheduled(rig: Rig) -> None:
 
 
 async def test_waiting_customer_abandoned_after_queue_timeout_counts_as_lost(rig: Rig) -> None:
-    pid, ids = await rig.project(["79000000041"], queue_timeout_s=1)
+    _, ids = await rig.project(["79000000041"], queue_timeout_s=1)
     runtime = await rig.start()
     await until(lambda: len(rig.calls.originated) == 1, "a dial")
     call_id = rig.calls.originated[0][0]
@@ -285,7 +285,7 @@ async def test_a_contact_is_claimed_once(rig: Rig) -> None:
 
 
 async def test_inbound_call_waits_in_the_queue_of_its_project(rig: Rig) -> None:
-    pid, ids = await rig.project([], launched=False)
+    pid, _ = await rig.project([], launched=False)
     operator = await rig.operator(pid)
     runtime = await rig.start()
     runtime.set_agent_status(operator, "available")
@@ -304,7 +304,7 @@ async def test_inbound_call_waits_in_the_queue_of_its_project(rig: Rig) -> None:
 
 
 async def test_an_operator_on_his_own_call_gets_no_queue_call(rig: Rig) -> None:
-    pid, ids = await rig.project(["79000000071"], launched=True)
+    pid, _ = await rig.project(["79000000071"], launched=True)
     operator = await rig.operator(pid)
     runtime = await rig.start(wrap_up_limit_ms=None)
     runtime.set_agent_status(operator, "available")
@@ -336,7 +336,7 @@ def _zone_at_local_hour(hours: tuple[int, ...]) -> str:
 
 async def test_clients_at_night_do_not_hide_clients_in_the_day(rig: Rig) -> None:
     night, day = _zone_at_local_hour((2, 3)), _zone_at_local_hour((14, 15))
-    pid, ids = await rig.project([], client_time_from="09:00", client_time_to="21:00",
+    pid, _ = await rig.project([], client_time_from="09:00", client_time_to="21:00",
                                  max_concurrent_calls=1, timezone=day)
     await rig.db.contacts.insert_many(
         project_id=pid, upload_id=None,
@@ -353,7 +353,7 @@ async def test_clients_at_night_do_not_hide_clients_in_the_day(rig: Rig) -> None
 
 
 async def test_contacts_of_an_upload_still_importing_are_not_due(rig: Rig) -> None:
-    pid, ids = await rig.project(["79000000081"])
+    pid, _ = await rig.project(["79000000081"])
     upload = await rig.db.uploads.create(project_id=pid, filename="base.xlsx", importing=True)
     await rig.db.contacts.insert_many(project_id=pid, upload_id=upload,
                                       contacts=[NewContact(phone="79000000082")])
@@ -366,7 +366,7 @@ async def test_contacts_of_an_upload_still_importing_are_not_due(rig: Rig) -> No
 
 
 async def test_an_operator_refusing_at_once_is_not_rung_again_in_a_loop(rig: Rig) -> None:
-    pid, ids = await rig.project(["79000000091"])
+    pid, _ = await rig.project(["79000000091"])
     operator = await rig.operator(pid)
     runtime = await rig.start()
     rig.calls.clock = runtime.now_ms
@@ -388,7 +388,7 @@ async def test_an_operator_refusing_at_once_is_not_rung_again_in_a_loop(rig: Rig
 
 
 async def test_closing_logs_every_operator_s_current_state(rig: Rig) -> None:
-    pid, ids = await rig.project([], launched=False)
+    pid, _ = await rig.project([], launched=False)
     operator = await rig.operator(pid)
     runtime = await rig.start()
     runtime.set_agent_status(operator, "pause")

@@ -160,9 +160,8 @@ async def test_a_launched_project_dials_its_base_through_the_trunk(
     base[10:10] = BLACKLISTED[1:]
     main, main_ids = await add_project(w, trunk, "База", base, dial_mode="progressive",
                                        launched=True)
-    stopped, stopped_ids = await add_project(w, trunk, "Остановленный", STOPPED,
-                                             dial_mode="unlimited", max_concurrent_calls=1,
-                                             launched=True)
+    stopped, _ = await add_project(w, trunk, "Остановленный", STOPPED,
+                                   dial_mode="unlimited", max_concurrent_calls=1, launched=True)
     await w.db.blacklist.add(BLACKLISTED)
     group = await w.db.groups.create("Операторы")
     await w.db.projects.set_groups(main, [group])
