@@ -38,6 +38,7 @@ from sipspeak.dialer.ports import (
     CallRinging,
     DialContact,
     OperatorAnswered,
+    OperatorDeclined,
     OperatorEvent,
     ProjectDialSettings,
 )
@@ -47,7 +48,7 @@ from sipspeak.media.bridge import Bridge, Tap
 from sipspeak.media.dtmf import DtmfDigit
 from sipspeak.media.endpoint import RtpEndpoint, open_endpoint
 from sipspeak.media.player import Player
-from sipspeak.media.portpool import PortPool
+from sipspeak.media.portpool import PortPool, PortPoolExhausted
 from sipspeak.media.recorder import WavRecorder
 from sipspeak.media.rtp import Codec
 from sipspeak.sip import session as sip
@@ -202,6 +203,15 @@ class CallService:
         return call.id
 
     async def _originate(self, call: Call) -> None:
+        try:
+            await self._originate_project(call)
+        except Exception:
+            call.log.exception("originate failed")
+            if call.cdr_id is None:
+                await self.open_cdr(call, to_number=call.phone)
+            self.end(call, CallOutcome.FAILED, 500, reason="internal error")
+
+    async def _originate_project(self, call: Call) -> None:
         if call.project_id is not None:
             project = await self.db.projects.get(call.project_id)
             call.amd_params = project.amd_params
@@ -265,8 +275,24 @@ class CallService:
     async def ring(self, call: Call, ring_id: str, operator_id: int, *, auto_answer: bool,
                    timeout_s: float | None = None,
                    hook: Callable[[Ring, OperatorEvent], None] | None = None) -> Ring | None:
-        user = await self.db.users.get(operator_id)
-        endpoint, sdp = await self.open_media(call, "operator")
+        try:
+            extension = (await self.db.users.get(operator_id)).extension or ""
+        except NotFound:
+            extension = ""  # a removed operator: declined below
+        try:
+            endpoint, sdp = await self.open_media(call, "operator")
+        except (PortPoolExhausted, OSError) as exc:
+            call.log.error("no RTP port to ring operator %s: %s", operator_id, exc)
+            declined = OperatorDeclined(ring_id, operator_id, self.clock())
+            if hook is None and self._on_operator is not None:
+                self._on_operator(declined)
+            elif hook is not None:
+                self.loop.call_soon(hook, Ring(
+                    ring_id=ring_id, operator_id=operator_id, call_id=call.id,
+                    endpoint=None, sdp=MediaOffer(address=self.public_host, port=0),  # type: ignore[arg-type]
+                    on_result=self._ring_result, now_ms=self.clock, done=True), declined)
+            return None
+
         ring = Ring(ring_id=ring_id, operator_id=operator_id, call_id=call.id,
                     endpoint=endpoint, sdp=sdp, on_result=self._ring_result, now_ms=self.clock)
         self.rings[ring_id] = ring
@@ -275,12 +301,12 @@ class CallService:
         if hook is not None:
             self._ring_hooks[ring_id] = hook
         now = self.loop.time()
-        targets = self.phones.targets(user.extension or "", now) if user.extension else []
+        targets = self.phones.targets(extension, now) if extension else []
         if not call.state.live or not targets:
             ring.forks.clear()
             self.loop.call_soon(ring._maybe_declined)
             return ring
-        start_ring(ring, self.ua, targets, extension=user.extension or "",
+        start_ring(ring, self.ua, targets, extension=extension,
                    caller=call.phone, local_host=self.public_host, auto_answer=auto_answer,
                    now=now)
         for fork in ring.forks:
@@ -347,7 +373,11 @@ class CallService:
         if call.hang_up_requested:
             self.end(call, CallOutcome.NO_ANSWER)
             return
-        endpoint, sdp = await self.open_media(call, "customer")
+        try:
+            endpoint, sdp = await self.open_media(call, "customer")
+        except (PortPoolExhausted, OSError) as exc:
+            self.end(call, CallOutcome.CONGESTION, 503, reason=f"no RTP port: {exc}")
+            return
         target = route.config.target.registrar
         uri = SipUri(scheme=target.scheme, user=call.phone, host=target.host, port=target.port,
                      parameters=target.parameters)
