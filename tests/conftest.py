@@ -1,1 +1,10 @@
-"""Shared fixtures. Area-specific fixtures live in tests/<area>/conftest.py."""
+"""Shared test settings. Area-specific fixtures live in tests/<area>/conftest.py."""
+
+from hypothesis import HealthCheck, settings
+
+# The suite runs on small shared machines: generation speed says nothing about correctness,
+# so neither slow data generation nor a slow example fails a property test.
+settings.register_profile(
+    "sipspeak", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+settings.load_profile("sipspeak")
