@@ -188,6 +188,15 @@ class CampaignRuntime:
         calls this (or publishes ``projects.changed``) after the launch switch flips."""
         await self._worker.submit(self._load)
 
+    def stop_project(self, project_id: int) -> None:
+        """Stop a project's dialling now, before storage is read again: a pick under way
+        places no call for it (the web layer calls this, then :meth:`reload`, when the launch
+        switch goes off; ``projects.changed`` with ``launched=False`` does the same)."""
+        campaign = self.campaigns.get(project_id)
+        if campaign is not None and campaign.switch.running:
+            campaign.switch.stop()
+            log.info("project %s stopped: no new calls", project_id)
+
     async def settle(self) -> None:
         """Wait until every storage job queued so far is done (tests, shutdown)."""
         await self._worker.join()
@@ -223,6 +232,9 @@ class CampaignRuntime:
             if isinstance(user_id, int) and isinstance(state, str):
                 self.set_agent_status(user_id, state)
         elif event.topic == "projects.changed":
+            project_id = event.data.get("project_id")
+            if event.data.get("launched") is False and isinstance(project_id, int):
+                self.stop_project(project_id)
             self._worker.enqueue(self._load)
         elif event.topic == "call.inbound":
             call_id, project_id = event.data.get("call_id"), event.data.get("project_id")
@@ -274,8 +286,11 @@ class CampaignRuntime:
             return None
         intervals = await db.projects.intervals(project_id)
         operator_ids = await db.projects.operator_ids(project_id)
-        key: object = (dataclasses.replace(project, launched=False, updated_at=0),
-               tuple(intervals), tuple(operator_ids))
+        key: object = (
+            dataclasses.replace(project, launched=False, updated_at=0),
+            tuple(intervals),
+            tuple(operator_ids),
+        )
         current = self.campaigns.get(project_id)
         if current is not None and self._built_from.get(project_id) == key:
             return current
@@ -292,8 +307,9 @@ class CampaignRuntime:
         launched = {p.id for p in await self._db.projects.list(launched=True)}
         for project_id, campaign in list(self.campaigns.items()):
             if project_id not in launched:
-                campaign.switch.stop()
-                log.info("project %s stopped: no new calls", project_id)
+                if campaign.switch.running:
+                    campaign.switch.stop()
+                    log.info("project %s stopped: no new calls", project_id)
                 if campaign.idle:
                     del self.campaigns[project_id]
         for project_id in sorted(launched):

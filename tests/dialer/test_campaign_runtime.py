@@ -254,7 +254,7 @@ async def test_stopping_a_project_stops_new_calls_and_lets_calls_finish(rig: Rig
     runtime = await rig.start()
     await until(lambda: len(rig.calls.originated) == 2, "two dials")
     await rig.db.projects.update(pid, launched=False)
-    rig.bus.publish("projects.changed", project_id=pid)
+    rig.bus.publish("projects.changed", project_id=pid, launched=False)
     await until(lambda: not runtime.campaigns[pid].switch.running, "the stop")
     first = [cid for cid, _, _ in rig.calls.originated]
     for call_id in first:

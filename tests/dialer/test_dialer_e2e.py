@@ -182,6 +182,7 @@ async def test_a_launched_project_dials_its_base_through_the_trunk(
 
     await until(first_stopped_call, "the second project's first call", timeout=20)
     await w.db.projects.update(stopped, launched=False)
+    campaigns.stop_project(stopped)  # what the web layer does when the switch goes off
     await campaigns.reload()
 
     async def main_done() -> bool:
