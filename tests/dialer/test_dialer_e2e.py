@@ -26,8 +26,9 @@ from typing import Any
 import pytest
 from dialerworld import BusLog, Peer, Spawn, baresip_phone, free_port
 
+from sipspeak.app import Services, start_campaigns, stop_campaigns
 from sipspeak.calls.runtime import CallRuntime
-from sipspeak.config import load_config
+from sipspeak.config import Config, load_config
 from sipspeak.dialer.runtime import CampaignRuntime
 from sipspeak.events import EventBus
 from sipspeak.storage import Database
@@ -50,6 +51,7 @@ class World:
     bus: EventBus
     calls: CallRuntime
     log: BusLog
+    config: Config
     campaigns: CampaignRuntime | None = None
 
 
@@ -66,7 +68,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     })
     calls = await CallRuntime.start(config, db, bus, recordings_dir=tmp_path / "recordings",
                                     trunk_reconcile_interval=0.5)
-    w = World(db, bus, calls, log)
+    w = World(db, bus, calls, log, config)
     try:
         yield w
     finally:
@@ -254,11 +256,13 @@ async def test_an_inbound_call_waits_in_the_project_queue_for_an_operator(
     group = await w.db.groups.create("Входящая линия")
     await w.db.projects.set_groups(project, [group])
     operator = await add_operator(w, spawn, tmp_path, "203", group)
-    campaigns = CampaignRuntime(db=w.db, bus=w.bus, calls=w.calls.calls, ringer=w.calls.calls,
-                                wrap_up_limit_ms=300, tick_ms=200)
-    w.calls.calls.attach_dialer(campaigns.on_call_event, campaigns.on_operator_event)
+    # Wired as serve wires it.
+    services = Services(config=w.config, db=w.db, bus=w.bus, call_runtime=w.calls)
+    await start_campaigns(services)
+    campaigns = services.campaigns
+    assert campaigns is not None and w.calls.calls.acd_attached
     w.campaigns = campaigns
-    await campaigns.start()
+    await services.reload_campaigns()
     w.bus.publish("agent.state", user_id=operator, state="available", at=0)
 
     caller = await spawn(["sipp", f"127.0.0.1:{w.calls.addresses[0].port}",
@@ -276,10 +280,17 @@ async def test_an_inbound_call_waits_in_the_project_queue_for_an_operator(
     out, _ = await asyncio.wait_for(caller.proc.communicate(), 20)
     assert caller.proc.returncode == 0, out.decode(errors="replace")[-2000:]
 
+    async def in_wrap_up() -> bool:
+        return campaigns.roster.state(operator).value == "wrap_up"
+
+    await until(in_wrap_up, "the operator in wrap-up", timeout=10)
+    w.bus.publish("agent.state", user_id=operator, state="card_saved", at=0)  # «Сохранить»
+
     async def back_available() -> bool:
         return campaigns.roster.state(operator).value == "available"
 
     await until(back_available, "the operator back from wrap-up", timeout=10)
+    await stop_campaigns(services)
     await campaigns.settle()
     rows = await w.db.intervals.between(start=0, end=2**62, user_id=operator)
     assert [r.state for r in rows][:4] == ["available", "ringing", "talking", "wrap_up"]
