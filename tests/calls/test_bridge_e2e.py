@@ -104,7 +104,7 @@ async def test_call_bridged_to_the_operator_phone_both_ways_recorded(
     live = calls.get(call_id)
     assert live is not None and live.operator is not None
     assert live.operator.endpoint.packets_sent > 100
-    calls.hang_up(call_id)
+    await command(console, "/hangup")  # the operator hangs up: BYE ends both legs
     ended = await world.log.wait("call.ended", call_id=call_id)
     assert ended.data["outcome"] == "answered"
     row = await finished_row(world, call_id)
@@ -136,3 +136,43 @@ async def command(console_port: int, text: str) -> None:
         asyncio.DatagramProtocol, remote_addr=("127.0.0.1", console_port))
     transport.sendto(text.encode() + b"\n")
     transport.close()
+
+
+async def test_operator_who_does_not_answer_times_out(
+        world: World, spawn: Any, rtp_party: Any, tmp_path: Path) -> None:
+    customer = rtp_party(1000.0)
+    provider, port = await start_provider(spawn, "provider.xml", rtp_port=customer.port)
+    trunk_id = await world.add_trunk(port)
+    await world.log.wait("trunk.state", trunk_id=trunk_id, state="registered")
+    project_id = await world.add_project(trunk_id, operator_timeout_s=1)
+    operator_id = await world.add_operator(trunk_id, project_id)
+    directory = baresip_phone(tmp_path / "phone", registrar_port=world.sip_port,
+                              auto_answer=False)
+    phone = await spawn(["stdbuf", "-oL", "baresip", "-f", str(directory), "-t", "60"])
+    await world.log.wait("phone.online", timeout=20, extension="101")
+    calls = world.runtime.calls
+    operator_events: list[OperatorEvent] = []
+
+    def on_call(event: CallEvent) -> None:
+        if isinstance(event, CallAnswered):
+            calls.ring_operator("ring-1", operator_id, event.call_id, auto_answer=False)
+
+    calls.attach_dialer(on_call, operator_events.append)
+    contact_id = await _contact(world, project_id)
+    call_id = calls.originate(
+        DialContact(contact_id=contact_id, phone="79030001122"),
+        ProjectDialSettings(project_id=project_id, trunk_id=trunk_id, caller_id="74950001122",
+                            dial_timeout_ms=20_000, amd_enabled=False))
+    await phone.read_until("Incoming call", timeout=15)  # the phone rang ...
+    for _ in range(100):
+        if operator_events:
+            break
+        await asyncio.sleep(0.05)
+    # ... for the operator timeout, then the call layer cancelled it.
+    assert [type(e).__name__ for e in operator_events] == ["OperatorRingTimeout"]
+    await phone.read_until("session closed", timeout=10)  # our CANCEL reached it
+    calls.hang_up(call_id)
+    ended = await world.log.wait("call.ended", call_id=call_id)
+    assert ended.data["outcome"] == "lost"  # answered, then released without an operator
+    row = await finished_row(world, call_id)
+    assert row.operator_status == "Оператор не ответил" and row.operator_id is None
