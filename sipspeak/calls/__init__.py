@@ -1,1 +1,16 @@
-"""Call control: the only package where sip/ and media/ meet."""
+"""Call control: the only package where sip/ and media/ meet.
+
+Modules, one concept each:
+
+* ``state``    — sans-IO life of a call: phases, transition table, deadlines, outcome;
+* ``cdr``      — every column of the calls report (durations, price, statuses);
+* ``legs``     — one SIP leg and its RTP endpoint (our SDP on every leg, hold);
+* ``trunks``   — trunks from storage: registrations, routes, inbound matching;
+* ``phones``   — operators' phones: registrar with digest auth, where to ring;
+* ``ringing``  — offering a call to an operator: fork, first answer wins, auto-answer;
+* ``amd_tap``  — answering-machine detection fed from the bridge;
+* ``call``     — what the service holds per call;
+* ``service``  — ``CallService``: the dialer's ``CallControl`` and ``OperatorRinger``;
+* ``entry``    — ``CallCenter``: inbound INVITEs, operators' manual calls, click-to-call;
+* ``runtime``  — ``CallRuntime``: starts and stops all of it for ``sipspeak serve``.
+"""
