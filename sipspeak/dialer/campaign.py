@@ -95,6 +95,7 @@ class Campaign:
     operator_ids: tuple[int, ...]
     from_end: bool
     call_center_zone: str
+    max_lines: int
     dials: dict[str, Dial] = field(default_factory=dict)
 
     @property
@@ -114,9 +115,12 @@ class Campaign:
         )
 
     def calls_to_place(self, now_ms: int, roster: AgentRoster) -> int:
+        """The pacer's count, never more than the project's «Максимальное количество
+        одновременных звонков» allows on top of the lines in use, whatever the mode."""
         if not self.switch.running or self.dial_settings is None:
             return 0
-        return self.pacer.calls_to_place(self.pacing_input(now_ms, roster))
+        inp = self.pacing_input(now_ms, roster)
+        return max(0, min(self.pacer.calls_to_place(inp), self.max_lines - inp.lines_in_use))
 
     def allows(self, now_ms: int, zone: str | None) -> bool:
         """May a contact in ``zone`` (``None``: the call center's) be called at ``now_ms``?"""
@@ -262,6 +266,7 @@ def build_campaign(
         operator_ids=operators,
         from_end=project.call_from_end,
         call_center_zone=_zone_name(project.timezone, DEFAULT_ZONE),
+        max_lines=max(1, project.max_concurrent_calls),
     )
 
 

@@ -89,6 +89,7 @@ class Rig:
         self.bus = bus
         self.calls = calls
         self.runtime: CampaignRuntime | None = None
+        self.operators = 0
 
     async def start(self, **options: Any) -> CampaignRuntime:
         self.runtime = CampaignRuntime(db=self.db, bus=self.bus, calls=self.calls,
@@ -117,8 +118,10 @@ class Rig:
         return project_id, [row.id for row in rows]
 
     async def operator(self, project_id: int) -> int:
+        self.operators += 1
         user_id = await self.db.users.create(role="operator", full_name="Оператор",
-                                             email=f"op{project_id}@x.test", password_hash="x")
+                                             email=f"op{self.operators}@x.test",
+                                             password_hash="x")
         group = await self.db.groups.create(f"g{user_id}")
         await self.db.groups.add_members(group, [user_id])
         await self.db.projects.set_groups(project_id, [group])
@@ -400,3 +403,23 @@ async def test_closing_logs_every_operator_s_current_state(rig: Rig) -> None:
     assert all(row.ended_at is not None for row in rows)
     with pytest.raises(RuntimeError):
         await runtime.reload()
+
+
+@pytest.mark.parametrize("mode", ["progressive", "predictive"])
+async def test_operator_modes_dial_for_available_operators_within_the_line_limit(
+        rig: Rig, mode: str) -> None:
+    pid, _ = await rig.project([f"790000003{i:02d}" for i in range(10)], dial_mode=mode,
+                               max_concurrent_calls=2)
+    operators = [await rig.operator(pid) for _ in range(3)]
+    group = await rig.db.groups.create("все")
+    await rig.db.groups.add_members(group, operators)
+    await rig.db.projects.set_groups(pid, [group])
+    runtime = await rig.start()
+    for operator in operators:
+        runtime.set_agent_status(operator, "available")
+    await until(lambda: len(rig.calls.originated) == 2, "dials")
+    await asyncio.sleep(0.2)  # ticks pass: three operators, but two lines
+    assert len(rig.calls.originated) == 2
+    runtime.on_call_event(CallEnded(rig.calls.originated[0][0], runtime.now_ms(),
+                                    CallOutcome.BUSY))
+    await until(lambda: len(rig.calls.originated) == 3, "a line refilled")
