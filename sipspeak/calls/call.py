@@ -61,7 +61,6 @@ class Call:
     ring_ids: set[str] = field(default_factory=set)
     operators_offered: bool = False
     hang_up_requested: bool = False
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     timer: asyncio.TimerHandle | None = None
     finished: asyncio.Task[None] | None = None
