@@ -543,8 +543,15 @@ class CallService:
             self._operator_on(call, now)  # already on the line: no wait
 
     def _amd_deadline(self, call: Call) -> None:
-        if call.amd is not None and call.state.live and call.state.answered_ms is not None:
-            call.amd.check((self.clock() - call.state.answered_ms) / 1000.0)
+        if call.amd is None or not call.state.live or call.state.answered_ms is None:
+            return
+        elapsed = (self.clock() - call.state.answered_ms) / 1000.0
+        call.amd.check(elapsed)
+        if call.amd.result is None:
+            # Speech moved the detector's deadline on (to the greeting or the total analysis
+            # time): check again then, so audio that stops mid-greeting still gets a verdict.
+            self.loop.call_later(max(call.amd.deadline - elapsed, 0.0) + 0.1,
+                                 self._amd_deadline, call)
 
     def _amd_result(self, call: Call, result: DetectorResult) -> None:
         verdict = verdict_of(result)
