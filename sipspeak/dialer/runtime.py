@@ -478,9 +478,10 @@ class CampaignRuntime:
         self._carry(campaign, campaign.queue.enqueue(dial.call_id, now), now)
 
     def _ended(self, campaign: Campaign, dial: Dial, event: CallEnded, now: int) -> None:
-        del campaign.dials[dial.call_id]
         if campaign.queue.is_waiting(dial.call_id):
+            # The customer hung up while waiting: abandoned (the dial is still known here).
             self._carry(campaign, campaign.queue.customer_left(dial.call_id, now), now)
+        del campaign.dials[dial.call_id]
         if not dial.resolved and dial.contact_id is not None:
             self._observe_dial(campaign, "other", now - dial.started_ms)
         if dial.operator_id is not None:
@@ -538,14 +539,15 @@ class CampaignRuntime:
                 if dial is not None:
                     dial.bridged_ms = now
                     dial.operator_id = action.operator_id
-                if isinstance(pacer, PredictivePacer):
+                # The abandonment controller counts the persons the dialer called, not callers.
+                if isinstance(pacer, PredictivePacer) and dial is not None and dial.contact_id:
                     pacer.observe_person(abandoned=False)
                 self._calls.bridge(action.call_id, action.operator_id)
             elif isinstance(action, AbandonCall):
                 dial = campaign.dials.get(action.call_id)
                 if dial is not None:
                     dial.abandoned = True
-                if isinstance(pacer, PredictivePacer):
+                if isinstance(pacer, PredictivePacer) and dial is not None and dial.contact_id:
                     pacer.observe_person(abandoned=True)
                 self._calls.hang_up(action.call_id)
 

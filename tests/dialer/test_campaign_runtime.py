@@ -423,3 +423,18 @@ async def test_operator_modes_dial_for_available_operators_within_the_line_limit
     runtime.on_call_event(CallEnded(rig.calls.originated[0][0], runtime.now_ms(),
                                     CallOutcome.BUSY))
     await until(lambda: len(rig.calls.originated) == 3, "a line refilled")
+
+
+async def test_a_customer_hanging_up_while_waiting_is_abandoned(rig: Rig) -> None:
+    _, ids = await rig.project(["79000000401"])
+    runtime = await rig.start()
+    await until(lambda: len(rig.calls.originated) == 1, "a dial")
+    call_id = rig.calls.originated[0][0]
+    runtime.on_call_event(CallAnswered(call_id, runtime.now_ms()))
+    assert runtime.campaigns[next(iter(runtime.campaigns))].queue.is_waiting(call_id)
+    ended_at = runtime.now_ms()
+    # The call layer reports the customer's BYE before any operator took him.
+    runtime.on_call_event(CallEnded(call_id, ended_at, CallOutcome.ANSWERED))
+    await runtime.settle()
+    contact = await rig.db.contacts.get(ids[0])
+    assert (contact.dial_state, contact.next_attempt_at) == ("lost", ended_at + 4 * MINUTE)
