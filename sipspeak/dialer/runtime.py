@@ -406,7 +406,9 @@ class CampaignRuntime:
         picked = pick_contacts(due, now_ms=now, count=count, schedule=campaign.schedule,
                                blacklist=blacklisted, switch=campaign.switch,
                                from_end=campaign.from_end)
-        claimed: set[int] = set(await contacts.claim_for_dialling([c.contact_id for c in picked], now=now))
+        claimed = set(
+            await contacts.claim_for_dialling([c.contact_id for c in picked], now=now)
+        )
         for contact in picked:
             if contact.contact_id not in claimed:
                 continue
@@ -490,7 +492,8 @@ class CampaignRuntime:
             if isinstance(campaign.pacer, PredictivePacer) and dial.bridged_ms is not None:
                 campaign.pacer.observe_talk(now - dial.bridged_ms)
         outcome = event.outcome
-        if dial.abandoned and dial.bridged_ms is None and outcome is not CallOutcome.ANSWERING_MACHINE:
+        if (dial.abandoned and dial.bridged_ms is None
+                and outcome is not CallOutcome.ANSWERING_MACHINE):
             outcome = CallOutcome.ABANDONED
         if dial.contact_id is not None:
             self._record_outcome(campaign, dial, dataclasses.replace(event, outcome=outcome))
