@@ -438,3 +438,13 @@ async def test_a_customer_hanging_up_while_waiting_is_abandoned(rig: Rig) -> Non
     await runtime.settle()
     contact = await rig.db.contacts.get(ids[0])
     assert (contact.dial_state, contact.next_attempt_at) == ("lost", ended_at + 4 * MINUTE)
+
+
+async def test_operators_start_in_the_status_the_workspace_stored(rig: Rig) -> None:
+    pid, _ = await rig.project(["79000000501"], dial_mode="progressive")
+    operator = await rig.operator(pid)
+    # The workspace stored «Доступен» before this process started (as set_agent_state does).
+    await rig.db.intervals.start(user_id=operator, state="available", at=1000)
+    runtime = await rig.start()
+    assert runtime.roster.state(operator).value == "available"
+    await until(lambda: len(rig.calls.originated) == 1, "a dial for the stored operator")
