@@ -229,7 +229,7 @@ class ChromiumDriver:
         )
         return str(value[_ELEMENT_KEY])
 
-    async def wait_for(self, css: str, *, timeout: float = 10.0) -> str:
+    async def wait_for(self, css: str, *, timeout: float = 30.0) -> str:
         """Like :meth:`find`, but retry until the element exists or ``timeout``."""
         async with asyncio.timeout(timeout):
             while True:

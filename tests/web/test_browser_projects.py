@@ -29,7 +29,7 @@ def load_driver() -> ModuleType:
     return module
 
 
-async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 20.0) -> None:
+async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 60.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not await check():
