@@ -90,6 +90,15 @@ STATUS_TRIGGERS: Final[dict[str, AgentTrigger]] = {
 }
 """``agent.state`` values the workspace publishes → roster triggers."""
 
+_STATUS_OF_TRIGGER: Final[dict[AgentTrigger, str]] = {
+    trigger: status for status, trigger in STATUS_TRIGGERS.items()
+    if status in ("available", "pause", "dnd", "offline")
+}
+_STATUS_OF_STATE: Final[dict[AgentState, str]] = {
+    AgentState.AVAILABLE: "available", AgentState.PAUSED: "pause",
+    AgentState.DO_NOT_DISTURB: "dnd", AgentState.ONLINE: "offline", AgentState.OFFLINE: "offline",
+}
+
 MIN_OFFER_MS: Final = 1000
 """A refused offer is passed on no sooner than this after the ring started (see
 :meth:`CampaignRuntime.on_operator_event`)."""
@@ -619,6 +628,16 @@ class CampaignRuntime:
             # On a call: the new status applies when the call (and wrap-up) is over.
             self._pending_status[operator_id] = trigger
         self._after_change()
+
+    def agent_status(self, operator_id: int) -> str:
+        """The status the workspace shows for an operator: the one he chose (``available`` /
+        ``pause`` / ``dnd`` / ``offline``), the pending one while he is on a call."""
+        pending = self._pending_status.get(operator_id)
+        if pending is not None:
+            return _STATUS_OF_TRIGGER.get(pending, "available")
+        if operator_id not in self.roster:
+            return "offline"
+        return _STATUS_OF_STATE.get(self.roster.state(operator_id), "available")
 
     def _apply_pending_status(self, now: int) -> None:
         for operator_id, trigger in list(self._pending_status.items()):

@@ -375,6 +375,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
     if await current_agent_state(services, user.id) != "offline":
         # Nobody takes calls from a closed browser: the dialer is told at once.
         await set_agent_state(services, user, "offline")
+    if getattr(services, "campaigns", None) is not None:
+        await set_agent_state(services, user, "logged_out")
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id:
         await services.db.sessions.delete(token_digest(session_id))

@@ -105,6 +105,9 @@ def build_menu(request: web.Request, user: User, lang: str) -> list[MenuEntry]:
 
 
 async def current_agent_state(services: Services, user_id: int) -> str:
+    campaigns = getattr(services, "campaigns", None)
+    if campaigns is not None:
+        return str(campaigns.agent_status(user_id))
     now = now_ms()
     intervals = await services.db.intervals.between(start=now, end=now + 1, user_id=user_id)
     open_ones = [i for i in intervals if i.ended_at is None]

@@ -27,11 +27,17 @@ def _services(request: web.Request) -> Services:
 
 
 async def set_agent_state(services: Services, user: User, state: str) -> dict[str, Any]:
-    """Record the operator's new state and tell the dialer (``agent.state`` on the bus)."""
-    if state not in AGENT_STATES:
+    """Tell the dialer the operator's new state (``agent.state`` on the bus).
+
+    With the campaign runtime running, it is the one writer of the status history (it also
+    knows the states calls bring: ringing, talking, wrap-up); without it, the chosen state is
+    recorded here so the history and the header still follow the operator's choice.
+    """
+    if state not in AGENT_STATES and state != "logged_out":
         raise Invalid(f"статус должен быть одним из: {', '.join(AGENT_STATES)}", field="state")
     at = now_ms()
-    await services.db.intervals.start(user_id=user.id, state=state, at=at)
+    if getattr(services, "campaigns", None) is None:
+        await services.db.intervals.start(user_id=user.id, state=state, at=at)
     services.bus.publish("agent.state", user_id=user.id, state=state, at=at)
     return {"user_id": user.id, "state": state, "at": at}
 

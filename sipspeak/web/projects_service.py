@@ -556,7 +556,7 @@ async def update_project(services: Services, user: User, project_id: int,
     project = await project_for(services, user, project_id)
     settings = await parse_settings(services, user, project, data)
     await save_settings(services, project_id, settings)
-    return await services.db.projects.get(project_id)
+    return _changed(services, await services.db.projects.get(project_id))
 
 
 async def set_launched(services: Services, user: User, project_id: int, *,
@@ -568,7 +568,7 @@ async def set_launched(services: Services, user: User, project_id: int, *,
     if call_from_end is not None:
         changes["call_from_end"] = call_from_end
     await services.db.projects.update(project_id, **changes)
-    return await services.db.projects.get(project_id)
+    return _changed(services, await services.db.projects.get(project_id))
 
 
 async def copy_project(services: Services, user: User, project_id: int) -> int:
@@ -577,8 +577,15 @@ async def copy_project(services: Services, user: User, project_id: int) -> int:
 
 
 async def delete_project(services: Services, user: User, project_id: int) -> None:
-    await project_for(services, user, project_id)
+    project = await project_for(services, user, project_id)
     await services.db.projects.delete(project_id)
+    services.bus.publish("projects.changed", project_id=project.id, launched=False)
+
+
+def _changed(services: Services, project: Project) -> Project:
+    """Tell the campaign runtime: a stopped project stops dialling at once, settings reload."""
+    services.bus.publish("projects.changed", project_id=project.id, launched=project.launched)
+    return project
 
 
 # -- output -----------------------------------------------------------------------------

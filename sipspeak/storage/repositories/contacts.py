@@ -12,7 +12,7 @@ from ..models import BlacklistEntry, Comment, Contact, NewContact, Task, Upload
 from .base import Repo, record
 
 # Contacts report counters per upload (§5.5): all / called / no answer / busy / error / new.
-DIAL_STATES = ("new", "called", "no_answer", "busy", "error", "machine", "lost", "done")
+DIAL_STATES = ("new", "dialing", "called", "no_answer", "busy", "error", "machine", "lost", "done")
 
 
 class TagsRepo(Repo):
