@@ -3,7 +3,8 @@
 ``CallRuntime.start(config, db, bus)`` binds the SIP listen addresses of ``[sip] listen``,
 announces ``[sip] public_address`` (or the listen address) in Via, Contact and SDP, hands
 RTP ports out of ``[rtp] port_min..port_max`` and starts the registrar, one registration
-per active trunk and the :class:`~sipspeak.calls.entry.CallCenter`.  ``aclose()`` ends the
+per active trunk and the :class:`~sipspeak.calls.entry.CallCenter`.  A ``registrar`` may be
+passed in (its expiry limits, e.g. a short ``min_expires`` in tests).  ``aclose()`` ends the
 calls (their CDRs completed), unregisters the trunks and closes every socket.
 """
 
@@ -18,6 +19,7 @@ from sipspeak.config import Config, parse_hostport
 from sipspeak.events import EventBus
 from sipspeak.media.portpool import PortPool
 from sipspeak.sip.events import Address
+from sipspeak.sip.registrar import Registrar
 from sipspeak.sip.trunk import TrunkState
 from sipspeak.sip.trunk_aio import UserAgentChannel
 from sipspeak.sip.transport import SipEndpoint
@@ -65,7 +67,8 @@ class CallRuntime:
     async def start(cls, config: Config, db: Database, bus: EventBus, *,
                     recordings_dir: Path | None = None,
                     trunk_reconcile_interval: float = 10.0,
-                    trunk_stop_timeout: float = 5.0) -> CallRuntime:
+                    trunk_stop_timeout: float = 5.0,
+                    registrar: Registrar | None = None) -> CallRuntime:
         listen = [(item.split(":", 1)[0], *parse_hostport(item.split(":", 1)[1]))
                   for item in config.get("sip", "listen")]
         first_host = listen[0][1]
@@ -93,7 +96,7 @@ class CallRuntime:
         trunks = TrunkDirectory(db=db, channel=UserAgentChannel(ua), bus=bus,
                                 reconcile_interval=trunk_reconcile_interval,
                                 stop_timeout=trunk_stop_timeout)
-        phones = PhoneDirectory(db=db, bus=bus)
+        phones = PhoneDirectory(db=db, bus=bus, registrar=registrar)
         media_host = first_host if first_host not in ("", "::") else "0.0.0.0"
         calls = CallCenter(db=db, bus=bus, ua=ua, pool=pool, trunks=trunks, phones=phones,
                            recordings_dir=recordings_dir or config.recordings_dir,

@@ -22,6 +22,7 @@ from sipspeak.calls.runtime import CallRuntime
 from sipspeak.config import load_config
 from sipspeak.events import Event, EventBus
 from sipspeak.media.g711 import decode, encode
+from sipspeak.sip.registrar import Registrar
 from sipspeak.storage import Database
 
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -161,9 +162,13 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path, spawn: Any) -> AsyncIterator[World]:
+async def world(request: pytest.FixtureRequest, tmp_path: Path,
+                spawn: Any) -> AsyncIterator[World]:
     # Depends on ``spawn`` so that peers outlive the runtime: the trunks unregister from a
     # live provider instead of waiting for a dead one.
+    # ``@pytest.mark.registrar(min_expires=1)`` gives the test a registrar of its own.
+    marker = request.node.get_closest_marker("registrar")
+    registrar = Registrar(**marker.kwargs) if marker is not None else None
     db = await Database.open(tmp_path / "calls.db")
     bus = EventBus()
     first = random.randrange(20000, 60000, 2)
@@ -173,7 +178,8 @@ async def world(tmp_path: Path, spawn: Any) -> AsyncIterator[World]:
         ("rtp", "inactivity_timeout"): 2,
     })
     runtime = await CallRuntime.start(config, db, bus, recordings_dir=tmp_path / "recordings",
-                                      trunk_reconcile_interval=0.5, trunk_stop_timeout=1.0)
+                                      trunk_reconcile_interval=0.5, trunk_stop_timeout=1.0,
+                                      registrar=registrar)
     w = World(db, bus, runtime, tmp_path)
     try:
         yield w
@@ -182,14 +188,30 @@ async def world(tmp_path: Path, spawn: Any) -> AsyncIterator[World]:
         await db.close()
 
 
-async def start_provider(spawn: Any, scenario: str, *, rtp_port: int = 0) -> tuple[Any, int]:
+async def start_provider(spawn: Any, scenario: str, *, rtp_port: int = 0,
+                         pause_ms: int | None = None, **keys: str) -> tuple[Any, int]:
+    """sipp as the trunk's provider (a UAS); ``scenario`` is a name in scenarios/ or a path;
+    ``keys`` become its ``-key`` values."""
     port = free_port()
     argv = ["sipp", "-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1", "-p", str(port),
             "-mp", str(free_port()), "-key", "rtpport", str(rtp_port or 9),
             "-nostdin", "-trace_err", "-timeout", "60s"]
+    if pause_ms is not None:
+        argv += ["-d", str(pause_ms)]
+    for key, value in keys.items():
+        argv += ["-key", key, value]
     peer = await spawn(argv)
     await asyncio.sleep(0.3)  # sipp binds its socket
     return peer, port
+
+
+def refusing_provider(directory: Path, code: int) -> Path:
+    """refuses.xml answering ``code`` to the INVITE (sipp takes no key in a status line)."""
+    text = (SCENARIOS / "refuses.xml").read_text(encoding="iso-8859-1")
+    path = directory / f"refuses-{code}.xml"
+    path.write_text(text.replace("SIP/2.0 599 Refused", f"SIP/2.0 {code} Refused"),
+                    encoding="iso-8859-1")
+    return path
 
 
 # -- RTP parties ---------------------------------------------------------------------------------

@@ -7,9 +7,11 @@ registers first (401, then 200) and its state is published on the bus.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
-from callworld import World, start_provider
+import pytest
+from callworld import World, refusing_provider, start_provider
 
 from sipspeak.dialer.ports import (
     CallAnswered,
@@ -126,3 +128,32 @@ async def test_global_timeout_ends_an_answered_call(world: World, spawn: Any,
     row = await finished_row(world, call_id)
     assert row.answered_at is not None and row.duration_ms >= 2500
     assert row.result == "abandoned" and row.client_status == "Клиент положил трубку в очереди"
+
+
+@pytest.mark.parametrize(("code", "outcome", "sip_code", "client_status"), [
+    (503, CallOutcome.CONGESTION, 503, "Перегрузка сети"),
+    (404, CallOutcome.FAILED, 404, "Ошибка"),
+    (603, CallOutcome.FAILED, 603, "Ошибка"),
+    (480, CallOutcome.NO_ANSWER, 480, "Клиент не ответил"),
+    (408, CallOutcome.NO_ANSWER, 408, "Клиент не ответил"),
+])
+async def test_provider_refusal_maps_to_the_outcome(
+        world: World, spawn: Any, tmp_path: Path, code: int, outcome: CallOutcome,
+        sip_code: int, client_status: str) -> None:
+    scenario = refusing_provider(tmp_path, code)
+    provider, port = await start_provider(spawn, str(scenario))
+    trunk_id = await registered_trunk(world, port)
+    call_id, events, ended = await dial(world, trunk_id)
+    await asyncio.wait_for(ended.wait(), 15)
+    end = events[-1]
+    assert isinstance(end, CallEnded) and end.outcome is outcome and end.sip_code == sip_code
+    assert not any(isinstance(e, CallAnswered) for e in events)
+    ended_event = await world.log.wait("call.ended", call_id=call_id)
+    assert ended_event.data["outcome"] == outcome.value
+    assert ended_event.data["sip_code"] == sip_code
+    row = await finished_row(world, call_id)
+    assert row.result == outcome.value and row.sip_code == sip_code
+    assert row.client_status == client_status and row.operator_status == ""
+    assert row.answered_at is None and row.bridged_at is None
+    assert row.duration_ms == row.dial_ms and row.duration_ms >= 0
+    assert row.billing_ms == row.wait_ms == row.talk_ms == 0 and row.price_kopecks == 0
