@@ -162,7 +162,6 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
     services: Services | None = None
     try:
         await recover_after_stop(db)
-        await ensure_first_admin(db, out)
         services = Services(config=config, db=db)
         app = create_app(services)
         runner = web.AppRunner(app, access_log=None)
@@ -184,6 +183,9 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
         except BaseException:
             await runner.cleanup()
             raise
+        # Only once every port is bound: a start that fails must not use up the one-time
+        # password of the first admin.
+        await ensure_first_admin(db, out)
         bound = _bound_port(runner) or port
         url = config.get("web", "public_url") or f"http://{host}:{bound}/"
         out(f"SipSpeak is running: {url}")

@@ -14,13 +14,18 @@ from pathlib import Path
 
 import pytest
 
+import sipspeak
 from sipspeak.storage.db import migrations
 
 
 def start(tmp_path: Path) -> tuple[subprocess.Popen[str], list[str], str]:
+    return start_in(tmp_path / "data", tmp_path)
+
+
+def start_in(data_dir: Path, tmp_path: Path) -> tuple[subprocess.Popen[str], list[str], str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIPSPEAK_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sipspeak.cli", "serve", "--data-dir", str(tmp_path / "data"),
+        [sys.executable, "-m", "sipspeak.cli", "serve", "--data-dir", str(data_dir),
          "--web", "127.0.0.1:0", "--sip", "127.0.0.1:0"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -38,8 +43,8 @@ def start(tmp_path: Path) -> tuple[subprocess.Popen[str], list[str], str]:
     pytest.fail("serve did not start:\n" + "\n".join(lines))
 
 
-def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
-    proc.send_signal(signal.SIGTERM)
+def stop(proc: subprocess.Popen[str], sig: signal.Signals = signal.SIGTERM) -> tuple[int, str]:
+    proc.send_signal(sig)
     try:
         out, _ = proc.communicate(timeout=30)
     except subprocess.TimeoutExpired:
@@ -62,6 +67,7 @@ def test_serve_first_start_login_health_and_clean_stop(tmp_path: Path) -> None:
         status, body = get(url + "healthz")
         health = json.loads(body)
         assert status == 200 and health["database"] == {"ok": True, "schema_version": len(migrations())}
+        assert health["version"] == sipspeak.__version__
         status, page = get(url + "login")
         assert status == 200 and 'name="password"' in page and "Войти" in page
     finally:
@@ -90,3 +96,9 @@ def test_serve_refuses_a_taken_port_with_one_line(tmp_path: Path) -> None:
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert f"127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+    # The failed start created no admin: the next start still shows the one-time password.
+    assert "password:" not in result.stdout
+    proc, lines, _ = start_in(tmp_path / "d", tmp_path)
+    code, _ = stop(proc, signal.SIGINT)
+    assert code == 0
+    assert any(line.startswith("  password: ") for line in lines)

@@ -241,3 +241,27 @@ async def test_unfinished_upload_is_invisible_to_the_dialer_and_removed(tmp_path
     assert [u.id for u in await db.uploads.list(pid)] == [done]
     assert await db.contacts.existing_phones(pid) == {"+79990000001"}
     await db.close()
+
+
+async def test_upgrade_from_the_first_schema_keeps_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    first = migrations()[0]
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                 " applied_at INTEGER NOT NULL)")
+    conn.executescript(first[2])
+    conn.execute("INSERT INTO schema_migrations VALUES (1, ?, 0)", (first[1],))
+    conn.execute("INSERT INTO projects(name, created_at, updated_at) VALUES ('P', 0, 0)")
+    conn.execute("INSERT INTO uploads(project_id, filename, created_at) VALUES (1, 'old.xlsx', 0)")
+    conn.execute("INSERT INTO contacts(project_id, upload_id, phone, created_at, updated_at)"
+                 " VALUES (1, 1, '+79990000001', 0, 0)")
+    conn.commit()
+    conn.close()
+    db = await Database.open(path)
+    try:
+        assert await db.schema_version() == len(migrations())
+        upload = await db.uploads.get(1)
+        assert (upload.filename, upload.state) == ("old.xlsx", "done")
+        assert [c.phone for c in await db.contacts.due(project_id=1, now=0, limit=5)] == ["+79990000001"]
+    finally:
+        await db.close()
