@@ -8,8 +8,10 @@ call on the project's global timeout).  Nothing here reads a clock or touches a 
 
 Outcomes follow manual §5.2.5 and :func:`sipspeak.calls.cdr.outcome_for_status`:
 answered / busy (486, 600) / no answer (dial timeout, 480, 408, 487 after our CANCEL) /
-failed (other 3xx–6xx, with the code) / congestion (503) / lost (media timeout, or the
-customer hung up while waiting for an operator) / answering machine.
+failed (other 3xx–6xx, with the code) / congestion (503) / abandoned (the customer hung
+up while waiting for an operator: the dialer's «person answered but got no operator») /
+lost (the media stopped: a technical drop after the answer) / answering machine.  The
+dialer retries abandoned and lost alike (its «Потерян» class).
 """
 
 from __future__ import annotations
@@ -116,10 +118,16 @@ class CallState:
         return self.end(now_ms, outcome, code)
 
     def hung_up(self, now_ms: int, *, media_lost: bool = False) -> CallOutcome:
-        """Either side ended an answered call (BYE), or the media stopped."""
-        if self.phase is CallPhase.BRIDGED and not media_lost:
+        """Either side ended an answered call (BYE), or the media stopped.
+
+        A BYE while the customer still waits for an operator is ``ABANDONED`` (what the
+        dialer's queue calls a customer who left); silence on the media is ``LOST``.
+        """
+        if media_lost:
+            return self.end(now_ms, CallOutcome.LOST)
+        if self.phase is CallPhase.BRIDGED:
             return self.end(now_ms, CallOutcome.ANSWERED)
-        return self.end(now_ms, CallOutcome.LOST)
+        return self.end(now_ms, CallOutcome.ABANDONED)
 
     def end(self, now_ms: int, outcome: CallOutcome, sip_code: int | None = None) -> CallOutcome:
         """End with ``outcome`` unless already ended (the first reason wins)."""

@@ -60,7 +60,7 @@ def test_global_timeout_ends_even_a_bridged_call() -> None:
 def test_hang_up_outcomes() -> None:
     waiting = CallState(started_ms=0)
     waiting.answer(10)
-    assert waiting.hung_up(500) is CallOutcome.LOST  # left while waiting for an operator
+    assert waiting.hung_up(500) is CallOutcome.ABANDONED  # left while waiting for an operator
     talking = CallState(started_ms=0)
     talking.answer(10)
     talking.bridge(20)
@@ -70,6 +70,9 @@ def test_hang_up_outcomes() -> None:
     vanished.answer(10)
     vanished.bridge(20)
     assert vanished.hung_up(900, media_lost=True) is CallOutcome.LOST
+    silent = CallState(started_ms=0)
+    silent.answer(10)
+    assert silent.hung_up(900, media_lost=True) is CallOutcome.LOST  # no BYE: a drop
 
 
 @given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6),
