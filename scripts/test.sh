@@ -4,22 +4,35 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+PY=${PYTHON:-python3}
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "SipSpeak needs Python 3.11 or newer (found: $("$PY" --version 2>&1))" >&2
+    exit 1
+fi
+
+if [ "$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi
+apt_install() {
+    # Best effort: a package the machine cannot install is reported, and the tests that need
+    # it fail with a clear message instead of the whole run stopping here.
+    if [ "$SUDO" = none ]; then
+        echo "missing Debian packages (install them as root): $*" >&2
+        return 0
+    fi
+    $SUDO apt-get update -qq || echo "apt-get update failed" >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null \
+        || echo "could not install: $*" >&2
+}
+
 DEBS=(sip-tester baresip espeak-ng sox chromium chromium-driver)
+if ! "$PY" -m venv --help >/dev/null 2>&1 || ! "$PY" -c 'import ensurepip' 2>/dev/null; then
+    DEBS+=(python3-venv)
+fi
 missing=()
 for pkg in "${DEBS[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO=none; fi
-    if [ "$SUDO" = none ]; then
-        echo "missing Debian packages (install them as root): ${missing[*]}" >&2
-    else
-        $SUDO apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    fi
-fi
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
-PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi

@@ -36,8 +36,8 @@ import aiohttp
 
 __all__ = ["CHROMIUM_FLAGS", "ChromiumDriver", "WebDriverError"]
 
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 
 #: Flags for a quiet, offline, headless browser that can do WebRTC on loopback.
 CHROMIUM_FLAGS: tuple[str, ...] = (
