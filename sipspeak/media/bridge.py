@@ -17,20 +17,28 @@ negotiated different G.711 laws; RFC 4733 telephone-events are passed through
 with the payload type the receiving leg negotiated (dropped when it has none).
 
 Taps (recorder, AMD) see the audio of one direction after rewriting, as
-``tap(codec, timestamp, payload)``: the payload is the very bytes object being
-sent, never a copy, and nothing at all is done for a direction without a tap.
+``tap(codec, timestamp, payload)``, and nothing at all is done for a direction
+without a tap.
+
+Between two RTP endpoints (:class:`~sipspeak.media.leg.RawRtpLeg`, the
+common case) no :class:`RtpPacket` is built: the endpoint hands over the
+datagram with its header fields already unpacked, and the rewriter copies it
+once into a ``bytearray``, packs the new second octet, sequence number,
+timestamp and SSRC into octets 1-11 with one ``pack_into`` and sends that.
+Only a transcoded or tapped packet has its payload sliced out.
 """
 
 from __future__ import annotations
 
 import random
+import struct
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Final, Literal
 
 from sipspeak.media.dtmf import telephone_event_packets
 from sipspeak.media.g711 import ALAW_TO_ULAW, ULAW_TO_ALAW
-from sipspeak.media.leg import MediaLeg
+from sipspeak.media.leg import MediaLeg, RawRtpLeg
 from sipspeak.media.rtp import PAYLOAD_TYPES, Codec, RtpPacket
 
 __all__ = ["Bridge", "Side", "StreamRewriter", "Tap"]
@@ -40,6 +48,10 @@ Side = Literal["customer", "operator"]
 Tap = Callable[[Codec, int, bytes], None]
 
 _NEW_SOURCE = -1  # in_ssrc value that forces a resynchronisation
+#: Octets 1-11 of the fixed RTP header: M/PT, sequence number, timestamp, SSRC.
+_PACK_AFTER_FIRST: Final = struct.Struct("!BHII").pack_into
+#: The whole plain 12-byte header (first octet 0x80: version 2, nothing optional).
+_PACK_HEADER: Final = struct.Struct("!BBHII").pack
 
 
 class StreamRewriter:
@@ -59,6 +71,7 @@ class StreamRewriter:
         "last_ts",
         "out_codec",
         "out_ssrc",
+        "send_datagram",
         "seq_offset",
         "src_dtmf",
         "src_pt",
@@ -67,6 +80,7 @@ class StreamRewriter:
         "tap",
         "target",
         "ts_offset",
+        "wire_ssrc",
     )
 
     def __init__(self, *, clock: Callable[[], float], rng: random.Random) -> None:
@@ -80,6 +94,9 @@ class StreamRewriter:
         self.seq_offset = 0
         self.ts_offset = 0
         self.target: MediaLeg | None = None
+        # Set when the target is an RTP socket (RawRtpLeg): the datagram path.
+        self.send_datagram: Callable[[bytes | bytearray, int, int], None] | None = None
+        self.wire_ssrc = self.out_ssrc
         self.src_pt = 0
         self.dst_pt = 0
         self.src_dtmf: int | None = None
@@ -92,6 +109,14 @@ class StreamRewriter:
     def connect(self, source: MediaLeg, target: MediaLeg) -> None:
         """(Re)configure for a pair of legs; the next packet starts a new segment."""
         self.target = target
+        if isinstance(target, RawRtpLeg):
+            self.send_datagram = target.send_datagram
+            # The endpoint would put its own SSRC on a packet anyway (its RTCP
+            # sender reports advertise it): write that one straight away.
+            self.wire_ssrc = target.ssrc
+        else:
+            self.send_datagram = None
+            self.wire_ssrc = self.out_ssrc
         self.src_pt = PAYLOAD_TYPES[source.codec]
         self.dst_pt = PAYLOAD_TYPES[target.codec]
         self.src_dtmf = source.dtmf_payload_type
@@ -105,6 +130,10 @@ class StreamRewriter:
 
     def _resync(self, packet: RtpPacket) -> None:
         """A new source: map its numbering onto the continuation of ours."""
+        self._resync_to(packet.sequence_number, packet.timestamp, packet.ssrc)
+        packet.marker = True
+
+    def _resync_to(self, sequence_number: int, timestamp: int, ssrc: int) -> None:
         now = self._clock()
         seq = (self.last_seq + 1) & 0xFFFF
         # At least one 20 ms frame, so the new audio never overlaps the old.
@@ -112,11 +141,10 @@ class StreamRewriter:
         if self.last_time is not None:
             step = max(160, round((now - self.last_time) * 8000))
         ts = (self.last_ts + step) & 0xFFFFFFFF
-        self.seq_offset = (seq - packet.sequence_number) & 0xFFFF
-        self.ts_offset = (ts - packet.timestamp) & 0xFFFFFFFF
-        self.in_ssrc = packet.ssrc
+        self.seq_offset = (seq - sequence_number) & 0xFFFF
+        self.ts_offset = (ts - timestamp) & 0xFFFFFFFF
+        self.in_ssrc = ssrc
         self.switches += 1
-        packet.marker = True
 
     def now_timestamp(self) -> int:
         """This stream's RTP timestamp for the present moment (for injected events)."""
@@ -171,6 +199,53 @@ class StreamRewriter:
         if target is not None:
             target.send(packet)
 
+    def receive_raw(
+        self, data: bytes, second: int, seq: int, ts: int, ssrc: int
+    ) -> None:
+        """:meth:`receive` for a plain-header datagram (``RawPacketReceiver``).
+
+        Same rewriting, same taps; the packet goes out through the target's
+        ``send_datagram`` with no :class:`RtpPacket` in between.
+        """
+        send = self.send_datagram
+        if send is None:
+            # The target is not an RTP socket (a WebRTC leg, a test double).
+            self.receive(RtpPacket.parse(data))
+            return
+        if ssrc != self.in_ssrc:
+            self._resync_to(seq, ts, ssrc)
+            second |= 0x80  # marker: a new talkspurt (RFC 3551 §4.1)
+        seq = (seq + self.seq_offset) & 0xFFFF
+        ts = (ts + self.ts_offset) & 0xFFFFFFFF
+        self.last_seq = seq
+        self.last_ts = ts
+        self.last_time = self._clock()
+        pt = second & 0x7F
+        if pt == self.src_pt:
+            table = self.table
+            tap = self.tap
+            if table is not None or tap is not None:
+                payload = data[12:]
+                if table is not None:
+                    payload = payload.translate(table)
+                    second = (second & 0x80) | self.dst_pt
+                if tap is not None:
+                    tap(self.out_codec, ts, payload)
+                send(
+                    _PACK_HEADER(0x80, second, seq, ts, self.wire_ssrc) + payload,
+                    ts,
+                    len(payload),
+                )
+                return
+        elif pt == self.src_dtmf:
+            dst_dtmf = self.dst_dtmf
+            if dst_dtmf is None:
+                return  # the target never negotiated telephone-event
+            second = (second & 0x80) | dst_dtmf
+        out = bytearray(data)
+        _PACK_AFTER_FIRST(out, 1, second, seq, ts, self.wire_ssrc)
+        send(out, ts, len(data) - 12)
+
 
 class Bridge:
     """Relays audio between a customer leg and an operator leg.
@@ -211,7 +286,10 @@ class Bridge:
             if source is None or target is None:
                 continue
             direction.connect(source, target)
-            source.set_receiver(direction.receive)
+            if isinstance(source, RawRtpLeg):
+                source.set_receivers(direction.receive, direction.receive_raw)
+            else:
+                source.set_receiver(direction.receive)
 
     def leg(self, side: Side) -> MediaLeg | None:
         return self._legs[side]
@@ -227,6 +305,14 @@ class Bridge:
         self._legs[side] = leg
         self._wire()
         return old
+
+    def reconfigure(self) -> None:
+        """Re-read both legs' codecs and telephone-event types (after a re-INVITE).
+
+        Each direction starts a new segment, so its sequence numbers and
+        timestamps continue as after a leg switch.
+        """
+        self._wire()
 
     def set_tap(self, side: Side, tap: Tap | None) -> None:
         """Observe the audio coming from ``side`` (after rewriting); ``None`` removes it."""
@@ -271,4 +357,5 @@ class Bridge:
             self._legs[side] = None
         for direction in self._directions.values():
             direction.target = None
+            direction.send_datagram = None
             direction.tap = None

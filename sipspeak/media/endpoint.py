@@ -7,15 +7,19 @@ and an RTCP socket on the next odd one (RFC 3550 §11).  It
 * latches to the source actually seen (symmetric RTP, RFC 4961 and the NAT
   practice of RFC 7362 §4): the first valid packet fixes where we send to, and
   packets from any other address are dropped from then on;
-* parses packets once, keeps RTCP statistics, surfaces RFC 4733 digits, and
-  hands each packet to the one receiver (the bridge);
+* reads each header once, keeps RTCP statistics, surfaces RFC 4733 digits,
+  and hands each packet to the one receiver (the bridge);
 * sends RTCP reports at the randomised interval of RFC 3550 §6.2 (one
   ``call_at`` armed from :meth:`RtcpSession.get_timer`) and a BYE on close;
 * reports inactivity when no RTP arrived for ``inactivity_timeout`` seconds.
 
 The receive path is the engine's hot loop (two of these per bridged call, 50
 packets a second each), so it does the least Python work that keeps the
-contract: one address comparison, one parse, one statistics update.  Run the
+contract: one address comparison, one header unpack, one statistics update,
+and -- towards the bridge -- no :class:`RtpPacket` at all: a plain-header
+packet goes to the raw receiver as the datagram plus its header fields
+(:class:`~sipspeak.media.leg.RawRtpLeg`), and comes back through
+:meth:`RtpEndpoint.send_datagram` already rewritten.  Run the
 process under uvloop (``uvloop.run`` / ``uvloop.install``); this module works
 on whatever loop is running.
 """
@@ -23,19 +27,21 @@ on whatever loop is running.
 from __future__ import annotations
 
 import asyncio
+import enum
 import errno
 import functools
 import logging
 import random
+import struct
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final, Literal
 
 from sipspeak.media.dtmf import DtmfDigit, DtmfReceiver
-from sipspeak.media.leg import PacketReceiver
+from sipspeak.media.leg import PacketReceiver, RawPacketReceiver
 from sipspeak.media.portpool import PortPool
 from sipspeak.media.rtcpsession import RtcpSession, RtcpStats
-from sipspeak.media.rtp import Codec, RtpPacket
+from sipspeak.media.rtp import PAYLOAD_TYPES, Codec, RtpPacket
 
 __all__ = ["RtpEndpoint", "open_endpoint"]
 
@@ -46,6 +52,17 @@ Address = tuple[str, int]
 _MUXED_RTCP = frozenset(range(64, 96))
 #: How many times ``open_endpoint`` skips a port pair taken by another process.
 _BIND_ATTEMPTS = 64
+#: Sequence number, timestamp and SSRC: octets 2-11 of the fixed header (RFC 3550 §5.1).
+_SEQ_TS_SSRC: Final = struct.Struct("!HII").unpack_from
+#: First octet of a plain header: version 2, no padding, no extension, no CSRC.
+_PLAIN: Final = 0x80
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+UNSET: Final = _Unset.UNSET
 
 
 class _RtcpProtocol(asyncio.DatagramProtocol):
@@ -84,9 +101,11 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         on_dtmf: Callable[[DtmfDigit], None] | None,
         rng: random.Random,
     ) -> None:
+        if codec not in PAYLOAD_TYPES:
+            raise ValueError(f"unsupported codec {codec!r}")
         self.name = name
-        self.codec: Codec = codec
-        self.dtmf_payload_type = dtmf_payload_type
+        self._codec: Codec = codec
+        self._dtmf_pt = dtmf_payload_type
         self.local_port = port
         self._pool = pool
         self._loop = asyncio.get_running_loop()
@@ -98,14 +117,17 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         )
         self._latched: Address | None = None
         self._dest: Address | None = remote  # the latched source, else the SDP address
-        self._sendto: Callable[[bytes, Address], None] | None = None
+        self._sendto: Callable[[bytes | bytearray, Address], None] | None = None
         self.packets_sent = 0
         self.octets_sent = 0
         self.last_sent_timestamp = 0
         self._latched_rtcp = False
         self._receiver: PacketReceiver | None = None
+        self._raw_receiver: RawPacketReceiver | None = None
         self._dtmf = (
-            DtmfReceiver(payload_type=dtmf_payload_type) if dtmf_payload_type else None
+            DtmfReceiver(payload_type=dtmf_payload_type)
+            if dtmf_payload_type is not None
+            else None
         )
         self._on_dtmf = on_dtmf
         self.session = RtcpSession(
@@ -115,7 +137,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             rng=rng,
         )
         self._ssrc = self.session.ssrc
-        self._stats = self.session.receiver
+        self._update_stats = self.session.receiver.update
         self._time = self._loop.time
         self._rtcp_timer: asyncio.TimerHandle | None = None
         self._inactivity_timeout = inactivity_timeout
@@ -131,10 +153,99 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self._open_transports = 0
         self._released: asyncio.Future[None] = self._loop.create_future()
 
+    # -- configuration ---------------------------------------------------------
+
+    @property
+    def codec(self) -> Codec:
+        """The negotiated G.711 variant this leg sends and expects (RFC 3551 §4.5.14)."""
+        return self._codec
+
+    @codec.setter
+    def codec(self, codec: Codec) -> None:
+        self.configure(codec=codec)
+
+    @property
+    def dtmf_payload_type(self) -> int | None:
+        """The negotiated RFC 4733 telephone-event payload type, or ``None``."""
+        return self._dtmf_pt
+
+    @dtmf_payload_type.setter
+    def dtmf_payload_type(self, payload_type: int | None) -> None:
+        self.configure(dtmf_payload_type=payload_type)
+
+    def configure(
+        self,
+        *,
+        codec: Codec | None = None,
+        dtmf_payload_type: int | None | Literal[_Unset.UNSET] = UNSET,
+    ) -> None:
+        """Apply the outcome of an SDP negotiation (RFC 3264 §5 / §6).
+
+        ``codec``: the G.711 variant both ends agreed on (``None`` keeps the
+        current one).  ``dtmf_payload_type``: the dynamic payload type agreed
+        for RFC 4733 telephone-event, or ``None`` when the answer has none
+        (omitted: unchanged).  A changed telephone-event payload type starts
+        a new digit detector, so digits are recognised under the new number;
+        a digit in progress is reported first.  A bridge reads the legs'
+        codecs when it is wired: call :meth:`Bridge.reconfigure
+        <sipspeak.media.bridge.Bridge.reconfigure>` after re-negotiating a
+        bridged leg.  Raises ``ValueError`` for an unknown codec or a payload
+        type that does not fit the 7-bit PT field (RFC 3550 §5.1).
+        """
+        if codec is not None:
+            if codec not in PAYLOAD_TYPES:
+                raise ValueError(f"unsupported codec {codec!r}")
+            self._codec = codec
+        if dtmf_payload_type is UNSET or dtmf_payload_type == self._dtmf_pt:
+            return
+        if dtmf_payload_type is not None and not 0 <= dtmf_payload_type <= 127:
+            raise ValueError(
+                f"telephone-event payload type {dtmf_payload_type} is not 0-127"
+            )
+        old = self._dtmf
+        self._dtmf_pt = dtmf_payload_type
+        self._dtmf = (
+            DtmfReceiver(payload_type=dtmf_payload_type)
+            if dtmf_payload_type is not None
+            else None
+        )
+        if old is not None and self._on_dtmf is not None:
+            for digit in old.flush():
+                self._on_dtmf(digit)
+
+    @property
+    def ssrc(self) -> int:
+        """Our SSRC: every packet we send carries it, as our RTCP reports say."""
+        return self._ssrc
+
     # -- MediaLeg --------------------------------------------------------------
 
     def set_receiver(self, cb: PacketReceiver | None) -> None:
         self._receiver = cb
+        self._raw_receiver = None
+
+    def set_receivers(
+        self, cb: PacketReceiver | None, raw: RawPacketReceiver | None
+    ) -> None:
+        """``raw`` gets plain-header packets as datagrams, ``cb`` every other packet.
+
+        See :class:`~sipspeak.media.leg.RawRtpLeg`; ``set_receiver`` undoes this.
+        """
+        self._receiver = cb
+        self._raw_receiver = raw
+
+    def send_datagram(
+        self, datagram: bytes | bytearray, timestamp: int, payload_size: int
+    ) -> None:
+        """Send a complete RTP datagram that already carries :attr:`ssrc`."""
+        dest = self._dest
+        sendto = self._sendto
+        if dest is None or sendto is None:
+            return
+        self.packets_sent += 1
+        self.octets_sent += payload_size
+        self.last_sent_timestamp = timestamp
+        sendto(datagram, dest)
 
     def send(self, packet: RtpPacket) -> None:
         dest = self._dest
@@ -159,6 +270,30 @@ class RtpEndpoint(asyncio.DatagramProtocol):
                 return
             if not self._latch(data, addr):
                 return
+        if len(data) < 12 or data[0] != _PLAIN:
+            self._receive_general(data, addr)
+            return
+        second = data[1]
+        pt = second & 0x7F
+        if 64 <= pt < 96:
+            # RTCP multiplexed on the RTP port (RFC 5761 §4): not audio.
+            self._on_rtcp(data, addr)
+            return
+        seq, ts, ssrc = _SEQ_TS_SSRC(data, 2)
+        self._rx_count += 1
+        self._update_stats(ssrc, seq, ts, self._time())
+        if pt == self._dtmf_pt:
+            self._feed_dtmf(RtpPacket.parse(data))
+        raw = self._raw_receiver
+        if raw is not None:
+            raw(data, second, seq, ts, ssrc)
+            return
+        receiver = self._receiver
+        if receiver is not None:
+            receiver(RtpPacket.parse(data))
+
+    def _receive_general(self, data: bytes, addr: Address) -> None:
+        """Anything but a plain 12-byte header: CSRC, extension, padding, garbage."""
         try:
             packet = RtpPacket.parse(data)
         except ValueError as exc:
@@ -166,21 +301,25 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             log.debug("%s: dropping malformed RTP from %s: %s", self.name, addr, exc)
             return
         if packet.payload_type in _MUXED_RTCP:
-            # RTCP multiplexed on the RTP port (RFC 5761 §4): not audio.
             self._on_rtcp(data, addr)
             return
         self._rx_count += 1
-        self._stats.update(
+        self._update_stats(
             packet.ssrc, packet.sequence_number, packet.timestamp, self._time()
         )
-        if packet.payload_type == self.dtmf_payload_type and self._dtmf is not None:
-            digits = self._dtmf.feed(packet)
-            if digits and self._on_dtmf is not None:
-                for digit in digits:
-                    self._on_dtmf(digit)
+        if packet.payload_type == self._dtmf_pt:
+            self._feed_dtmf(packet)
         receiver = self._receiver
         if receiver is not None:
             receiver(packet)
+
+    def _feed_dtmf(self, packet: RtpPacket) -> None:
+        if self._dtmf is None:
+            return
+        digits = self._dtmf.feed(packet)
+        if digits and self._on_dtmf is not None:
+            for digit in digits:
+                self._on_dtmf(digit)
 
     def _latch(self, data: bytes, addr: Address) -> bool:
         # Latch only onto something that looks like RTP, so one stray datagram
@@ -320,6 +459,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             if transport is not None:
                 transport.close()
         self._receiver = None
+        self._raw_receiver = None
         self._transport_lost(closing=True)
         if self._dtmf is not None and self._on_dtmf is not None:
             for digit in self._dtmf.flush():

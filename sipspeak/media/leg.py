@@ -22,18 +22,38 @@ Contract
   endpoints, only from the latched source; ``None`` detaches it (packets are
   then dropped).  The callback runs on the event loop thread, must not block,
   and owns the packet it is given (it may rewrite and forward it).
+
+The datagram fast path
+----------------------
+A leg that is itself an RTP socket (:class:`RawRtpLeg`) can also skip the
+:class:`~sipspeak.media.rtp.RtpPacket` object altogether, which is what the
+bridge uses between two RTP endpoints (two per call, 50 packets a second
+each: the engine's hot loop):
+
+* ``set_receivers(cb, raw)`` installs ``raw`` for every packet with a plain
+  12-byte header (first octet ``0x80``: version 2, no padding, extension or
+  CSRC -- every G.711 packet in practice), called as
+  ``raw(datagram, second_octet, sequence_number, timestamp, ssrc)`` with the
+  header fields already read, and ``cb`` for every other packet (it gets an
+  :class:`~sipspeak.media.rtp.RtpPacket` as above).  ``set_receiver`` and
+  ``set_receivers`` replace each other; ``set_receiver(None)`` detaches both.
+* ``send_datagram(datagram, timestamp, payload_size)`` sends a complete RTP
+  datagram whose SSRC the caller already set to the leg's ``ssrc``;
+  ``timestamp`` and ``payload_size`` feed the RTCP sender report.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sipspeak.media.rtp import Codec, RtpPacket
 
-__all__ = ["MediaLeg", "PacketReceiver"]
+__all__ = ["MediaLeg", "PacketReceiver", "RawPacketReceiver", "RawRtpLeg"]
 
 PacketReceiver = Callable[[RtpPacket], None]
+#: ``raw(datagram, second_octet, sequence_number, timestamp, ssrc)``: a plain-header RTP packet.
+RawPacketReceiver = Callable[[bytes, int, int, int, int], None]
 
 
 class MediaLeg(Protocol):
@@ -55,4 +75,26 @@ class MediaLeg(Protocol):
 
     def set_receiver(self, cb: PacketReceiver | None) -> None:
         """Deliver every packet from the far end to ``cb``; ``None`` detaches."""
+        ...
+
+
+@runtime_checkable
+class RawRtpLeg(MediaLeg, Protocol):
+    """A leg that is an RTP socket: the datagram fast path of the module docstring."""
+
+    @property
+    def ssrc(self) -> int:
+        """The SSRC this leg sends with (RFC 3550 §8: its RTCP reports advertise it)."""
+        ...
+
+    def set_receivers(
+        self, cb: PacketReceiver | None, raw: RawPacketReceiver | None
+    ) -> None:
+        """``raw`` gets the plain-header packets, ``cb`` every other packet."""
+        ...
+
+    def send_datagram(
+        self, datagram: bytes | bytearray, timestamp: int, payload_size: int
+    ) -> None:
+        """Send a whole RTP datagram already carrying :attr:`ssrc` (never blocks)."""
         ...

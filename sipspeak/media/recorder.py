@@ -11,10 +11,11 @@ The file is written incrementally through a small window of pending audio:
 memory stays bounded whatever the call length.  After every flush the RIFF and
 data sizes in the header are rewritten, so a crash leaves a readable WAV file
 holding everything up to the last flush; :meth:`WavRecorder.close` writes the
-rest and fixes the header a final time.  The event loop only slices bytes and
-decodes one block per flush; the disk writes themselves run on one shared
-background thread (:func:`shared_disk_writer`), so a slow disk never stalls
-the packets of other calls.
+rest and fixes the header a final time.  Per packet the event loop only copies
+the payload into the channel's pending bytes; per flush it slices those bytes
+off.  Decoding, interleaving and the disk writes run on one shared background
+thread (:func:`shared_disk_writer`), so neither a slow disk nor the decoding
+of other calls' audio stalls the packets on the loop.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import numpy as np
 
 from sipspeak.media.bridge import Tap
 from sipspeak.media.g711 import SILENCE_BYTE, decode, transcode
-from sipspeak.media.rtp import Codec, ts_diff
+from sipspeak.media.rtp import Codec
 
 __all__ = ["WavRecorder", "shared_disk_writer", "wav_header"]
 
@@ -65,10 +66,26 @@ def shared_disk_writer() -> Executor:
         return _shared_writer
 
 
-def _append(fd: int, block: bytes, data_bytes: int) -> None:
-    """Append audio, then patch the RIFF and data sizes (RIFF offset 4, data offset 40)."""
+def _append(
+    fd: int,
+    count: int,
+    channels: list[tuple[Codec, bytes] | None],
+    data_bytes: int,
+) -> None:
+    """Decode and interleave ``count`` samples per channel, append them, fix the sizes.
+
+    Runs on the writer thread.  A channel that is ``None`` has not started yet
+    and is written as silence.  The RIFF and data sizes sit at offsets 4 and 40.
+    """
+    if len(channels) == 2 and all(channels):
+        block = np.empty((count, 2), dtype=np.int16)
+    else:
+        block = np.zeros((count, 2), dtype=np.int16)
+    for index, channel in enumerate(channels):
+        if channel is not None:
+            block[:, index] = decode(*channel)
     try:
-        view = memoryview(block)
+        view = memoryview(block.tobytes())
         while view:
             view = view[os.write(fd, view) :]
         os.pwrite(fd, struct.pack("<I", 36 + data_bytes), 4)
@@ -171,7 +188,11 @@ class WavRecorder:
             ch = self._anchor(index, codec, timestamp)
         elif codec != ch.codec:
             payload = transcode(payload, codec, ch.codec)
-        pos = ch.base_pos + ts_diff(timestamp, ch.base_ts)
+        # ts_diff inlined (this runs for every recorded packet): signed 32-bit distance.
+        delta = (timestamp - ch.base_ts) & 0xFFFFFFFF
+        if delta >= 0x80000000:
+            delta -= 0x100000000
+        pos = ch.base_pos + delta
         if not -self._max_jump < pos - ch.end < self._max_jump:
             # Timestamps jumped (a new stream not bridged over): trust the clock.
             ch.base_ts = timestamp
@@ -213,16 +234,17 @@ class WavRecorder:
         if self._fd is None:
             return
         count = min(count, self._window)
-        block = np.zeros((count, 2), dtype=np.int16)
-        for index, ch in enumerate(self._channels):
+        chunks: list[tuple[Codec, bytes] | None] = []
+        for ch in self._channels:
             if ch is None:
+                chunks.append(None)
                 continue
-            block[:, index] = decode(ch.codec, bytes(ch.pending[:count]))
+            chunks.append((ch.codec, bytes(ch.pending[:count])))
             del ch.pending[:count]
             ch.pending += ch.silence * count
         self._written += count
         self._last_write = self._writer.submit(
-            _append, self._fd, block.tobytes(), self._written * 4
+            _append, self._fd, count, chunks, self._written * 4
         )
 
     @property

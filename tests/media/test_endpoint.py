@@ -1,4 +1,5 @@
-"""RTP endpoints on real UDP sockets (127.0.0.1): latching, RTCP, inactivity, port pool."""
+"""RTP endpoints on real UDP sockets (127.0.0.1): latching, RTCP, inactivity, port pool,
+SDP configuration and the bridge's datagram path between two endpoints."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import socket
 
 import pytest
 
+from sipspeak.media.bridge import Bridge
+from sipspeak.media.dtmf import DtmfDigit, telephone_event_packets
 from sipspeak.media.endpoint import RtpEndpoint, open_endpoint
 from sipspeak.media.portpool import PortPool, PortPoolExhausted
 from sipspeak.media.rtcp import (
@@ -190,3 +193,77 @@ def test_port_pool_bookkeeping() -> None:
     assert pool.acquire() == 30002
     with pytest.raises(ValueError):
         PortPool(first=100, last=200)
+
+
+async def test_configure_applies_the_negotiated_codec_and_telephone_event(
+    port_pool: PortPool,
+) -> None:
+    digits: list[DtmfDigit] = []
+    ep = await open_endpoint(
+        pool=port_pool, codec="PCMU", dtmf_payload_type=101, on_dtmf=digits.append
+    )
+    phone = Peer()
+    try:
+        ep.configure(codec="PCMA", dtmf_payload_type=96)
+        assert ep.codec == "PCMA" and ep.dtmf_payload_type == 96
+        ep.configure(codec="PCMU")  # the telephone-event type is left alone
+        assert ep.codec == "PCMU" and ep.dtmf_payload_type == 96
+        for _, packet in telephone_event_packets(
+            "7", payload_type=96, ssrc=5, first_sequence=1, timestamp=0
+        ):
+            phone.send(ep, packet)
+        await wait_for(lambda: bool(digits))
+        assert [d.digit for d in digits] == ["7"]
+        # The attribute form (what the call layer assigns after SDP) does the same.
+        ep.dtmf_payload_type = None
+        assert ep.dtmf_payload_type is None
+        with pytest.raises(ValueError):
+            ep.configure(codec="G722")  # type: ignore[arg-type]
+        with pytest.raises(ValueError):
+            ep.configure(dtmf_payload_type=128)
+    finally:
+        ep.close()
+        phone.close()
+
+
+async def test_bridge_between_two_endpoints_rewrites_datagrams(
+    port_pool: PortPool,
+) -> None:
+    alice, bob = Peer(), Peer()
+    a = await open_endpoint(pool=port_pool, codec="PCMU", remote=alice.addr)
+    b = await open_endpoint(pool=port_pool, codec="PCMA", remote=bob.addr)
+    bridge = Bridge(customer=a, operator=b)
+    tapped: list[int] = []
+    bridge.set_tap("customer", lambda codec, ts, payload: tapped.append(ts))
+    try:
+        for seq in (1, 2, 3):
+            alice.send(a, pkt(seq))
+        out = [RtpPacket.parse(await bob.recv()) for _ in range(3)]
+        # Transcoded to the operator's law, in the operator endpoint's stream.
+        assert {p.payload_type for p in out} == {8}
+        assert {p.ssrc for p in out} == {b.ssrc}
+        first = out[0].sequence_number
+        assert [(p.sequence_number - first) & 0xFFFF for p in out] == [0, 1, 2]
+        assert out[0].marker and not out[1].marker
+        assert tapped == [p.timestamp for p in out]
+        assert b.packets_sent == 3 and b.octets_sent == 480
+        assert b.last_sent_timestamp == out[-1].timestamp
+        bob.send(
+            b,
+            RtpPacket(
+                payload_type=8,
+                sequence_number=9,
+                timestamp=0,
+                ssrc=4,
+                payload=b"\xd5" * 160,
+            ),
+        )
+        back = RtpPacket.parse(await alice.recv())
+        assert back.payload_type == 0 and back.ssrc == a.ssrc
+        assert a.stats().received == 3 and b.stats().received == 1
+    finally:
+        bridge.close()
+        a.close()
+        b.close()
+        alice.close()
+        bob.close()
