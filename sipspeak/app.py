@@ -155,10 +155,24 @@ async def stop_campaigns(services: Services) -> None:
         services.campaigns.stop_dialling()
 
 
+NUMBERING_INDEX = "numbering.bin"
+"""A refreshed numbering index in the data directory (``sipspeak numbering refresh``)."""
+
+
+def use_refreshed_numbering(config: Config) -> None:
+    from .crm.numbering import use_index_file
+
+    path = config.data_dir / NUMBERING_INDEX
+    if path.is_file():
+        use_index_file(path)
+        log.info("numbering index: %s", path)
+
+
 async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]) -> None:
     from .web.app import create_app
 
     db = await open_database(config)
+    use_refreshed_numbering(config)
     services: Services | None = None
     try:
         await recover_after_stop(db)

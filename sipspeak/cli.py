@@ -157,13 +157,30 @@ def _delegate(module: str, rest: Sequence[str]) -> int:
     return int(target.main(list(rest)))
 
 
+def _refresh_args(rest: list[str]) -> list[str]:
+    """``numbering refresh`` writes into the data directory unless told otherwise, so that a
+    reinstall of the package keeps the refreshed index (``serve`` loads it from there)."""
+    from .app import NUMBERING_INDEX
+
+    parser = argparse.ArgumentParser(add_help=False)
+    _common(parser)
+    parser.add_argument("--output")
+    known, others = parser.parse_known_args(rest)
+    if known.output:
+        return [*others, "--output", known.output]
+    if "-h" in others or "--help" in others:
+        return others
+    config = _load(known)
+    return [*others, "--output", str(config.data_dir / NUMBERING_INDEX)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Commands implemented elsewhere take their own arguments untouched.
     if argv[:1] == ["amd-eval"]:
         return _run(lambda: _delegate("sipspeak.media.amd.evaluate", argv[1:]))
     if argv[:2] == ["numbering", "refresh"]:
-        return _run(lambda: _delegate("sipspeak.crm.numbering_refresh", argv[2:]))
+        return _run(lambda: _delegate("sipspeak.crm.numbering_refresh", _refresh_args(argv[2:])))
     args = build_parser().parse_args(argv)
     handlers = {
         ("serve", None): _serve,

@@ -311,7 +311,18 @@ def shipped_regions_path() -> Path:
     return Path(str(resources.files("sipspeak.crm").joinpath("data/regions.csv")))
 
 
+_index_file: Path | None = None
+
+
+def use_index_file(path: Path | None) -> None:
+    """Load the index from ``path`` from now on (a refreshed index in the data directory,
+    which a reinstall of the package does not overwrite); ``None`` returns to the shipped one."""
+    global _index_file
+    _index_file = path
+    default_index.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def default_index() -> NumberingIndex:
-    """The index shipped with the package, loaded once per process."""
-    return NumberingIndex.load(shipped_index_path())
+    """The index in use, loaded once per process: a refreshed one if set, else the shipped one."""
+    return NumberingIndex.load(_index_file if _index_file is not None else shipped_index_path())

@@ -88,3 +88,21 @@ def test_config_errors_and_unwritable_data_dir(tmp_path: Path) -> None:
     assert "data directory" in unwritable.stderr and unwritable.stderr.count("\n") == 1
     usage = sipspeak("user", "add", "--role", "king", cwd=tmp_path)
     assert usage.returncode == 2
+
+
+def test_numbering_refresh_writes_into_the_data_dir(tmp_path: Path) -> None:
+    source = tmp_path / "DEF-9xx.csv"
+    source.write_text(
+        "АВС/ DEF;От;До;Емкость;Оператор;Регион;Территория ГАР;ИНН\n"
+        "922;8000000;8999999;1000000;ПАО \"МЕГАФОН\";Оренбургская обл.;Оренбургская область;7812014560\n",
+        encoding="utf-8")
+    out = sipspeak("numbering", "refresh", str(source), "--data-dir", "d", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    index = tmp_path / "d" / "numbering.bin"
+    assert index.is_file()
+    from sipspeak.crm.numbering import NumberingIndex
+
+    found = NumberingIndex.load(index).lookup(9228711345)
+    assert found is not None and found.region.name == "Оренбургская обл."
+    assert found.region.timezone == "Asia/Yekaterinburg"
+    assert NumberingIndex.load(index).lookup(9171959395) is None  # only what the extract holds
