@@ -7,22 +7,27 @@ layer and by the simulator (:mod:`.simulation`, ``bench/dialer_sim.py``).
 
 Modules
 -------
-=================  ===========================================================================
-``ports``          the interface to calls/: ``CallControl`` (originate / bridge / hang_up),
-                   ``OperatorRinger`` (ring_operator / stop_ringing / start_hold_music) and the
-                   frozen events they report (``CallRinging``, ``CallAnswered``, ``AmdResult``,
-                   ``CallEnded(outcome)``, ``OperatorAnswered`` / ``Declined`` / ``RingTimeout``)
-``agents``         ``AgentStateMachine`` (one table of transitions, intervals out, wrap-up
-                   deadline) and ``AgentRoster`` (all operators, shared by every project)
-``agent_stats``    ``operator_statistics()``: the columns of manual §6.3 from intervals
-``acd``            ``AcdQueue``: one project's queue, five strategies, queue/operator timeouts
-``pacing``         ``PacingInput``, ``UnlimitedPacer``, ``ProgressivePacer``
-``predictive``     ``PredictivePacer`` and the meaning of «Процент предиктивного набора»
-``schedule``       ``CampaignSchedule``: project dates, weekday intervals, client local time
-``retries``        ``RetryPolicy``: per-outcome interval lists and attempt limits
-``selection``      ``pick_contacts()``: due contacts in dialling order, blacklist, run switch
-``simulation``     the benchmark's call world driving the real pacer, queue and agents
-=================  ===========================================================================
+====================  ===========================================================================
+``ports``             the interface to calls/: ``CallControl`` (originate / bridge / hang_up),
+                      ``OperatorRinger`` (ring_operator / stop_ringing / start_hold_music) and the
+                      frozen events they report (``CallRinging``, ``CallAnswered``, ``AmdResult``,
+                      ``CallEnded(outcome)``, ``OperatorAnswered`` / ``Declined`` / ``RingTimeout``)
+``agents``            ``AgentStateMachine`` (one table of transitions, intervals out, wrap-up
+                      deadline) and ``AgentRoster`` (all operators, shared by every project)
+``agent_stats``       ``operator_statistics()``: the columns of manual §6.3 from intervals
+``acd``               ``AcdQueue``: one project's queue, five strategies, queue/operator timeouts,
+                      directed offers for operator tasks
+``pacing``            ``PacingInput``, ``UnlimitedPacer``, ``ProgressivePacer``
+``predictive``        ``PredictivePacer`` and the meaning of «Процент предиктивного набора»
+``schedule``          ``CampaignSchedule``: project dates, weekday intervals, client local time
+``retries``           ``RetryPolicy``: per-outcome interval lists and attempt limits
+``selection``         ``pick_contacts()``: due contacts in dialling order, blacklist, run switch
+``simulation``        the benchmark's call world driving the real pacer, queue and agents
+``campaign``          one running project: its parts built from storage, its dials in flight
+``runtime``           ``CampaignRuntime``, the asyncio shell described below
+``runtime_dialling``  operator tasks, callbacks and the base: picked, claimed, originated
+``runtime_worker``    the runtime's ordered storage worker
+====================  ===========================================================================
 
 How the campaign runtime will be wired (the asyncio shell, one per process)
 --------------------------------------------------------------------------
@@ -42,6 +47,9 @@ one ``AgentRoster`` and, per running project, an ``AcdQueue``, a pacer and the p
    zone) and passes them through ``pick_contacts(...)`` (blacklist, client local time, order,
    run switch), then ``CallControl.originate(contact, settings)`` for each; it marks each contact
    as "in progress" in storage in the same step so that no other node or tick dials it twice.
+   Before the pacer is asked, operator tasks with «Совершать звонок автоматически» that are due
+   are dialled for their own operators, each reserved first (``AcdQueue.reserve``) so the
+   answered call reaches him alone; an operator who is not available keeps his task waiting.
 3. *Call events* from calls/ (on the in-process bus):
    ``CallAnswered`` → wait for AMD; ``AmdResult(HUMAN)`` or AMD off → ``queue.enqueue(call_id)``;
    ``AmdResult(MACHINE)`` → ``hang_up``; ``CallEnded`` → ``RetryPolicy.after_call(history,

@@ -21,6 +21,15 @@ Manual settings and their meaning here:
 Operators come from the project's groups (``operator_ids``, in list order). State lives in the
 shared :class:`~sipspeak.dialer.agents.AgentRoster`: ringing an operator moves them to RINGING,
 so no other project's queue offers them a call at the same time.
+
+Directed offers (manual §5.2.4 «Задача на оператора», §6.1.1 «Совершать звонок
+автоматически»): a call the dialer places for one operator's task goes to that operator only,
+never by the strategy. The runtime first reserves the operator (:meth:`AcdQueue.reserve`: an
+available operator moves to «Слушает гудки», so neither this queue nor another project's offers
+him a call while his contact rings), then dials; when the contact answers and passes AMD,
+:meth:`AcdQueue.enqueue` rings him at once. A reservation the dial will not use (busy, no
+answer, a machine) is given back with :meth:`AcdQueue.release`. A directed call whose operator
+declines or lets it ring out waits for *him* again, until the queue timeout.
 """
 
 from __future__ import annotations
@@ -29,7 +38,12 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sipspeak.dialer.agents import AgentRoster, AgentState, AgentTrigger
+from sipspeak.dialer.agents import (
+    AgentRoster,
+    AgentState,
+    AgentTrigger,
+    IllegalAgentTransition,
+)
 from sipspeak.dialer.ports import OperatorAnswered, OperatorEvent
 
 
@@ -115,6 +129,8 @@ class _WaitingCall:
     deadline_ms: int
     rings: dict[str, _Ring] = field(default_factory=dict)
     tried: set[int] = field(default_factory=set)
+    operator_id: int | None = None
+    """A directed call: only this operator is offered it."""
 
 
 class AcdQueue:
@@ -129,12 +145,22 @@ class AcdQueue:
         self._answered_count: dict[int, int] = dict.fromkeys(settings.operator_ids, 0)
         self._last_answered_ms: dict[int, int] = {}
         self._last_answerer: int | None = None
+        self._reserved: dict[str, int] = {}  # call id -> operator held for it
 
     # --- observation -------------------------------------------------------------------------
 
     @property
     def waiting_count(self) -> int:
         return len(self._waiting)
+
+    @property
+    def directed_waiting_count(self) -> int:
+        """Waiting calls that only their own operator may take (not the pool's demand)."""
+        return sum(1 for c in self._waiting.values() if c.operator_id is not None)
+
+    def reserved_operator(self, call_id: str) -> int | None:
+        """The operator held for ``call_id`` while it is dialled, if any."""
+        return self._reserved.get(call_id)
 
     def is_waiting(self, call_id: str) -> bool:
         return call_id in self._waiting
@@ -151,16 +177,52 @@ class AcdQueue:
 
     # --- inputs ------------------------------------------------------------------------------
 
-    def enqueue(self, call_id: str, now_ms: int) -> list[QueueAction]:
-        """A customer (answered outbound, or inbound) starts waiting for an operator."""
+    def reserve(self, call_id: str, operator_id: int, now_ms: int) -> None:
+        """Hold an available operator for the call about to be dialled for his task: he moves
+        to «Слушает гудки» until :meth:`enqueue` offers him the answered call or
+        :meth:`release` gives him back. Raises
+        :class:`~sipspeak.dialer.agents.IllegalAgentTransition` if he is not available."""
+        if call_id in self._reserved or call_id in self._waiting:
+            raise ValueError(f"call {call_id} already has an operator or waits in the queue")
+        if operator_id not in self.settings.operator_ids:
+            raise ValueError(f"operator {operator_id} does not work in this queue")
+        if operator_id not in self._roster:
+            raise ValueError(f"operator {operator_id} is not on the roster")
+        state = self._roster.state(operator_id)
+        if state is not AgentState.AVAILABLE:
+            # «Не беспокоить» may dial out himself, but takes no call the dialer places.
+            raise IllegalAgentTransition(operator_id, state, AgentTrigger.DIAL_OUT)
+        self._roster.fire(operator_id, AgentTrigger.DIAL_OUT, now_ms)
+        self._reserved[call_id] = operator_id
+
+    def release(self, call_id: str, now_ms: int) -> list[QueueAction]:
+        """The reserved call will not reach a person: its operator resumes his status."""
+        operator_id = self._reserved.pop(call_id, None)
+        if operator_id is None:
+            return []
+        if self._roster.state(operator_id) is AgentState.RINGBACK:
+            self._roster.fire(operator_id, AgentTrigger.DIAL_FAILED, now_ms)
+        return self.dispatch(now_ms)
+
+    def enqueue(
+        self, call_id: str, now_ms: int, *, operator_id: int | None = None
+    ) -> list[QueueAction]:
+        """A customer (answered outbound, or inbound) starts waiting for an operator.
+
+        A call reserved with :meth:`reserve`, or given ``operator_id``, is directed: it is
+        offered to that operator only (see the module docstring)."""
         if call_id in self._waiting:
             raise ValueError(f"call {call_id} is already waiting in the queue")
-        self._waiting[call_id] = _WaitingCall(
-            call_id, now_ms, now_ms + self.settings.queue_timeout_ms
+        reserved = self._reserved.pop(call_id, None)
+        directed = reserved if reserved is not None else operator_id
+        call = self._waiting[call_id] = _WaitingCall(
+            call_id, now_ms, now_ms + self.settings.queue_timeout_ms, operator_id=directed
         )
         actions: list[QueueAction] = []
         if self.settings.music_on_hold:
             actions.append(StartHoldMusic(call_id))
+        if reserved is not None and self._roster.state(reserved) is AgentState.RINGBACK:
+            actions.append(self._ring(call, reserved, now_ms))
         actions += self.dispatch(now_ms)
         return actions
 
@@ -215,7 +277,16 @@ class AcdQueue:
         """Offer waiting calls to free operators. Call it whenever an operator becomes available
         (in any project they work in)."""
         actions: list[QueueAction] = []
+        roster = self._roster
+        # Directed calls first: their operator is theirs before the pool's.
         for call in self._waiting.values():
+            op = call.operator_id
+            if (op is not None and not call.rings and op in roster
+                    and roster.state(op) is AgentState.AVAILABLE):
+                actions.append(self._ring(call, op, now_ms))
+        for call in self._waiting.values():
+            if call.operator_id is not None:
+                continue
             if call.rings and self.settings.strategy is not QueueStrategy.RING_ALL:
                 continue
             free = self._free_operators()

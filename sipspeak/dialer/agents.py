@@ -95,6 +95,9 @@ TRANSITIONS: Final[dict[tuple[AgentState, AgentTrigger], AgentState | str]] = {
     (_S.AVAILABLE, _T.DIAL_OUT): _S.RINGBACK,
     (_S.DO_NOT_DISTURB, _T.DIAL_OUT): _S.RINGBACK,
     (_S.RINGBACK, _T.CUSTOMER_ANSWERED): _S.TALKING,
+    # An operator task («Совершать звонок автоматически»): the dialer holds the operator in
+    # «Слушает гудки» while it dials his contact, then offers him the answered call.
+    (_S.RINGBACK, _T.OFFER_CALL): _S.RINGING,
     (_S.RINGBACK, _T.DIAL_FAILED): RESUME,
     (_S.TALKING, _T.CALL_ENDED): _S.WRAP_UP,
     (_S.WRAP_UP, _T.CARD_SAVED): RESUME,

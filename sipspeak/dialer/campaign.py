@@ -34,7 +34,7 @@ from sipspeak.dialer.retries import (
     retry_class,
 )
 from sipspeak.dialer.schedule import WHOLE_DAY, CampaignSchedule, TimeWindow
-from sipspeak.dialer.selection import DueContact, ProjectRunSwitch
+from sipspeak.dialer.selection import ContactKind, DueContact, ProjectRunSwitch
 from sipspeak.storage.models import Project, WeekdayInterval
 
 __all__ = [
@@ -58,7 +58,8 @@ class Dial:
     """One customer leg the runtime placed (or an inbound call its queue took).
 
     ``contact_id`` is ``None`` for inbound calls; ``history`` is the contact's attempt history
-    before this dial.
+    before this dial. ``task_id`` is the operator task (manual §6.1.1 «Задачи») the dial
+    carries out; ``for_operator`` the operator held for it, who alone gets the answered call.
     """
 
     call_id: str
@@ -73,6 +74,13 @@ class Dial:
     operator_id: int | None = None
     abandoned: bool = False
     machine: bool = False
+    task_id: int | None = None
+    for_operator: int | None = None
+
+    @property
+    def paced(self) -> bool:
+        """A dial the pacer placed for the pool: an outbound call not held for one operator."""
+        return self.contact_id is not None and self.for_operator is None
 
     @property
     def resolved(self) -> bool:
@@ -106,11 +114,12 @@ class Campaign:
     def pacing_input(self, now_ms: int, roster: AgentRoster) -> PacingInput:
         operators = [roster[op] for op in self.operator_ids if op in roster]
         outbound = [d for d in self.dials.values() if d.contact_id is not None]
+        # Operator tasks bring their own operator: neither demand nor supply of the pool.
         return PacingInput(
             now_ms=now_ms,
             operators=operators,
-            dial_started_ms=[d.started_ms for d in outbound if not d.resolved],
-            waiting_persons=self.queue.waiting_count,
+            dial_started_ms=[d.started_ms for d in outbound if d.paced and not d.resolved],
+            waiting_persons=self.queue.waiting_count - self.queue.directed_waiting_count,
             lines_in_use=len(outbound),
         )
 
@@ -126,13 +135,15 @@ class Campaign:
         """May a contact in ``zone`` (``None``: the call center's) be called at ``now_ms``?"""
         return self.schedule.allows(now_ms, ZoneInfo(_zone_name(zone, self.call_center_zone)))
 
-    def due_contact(self, contact_id: int, phone: str, zone: str | None, due_ms: int) -> DueContact:
+    def due_contact(self, contact_id: int, phone: str, zone: str | None, due_ms: int,
+                    kind: ContactKind = ContactKind.BASE) -> DueContact:
         return DueContact(
             contact_id=contact_id,
             phone=phone,
             client_zone=_zone_name(zone, self.call_center_zone),
             upload_seq=contact_id,
             due_ms=due_ms,
+            kind=kind,
         )
 
 

@@ -17,11 +17,13 @@ their outputs to the call layer and to storage.
   ``call.inbound`` (an answered inbound call for a project's queue), and the ``call.*`` events
   of operators' own calls (``kind`` manual / click: «Слушает гудки», «В разговоре»).
 * **Storage.** Every write and every pacing pick runs on one owned worker task, in order: due
-  contacts are read, filtered by :func:`pick_contacts`, claimed atomically ('dialing') and only
-  then originated (the contact's attempt history is rebuilt from its count and its finished
-  calls); a finished dial writes ``dial_state``, ``attempts``, ``last_call_at`` and
-  ``next_attempt_at``; every closed operator interval goes to ``operator_intervals`` and to
-  the bus as ``agent.interval``.
+  operator tasks are dialled for their own operators first, then the pacer's count is filled
+  with callbacks and the base (:mod:`sipspeak.dialer.runtime_dialling`: read, filtered by
+  :func:`~sipspeak.dialer.selection.pick_contacts`, claimed atomically ('dialing') and only
+  then originated); a finished dial writes ``dial_state``, ``attempts``, ``last_call_at`` and
+  ``next_attempt_at``; a task's call bridged to an operator closes the task (``task.done`` on
+  the bus); every closed operator interval goes to ``operator_intervals`` and to the bus as
+  ``agent.interval``.
 * **Stopping** a project turns its run switch off at once: no new call starts, calls in
   progress finish and their outcomes are still written; the campaign is dropped when idle.
 """
@@ -32,7 +34,7 @@ import asyncio
 import dataclasses
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 from sipspeak.dialer.acd import (
@@ -53,7 +55,6 @@ from sipspeak.dialer.campaign import (
     Campaign,
     CampaignConfigError,
     Dial,
-    attempt_history,
     build_campaign,
     dial_state_after,
 )
@@ -65,14 +66,13 @@ from sipspeak.dialer.ports import (
     CallEnded,
     CallEvent,
     CallOutcome,
-    DialContact,
     OperatorAnswered,
     OperatorEvent,
     OperatorRinger,
 )
 from sipspeak.dialer.predictive import PredictivePacer
+from sipspeak.dialer.runtime_dialling import CampaignDialler
 from sipspeak.dialer.runtime_worker import StorageWorker
-from sipspeak.dialer.selection import pick_contacts
 from sipspeak.events import Event, EventBus, Subscription
 from sipspeak.storage import Database, NotFound, now_ms
 
@@ -147,6 +147,8 @@ class CampaignRuntime:
         self._pending_status: dict[int, AgentTrigger] = {}
         self._operator_calls: dict[int, str] = {}
         self._ended_unknown: OrderedDict[str, None] = OrderedDict()
+        self._dialler = CampaignDialler(db=db, bus=bus, calls=calls, roster=self.roster,
+                                        clock=self.now_ms, dialling=lambda: self._dialling)
 
     # --- life cycle ----------------------------------------------------------------------------
 
@@ -388,61 +390,13 @@ class CampaignRuntime:
         for campaign in list(self.campaigns.values()):
             if not self._dialling:
                 return
+            # Operator tasks due now go first: they take their operators out of the pool.
+            if await self._dialler.dial_tasks(campaign):
+                self._drain_intervals()
+                self._arm()
             count = campaign.calls_to_place(self.now_ms(), self.roster)
             if count > 0:
-                await self._dial(campaign, count)
-
-    async def _dial(self, campaign: Campaign, count: int) -> None:
-        contacts = self._db.contacts
-        now = self.now_ms()
-        # Only zones where the client window is open now: contacts that may not be called yet
-        # must not hide, by upload order, the ones that may.
-        zones = [z for z in await contacts.due_zones(project_id=campaign.project_id, now=now)
-                 if campaign.allows(now, z)]
-        if not zones:
-            return
-        rows = await contacts.due_for_dialling(
-            project_id=campaign.project_id, now=now, limit=count * 4 + 8,
-            newest_first=campaign.from_end, zones=zones)
-        if not rows:
-            return
-        by_id = {row.id: row for row in rows}
-        blacklisted = await self._db.blacklist.among([row.phone for row in rows])
-        due = [
-            campaign.due_contact(row.id, row.phone, row.timezone, row.next_attempt_at or 0)
-            for row in rows
-        ]
-        picked = pick_contacts(due, now_ms=now, count=count, schedule=campaign.schedule,
-                               blacklist=blacklisted, switch=campaign.switch,
-                               from_end=campaign.from_end)
-        claimed = set(
-            await contacts.claim_for_dialling([c.contact_id for c in picked], now=now)
-        )
-        for contact in picked:
-            if contact.contact_id not in claimed:
-                continue
-            row = by_id[contact.contact_id]
-            settings = campaign.dial_settings
-            if not (campaign.switch.running and self._dialling) or settings is None:
-                # Stopped while storage answered: the contact is given back untouched.
-                await contacts.release_claim(row.id, dial_state=row.dial_state,
-                                             next_attempt_at=row.next_attempt_at)
-                continue
-            attempts, outcomes = await contacts.dial_history(row.id)
-            history = attempt_history(attempts, outcomes)
-            try:
-                call_id = self._calls.originate(DialContact(row.id, row.phone), settings)
-            except Exception:
-                log.exception("project %s: originate to contact %s failed",
-                              campaign.project_id, row.id)
-                await contacts.release_claim(row.id, dial_state=row.dial_state,
-                                             next_attempt_at=row.next_attempt_at)
-                continue
-            campaign.dials[call_id] = Dial(call_id=call_id, project_id=campaign.project_id,
-                                           started_ms=self.now_ms(), contact_id=row.id,
-                                           history=history)
-            log.info("project %s: dialling contact %s (%s) as %s",
-                     campaign.project_id, row.id, row.phone, call_id)
+                await self._dialler.dial_pool(campaign, count)
 
     # --- call events --------------------------------------------------------------------------
 
@@ -474,8 +428,9 @@ class CampaignRuntime:
                 pass
             elif event.verdict is AmdVerdict.MACHINE:
                 dial.machine = True
-                self._observe_dial(campaign, "machine", now - dial.started_ms)
+                self._observe_dial(campaign, dial, "machine", now)
                 self._calls.hang_up(dial.call_id)
+                self._carry(campaign, campaign.queue.release(dial.call_id, now), now)
             else:
                 self._to_queue(campaign, dial, now)
         elif isinstance(event, CallEnded):
@@ -484,17 +439,18 @@ class CampaignRuntime:
 
     def _to_queue(self, campaign: Campaign, dial: Dial, now: int) -> None:
         dial.queued_ms = now
-        if dial.contact_id is not None:
-            self._observe_dial(campaign, "person", now - dial.started_ms)
+        self._observe_dial(campaign, dial, "person", now)
         self._carry(campaign, campaign.queue.enqueue(dial.call_id, now), now)
 
     def _ended(self, campaign: Campaign, dial: Dial, event: CallEnded, now: int) -> None:
         if campaign.queue.is_waiting(dial.call_id):
             # The customer hung up while waiting: abandoned (the dial is still known here).
             self._carry(campaign, campaign.queue.customer_left(dial.call_id, now), now)
+        # A task's call that reached no person gives its operator back.
+        self._carry(campaign, campaign.queue.release(dial.call_id, now), now)
         del campaign.dials[dial.call_id]
-        if not dial.resolved and dial.contact_id is not None:
-            self._observe_dial(campaign, "other", now - dial.started_ms)
+        if not dial.resolved:
+            self._observe_dial(campaign, dial, "other", now)
         if dial.operator_id is not None:
             if self.roster.state(dial.operator_id) is AgentState.TALKING:
                 self.roster.fire(dial.operator_id, AgentTrigger.CALL_ENDED, now)
@@ -525,9 +481,10 @@ class CampaignRuntime:
 
         self._worker.enqueue(write)
 
-    def _observe_dial(self, campaign: Campaign, kind: str, resolution_ms: int) -> None:
-        if isinstance(campaign.pacer, PredictivePacer):
-            campaign.pacer.observe_dial(kind=kind, resolution_ms=max(0, resolution_ms))
+    def _observe_dial(self, campaign: Campaign, dial: Dial, kind: str, now: int) -> None:
+        """The pacer measures the dials it placed (not operator tasks nor inbound calls)."""
+        if isinstance(campaign.pacer, PredictivePacer) and dial.paced:
+            campaign.pacer.observe_dial(kind=kind, resolution_ms=max(0, now - dial.started_ms))
 
     # --- queue actions and operator events ----------------------------------------------------
 
@@ -551,17 +508,31 @@ class CampaignRuntime:
                 if dial is not None:
                     dial.bridged_ms = now
                     dial.operator_id = action.operator_id
-                # The abandonment controller counts the persons the dialer called, not callers.
-                if isinstance(pacer, PredictivePacer) and dial is not None and dial.contact_id:
+                # The abandonment controller counts the persons the pacer called, not callers.
+                if isinstance(pacer, PredictivePacer) and dial is not None and dial.paced:
                     pacer.observe_person(abandoned=False)
                 self._calls.bridge(action.call_id, action.operator_id)
+                if dial is not None and dial.task_id is not None:
+                    self._worker.enqueue(self._task_done(dial.task_id, action.operator_id))
             elif isinstance(action, AbandonCall):
                 dial = campaign.dials.get(action.call_id)
                 if dial is not None:
                     dial.abandoned = True
-                if isinstance(pacer, PredictivePacer) and dial is not None and dial.contact_id:
+                if isinstance(pacer, PredictivePacer) and dial is not None and dial.paced:
                     pacer.observe_person(abandoned=True)
                 self._calls.hang_up(action.call_id)
+
+    def _task_done(self, task_id: int, operator_id: int) -> Callable[[], Awaitable[None]]:
+        """The job that marks an operator task done: its call was answered and bridged."""
+
+        async def complete() -> None:
+            try:
+                await self._db.tasks.complete(task_id)
+            except NotFound:
+                return  # removed, or closed by hand meanwhile
+            self._bus.publish("task.done", task_id=task_id, operator_id=operator_id)
+
+        return complete
 
     def on_operator_event(self, event: OperatorEvent) -> None:
         """The call layer reports on an operator leg the queue rang (OperatorRinger listener).

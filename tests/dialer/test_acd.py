@@ -13,7 +13,12 @@ from sipspeak.dialer.acd import (
     StartHoldMusic,
     StopRinging,
 )
-from sipspeak.dialer.agents import AgentRoster, AgentState, AgentTrigger
+from sipspeak.dialer.agents import (
+    AgentRoster,
+    AgentState,
+    AgentTrigger,
+    IllegalAgentTransition,
+)
 from sipspeak.dialer.ports import (
     OperatorAnswered,
     OperatorDeclined,
@@ -215,3 +220,75 @@ def test_settings_reject_nonsense() -> None:
         QueueSettings(QueueStrategy.LINEAR, 0, 10, (1,))
     with pytest.raises(ValueError):
         QueueSettings(QueueStrategy.LINEAR, 10, 10, (1, 1))
+
+
+def test_a_reserved_operator_gets_his_answered_call_and_no_other() -> None:
+    queue, roster = make(QueueStrategy.LONGEST_IDLE, available=(11, 12))
+    queue.reserve("task", 12, 0)
+    assert roster.state(12) is AgentState.RINGBACK  # «Слушает гудки» while it is dialled
+    assert queue.reserved_operator("task") == 12
+    # A pool call meanwhile goes to the other operator, never to the reserved one.
+    assert [r.operator_id for r in rings(queue.enqueue("pool", 10))] == [11]
+    # The task's contact answered: only his operator is rung, at once.
+    actions = queue.enqueue("task", 20)
+    assert [(r.operator_id, r.call_id) for r in rings(actions)] == [(12, "task")]
+    assert roster.state(12) is AgentState.RINGING
+    assert queue.directed_waiting_count == 1
+    answered = queue.on_operator_event(OperatorAnswered(rings(actions)[0].ring_id, 12, 25))
+    assert BridgeCall("task", 12, 5) in answered
+    assert roster.state(12) is AgentState.TALKING
+
+
+def test_a_released_reservation_gives_the_operator_back_to_the_pool() -> None:
+    queue, roster = make(QueueStrategy.LINEAR, available=(11,))
+    queue.reserve("task", 11, 0)
+    assert rings(queue.enqueue("pool", 5)) == []  # the only operator is held
+    actions = queue.release("task", 30)  # busy: no person will come
+    assert roster.state(11) is AgentState.RINGING
+    assert [(r.operator_id, r.call_id) for r in rings(actions)] == [(11, "pool")]
+    assert queue.release("task", 40) == []
+
+
+def test_only_an_available_operator_can_be_reserved() -> None:
+    queue, roster = make(QueueStrategy.LINEAR, available=(11,))
+    with pytest.raises(IllegalAgentTransition):
+        queue.reserve("a", 12, 0)  # paused
+    roster.fire(12, AgentTrigger.SET_DO_NOT_DISTURB, 1)
+    with pytest.raises(IllegalAgentTransition):
+        queue.reserve("a", 12, 2)
+    assert roster.state(12) is AgentState.DO_NOT_DISTURB
+    with pytest.raises(ValueError):
+        queue.reserve("a", 99, 3)  # not in this queue
+    queue.reserve("a", 11, 4)
+    with pytest.raises(ValueError):
+        queue.reserve("a", 11, 5)
+
+
+def test_a_directed_call_waits_for_its_operator_until_the_queue_timeout() -> None:
+    queue, roster = make(QueueStrategy.LINEAR, available=(11, 12), queue_timeout_ms=30_000,
+                         operator_timeout_ms=10_000)
+    queue.reserve("task", 12, 0)
+    ring = rings(queue.enqueue("task", 1_000))[0]
+    # He declines: the call is not handed to 11, it waits for him.
+    again = queue.on_operator_event(OperatorDeclined(ring.ring_id, 12, 2_000))
+    assert [(r.operator_id, r.call_id) for r in rings(again)] == [(12, "task")]
+    assert roster.state(11) is AgentState.AVAILABLE
+    # He lets it ring out; the queue timeout then abandons it.
+    assert queue.get_timer() == 12_000
+    out = queue.handle_timer(12_000)
+    assert StopRinging(rings(again)[0].ring_id, 12) in out
+    assert [r.operator_id for r in rings(out)] == [12]
+    out = queue.handle_timer(31_000)
+    assert AbandonCall("task", 30_000) in out
+    assert roster.state(11) is AgentState.AVAILABLE
+    assert roster.state(12) is AgentState.AVAILABLE
+
+
+def test_a_directed_call_takes_its_operator_before_the_pool_does() -> None:
+    queue, roster = make(QueueStrategy.LINEAR, available=())
+    assert rings(queue.enqueue("pool", 0)) == []
+    assert rings(queue.enqueue("mine", 1, operator_id=11)) == []
+    roster.fire(11, AgentTrigger.SET_AVAILABLE, 2)
+    actions = queue.dispatch(2)
+    assert [(r.operator_id, r.call_id) for r in rings(actions)] == [(11, "mine")]
+    assert queue.waiting_count == 2 and queue.directed_waiting_count == 1

@@ -448,3 +448,114 @@ async def test_operators_start_in_the_status_the_workspace_stored(rig: Rig) -> N
     runtime = await rig.start()
     assert runtime.roster.state(operator).value == "available"
     await until(lambda: len(rig.calls.originated) == 1, "a dial for the stored operator")
+
+
+async def _team(rig: Rig, pid: int, size: int) -> list[int]:
+    operators = [await rig.operator(pid) for _ in range(size)]
+    group = await rig.db.groups.create(f"команда {pid}")
+    await rig.db.groups.add_members(group, operators)
+    await rig.db.projects.set_groups(pid, [group])
+    return operators
+
+
+async def test_a_due_task_is_dialled_first_and_answered_by_its_operator(rig: Rig) -> None:
+    pid, ids = await rig.project(["79000000601", "79000000602", "79000000603"],
+                                 dial_mode="progressive", max_concurrent_calls=5)
+    first, second = await _team(rig, pid, 2)
+    # The contact was reached before; its operator promised to call back, and it is time.
+    await rig.db.contacts.update(ids[2], dial_state="done", attempts=1, last_call_at=1000)
+    task = await rig.db.tasks.add(contact_id=ids[2], operator_id=second, text="перезвонить",
+                                  due_at=2000, auto_call=True)
+    runtime = await rig.start()
+    for operator in (first, second):
+        runtime.set_agent_status(operator, "available")
+    await until(lambda: len(rig.calls.originated) == 2, "the task and one base dial")
+    assert rig.calls.phones() == ["79000000603", "79000000601"]  # the task before the base
+    task_call = rig.calls.call_of("79000000603")
+    # He is held for his contact («Слушает гудки»); the base dial is for the other operator.
+    assert runtime.roster.state(second).value == "ringback"
+    await asyncio.sleep(0.1)
+    assert len(rig.calls.originated) == 2
+    runtime.on_call_event(CallAnswered(task_call, runtime.now_ms()))
+    assert [(op, call) for _, op, call in rig.calls.rings] == [(second, task_call)]
+    runtime.on_operator_event(OperatorAnswered(rig.calls.rings[0][0], second, runtime.now_ms()))
+    assert rig.calls.bridged == [(task_call, second)]
+    await runtime.settle()
+    done = (await rig.db.tasks.list(contact_id=ids[2]))[0]
+    assert done.id == task and done.done_at is not None
+    runtime.on_call_event(CallEnded(task_call, runtime.now_ms(), CallOutcome.ANSWERED))
+    await runtime.settle()
+    contact = await rig.db.contacts.get(ids[2])
+    assert (contact.dial_state, contact.attempts) == ("done", 2)
+
+
+async def test_a_task_waits_for_its_operator_and_is_not_dialled_for_another(rig: Rig) -> None:
+    pid, ids = await rig.project(["79000000611", "79000000612"], dial_mode="progressive",
+                                 max_concurrent_calls=5)
+    first, second = await _team(rig, pid, 2)
+    await rig.db.tasks.add(contact_id=ids[1], operator_id=second, text="", due_at=2000,
+                           auto_call=True)
+    runtime = await rig.start()
+    runtime.set_agent_status(first, "available")
+    runtime.set_agent_status(second, "pause")
+    await until(lambda: len(rig.calls.originated) == 1, "a base dial for the free operator")
+    runtime.on_call_event(CallEnded(rig.calls.originated[0][0], runtime.now_ms(),
+                                    CallOutcome.BUSY))
+    await asyncio.sleep(0.2)  # ticks pass: the task's contact is not dialled as base either
+    assert rig.calls.phones() == ["79000000611"]
+    runtime.set_agent_status(second, "available")
+    await until(lambda: len(rig.calls.originated) == 2, "the task dialled for its operator")
+    assert rig.calls.phones()[1] == "79000000612"
+    assert runtime.roster.state(second).value == "ringback"
+    assert runtime.roster.state(first).value == "available"
+
+
+async def test_a_failed_task_attempt_gives_the_operator_back_and_retries_by_the_rules(
+        rig: Rig) -> None:
+    pid, ids = await rig.project(["79000000621"], dial_mode="progressive",
+                                 amd_enabled=True)
+    (operator,) = await _team(rig, pid, 1)
+    await rig.db.tasks.add(contact_id=ids[0], operator_id=operator, text="", due_at=2000,
+                           auto_call=True)
+    runtime = await rig.start()
+    runtime.set_agent_status(operator, "available")
+    await until(lambda: len(rig.calls.originated) == 1, "the task dialled")
+    call_id = rig.calls.originated[0][0]
+    runtime.on_call_event(CallAnswered(call_id, runtime.now_ms()))
+    assert runtime.roster.state(operator).value == "ringback"  # AMD still listening
+    runtime.on_call_event(AmdResult(call_id, runtime.now_ms(), AmdVerdict.MACHINE))
+    assert runtime.roster.state(operator).value == "available"  # free again at once
+    assert rig.calls.rings == []
+    ended_at = runtime.now_ms()
+    runtime.on_call_event(CallEnded(call_id, ended_at, CallOutcome.ANSWERING_MACHINE))
+    await runtime.settle()
+    contact = await rig.db.contacts.get(ids[0])
+    assert (contact.dial_state, contact.next_attempt_at) == ("machine", ended_at + 3 * MINUTE)
+    (task,) = await rig.db.tasks.list(contact_id=ids[0])
+    assert task.done_at is None
+    await asyncio.sleep(0.2)  # he is free and the task is open, but the retry is not due
+    assert len(rig.calls.originated) == 1
+    await rig.db.contacts.update(ids[0], next_attempt_at=ended_at)  # three minutes later
+    await until(lambda: len(rig.calls.originated) == 2, "the task dialled again")
+    assert rig.calls.phones() == ["79000000621"] * 2
+
+
+async def test_a_task_of_nobody_is_a_callback_dialled_before_the_base(rig: Rig) -> None:
+    pid, ids = await rig.project(["79000000631", "79000000632"], dial_mode="progressive")
+    (operator,) = await _team(rig, pid, 1)
+    await rig.db.contacts.update(ids[1], dial_state="done", attempts=1, last_call_at=1000)
+    task = await rig.db.tasks.add(contact_id=ids[1], operator_id=None, text="", due_at=2000,
+                                  auto_call=True)
+    runtime = await rig.start()
+    runtime.set_agent_status(operator, "available")
+    await until(lambda: len(rig.calls.originated) == 1, "a dial")
+    assert rig.calls.phones() == ["79000000632"]
+    call_id = rig.calls.originated[0][0]
+    assert runtime.roster.state(operator).value == "available"  # not held: the queue decides
+    runtime.on_call_event(CallAnswered(call_id, runtime.now_ms()))
+    await until(lambda: len(rig.calls.rings) == 1, "the operator rung")
+    runtime.on_operator_event(OperatorAnswered(rig.calls.rings[0][0], operator,
+                                               runtime.now_ms()))
+    await runtime.settle()
+    (done,) = await rig.db.tasks.list(contact_id=ids[1])
+    assert done.id == task and done.done_at is not None

@@ -295,6 +295,15 @@ class ContactsRepo(Repo):
             " last_call_at = ?, updated_at = ? WHERE id = ?",
             (dial_state, attempts, next_attempt_at, last_call_at, now_ms(), contact_id))
 
+    async def claim_for_task(self, contact_id: int, *, now: int) -> bool:
+        """Mark a contact as being dialled for an operator task ('dialing'), whatever its base
+        state (a task may call back a contact the base already reached); False if it is being
+        dialled already."""
+        cursor = await self.db.execute(
+            "UPDATE contacts SET dial_state = 'dialing', updated_at = ?"
+            " WHERE id = ? AND dial_state != 'dialing'", (now, contact_id))
+        return cursor.rowcount > 0
+
     async def release_stale_claims(self, *, now: int) -> int:
         """Contacts left 'dialing' by a process that stopped mid-call: due again now, as lost."""
         cursor = await self.db.execute(
@@ -356,6 +365,46 @@ class TasksRepo(Repo):
         rows = await self.db.fetchall(
             "SELECT * FROM tasks WHERE done_at IS NULL AND due_at <= ? ORDER BY due_at", (now,))
         return [record(Task, r) for r in rows]
+
+    async def due_auto_calls(self, *, project_id: int, now: int,
+                             operator_ids: Sequence[int] | None,
+                             limit: int = 100) -> builtins.list[Task]:
+        """Open tasks with «Совершать звонок автоматически» of the project's contacts that the
+        dialer may call at ``now``, earliest due first: of the given operators, or (``None``)
+        tasks assigned to nobody. A task is due from ``due_at`` on; once its contact was called
+        after that (a failed attempt), only when the contact's next attempt time has come (the
+        retry rules: none left, no more automatic calls). Never a contact being dialled or a
+        blacklisted number."""
+        params: builtins.list[object] = [project_id, now]
+        if operator_ids is None:
+            who = "t.operator_id IS NULL"
+        elif not operator_ids:
+            return []
+        else:
+            who = f"t.operator_id IN ({', '.join('?' for _ in operator_ids)})"
+            params += operator_ids
+        rows = await self.db.fetchall(
+            "SELECT t.* FROM tasks t JOIN contacts c ON c.id = t.contact_id"
+            " WHERE c.project_id = ? AND t.auto_call = 1 AND t.done_at IS NULL"
+            f" AND t.due_at <= ? AND {who} AND c.dial_state != 'dialing'"
+            " AND c.phone NOT IN (SELECT phone FROM blacklist)"
+            " AND (c.last_call_at IS NULL OR c.last_call_at < t.due_at"
+            "      OR (c.next_attempt_at IS NOT NULL AND c.next_attempt_at <= ?))"
+            " ORDER BY t.due_at, t.id LIMIT ?", (*params, now, limit))
+        return [record(Task, r) for r in rows]
+
+    async def open_auto_call_contacts(self, contact_ids: Iterable[int]) -> set[int]:
+        """Those of ``contact_ids`` with an open automatic-call task: the task dials them, the
+        base does not."""
+        ids = builtins.list(dict.fromkeys(contact_ids))
+        found: set[int] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = await self.db.fetchall(
+                "SELECT DISTINCT contact_id FROM tasks WHERE auto_call = 1 AND done_at IS NULL"
+                f" AND contact_id IN ({', '.join('?' for _ in chunk)})", chunk)
+            found.update(int(r["contact_id"]) for r in rows)
+        return found
 
     async def complete(self, task_id: int) -> None:
         cursor = await self.db.execute(
