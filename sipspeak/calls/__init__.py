@@ -8,6 +8,7 @@ Modules, one concept each:
 * ``trunks``   — trunks from storage: registrations, routes, inbound matching;
 * ``phones``   — operators' phones: registrar with digest auth, where to ring;
 * ``ringing``  — offering a call to an operator: fork, first answer wins, auto-answer;
+* ``hold``     — a party holds (re-INVITE sendonly / inactive): music to the other one;
 * ``amd_tap``  — answering-machine detection fed from the bridge;
 * ``call``     — what the service holds per call;
 * ``service``  — ``CallService``: the dialer's ``CallControl`` and ``OperatorRinger``;

@@ -53,7 +53,8 @@ class Call:
     customer: SipLeg | None = None
     operator: SipLeg | None = None
     bridge: Bridge | None = None
-    player: Player | None = None
+    player: Player | None = None  # plays to the customer: the wait, the operator's hold
+    operator_music: Player | None = None  # plays to the operator while the customer holds
     recorder: WavRecorder | None = None
     recording_path: str | None = None
     amd: AmdTap | None = None

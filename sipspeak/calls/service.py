@@ -7,7 +7,7 @@ through the project's trunk (digest auth on 401/407, the project's caller ID, ou
 operator to the customer through :class:`~sipspeak.media.bridge.Bridge`, ``hang_up`` ends
 it.  The dialer hears back through :meth:`CallService.attach_dialer`; every step is also
 published on the bus (``call.ringing``, ``call.answered``, ``call.amd``, ``call.bridged``,
-``call.dtmf``, ``call.ended``, ``call.inbound``).
+``call.dtmf``, ``call.hold`` with the holding ``side``, ``call.ended``, ``call.inbound``).
 
 Per call: a :class:`~sipspeak.calls.state.CallState` (sans-IO, ms) holds phases and
 deadlines, one ``call_at`` is armed from its ``get_timer()``; a CDR row is opened when the
@@ -61,6 +61,7 @@ from sipspeak.storage import Database, NotFound, now_ms
 from .amd_tap import AmdTap, amd_params, verdict_of
 from .call import Call, CallLog
 from .cdr import Tariff, completion_columns
+from .hold import hold_changed, media_silence_expected
 from .legs import MediaOffer, SipLeg
 from .phones import PhoneDirectory
 from .ringing import Ring, start_ring
@@ -446,6 +447,8 @@ class CallService:
             return
         if role == "operator" and call.operator is None:
             return
+        if media_silence_expected(call, role):
+            return  # a holding leg sends nothing; its resume re-arms the check
         since = (self.clock() - call.state.answered_ms) / 1000.0
         if since < self.inactivity_timeout:
             self.loop.call_later(self.inactivity_timeout - since, self._media_recheck, call, role)
@@ -622,18 +625,12 @@ class CallService:
             session.reject_reinvite(488, now)
             return
         session.accept_reinvite(body, now)
-        if leg is call.operator and leg.on_hold != was_on_hold and call.bridge is not None:
-            self._publish("call.hold", call, on_hold=leg.on_hold)
-            if leg.on_hold:
-                if call.player is None and call.customer is not None:
-                    call.player = Player(codec=call.customer.endpoint.codec)
-                if call.player is not None:
-                    call.bridge.replace("operator", call.player)
-                    call.player.start()
-            else:
-                call.bridge.replace("operator", leg.endpoint)
-                if call.player is not None:
-                    self.spawn(call.player.stop(), f"hold music off {call.id}")
+        if leg.on_hold != was_on_hold and call.bridge is not None:
+            side = "customer" if leg is call.customer else "operator"
+            self._publish("call.hold", call, on_hold=leg.on_hold, side=side)
+            hold_changed(call, leg, self.spawn)
+            if not leg.on_hold:  # its RTP should come back: check it did
+                self.loop.call_later(self.inactivity_timeout, self._media_recheck, call, side)
 
     # -- the end -----------------------------------------------------------------------------
     def end(self, call: Call, outcome: CallOutcome, code: int | None = None, *,
@@ -673,8 +670,9 @@ class CallService:
         call.finished = self.spawn(self._complete(call), f"cdr {call.id}")
 
     async def _complete(self, call: Call) -> None:
-        if call.player is not None:
-            await call.player.stop()
+        for player in (call.player, call.operator_music):
+            if player is not None:
+                await player.stop()
         if call.cdr_id is None:
             self.calls.pop(call.id, None)
             return

@@ -326,8 +326,12 @@ def read_stereo(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def baresip_phone(directory: Path, *, registrar_port: int, freq: int = 440,
-                  auto_answer: bool = True, console_port: int | None = None) -> Path:
-    """A baresip operator phone: registers with digest auth, auto-answers, plays a tone."""
+                  auto_answer: bool = True, console_port: int | None = None,
+                  record: bool = False) -> Path:
+    """A baresip operator phone: registers with digest auth, auto-answers, plays a tone.
+
+    With ``record`` the sndfile module writes what the phone hears (and says) to WAV files
+    in ``directory`` (``dump-*-dec.wav`` / ``dump-*-enc.wav``)."""
     directory.mkdir(parents=True, exist_ok=True)
     source = directory / "tone.wav"
     subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(source),
@@ -340,7 +344,8 @@ def baresip_phone(directory: Path, *, registrar_port: int, freq: int = 440,
         f"audio_player aufile,{directory}/received.wav\n"
         f"audio_source aufile,{source}\n"
         f"audio_alert aufile,{directory}/alert.wav\n"
-        + (f"module cons.so\ncons_listen 127.0.0.1:{console_port}\n" if console_port else ""))
+        + (f"module cons.so\ncons_listen 127.0.0.1:{console_port}\n" if console_port else "")
+        + (f"module sndfile.so\nsnd_path {directory}\n" if record else ""))
     answer = ";answermode=auto" if auto_answer else ""
     (directory / "accounts").write_text(
         f"<sip:{OPERATOR_EXTENSION}@127.0.0.1:{registrar_port}>"

@@ -90,7 +90,7 @@ class Dialer:
 async def test_both_phones_ring_the_first_to_answer_wins(
         world: World, spawn: Any, rtp_party: Any, tmp_path: Path) -> None:
     customer = rtp_party(1000.0)
-    provider, port = await start_provider(spawn, "provider.xml", rtp_port=customer.port)
+    _, port = await start_provider(spawn, "provider.xml", rtp_port=customer.port)
     trunk_id = await world.add_trunk(port)
     await world.log.wait("trunk.state", trunk_id=trunk_id, state="registered")
     project_id = await world.add_project(trunk_id)
@@ -129,7 +129,7 @@ async def test_customer_hanging_up_while_the_operator_rings_is_abandoned(
         world: World, spawn: Any, rtp_party: Any, tmp_path: Path) -> None:
     customer = rtp_party(1000.0)
     # The customer answers, listens to the hold music for 3 s and hangs up (BYE).
-    provider, port = await start_provider(spawn, "provider_hangs_up.xml",
+    _, port = await start_provider(spawn, "provider_hangs_up.xml",
                                           rtp_port=customer.port, pause_ms=3000)
     trunk_id = await world.add_trunk(port)
     await world.log.wait("trunk.state", trunk_id=trunk_id, state="registered")

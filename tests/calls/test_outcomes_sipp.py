@@ -141,7 +141,7 @@ async def test_provider_refusal_maps_to_the_outcome(
         world: World, spawn: Any, tmp_path: Path, code: int, outcome: CallOutcome,
         sip_code: int, client_status: str) -> None:
     scenario = refusing_provider(tmp_path, code)
-    provider, port = await start_provider(spawn, str(scenario))
+    _, port = await start_provider(spawn, str(scenario))
     trunk_id = await registered_trunk(world, port)
     call_id, events, ended = await dial(world, trunk_id)
     await asyncio.wait_for(ended.wait(), 15)

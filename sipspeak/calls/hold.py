@@ -1,0 +1,73 @@
+"""Hold: while one party holds the call, the other hears music (manual §5.2.4).
+
+A party holds with a re-INVITE whose offer is ``sendonly`` / ``inactive`` (RFC 3264 §8.4,
+RFC 6337 §5.3); :meth:`~sipspeak.calls.legs.SipLeg.answer_offer` has already answered it
+and set ``leg.on_hold``.  Here the bridge follows: the holding party's side of the bridge is
+taken by a :class:`~sipspeak.media.player.Player` with the default hold melody, so the
+other party keeps receiving a continuous stream (the bridge rewrites it across the switch);
+the resume puts the leg's own endpoint back and stops the player.
+
+* the operator holds: ``call.player`` (the same player that filled the wait for an
+  operator) plays to the customer;
+* the customer holds: ``call.operator_music`` plays to the operator.
+
+The holding leg sends no RTP for the whole hold, so its inactivity does not count while it
+lasts (:func:`media_silence_expected`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from sipspeak.media.bridge import Side
+from sipspeak.media.player import Player
+
+from .call import Call
+from .legs import SipLeg
+
+__all__ = ["hold_changed", "media_silence_expected"]
+
+Spawn = Callable[[Coroutine[Any, Any, Any], str], object]
+
+
+def _side(call: Call, leg: SipLeg) -> Side:
+    return "customer" if leg is call.customer else "operator"
+
+
+def _music(call: Call, side: Side) -> Player | None:
+    """The player that stands in for ``side`` while it holds (made on first use)."""
+    if side == "operator":
+        if call.player is None and call.customer is not None:
+            call.player = Player(codec=call.customer.endpoint.codec)
+        return call.player
+    if call.operator_music is None:
+        # It plays to the operator: his codec, or the customer's before an operator joins.
+        listener = call.operator or call.customer
+        if listener is None:
+            return None
+        call.operator_music = Player(codec=listener.endpoint.codec)
+    return call.operator_music
+
+
+def hold_changed(call: Call, leg: SipLeg, spawn: Spawn) -> None:
+    """``leg`` went on hold or came back (``leg.on_hold``): rewire the bridge."""
+    bridge = call.bridge
+    if bridge is None:
+        return
+    side = _side(call, leg)
+    music = _music(call, side)
+    if leg.on_hold:
+        if music is not None:
+            bridge.replace(side, music)
+            music.start()
+        return
+    bridge.replace(side, leg.endpoint)
+    if music is not None:
+        spawn(music.stop(), f"hold music off {call.id}")
+
+
+def media_silence_expected(call: Call, role: str) -> bool:
+    """True while the leg of ``role`` holds the call: it is meant to send nothing."""
+    leg = call.customer if role == "customer" else call.operator
+    return leg is not None and leg.on_hold
