@@ -5,6 +5,7 @@ this adapter decodes it (one table lookup per packet, in media/'s G.711 code) an
 sans-IO detector with the stream time the RTP timestamp gives (RFC 3550 §5.1: the timestamp
 counts 8 kHz samples), so lost packets count as silence.  The decision is reported once to
 ``on_result``; :meth:`AmdTap.check` decides on silence when no audio arrives at all.
+:func:`fan` lets the recorder and the detector share the customer's side of the bridge.
 """
 
 from __future__ import annotations
@@ -15,14 +16,28 @@ from collections.abc import Callable
 
 from sipspeak.media.amd.detector import AmdDecision, AmdResult, AnsweringMachineDetector
 from sipspeak.media.amd.params import AmdParams, AmdParamsError
+from sipspeak.media.bridge import Tap
 from sipspeak.media.g711 import decode
 from sipspeak.media.rtp import Codec, ts_diff
 
 from ..dialer.ports import AmdVerdict
 
-__all__ = ["AmdTap", "amd_params", "verdict_of"]
+__all__ = ["AmdTap", "amd_params", "fan", "verdict_of"]
 
 log = logging.getLogger(__name__)
+
+
+def fan(*taps: Tap | None) -> Tap | None:
+    """One bridge tap feeding several (the recorder and the detector); None when none."""
+    live = [t for t in taps if t is not None]
+    if len(live) <= 1:
+        return live[0] if live else None
+
+    def tap(codec: Codec, timestamp: int, payload: bytes) -> None:
+        for one in live:
+            one(codec, timestamp, payload)
+
+    return tap
 
 
 def amd_params(text: str) -> AmdParams:

@@ -44,7 +44,7 @@ from sipspeak.dialer.ports import (
 )
 from sipspeak.events import EventBus
 from sipspeak.media.amd.detector import AmdResult as DetectorResult
-from sipspeak.media.bridge import Bridge, Tap
+from sipspeak.media.bridge import Bridge
 from sipspeak.media.dtmf import DtmfDigit
 from sipspeak.media.endpoint import RtpEndpoint, open_endpoint
 from sipspeak.media.player import Player
@@ -58,7 +58,7 @@ from sipspeak.sip.uri import SipUri
 from sipspeak.sip.useragent import UserAgent
 from sipspeak.storage import Database, NotFound, now_ms
 
-from .amd_tap import AmdTap, amd_params, verdict_of
+from .amd_tap import AmdTap, amd_params, fan, verdict_of
 from .call import Call, CallLog
 from .cdr import Tariff, completion_columns
 from .hold import hold_changed, media_silence_expected
@@ -82,18 +82,6 @@ def failure_status(outcome: CallOutcome, code: int | None) -> int:
         return code
     return {CallOutcome.BUSY: 486, CallOutcome.NO_ANSWER: 480,
             CallOutcome.CONGESTION: 503}.get(outcome, 487)
-
-
-def _fan(*taps: Tap | None) -> Tap | None:
-    live = [t for t in taps if t is not None]
-    if len(live) <= 1:
-        return live[0] if live else None
-
-    def tap(codec: Codec, timestamp: int, payload: bytes) -> None:
-        for one in live:
-            one(codec, timestamp, payload)
-
-    return tap
 
 
 class CallService:
@@ -245,7 +233,10 @@ class CallService:
             self.end(call, CallOutcome.NO_ANSWER)  # not dialled yet: it never will be
             return
         if leg.session.state is SessionState.CONFIRMED:
-            self.end(call, CallOutcome.ANSWERED if call.state.bridged_ms else CallOutcome.LOST)
+            # The dialer hangs up a machine from inside its AmdResult listener: that verdict
+            # is the outcome, not the release.
+            machine = (call.amd_result or "").startswith(AmdVerdict.MACHINE.value)
+            self.end(call, call.state.released(self.clock(), machine=machine))
         else:
             leg.session.hangup(self.loop.time())  # CANCEL: the 487 ends the call
 
@@ -538,7 +529,7 @@ class CallService:
                               on_result=lambda result: self._amd_result(call, result))
             self.loop.call_later(call.amd.deadline + 0.1, self._amd_deadline, call)
         rec = call.recorder
-        call.bridge.set_tap("customer", _fan(rec.tap("customer") if rec else None, call.amd))
+        call.bridge.set_tap("customer", fan(rec.tap("customer") if rec else None, call.amd))
         call.bridge.set_tap("operator", rec.tap("operator") if rec else None)
         self._publish("call.answered", call)
         self._to_dialer(call, CallAnswered(call.id, now))

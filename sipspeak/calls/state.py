@@ -9,7 +9,8 @@ call on the project's global timeout).  Nothing here reads a clock or touches a 
 Outcomes follow manual §5.2.5 and :func:`sipspeak.calls.cdr.outcome_for_status`:
 answered / busy (486, 600) / no answer (dial timeout, 480, 408, 487 after our CANCEL) /
 failed (other 3xx–6xx, with the code) / congestion (503) / abandoned (the customer hung
-up while waiting for an operator: the dialer's «person answered but got no operator») /
+up while waiting for an operator, or we released him at the queue timeout: the dialer's
+«person answered but got no operator») /
 lost (the media stopped: a technical drop after the answer) / answering machine.  The
 dialer retries abandoned and lost alike (its «Потерян» class).
 """
@@ -128,6 +129,18 @@ class CallState:
         if self.phase is CallPhase.BRIDGED:
             return self.end(now_ms, CallOutcome.ANSWERED)
         return self.end(now_ms, CallOutcome.ABANDONED)
+
+    def released(self, now_ms: int, *, machine: bool = False) -> CallOutcome:
+        """We release an answered call (the dialer's ``hang_up``).
+
+        Bridged, it was a conversation; after an answering-machine verdict it is that
+        machine; otherwise the customer got no operator in time (the queue timeout): the
+        dialer's ``ABANDONED``.
+        """
+        if self.phase is CallPhase.BRIDGED:
+            return self.end(now_ms, CallOutcome.ANSWERED)
+        return self.end(now_ms, CallOutcome.ANSWERING_MACHINE if machine
+                        else CallOutcome.ABANDONED)
 
     def end(self, now_ms: int, outcome: CallOutcome, sip_code: int | None = None) -> CallOutcome:
         """End with ``outcome`` unless already ended (the first reason wins)."""

@@ -173,6 +173,7 @@ async def test_operator_who_does_not_answer_times_out(
     await phone.read_until("session closed", timeout=10)  # our CANCEL reached it
     calls.hang_up(call_id)
     ended = await world.log.wait("call.ended", call_id=call_id)
-    assert ended.data["outcome"] == "lost"  # answered, then released without an operator
+    # Answered, then released without an operator (the queue timeout): abandoned.
+    assert ended.data["outcome"] == "abandoned"
     row = await finished_row(world, call_id)
     assert row.operator_status == "Оператор не ответил" and row.operator_id is None

@@ -39,6 +39,8 @@ async def answered_call(world: World, spawn: Any, customer: Any, *, amd: bool
         events.append(event)
         if isinstance(event, CallAnswered):
             calls.start_hold_music(event.call_id)  # the customer hears us, and answers
+        if isinstance(event, AmdResult) and event.verdict is AmdVerdict.MACHINE:
+            calls.hang_up(event.call_id)  # what the dialer does, from inside the listener
         if isinstance(event, CallEnded):
             ended.set()
 

@@ -70,6 +70,16 @@ def test_hang_up_outcomes() -> None:
     vanished.answer(10)
     vanished.bridge(20)
     assert vanished.hung_up(900, media_lost=True) is CallOutcome.LOST
+    queued = CallState(started_ms=0)
+    queued.answer(10)
+    assert queued.released(700) is CallOutcome.ABANDONED  # the queue timeout: we hang up
+    machine = CallState(started_ms=0)
+    machine.answer(10)
+    assert machine.released(700, machine=True) is CallOutcome.ANSWERING_MACHINE
+    joined = CallState(started_ms=0)
+    joined.answer(10)
+    joined.bridge(20)
+    assert joined.released(700, machine=True) is CallOutcome.ANSWERED
     silent = CallState(started_ms=0)
     silent.answer(10)
     assert silent.hung_up(900, media_lost=True) is CallOutcome.LOST  # no BYE: a drop
