@@ -1,9 +1,11 @@
 """Answering-machine detection on an answered customer leg: a bridge tap feeding the detector.
 
 The bridge hands the customer's audio to a tap as ``(codec, rtp_timestamp, payload)``;
-this adapter decodes it (one table lookup per packet, in media/'s G.711 code) and feeds the
-sans-IO detector with the stream time the RTP timestamp gives (RFC 3550 §5.1: the timestamp
-counts 8 kHz samples), so lost packets count as silence.  The decision is reported once to
+this adapter only appends the payload to a batch, per packet.  A batch of contiguous audio
+(100 ms, or less when the timestamps jump or the codec changes) is decoded at once by
+media/'s G.711 code and fed to the sans-IO detector with the stream time the RTP timestamp
+gives (RFC 3550 §5.1: the timestamp counts 8 kHz samples), so lost packets count as silence.
+G.711 carries one byte per sample, so a payload's length is its duration.  The decision is reported once to
 ``on_result``; :meth:`AmdTap.check` decides on silence when no audio arrives at all.
 :func:`fan` lets the recorder and the detector share the customer's side of the bridge.
 """
@@ -25,6 +27,7 @@ from ..dialer.ports import AmdVerdict
 __all__ = ["AmdTap", "amd_params", "fan", "verdict_of"]
 
 log = logging.getLogger(__name__)
+BATCH_SAMPLES = 800  # 100 ms at 8 kHz: five 20 ms packets per decode and analysis
 
 
 def fan(*taps: Tap | None) -> Tap | None:
@@ -63,6 +66,10 @@ class AmdTap:
         self.detector = AnsweringMachineDetector(params=params)
         self._on_result = on_result
         self._first_ts: int | None = None
+        self._batch = bytearray()
+        self._batch_codec: Codec = "PCMU"
+        self._batch_start = 0  # samples after the first packet
+        self._batch_end = 0
         self.result: AmdResult | None = None
 
     def __call__(self, codec: Codec, timestamp: int, payload: bytes) -> None:
@@ -70,13 +77,30 @@ class AmdTap:
             return
         if self._first_ts is None:
             self._first_ts = timestamp
-        stream_time = ts_diff(timestamp, self._first_ts) / 8000.0
-        if stream_time < 0:
+        offset = ts_diff(timestamp, self._first_ts)
+        if offset < 0:
             return  # reordered packet from before the first one
-        self._decided(self.detector.feed(decode(codec, payload), stream_time))
+        if self._batch and (codec != self._batch_codec or offset != self._batch_end):
+            self.flush()  # a gap, a reordering or a codec change ends the batch
+        if not self._batch:
+            self._batch_codec = codec
+            self._batch_start = offset
+        self._batch += payload
+        self._batch_end = offset + len(payload)
+        if len(self._batch) >= BATCH_SAMPLES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Decode and analyse the audio batched so far."""
+        if not self._batch or self.result is not None:
+            return
+        pcm = decode(self._batch_codec, bytes(self._batch))
+        self._batch.clear()
+        self._decided(self.detector.feed(pcm, self._batch_start / 8000.0))
 
     def check(self, elapsed: float) -> None:
         """No decision from audio ``elapsed`` seconds after the answer: decide on silence."""
+        self.flush()
         if self.result is None:
             self._decided(self.detector.handle_timer(elapsed))
 
