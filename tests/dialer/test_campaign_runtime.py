@@ -559,3 +559,42 @@ async def test_a_task_of_nobody_is_a_callback_dialled_before_the_base(rig: Rig) 
     await runtime.settle()
     (done,) = await rig.db.tasks.list(contact_id=ids[1])
     assert done.id == task and done.done_at is not None
+
+
+async def test_a_task_is_due_from_its_time_then_by_the_contact_s_retry_rules(rig: Rig) -> None:
+    pid, (cid, other) = await rig.project(["79000000641", "79000000642"])
+    operator = await rig.operator(pid)
+    tasks = rig.db.tasks
+    task = await tasks.add(contact_id=cid, operator_id=operator, text="", due_at=2000,
+                           auto_call=True)
+    await tasks.add(contact_id=other, operator_id=operator, text="", due_at=2000)  # by hand
+
+    async def due(now: int, operators: list[int] | None = None) -> list[int]:
+        found = await tasks.due_auto_calls(project_id=pid, now=now,
+                                           operator_ids=[operator] if operators is None
+                                           else operators)
+        return [t.id for t in found]
+
+    assert (await due(1999), await due(2000)) == ([], [task])
+    assert await due(2000, [operator + 1]) == []
+    assert await tasks.due_auto_calls(project_id=pid, now=2000, operator_ids=None) == []
+    assert await tasks.open_auto_call_contacts([cid, other]) == {cid}
+    # Called after it fell due and failed: the retry time rules; none left, no more calls.
+    await rig.db.contacts.update(cid, dial_state="busy", last_call_at=2500,
+                                 next_attempt_at=4000)
+    assert (await due(3999), await due(4000)) == ([], [task])
+    await rig.db.contacts.update(cid, dial_state="error", next_attempt_at=None)
+    assert await due(10_000) == []
+    # A call before it fell due does not count against it; a contact being dialled waits.
+    await rig.db.contacts.update(cid, last_call_at=1500)
+    assert await due(10_000) == [task]
+    assert await rig.db.contacts.claim_for_task(cid, now=10_000)
+    assert not await rig.db.contacts.claim_for_task(cid, now=10_000)
+    assert await due(10_000) == []
+    await rig.db.contacts.update(cid, dial_state="done")
+    await rig.db.blacklist.add(["79000000641"])
+    assert await due(10_000) == []
+    await rig.db.blacklist.remove(["79000000641"])
+    await tasks.complete(task)
+    assert await due(10_000) == []
+    assert await tasks.open_auto_call_contacts([cid]) == set()
