@@ -244,6 +244,11 @@ class AgentRoster:
         self._machines[agent_id] = machine
         return machine
 
+    @property
+    def wrap_up_limit_ms(self) -> int | None:
+        """The wrap-up limit every operator works under (``None``: none)."""
+        return self._wrap_up_limit_ms
+
     def __contains__(self, agent_id: int) -> bool:
         return agent_id in self._machines
 

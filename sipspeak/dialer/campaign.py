@@ -214,7 +214,7 @@ def _retry_policy(project: Project) -> RetryPolicy:
         raise CampaignConfigError(f"project {project.id}: {exc}") from None
 
 
-def _pacer(project: Project) -> Pacer:
+def _pacer(project: Project, wrap_up_limit_ms: int | None) -> Pacer:
     lines = max(1, project.max_concurrent_calls)
     if project.dial_mode == "unlimited":
         return UnlimitedPacer(lines=lines)
@@ -224,6 +224,7 @@ def _pacer(project: Project) -> Pacer:
                 predictive_percent=float(min(100, max(1, project.predictive_percent))),
                 max_wait_ms=max(0, project.queue_timeout_s) * 1000,
                 max_lines=lines,
+                wrap_up_limit_ms=wrap_up_limit_ms,
             )
         )
     return ProgressivePacer()
@@ -269,7 +270,7 @@ def build_campaign(
     return Campaign(
         project_id=project.id,
         dial_settings=dial_settings,
-        pacer=_pacer(project),
+        pacer=_pacer(project, roster.wrap_up_limit_ms),
         queue=AcdQueue(settings=queue_settings, roster=roster),
         schedule=_schedule(project, intervals),
         retry=_retry_policy(project),

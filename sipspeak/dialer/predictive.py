@@ -15,7 +15,8 @@ Time ahead is cut into one-second steps ``h = 0 … H``. For each ``h``:
 * supply ``F(h + w)`` — operators free by ``now + h + w``, where ``w`` is how long a person may
   wait (the queue timeout): 1 for an available operator; for wrap-up, the conditional probability
   that it ends within the step given its age; for talk, that talk *and then* wrap-up end within
-  it (a convolution of the two measured log-normal fits).
+  it (a convolution of the two measured log-normal fits). Under a wrap-up limit
+  (``wrap_up_limit_ms``) the deadline is known: a wrap-up ends by it for certain.
 
 Treating ``A(h) − F(h + w)`` as normal, ``E[(A − F)⁺]`` is the expected number of persons
 short of an operator at ``h``; summed over the steps it is the expected shortage in
@@ -76,6 +77,9 @@ class PredictiveSettings:
     set_point_share: float = 0.95
     """The controller aims at this share of the target: a margin for the day's noise."""
     max_lines: int | None = None
+    wrap_up_limit_ms: int | None = None
+    """The wrap-up limit the operators work under: no wrap-up lasts longer, so an operator in
+    wrap-up is free by that deadline for certain (``None``: no limit)."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.target_abandon_rate < 1.0:
@@ -96,6 +100,10 @@ class PredictiveSettings:
             )
         if self.max_lines is not None and self.max_lines <= 0:
             raise ValueError(f"max lines must be positive, got {self.max_lines}")
+        if self.wrap_up_limit_ms is not None and self.wrap_up_limit_ms <= 0:
+            raise ValueError(
+                f"wrap-up limit must be positive, got {self.wrap_up_limit_ms} ms"
+            )
 
 
 class LogNormalFit:
@@ -148,10 +156,11 @@ def _erfc(z: FloatArray) -> FloatArray:
     return out
 
 
-def _ends_within_table(fit: LogNormalFit) -> FloatArray:
-    """T[a, h] = P(ends within h seconds | lasted a seconds)."""
+def _ends_within_table(fit: LogNormalFit, limit_s: float | None = None) -> FloatArray:
+    """T[a, h] = P(ends within h seconds | lasted a seconds); certain once ``a + h`` reaches
+    ``limit_s`` (a deadline that ends it)."""
     ages = np.arange(MAX_AGE_S + HORIZON_S + 1, dtype=np.float64)
-    s = fit.survival(ages)
+    s = _survival_with_limit(fit, ages, limit_s)
     alive = s[: MAX_AGE_S + 1, None]
     later = s[np.arange(MAX_AGE_S + 1)[:, None] + np.arange(HORIZON_S + 1)[None, :]]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -159,13 +168,26 @@ def _ends_within_table(fit: LogNormalFit) -> FloatArray:
     return table.astype(np.float64)
 
 
-def _talk_then_wrap_table(talk: LogNormalFit, wrap: LogNormalFit) -> FloatArray:
+def _survival_with_limit(
+    fit: LogNormalFit, t_s: FloatArray, limit_s: float | None
+) -> FloatArray:
+    """P(duration > t), zero from ``limit_s`` on."""
+    s = fit.survival(t_s)
+    if limit_s is None:
+        return s
+    out: FloatArray = np.where(t_s >= limit_s, 0.0, s)
+    return out
+
+
+def _talk_then_wrap_table(
+    talk: LogNormalFit, wrap: LogNormalFit, wrap_limit_s: float | None = None
+) -> FloatArray:
     """T[a, h] = P(talk ends and then wrap-up ends within h seconds | talk lasted a seconds)."""
     ends = _ends_within_table(talk)  # cumulative in h
     ending_in_step = np.diff(ends, axis=1, prepend=0.0)  # talk ends in [h-1, h)
     h = np.arange(HORIZON_S + 1, dtype=np.float64)
-    wrap_cdf = 1.0 - wrap.survival(
-        h[None, :] - h[:, None] + 0.5
+    wrap_cdf = 1.0 - _survival_with_limit(
+        wrap, h[None, :] - h[:, None] + 0.5, wrap_limit_s
     )  # [k, h]: wrap ≤ h − k + ½
     wrap_cdf = np.where(h[None, :] >= h[:, None], wrap_cdf, 0.0)
     table: FloatArray = np.einsum("ak,kh->ah", ending_in_step, wrap_cdf)
@@ -334,11 +356,13 @@ class PredictivePacer:
         # Supply by h + w (a person may wait w): shift the grid now, holding the last column.
         wait_steps = -(-self.settings.max_wait_ms // 1000)
         shift = np.minimum(np.arange(HORIZON_S + 1) + wait_steps, HORIZON_S)
+        limit_ms = self.settings.wrap_up_limit_ms
+        limit_s = None if limit_ms is None else limit_ms / 1000.0
         self._talk_table = np.ascontiguousarray(
-            _talk_then_wrap_table(self.talk, self.wrap_up)[:, shift]
+            _talk_then_wrap_table(self.talk, self.wrap_up, limit_s)[:, shift]
         )
         self._wrap_table = np.ascontiguousarray(
-            _ends_within_table(self.wrap_up)[:, shift]
+            _ends_within_table(self.wrap_up, limit_s)[:, shift]
         )
         self._durations_unfitted = 0
 

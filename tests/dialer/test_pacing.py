@@ -168,3 +168,20 @@ def test_simulated_small_team_poor_base_stays_within_abandonment_target() -> Non
     figures = simulate_shift(world, PredictivePacer(), 5)
     assert figures.persons > 200
     assert figures.abandonment_rate <= 0.03
+
+
+def test_predictive_counts_on_the_wrap_up_limit_as_a_deadline() -> None:
+    now = 1_000_000
+    # Wrap-ups measured long (mean 60 s): by its fit alone, an operator 18 s into wrap-up is
+    # unlikely to be free soon; under a 20 s limit he is free within 2 s for certain.
+    plain, limited = PredictivePacer(), PredictivePacer(PredictiveSettings(wrap_up_limit_ms=20_000))
+    for pacer in (plain, limited):
+        train(pacer, person_rate=0.3)
+        for _ in range(400):
+            pacer.observe_wrap_up(60_000)
+    wrapping = [Op(AgentState.WRAP_UP, now - 18_000)] * 10
+    assert limited.calls_to_place(situation(wrapping, now_ms=now)) > plain.calls_to_place(
+        situation(wrapping, now_ms=now)
+    )
+    with pytest.raises(ValueError):
+        PredictiveSettings(wrap_up_limit_ms=0)
