@@ -207,14 +207,17 @@ class Database:
         # Inside a transaction, read through the writer so the caller sees its own changes.
         return self._writer if _in_transaction.get() else self._reader
 
+    # Cursors are closed at once: a statement left un-finished keeps its read transaction
+    # open, and the reader connection would go on seeing that old snapshot of the database
+    # (WAL) instead of what writers committed since.
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        cursor = await self._read_conn().execute(sql, params)
-        return list(await cursor.fetchall())
+        async with self._read_conn().execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        cursor = await self._read_conn().execute(sql, params)
-        row = await cursor.fetchone()
-        return row
+        async with self._read_conn().execute(sql, params) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+            return row
 
     async def ping(self) -> bool:
         try:

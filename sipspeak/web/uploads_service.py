@@ -225,7 +225,7 @@ class ImportJob:
 
 
 class _Session:
-    """Writes of one import into a prepared upload (inside the import's transaction)."""
+    """Writes of one import into a prepared upload (``finish`` completes the upload)."""
 
     def __init__(self, db: Database, project_id: int, upload_id: int) -> None:
         self._db = db
@@ -266,8 +266,14 @@ class PreparedUploadTarget:
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[_Session]:
-        async with self._db.transaction():
+        # Batches commit one by one (other writers never wait for a whole import) while the
+        # upload is 'importing': the dialer skips it, and a failure removes it with every
+        # contact written so far, so nothing half-imported remains.
+        try:
             yield _Session(self._db, self._project_id, self._upload_id)
+        except BaseException:
+            await asyncio.shield(self._db.uploads.remove_with_contacts(self._upload_id))
+            raise
 
 
 class ImportJobs:
@@ -288,7 +294,8 @@ class ImportJobs:
                     on_failure: Callable[[], None] | None = None) -> ImportJob:
         db = self._services.db
         upload_id = await db.uploads.create(project_id=project_id, filename=filename,
-                                            tags=list(options.tags), created_by=user_id)
+                                            tags=list(options.tags), created_by=user_id,
+                                            importing=True)
         job = ImportJob(upload_id=upload_id, project_id=project_id, filename=filename)
         self._jobs[upload_id] = job
         while len(self._jobs) > KEPT_JOBS:

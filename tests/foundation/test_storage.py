@@ -265,3 +265,4 @@ async def test_upgrade_from_the_first_schema_keeps_rows(tmp_path: Path) -> None:
         assert [c.phone for c in await db.contacts.due(project_id=1, now=0, limit=5)] == ["+79990000001"]
     finally:
         await db.close()
+
