@@ -38,6 +38,24 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_range(size: int, probe: int = 128) -> int:
+    """The first port of ``size`` RTP ports whose first ``probe`` are free now.
+
+    Other processes on the machine (a load benchmark, say) may hold thousands of UDP ports
+    in a row; the port pool gives up after 64 taken pairs, so probe before choosing.
+    """
+    for _ in range(200):
+        first = random.randrange(20000, 60000 - size, 2)
+        try:
+            for port in range(first, first + probe):
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise AssertionError("no free range of RTP ports")
+
+
 class Peer:
     """A child process that is always killed."""
 
@@ -171,7 +189,7 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path,
     registrar = Registrar(**marker.kwargs) if marker is not None else None
     db = await Database.open(tmp_path / "calls.db")
     bus = EventBus()
-    first = random.randrange(20000, 60000, 2)
+    first = free_port_range(400)
     config = load_config(environ={}).with_overrides({
         ("sip", "listen"): ["udp:127.0.0.1:0"],
         ("rtp", "port_min"): first, ("rtp", "port_max"): first + 400,
