@@ -512,6 +512,18 @@ class RtpEndpoint(asyncio.DatagramProtocol):
                 self._on_dtmf(digit)
 
 
+def _address_in_use(exc: OSError) -> bool:
+    """Whether binding failed because another socket holds the port.
+
+    uvloop reports it as ``OSError("could not bind ...")`` without an errno,
+    the ``EADDRINUSE`` error being its ``__cause__``; asyncio raises the latter.
+    """
+    cause = exc.__cause__
+    return exc.errno == errno.EADDRINUSE or (
+        isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE
+    )
+
+
 def _returning(endpoint: RtpEndpoint) -> Callable[[], RtpEndpoint]:
     """Protocol factory for the RTP socket: the endpoint itself."""
     return lambda: endpoint
@@ -562,7 +574,7 @@ async def open_endpoint(
                     _returning(endpoint), local_addr=(host, port)
                 )
             except OSError as exc:
-                if exc.errno != errno.EADDRINUSE:
+                if not _address_in_use(exc):
                     pool.release(port)
                     raise
                 skipped.append(port)
@@ -581,7 +593,7 @@ async def open_endpoint(
                     endpoint.closed = True
                     rtp_transport.close()
                     await endpoint.wait_closed()
-                    if exc.errno != errno.EADDRINUSE:
+                    if not _address_in_use(exc):
                         pool.release(port)
                         raise
                     skipped.append(port)

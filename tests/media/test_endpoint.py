@@ -154,6 +154,16 @@ async def test_rtcp_reports_and_bye_reach_the_peer(port_pool: PortPool) -> None:
 async def test_pool_skips_taken_pairs_and_reports_exhaustion(
     port_pool: PortPool,
 ) -> None:
+    await skips_taken_pairs_and_reports_exhaustion(port_pool)
+
+
+def test_pool_skips_taken_pairs_under_uvloop(port_pool: PortPool) -> None:
+    # uvloop words a taken port differently from asyncio (errno only in __cause__).
+    uvloop = pytest.importorskip("uvloop")
+    uvloop.run(skips_taken_pairs_and_reports_exhaustion(port_pool))
+
+
+async def skips_taken_pairs_and_reports_exhaustion(port_pool: PortPool) -> None:
     # Take the pool's first pair from outside, as another process would.
     blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
