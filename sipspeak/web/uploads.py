@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 import tempfile
 from pathlib import Path
@@ -215,6 +216,12 @@ async def _export(request: web.Request, project: Project) -> web.StreamResponse:
 
 async def _page_context(request: web.Request, project: Project) -> dict[str, Any]:
     db = services_of(request).db
+    upload = request.query.get("upload", "")
+    job = _jobs(request).get(int(upload)) if upload.isdigit() else None
+    if job is not None:
+        # The import runs on while this page awaits the database: render the moment before
+        # the first read, so a job that ends meanwhile is not shown done beside older counts.
+        job = copy.copy(job)
     context: dict[str, Any] = {"project": project, "notice": notice(request, "uploads.ok"),
                                **await uploads_overview(request, project),
                                "all_tags": await db.tags.list()}
@@ -233,9 +240,7 @@ async def _page_context(request: web.Request, project: Project) -> dict[str, Any
                 options = base if guess in base else [*base[:-1], guess, IGNORE]
                 columns.append({"header": header, "guess": guess, "options": options})
             context.update(staged=staged, columns=columns)
-    upload = request.query.get("upload", "")
     if upload.isdigit():
-        job = _jobs(request).get(int(upload))
         if job is None:
             # An import of before a restart: its counts are in the upload row.
             stored = next((u for u in await db.uploads.list(project.id)

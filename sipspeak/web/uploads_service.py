@@ -361,12 +361,16 @@ class ImportJobs:
             log.exception("could not remove the failed upload %s", job.upload_id)
 
     async def close(self) -> None:
-        tasks = [j.task for j in self._jobs.values() if j.task is not None and not j.task.done()]
-        for task in tasks:
+        running = [(j, j.task) for j in self._jobs.values() if j.task is not None and not j.task.done()]
+        for _, task in running:
             task.cancel()
-        for task in tasks:
+        for job, task in running:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+            if job.state == "running":
+                # Cancelled before it began: nothing ran to remove its upload.
+                job.state, job.error = "failed", "импорт прерван остановкой сервера"
+                await self._services.db.uploads.remove_with_contacts(job.upload_id)
 
 
 def mapping_targets(card_fields: Sequence[str]) -> list[str]:
