@@ -1,4 +1,4 @@
-"""Answering-machine detection benchmark (shared/BENCHMARKS-PROTOCOL.md).
+"""Answering-machine detection benchmark (docs/benchmarks-protocol.md).
 
 1. Generates the held-out part of the project's corpus (scripts/amd_corpus.py, split
    ``heldout``: voices, phrases, speeds and pitches never used for tuning, a seed of its own)

@@ -1,4 +1,4 @@
-"""Bridged calls per core (shared/BENCHMARKS-PROTOCOL.md).
+"""Bridged calls per core (docs/benchmarks-protocol.md).
 
 N calls, each two RTP legs through the engine's bridge (two ``RtpEndpoint``s
 and one ``Bridge``, RTCP on).  Phone processes play both far ends of every

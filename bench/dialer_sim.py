@@ -1,4 +1,4 @@
-"""Dialer pacing benchmark: the standard simulated world of BENCHMARKS-PROTOCOL.md.
+"""Dialer pacing benchmark: the standard simulated world of docs/benchmarks-protocol.md.
 
 Runs the real pacers, ACD queue and agent state machines (sipspeak.dialer.simulation) for
 10 and 50 operators at answer rates 0.15 and 0.35, an 8-hour shift, 5 seeds each, and prints

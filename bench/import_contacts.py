@@ -1,4 +1,4 @@
-"""Contact import benchmark (BENCHMARKS-PROTOCOL.md, "Contact import").
+"""Contact import benchmark (docs/benchmarks-protocol.md, "Contact import").
 
     python bench/import_contacts.py [--rows 100000] [--repeat 3] [--seed 20260426]
 
