@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -202,6 +203,9 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
         await ensure_first_admin(db, out)
         bound = _bound_port(runner) or port
         url = config.get("web", "public_url") or f"http://{host}:{bound}/"
+        # Everything built at start-up lives as long as the process: keep it out of the
+        # cyclic collector's generations so collections on the media path stay short.
+        gc.freeze()
         out(f"SipSpeak is running: {url}")
         out(f"data directory: {config.data_dir.resolve()}")
         try:

@@ -47,8 +47,7 @@ def sdp_of(content_type: str | None, body: bytes) -> SessionDescription | None:
 
 def apply_remote(endpoint: RtpEndpoint, media: NegotiatedMedia) -> None:
     """Send to where the negotiated SDP says, in its codec (latching may move it later)."""
-    endpoint.codec = media.codec
-    endpoint.dtmf_payload_type = media.telephone_event
+    endpoint.configure(codec=media.codec, dtmf_payload_type=media.telephone_event)
     if media.remote_address != "0.0.0.0" and media.remote_port:
         endpoint.relatch((media.remote_address, media.remote_port))
 
