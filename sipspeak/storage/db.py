@@ -1,10 +1,13 @@
-"""The SQLite database: connections, transactions and versioned migrations.
+"""The SQLite database: the connection, transactions and versioned migrations.
 
-One writer connection serialises every write behind an asyncio lock; a second connection
-reads committed data only (WAL lets readers run beside the writer).  ``transaction()`` opens
-``BEGIN IMMEDIATE`` on the writer and commits or rolls back as a whole, so an import or any
-multi-step change is never half-written.  Repository write methods join the caller's
-transaction when one is open in the same task and open their own otherwise.
+One connection (aiosqlite runs it on its own thread) serves reads and writes; an asyncio lock
+serialises write transactions. ``transaction()`` opens ``BEGIN IMMEDIATE`` and commits or
+rolls back as a whole, so an import or any multi-step change is never half-written.
+Repository write methods join the caller's transaction when one is open in the same task and
+open their own otherwise. Reads are not isolated from another task's open transaction (they
+may see its rows before it commits); a second, read-only connection was dropped because an
+SQLite connection keeps its WAL snapshot while any statement on it is unfinished, and was
+seen returning data older than what had just been committed.
 """
 
 from __future__ import annotations
@@ -57,10 +60,9 @@ _in_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar(
 class Database:
     """Open with ``await Database.open(path)``; close with ``await db.close()``."""
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
+    def __init__(self, path: Path, writer: aiosqlite.Connection):
         self.path = path
         self._writer = writer
-        self._reader = reader
         self._write_lock = asyncio.Lock()
         from . import repositories as r  # the repositories need the Database type
 
@@ -99,16 +101,13 @@ class Database:
             journal = await (await writer.execute("PRAGMA journal_mode=WAL")).fetchone()
             if journal is None or str(journal[0]).lower() != "wal":
                 raise StorageError(f"database {path}: WAL mode is not available")
-            reader = await aiosqlite.connect(path, isolation_level=None)
-            await _configure(reader)
-            await reader.execute("PRAGMA query_only=ON")
         except sqlite3.Error as exc:
             await writer.close()
             raise StorageError(f"cannot use database {path}: {exc}") from None
         except BaseException:
             await writer.close()
             raise
-        db = cls(path, writer, reader)
+        db = cls(path, writer)
         if migrate:
             try:
                 await db.migrate()
@@ -118,7 +117,6 @@ class Database:
         return db
 
     async def close(self) -> None:
-        await self._reader.close()
         await self._writer.close()
 
     # -- migrations ------------------------------------------------------------------
@@ -204,8 +202,7 @@ class Database:
         return int(cursor.lastrowid)
 
     def _read_conn(self) -> aiosqlite.Connection:
-        # Inside a transaction, read through the writer so the caller sees its own changes.
-        return self._writer if _in_transaction.get() else self._reader
+        return self._writer
 
     # Cursors are closed at once: a statement left un-finished keeps its read transaction
     # open, and the reader connection would go on seeing that old snapshot of the database

@@ -370,6 +370,9 @@ class ImportJobs:
             if job.state == "running":
                 # Cancelled before it began: nothing ran to remove its upload.
                 job.state, job.error = "failed", "импорт прерван остановкой сервера"
+            if job.state != "done":
+                # The task's own clean-up may still be under way behind a shield when the task
+                # returns; removing here as well (it is idempotent) leaves nothing once we return.
                 await self._services.db.uploads.remove_with_contacts(job.upload_id)
 
 
