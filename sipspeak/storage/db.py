@@ -201,18 +201,15 @@ class Database:
             raise StorageError("insert returned no row id")
         return int(cursor.lastrowid)
 
-    def _read_conn(self) -> aiosqlite.Connection:
-        return self._writer
-
     # Cursors are closed at once: a statement left un-finished keeps its read transaction
     # open, and the reader connection would go on seeing that old snapshot of the database
     # (WAL) instead of what writers committed since.
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._read_conn().execute(sql, params) as cursor:
+        async with self._writer.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        async with self._read_conn().execute(sql, params) as cursor:
+        async with self._writer.execute(sql, params) as cursor:
             row: sqlite3.Row | None = await cursor.fetchone()
             return row
 
