@@ -173,7 +173,7 @@ async def engine(
         close()
     shutil.rmtree(tmpdir, ignore_errors=True)
     counters = {
-        "received": sum(e._rx_count for e in endpoints),
+        "received": sum(e.packets_received for e in endpoints),
         "sent": sum(e.packets_sent for e in endpoints),
         "dropped_foreign": sum(e.dropped_foreign for e in endpoints),
         "dropped_malformed": sum(e.dropped_malformed for e in endpoints),

@@ -30,6 +30,7 @@ Only a transcoded or tapped packet has its payload sliced out.
 
 from __future__ import annotations
 
+import logging
 import random
 import struct
 import time
@@ -37,8 +38,9 @@ from collections.abc import Callable
 from typing import Final, Literal
 
 from sipspeak.media.dtmf import telephone_event_packets
+from sipspeak.media.fastpath import RewriterCore
 from sipspeak.media.g711 import ALAW_TO_ULAW, ULAW_TO_ALAW
-from sipspeak.media.leg import MediaLeg, RawRtpLeg
+from sipspeak.media.leg import MediaLeg, NativeRtpLeg, RawRtpLeg
 from sipspeak.media.rtp import PAYLOAD_TYPES, Codec, RtpPacket
 
 __all__ = ["Bridge", "Side", "StreamRewriter", "Tap"]
@@ -47,6 +49,8 @@ Side = Literal["customer", "operator"]
 #: ``tap(codec, rtp_timestamp, payload)``: audio of one direction, payload not copied.
 Tap = Callable[[Codec, int, bytes], None]
 
+log = logging.getLogger(__name__)
+
 _NEW_SOURCE = -1  # in_ssrc value that forces a resynchronisation
 #: Octets 1-11 of the fixed RTP header: M/PT, sequence number, timestamp, SSRC.
 _PACK_AFTER_FIRST: Final = struct.Struct("!BHII").pack_into
@@ -54,43 +58,32 @@ _PACK_AFTER_FIRST: Final = struct.Struct("!BHII").pack_into
 _PACK_HEADER: Final = struct.Struct("!BBHII").pack
 
 
-class StreamRewriter:
+class StreamRewriter(RewriterCore):
     """One direction of the bridge: source leg -> target leg.
 
     Its bound :meth:`receive` is installed as the source leg's receiver, so
-    the per-packet path is a single Python call deep.
+    the per-packet path is a single Python call deep.  Between two RTP
+    endpoints with the C relay loop (:mod:`sipspeak.media.fastpath`), plain
+    audio packets do not reach Python at all: the loop applies the same
+    rewriting to this object's state (``target_port`` set by :meth:`connect`).
     """
 
-    __slots__ = (
-        "_clock",
-        "dst_dtmf",
-        "dst_pt",
-        "in_ssrc",
-        "last_seq",
-        "last_time",
-        "last_ts",
-        "out_codec",
-        "out_ssrc",
-        "send_datagram",
-        "seq_offset",
-        "src_dtmf",
-        "src_pt",
-        "switches",
-        "table",
-        "tap",
-        "target",
-        "ts_offset",
-        "wire_ssrc",
-    )
+    # The stream state (SSRC, offsets, last sequence number / timestamp / time,
+    # payload types, table, tap, target port) lives in RewriterCore, which the
+    # C relay loop reads and updates for the packets it relays itself.
+    __slots__ = ("_clock", "dst_dtmf", "send_datagram", "src_dtmf", "target")
 
     def __init__(self, *, clock: Callable[[], float], rng: random.Random) -> None:
+        super().__init__()
         self._clock = clock
+        # The relay loop stamps packets with CLOCK_MONOTONIC: only under that clock.
+        self.native_clock = clock is time.monotonic
         self.out_ssrc = rng.getrandbits(32)
         self.in_ssrc = _NEW_SOURCE
         # A random first sequence number and timestamp (RFC 3550 §5.1).
         self.last_seq = rng.getrandbits(16)
         self.last_ts = rng.getrandbits(32)
-        self.last_time: float | None = None
+        self.last_time = None
         self.seq_offset = 0
         self.ts_offset = 0
         self.target: MediaLeg | None = None
@@ -101,14 +94,15 @@ class StreamRewriter:
         self.dst_pt = 0
         self.src_dtmf: int | None = None
         self.dst_dtmf: int | None = None
-        self.out_codec: Codec = "PCMU"
-        self.table: bytes | None = None
-        self.tap: Tap | None = None
+        self.out_codec = "PCMU"
+        self.table = None
+        self.tap = None
         self.switches = 0
 
     def connect(self, source: MediaLeg, target: MediaLeg) -> None:
         """(Re)configure for a pair of legs; the next packet starts a new segment."""
         self.target = target
+        self.target_port = target.native_port if isinstance(target, NativeRtpLeg) else None
         if isinstance(target, RawRtpLeg):
             self.send_datagram = target.send_datagram
             # The endpoint would put its own SSRC on a packet anyway (its RTCP
@@ -172,6 +166,18 @@ class StreamRewriter:
         if self.target is not None:
             self.target.send(packet)
 
+    def _call_tap(self, timestamp: int, payload: bytes) -> None:
+        """Feed the tap; one that fails (a recorder on a full disk) is logged and detached."""
+        tap = self.tap
+        if tap is None:
+            return
+        try:
+            tap(self.out_codec, timestamp, payload)
+        except Exception:
+            log.exception("bridge tap %r failed; detached, the audio goes on", tap)
+            if self.tap is tap:
+                self.tap = None
+
     def receive(self, packet: RtpPacket) -> None:
         """Rewrite ``packet`` in place and send it to the target leg."""
         if packet.ssrc != self.in_ssrc:
@@ -190,7 +196,7 @@ class StreamRewriter:
                 packet.payload = packet.payload.translate(self.table)
                 packet.payload_type = self.dst_pt
             if self.tap is not None:
-                self.tap(self.out_codec, ts, packet.payload)
+                self._call_tap(ts, packet.payload)
         elif pt == self.src_dtmf:
             if self.dst_dtmf is None:
                 return  # the target never negotiated telephone-event
@@ -230,7 +236,9 @@ class StreamRewriter:
                     payload = payload.translate(table)
                     second = (second & 0x80) | self.dst_pt
                 if tap is not None:
-                    tap(self.out_codec, ts, payload)
+                    self._call_tap(ts, payload)
+                    if self.send_datagram is None:
+                        return  # the tap ended the bridge
                 send(
                     _PACK_HEADER(0x80, second, seq, ts, self.wire_ssrc) + payload,
                     ts,
@@ -288,6 +296,8 @@ class Bridge:
             direction.connect(source, target)
             if isinstance(source, RawRtpLeg):
                 source.set_receivers(direction.receive, direction.receive_raw)
+                if isinstance(source, NativeRtpLeg):
+                    source.set_relay(direction)
             else:
                 source.set_receiver(direction.receive)
 
@@ -357,5 +367,6 @@ class Bridge:
             self._legs[side] = None
         for direction in self._directions.values():
             direction.target = None
+            direction.target_port = None
             direction.send_datagram = None
             direction.tap = None

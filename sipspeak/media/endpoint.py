@@ -1,4 +1,4 @@
-"""RTP endpoints on asyncio datagram transports: the media layer's thin I/O shell.
+"""RTP endpoints on non-blocking UDP sockets: the media layer's thin I/O shell.
 
 One :class:`RtpEndpoint` is one :class:`~sipspeak.media.leg.MediaLeg` towards a
 SIP phone or trunk: an RTP socket on an even port of the :class:`PortPool`
@@ -19,9 +19,17 @@ contract: one address comparison, one header unpack, one statistics update,
 and -- towards the bridge -- no :class:`RtpPacket` at all: a plain-header
 packet goes to the raw receiver as the datagram plus its header fields
 (:class:`~sipspeak.media.leg.RawRtpLeg`), and comes back through
-:meth:`RtpEndpoint.send_datagram` already rewritten.  Run the
-process under uvloop (``uvloop.run`` / ``uvloop.install``); this module works
-on whatever loop is running.
+:meth:`RtpEndpoint.send_datagram` already rewritten.
+
+The RTP socket is read by its :class:`~sipspeak.media.fastpath.Port`
+(``loop.add_reader(fd, port.drain)``).  With the C module built, ``drain``
+relays a bridged plain audio packet itself -- statistics, rewriting and the
+send included, many datagrams per system call -- and calls
+:meth:`RtpEndpoint.datagram_received` only for the rest; without it, every
+datagram goes through :meth:`RtpEndpoint.datagram_received`.  Counters that
+both paths update live on the port.  Run the process under uvloop
+(``uvloop.run`` / ``uvloop.install``); this module works on whatever loop is
+running.
 """
 
 from __future__ import annotations
@@ -32,12 +40,14 @@ import errno
 import functools
 import logging
 import random
+import socket
 import struct
 import time
 from collections.abc import Callable
 from typing import Any, Final, Literal
 
 from sipspeak.media.dtmf import DtmfDigit, DtmfReceiver
+from sipspeak.media.fastpath import Port, RewriterCore
 from sipspeak.media.leg import PacketReceiver, RawPacketReceiver
 from sipspeak.media.portpool import PortPool
 from sipspeak.media.rtcpsession import RtcpSession, RtcpStats
@@ -81,12 +91,12 @@ class _RtcpProtocol(asyncio.DatagramProtocol):
         self.endpoint._transport_lost()
 
 
-class RtpEndpoint(asyncio.DatagramProtocol):
+class RtpEndpoint:
     """A bound RTP/RTCP port pair implementing :class:`~sipspeak.media.leg.MediaLeg`.
 
     Create with :func:`open_endpoint`; :meth:`close` releases everything.  The
-    endpoint is itself the RTP socket's protocol, so a datagram reaches
-    :meth:`datagram_received` with no extra call in between.
+    RTP socket's :class:`~sipspeak.media.fastpath.Port` is its reader and calls
+    :meth:`datagram_received` with what it does not relay itself.
     """
 
     # Slots, hot ones first: the receive and send paths of a thousand
@@ -95,16 +105,12 @@ class RtpEndpoint(asyncio.DatagramProtocol):
     __slots__ = (  # noqa: RUF023
         "_latched",
         "_dtmf_pt",
-        "_rx_count",
+        "_port",
         "_update_stats",
         "_time",
         "_raw_receiver",
         "_receiver",
         "_dest",
-        "_sendto",
-        "packets_sent",
-        "octets_sent",
-        "last_sent_timestamp",
         "_ssrc",
         "_codec",
         "_dtmf",
@@ -121,12 +127,10 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         "_remote_rtcp",
         "_rtcp",
         "_rtcp_timer",
-        "_rtp",
+        "_sock",
         "_rx_last_change",
         "_rx_seen",
         "closed",
-        "dropped_foreign",
-        "dropped_malformed",
         "inactive",
         "local_port",
         "name",
@@ -155,7 +159,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self.local_port = port
         self._pool = pool
         self._loop = asyncio.get_running_loop()
-        self._rtp: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
+        self._port: Port | None = None
         self._rtcp: asyncio.DatagramTransport | None = None
         self._remote: Address | None = remote
         self._remote_rtcp: Address | None = (
@@ -163,10 +168,6 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         )
         self._latched: Address | None = None
         self._dest: Address | None = remote  # the latched source, else the SDP address
-        self._sendto: Callable[[bytes | bytearray, Address], None] | None = None
-        self.packets_sent = 0
-        self.octets_sent = 0
-        self.last_sent_timestamp = 0
         self._latched_rtcp = False
         self._receiver: PacketReceiver | None = None
         self._raw_receiver: RawPacketReceiver | None = None
@@ -184,17 +185,15 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         )
         self._ssrc = self.session.ssrc
         self._update_stats = self.session.receiver.update
-        self._time = self._loop.time
+        # The C relay loop stamps arrivals with CLOCK_MONOTONIC: the same clock here.
+        self._time = time.monotonic
         self._rtcp_timer: asyncio.TimerHandle | None = None
         self._inactivity_timeout = inactivity_timeout
         self._on_inactive = on_inactive
         self._inactivity_timer: asyncio.TimerHandle | None = None
-        self._rx_count = 0
         self._rx_seen = 0
         self._rx_last_change = self._loop.time()
         self.inactive = False
-        self.dropped_foreign = 0
-        self.dropped_malformed = 0
         self.closed = False
         self._open_transports = 0
         self._released: asyncio.Future[None] = self._loop.create_future()
@@ -250,6 +249,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             )
         old = self._dtmf
         self._dtmf_pt = dtmf_payload_type
+        if self._port is not None:
+            self._port.dtmf_pt = dtmf_payload_type
         self._dtmf = (
             DtmfReceiver(payload_type=dtmf_payload_type)
             if dtmf_payload_type is not None
@@ -269,6 +270,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
     def set_receiver(self, cb: PacketReceiver | None) -> None:
         self._receiver = cb
         self._raw_receiver = None
+        if self._port is not None:
+            self._port.rewriter = None
 
     def set_receivers(
         self, cb: PacketReceiver | None, raw: RawPacketReceiver | None
@@ -279,40 +282,89 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         """
         self._receiver = cb
         self._raw_receiver = raw
+        if self._port is not None:
+            self._port.rewriter = None
+
+    def set_relay(self, rewriter: RewriterCore | None) -> None:
+        """Let the relay loop rewrite and forward plain audio packets itself.
+
+        Call after :meth:`set_receivers` (which drops it again): the receivers
+        still get what the loop leaves to Python (see :mod:`sipspeak.media.leg`).
+        """
+        if self._port is not None:
+            self._port.rewriter = rewriter
+
+    @property
+    def native_port(self) -> Port:
+        """The RTP socket as the relay loop sees it (:class:`~sipspeak.media.leg.NativeRtpLeg`)."""
+        if self._port is None:
+            raise RuntimeError(f"{self.name}: the endpoint is not open")
+        return self._port
+
+    # Counters both receive paths update, kept on the port.
+
+    @property
+    def packets_sent(self) -> int:
+        return self._port.packets_sent if self._port is not None else 0
+
+    @property
+    def octets_sent(self) -> int:
+        return self._port.octets_sent if self._port is not None else 0
+
+    @property
+    def last_sent_timestamp(self) -> int:
+        return self._port.last_sent_timestamp if self._port is not None else 0
+
+    @property
+    def packets_received(self) -> int:
+        """RTP packets accepted from the latched source (RTCP not counted)."""
+        return self._port.rx_count if self._port is not None else 0
+
+    @property
+    def dropped_foreign(self) -> int:
+        """Datagrams from an address other than the latched one."""
+        return self._port.dropped_foreign if self._port is not None else 0
+
+    @property
+    def dropped_malformed(self) -> int:
+        """Datagrams that are not RTP (or too large for an RTP packet)."""
+        return self._port.dropped_malformed if self._port is not None else 0
 
     def send_datagram(
         self, datagram: bytes | bytearray, timestamp: int, payload_size: int
     ) -> None:
         """Send a complete RTP datagram that already carries :attr:`ssrc`."""
-        dest = self._dest
-        sendto = self._sendto
-        if dest is None or sendto is None:
+        port = self._port
+        if self._dest is None or port is None:
             return
-        self.packets_sent += 1
-        self.octets_sent += payload_size
-        self.last_sent_timestamp = timestamp
-        sendto(datagram, dest)
+        port.packets_sent += 1
+        port.octets_sent += payload_size
+        port.last_sent_timestamp = timestamp
+        port.send(datagram)
 
     def send(self, packet: RtpPacket) -> None:
-        dest = self._dest
-        if dest is None or self._sendto is None:
+        port = self._port
+        if self._dest is None or port is None:
             return
-        # Sender counters for RTCP SR live here (copied into the session when a
-        # report is due) to keep this path to plain attribute updates.
-        self.packets_sent += 1
-        self.octets_sent += len(packet.payload)
-        self.last_sent_timestamp = packet.timestamp
+        # Sender counters for RTCP SR live on the port (copied into the session
+        # when a report is due) to keep this path to plain attribute updates.
+        port.packets_sent += 1
+        port.octets_sent += len(packet.payload)
+        port.last_sent_timestamp = packet.timestamp
         # RTCP's sender info advertises our SSRC; keep the wire consistent with it.
         packet.ssrc = self._ssrc
-        self._sendto(packet.serialize(), dest)
+        port.send(packet.serialize())
 
     # -- receive path ----------------------------------------------------------
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
-        """The hot path: one RTP datagram from the RTP socket."""
+        """One RTP datagram from the RTP socket that the relay loop left to Python."""
+        port = self._port
+        if port is None:
+            return
         if addr != self._latched:
             if self._latched is not None:
-                self.dropped_foreign += 1
+                port.dropped_foreign += 1
                 return
             if not self._latch(data, addr):
                 return
@@ -326,7 +378,7 @@ class RtpEndpoint(asyncio.DatagramProtocol):
             self._on_rtcp(data, addr)
             return
         seq, ts, ssrc = _SEQ_TS_SSRC(data, 2)
-        self._rx_count += 1
+        port.rx_count += 1
         self._update_stats(ssrc, seq, ts, self._time())
         if pt == self._dtmf_pt:
             self._feed_dtmf(RtpPacket.parse(data))
@@ -343,13 +395,15 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         try:
             packet = RtpPacket.parse(data)
         except ValueError as exc:
-            self.dropped_malformed += 1
+            if self._port is not None:
+                self._port.dropped_malformed += 1
             log.debug("%s: dropping malformed RTP from %s: %s", self.name, addr, exc)
             return
         if packet.payload_type in _MUXED_RTCP:
             self._on_rtcp(data, addr)
             return
-        self._rx_count += 1
+        if self._port is not None:
+            self._port.rx_count += 1
         self._update_stats(
             packet.ssrc, packet.sequence_number, packet.timestamp, self._time()
         )
@@ -371,7 +425,8 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         # Latch only onto something that looks like RTP, so one stray datagram
         # cannot capture the stream (RFC 7362 §4.2 warns of exactly that).
         if len(data) < 12 or data[0] >> 6 != 2:
-            self.dropped_malformed += 1
+            if self._port is not None:
+                self._port.dropped_malformed += 1
             return False
         if self._remote is not None and addr != self._remote:
             log.info(
@@ -381,7 +436,9 @@ class RtpEndpoint(asyncio.DatagramProtocol):
                 *self._remote,
             )
         self._latched = addr
-        self._dest = addr
+        self._set_dest(addr)
+        if self._port is not None:
+            self._port.set_latched(addr)
         if not self._latched_rtcp:
             self._remote_rtcp = (addr[0], addr[1] + 1)
         return True
@@ -389,11 +446,26 @@ class RtpEndpoint(asyncio.DatagramProtocol):
     def relatch(self, remote: Address | None = None) -> None:
         """Forget the latched source (after a re-INVITE moved the far end)."""
         self._latched = None
-        self._dest = remote or self._remote
+        if self._port is not None:
+            self._port.set_latched(None)
+        self._set_dest(remote or self._remote)
         if remote is not None:
             self._remote = remote
             self._remote_rtcp = (remote[0], remote[1] + 1)
             self._latched_rtcp = False
+
+    def _set_dest(self, addr: Address | None) -> None:
+        self._dest = addr
+        if self._port is None:
+            return
+        try:
+            self._port.set_dest(addr)
+        except (TypeError, ValueError) as exc:
+            # Not a numeric address (a host name in SDP): nothing is sent
+            # until the far end's first packet gives one to latch to.
+            log.warning("%s: cannot send RTP to %r: %s", self.name, addr, exc)
+            self._dest = None
+            self._port.set_dest(None)
 
     @property
     def remote_address(self) -> Address | None:
@@ -411,14 +483,17 @@ class RtpEndpoint(asyncio.DatagramProtocol):
         self._remote_rtcp = addr
         self._latched_rtcp = True
 
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable and friends: the far end is not listening (yet).
-        log.debug("%s: RTP socket error: %s", self.name, exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._transport_lost()
-
     # -- timers ------------------------------------------------------------------
+
+    def _attach(self, sock: socket.socket) -> None:
+        """Take the bound RTP socket and start reading it."""
+        self._sock = sock
+        port = Port(sock, self.session.receiver, self.datagram_received)
+        port.dtmf_pt = self._dtmf_pt
+        self._port = port
+        self._open_transports += 1
+        self._set_dest(self._dest)
+        self._loop.add_reader(sock.fileno(), port.drain)
 
     def _arm_rtcp(self) -> None:
         self._rtcp_timer = self._loop.call_at(self.session.get_timer(), self._rtcp_due)
@@ -449,8 +524,9 @@ class RtpEndpoint(asyncio.DatagramProtocol):
 
     def _check_inactivity(self) -> None:
         now = self._loop.time()
-        if self._rx_count != self._rx_seen:
-            self._rx_seen = self._rx_count
+        received = self.packets_received
+        if received != self._rx_seen:
+            self._rx_seen = received
             self._rx_last_change = now
             self.inactive = False
         elif (
@@ -500,10 +576,18 @@ class RtpEndpoint(asyncio.DatagramProtocol):
                 now=self._loop.time(), wallclock=time.time(), reason=reason
             )
             self._rtcp.sendto(bye, self._remote_rtcp)
-        self._sendto = None
-        for transport in (self._rtp, self._rtcp):
-            if transport is not None:
-                transport.close()
+        sock = self._sock
+        if sock is not None:
+            self._sock = None
+            if self._port is not None:
+                self._port.detach()
+            try:
+                self._loop.remove_reader(sock.fileno())
+            finally:
+                sock.close()
+                self._open_transports -= 1
+        if self._rtcp is not None:
+            self._rtcp.close()
         self._receiver = None
         self._raw_receiver = None
         self._transport_lost(closing=True)
@@ -524,9 +608,17 @@ def _address_in_use(exc: OSError) -> bool:
     )
 
 
-def _returning(endpoint: RtpEndpoint) -> Callable[[], RtpEndpoint]:
-    """Protocol factory for the RTP socket: the endpoint itself."""
-    return lambda: endpoint
+def _bind_udp(host: str, port: int) -> socket.socket:
+    """A non-blocking UDP socket bound to ``host:port`` (numeric host)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 async def open_endpoint(
@@ -570,18 +662,14 @@ async def open_endpoint(
                 rng=rng or random.Random(),
             )
             try:
-                rtp_transport, _ = await loop.create_datagram_endpoint(
-                    _returning(endpoint), local_addr=(host, port)
-                )
+                sock = _bind_udp(host, port)
             except OSError as exc:
                 if not _address_in_use(exc):
                     pool.release(port)
                     raise
                 skipped.append(port)
                 continue
-            endpoint._rtp = rtp_transport
-            endpoint._sendto = rtp_transport.sendto
-            endpoint._open_transports += 1
+            endpoint._attach(sock)
             if rtcp:
                 try:
                     rtcp_transport, _ = await loop.create_datagram_endpoint(
@@ -590,8 +678,7 @@ async def open_endpoint(
                     )
                 except OSError as exc:
                     endpoint._pool = None  # released below, not by the endpoint
-                    endpoint.closed = True
-                    rtp_transport.close()
+                    endpoint.close()
                     await endpoint.wait_closed()
                     if not _address_in_use(exc):
                         pool.release(port)

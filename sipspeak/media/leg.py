@@ -40,6 +40,15 @@ each: the engine's hot loop):
 * ``send_datagram(datagram, timestamp, payload_size)`` sends a complete RTP
   datagram whose SSRC the caller already set to the leg's ``ssrc``;
   ``timestamp`` and ``payload_size`` feed the RTCP sender report.
+
+The relay loop
+--------------
+An RTP endpoint also exposes its socket as a
+:class:`~sipspeak.media.fastpath.Port` (:class:`NativeRtpLeg`).  The bridge
+hands the source's port the direction's rewriter (``set_relay``) and the
+rewriter the target's port; with the C module built, the port's reader then
+relays plain audio packets by itself and only the rest reaches ``raw``/``cb``.
+``set_receiver``/``set_receivers`` drop the relay again.
 """
 
 from __future__ import annotations
@@ -47,9 +56,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+from sipspeak.media.fastpath import Port, RewriterCore
 from sipspeak.media.rtp import Codec, RtpPacket
 
-__all__ = ["MediaLeg", "PacketReceiver", "RawPacketReceiver", "RawRtpLeg"]
+__all__ = [
+    "MediaLeg",
+    "NativeRtpLeg",
+    "PacketReceiver",
+    "RawPacketReceiver",
+    "RawRtpLeg",
+]
 
 PacketReceiver = Callable[[RtpPacket], None]
 #: ``raw(datagram, second_octet, sequence_number, timestamp, ssrc)``: a plain-header RTP packet.
@@ -97,4 +113,18 @@ class RawRtpLeg(MediaLeg, Protocol):
         self, datagram: bytes | bytearray, timestamp: int, payload_size: int
     ) -> None:
         """Send a whole RTP datagram already carrying :attr:`ssrc` (never blocks)."""
+        ...
+
+
+@runtime_checkable
+class NativeRtpLeg(RawRtpLeg, Protocol):
+    """An RTP endpoint whose socket can relay by itself (see "The relay loop")."""
+
+    @property
+    def native_port(self) -> Port:
+        """The endpoint's RTP socket as the relay loop sees it."""
+        ...
+
+    def set_relay(self, rewriter: RewriterCore | None) -> None:
+        """Relay plain audio packets through ``rewriter`` without calling back."""
         ...

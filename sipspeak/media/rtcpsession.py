@@ -15,6 +15,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from sipspeak.media.fastpath import ReceiverCore
 from sipspeak.media.rtcp import (
     ReportBlock,
     RtcpBye,
@@ -29,11 +30,6 @@ from sipspeak.media.rtcp import (
 )
 
 __all__ = ["ReceiverStatistics", "RtcpSession", "RtcpStats", "rtcp_interval"]
-
-#: RFC 3550 §A.1: sequence jumps beyond these are treated as a restart / misorder.
-MAX_DROPOUT = 3000
-MAX_MISORDER = 100
-SEQ_MOD = 1 << 16
 
 #: §6.2: minimum interval 5 s (half of it before the first report, §6.3.1 step 3).
 RTCP_MIN_TIME = 5.0
@@ -82,84 +78,15 @@ class RtcpStats:
     remote_ssrc: int | None
 
 
-class ReceiverStatistics:
-    """Sequence tracking, loss and interarrival jitter of one source (RFC 3550 A.1, A.3, A.8)."""
+class ReceiverStatistics(ReceiverCore):
+    """Sequence tracking, loss and interarrival jitter of one source (RFC 3550 A.1, A.3, A.8).
 
-    __slots__ = (
-        "bad_seq",
-        "base_seq",
-        "clock_rate",
-        "cycles",
-        "expected_prior",
-        "jitter",
-        "max_seq",
-        "probation",
-        "received",
-        "received_prior",
-        "ssrc",
-        "transit",
-    )
+    The state and the per-packet ``update(ssrc, seq, timestamp, now)`` live in
+    :class:`~sipspeak.media.fastpath.ReceiverCore` (the C relay loop updates
+    the same object for the packets it relays); the reports are made here.
+    """
 
-    def __init__(self, *, clock_rate: int = 8000) -> None:
-        self.clock_rate = clock_rate
-        self.ssrc: int | None = None
-        self.base_seq = 0
-        self.max_seq = 0
-        self.cycles = 0
-        self.bad_seq = SEQ_MOD + 1
-        self.probation = 0
-        self.received = 0
-        self.expected_prior = 0
-        self.received_prior = 0
-        self.transit: float | None = None
-        self.jitter = 0.0  # in timestamp units, the float form of A.8's 1/16 filter
-
-    def _init_seq(self, seq: int) -> None:
-        self.base_seq = seq
-        self.max_seq = seq
-        self.bad_seq = SEQ_MOD + 1
-        self.cycles = 0
-        self.received = 0
-        self.received_prior = 0
-        self.expected_prior = 0
-        self.transit = None
-        self.jitter = 0.0
-
-    def update(self, ssrc: int, seq: int, timestamp: int, now: float) -> None:
-        """Account for one received packet (A.1 ``update_seq`` + A.8 jitter).
-
-        Runs for every packet the engine receives: locals over attributes.
-        """
-        max_seq = self.max_seq
-        udelta = (seq - max_seq) & 0xFFFF
-        if ssrc != self.ssrc:
-            # A new source (the far end switched streams): start over (§8.2).
-            self.ssrc = ssrc
-            self._init_seq(seq)
-        elif udelta < MAX_DROPOUT:
-            if seq < max_seq:
-                self.cycles += SEQ_MOD  # in order, but wrapped around
-            self.max_seq = seq
-        elif udelta <= SEQ_MOD - MAX_MISORDER:
-            # A very large jump: believe it only if the next packet follows it (A.1).
-            if seq == self.bad_seq:
-                self._init_seq(seq)
-            else:
-                self.bad_seq = (seq + 1) & 0xFFFF
-                return
-        # else: duplicate or reordered packet, counted as received below.
-        self.received += 1
-        # A.8: D(i-1,i) = (Rj - Ri) - (Sj - Si), J += (|D| - J) / 16.
-        transit = now * self.clock_rate - timestamp
-        last = self.transit
-        self.transit = transit
-        if last is not None:
-            d = transit - last
-            if d < 0:
-                d = -d
-            # A jump of more than 10 s is a new timeline, not network jitter.
-            if d < self.clock_rate * 10:
-                self.jitter += (d - self.jitter) * 0.0625
+    __slots__ = ()
 
     @property
     def extended_max(self) -> int:

@@ -1,0 +1,346 @@
+"""The C relay loop (sipspeak/media/_rtpfast.c) against its Python twin and on real sockets.
+
+The loop relays bridged plain audio packets without calling Python; these
+tests check that it is built, that its state arithmetic is the Python twin's,
+that the bytes it puts on the wire are those of the Python path (same bridge,
+same packets, relay on and off), and that it keeps order with the packets it
+leaves to Python, drops strangers and survives a failing tap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sipspeak.media import _rtppy, fastpath
+from sipspeak.media.bridge import Bridge
+from sipspeak.media.endpoint import RtpEndpoint, open_endpoint
+from sipspeak.media.portpool import PortPool
+from sipspeak.media.rtp import RtpPacket
+
+
+def test_the_c_relay_loop_is_built() -> None:
+    """A missing compiler must not go unnoticed: the package would run the slow twin."""
+    if os.environ.get("SIPSPEAK_MEDIA_NATIVE") == "0":
+        assert fastpath.NATIVE is False
+        return
+    assert fastpath.NATIVE, (
+        "sipspeak.media._rtpfast was not built (pip install needs gcc and the "
+        "Python headers); the engine falls back to the Python relay"
+    )
+    from sipspeak.media import _rtpfast
+
+    assert fastpath.Port is _rtpfast.Port
+
+
+def _c() -> object:
+    from sipspeak.media import _rtpfast
+
+    return _rtpfast
+
+
+RECEIVER_FIELDS = (
+    "ssrc",
+    "base_seq",
+    "max_seq",
+    "cycles",
+    "bad_seq",
+    "received",
+    "expected_prior",
+    "received_prior",
+    "transit",
+    "jitter",
+)
+
+packets = st.lists(
+    st.tuples(
+        st.sampled_from([1, 2, 0xFFFFFFFF]),  # ssrc: switches now and then
+        st.integers(0, 0xFFFF),  # sequence number: any jump
+        st.integers(0, 0xFFFFFFFF),  # timestamp
+        st.floats(0.0, 0.2),  # arrival gap in seconds
+    ),
+    max_size=60,
+)
+
+
+def _walk(
+    seq0: int, steps: list[tuple[int, int, int, float]]
+) -> list[tuple[int, int, int, float]]:
+    """Mostly in-order packets with the drawn jumps mixed in."""
+    out, seq, now = [], seq0, 1000.0
+    for i, (ssrc, jump, ts, gap) in enumerate(steps):
+        seq = (seq + 1) & 0xFFFF if i % 3 else jump
+        now += gap
+        out.append((ssrc, seq, ts, now))
+    return out
+
+
+@given(seq0=st.integers(0, 0xFFFF), steps=packets)
+def test_receiver_statistics_match_the_python_twin(
+    seq0: int, steps: list[tuple[int, int, int, float]]
+) -> None:
+    c = _c().ReceiverCore(clock_rate=8000)  # type: ignore[attr-defined]
+    py = _rtppy.ReceiverCore(clock_rate=8000)
+    for ssrc, seq, ts, now in _walk(seq0, steps):
+        c.update(ssrc, seq, ts, now)
+        py.update(ssrc, seq, ts, now)
+        for name in RECEIVER_FIELDS:
+            assert getattr(c, name) == getattr(py, name), name
+
+
+def test_receiver_and_rewriter_reject_bad_values() -> None:
+    mod = _c()
+    with pytest.raises(ValueError):
+        mod.ReceiverCore(clock_rate=0)  # type: ignore[attr-defined]
+    stats = mod.ReceiverCore()  # type: ignore[attr-defined]
+    with pytest.raises(ValueError):
+        stats.update(1, 70000, 0, 0.0)
+    rewriter = mod.RewriterCore()  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        rewriter.table = b"short"
+    with pytest.raises(TypeError):
+        rewriter.target_port = object()
+    with pytest.raises(TypeError):
+        rewriter.tap = 5
+
+
+# ----------------------------------------------------------------- on real sockets
+
+
+class Peer:
+    """A phone: one UDP socket on an ephemeral port of 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.addr: tuple[str, int] = self.sock.getsockname()
+
+    def send(self, endpoint: RtpEndpoint, data: bytes) -> None:
+        self.sock.sendto(data, ("127.0.0.1", endpoint.local_port))
+
+    async def recv_all(self, count: int, timeout: float = 3.0) -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        out = []
+        async with asyncio.timeout(timeout):
+            while len(out) < count:
+                out.append(await loop.sock_recv(self.sock, 4096))
+        return out
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def rtp(
+    ssrc: int, seq: int, ts: int, *, pt: int = 0, fill: int = 0x55, **kw: object
+) -> bytes:
+    return RtpPacket(
+        payload_type=pt,
+        sequence_number=seq & 0xFFFF,
+        timestamp=ts & 0xFFFFFFFF,
+        ssrc=ssrc,
+        payload=bytes([fill]) * 160,
+        **kw,  # type: ignore[arg-type]
+    ).serialize()
+
+
+def customer_burst() -> list[bytes]:
+    """Audio across a sequence wrap with what the loop leaves to Python mixed in."""
+    out = [rtp(0xAAAA, 65530 + i, 0xFFFFFE00 + 160 * i, fill=i) for i in range(8)]
+    out.insert(3, rtp(0xAAAA, 2, 0, pt=101, fill=3, marker=True))  # telephone-event
+    out.insert(5, rtp(0xAAAA, 3, 0, pt=13, fill=0))  # comfort noise
+    out.insert(6, rtp(0xAAAA, 4, 160, fill=0x34, csrc=(9,)))  # not a plain header
+    out.append(rtp(0xAAAA, 9, 1600, fill=0x77, padding=4))
+    return out
+
+
+async def _relay_run(
+    pool: PortPool, *, relay: bool
+) -> tuple[list[bytes], list[bytes], list[tuple[str, int, bytes]], int, dict[str, int]]:
+    alice, bob = Peer(), Peer()
+    a = await open_endpoint(
+        pool=pool, codec="PCMU", remote=alice.addr, rtcp=False, rng=random.Random(1)
+    )
+    b = await open_endpoint(
+        pool=pool,
+        codec="PCMA",
+        remote=bob.addr,
+        dtmf_payload_type=96,
+        rtcp=False,
+        rng=random.Random(2),
+    )
+    bridge = Bridge(customer=a, operator=b, rng=random.Random(3))
+    tapped: list[tuple[str, int, bytes]] = []
+    bridge.set_tap("customer", lambda codec, ts, pl: tapped.append((codec, ts, pl)))
+    slow = 0
+    raw = a._raw_receiver
+    assert raw is not None
+
+    def counting(*args: object) -> None:
+        nonlocal slow
+        slow += 1
+        raw(*args)  # type: ignore[arg-type]
+
+    a._raw_receiver = counting
+    if not relay:
+        a.native_port.rewriter = None
+        b.native_port.rewriter = None
+    try:
+        burst = customer_burst()
+        # The far ends speak first (latching); then a burst that queues up in
+        # the socket, so one drain sees all of it in one batch.
+        alice.send(a, burst[0])
+        bob.send(b, rtp(0xBBBB, 500, 8000, pt=8, fill=0xD5))
+        first = await bob.recv_all(1)
+        back = await alice.recv_all(1)
+        for data in burst[1:]:
+            alice.send(a, data)
+        rest = await bob.recv_all(len(burst) - 1)  # comfort noise goes through, too
+        counters = {
+            "received": a.packets_received,
+            "sent": b.packets_sent,
+            "octets": b.octets_sent,
+            "last_ts": b.last_sent_timestamp,
+            "stats_received": a.stats().received,
+        }
+        return first + rest, back, tapped, slow, counters
+    finally:
+        bridge.close()
+        a.close()
+        b.close()
+        await a.wait_closed()
+        await b.wait_closed()
+        alice.close()
+        bob.close()
+
+
+async def test_relay_loop_puts_the_python_paths_bytes_on_the_wire(
+    port_pool: PortPool,
+) -> None:
+    by_loop = await _relay_run(port_pool, relay=True)
+    by_python = await _relay_run(port_pool, relay=False)
+    wire, back, tapped, slow, counters = by_loop
+    assert len(wire) == len(customer_burst())
+    assert wire == by_python[0] and back == by_python[1]
+    assert tapped == by_python[2] and len(tapped) == 10  # audio only, transcoded
+    assert counters == by_python[4]
+    assert counters["received"] == len(customer_burst())
+    # Transcoded to the operator's law, telephone-event renumbered to its PT.
+    pts = [RtpPacket.parse(d).payload_type for d in wire]
+    assert pts[:4] == [8, 8, 8, 96]
+    if fastpath.NATIVE:
+        # Of the plain-header packets only the first (latching), the event and
+        # comfort noise reached Python; the loop relayed the other seven.
+        assert slow == 3 and by_python[3] == len(customer_burst()) - 2
+    else:
+        assert slow == by_python[3]
+
+
+async def test_relay_loop_keeps_one_stream_across_a_source_switch(
+    port_pool: PortPool,
+) -> None:
+    alice, bob = Peer(), Peer()
+    a = await open_endpoint(pool=port_pool, codec="PCMU", remote=alice.addr, rtcp=False)
+    b = await open_endpoint(pool=port_pool, codec="PCMU", remote=bob.addr, rtcp=False)
+    bridge = Bridge(customer=a, operator=b)
+    try:
+        for i in range(3):
+            alice.send(a, rtp(1, 100 + i, 5000 + 160 * i))
+        await asyncio.sleep(0.1)
+        for i in range(3):  # the phone restarted its stream: new SSRC, new numbering
+            alice.send(a, rtp(2, 9 + i, 77 + 160 * i))
+        out = [RtpPacket.parse(d) for d in await bob.recv_all(6)]
+        seqs = [(p.sequence_number - out[0].sequence_number) & 0xFFFF for p in out]
+        assert seqs == [0, 1, 2, 3, 4, 5]
+        assert {p.ssrc for p in out} == {b.ssrc}
+        assert [p.marker for p in out] == [True, False, False, True, False, False]
+        gap = (out[3].timestamp - out[2].timestamp) & 0xFFFFFFFF
+        assert 800 <= gap < 8000 * 5  # the 100 ms pause, at least one frame
+        assert (out[5].timestamp - out[3].timestamp) & 0xFFFFFFFF == 320
+        assert bridge.switches("customer") == 2
+    finally:
+        bridge.close()
+        a.close()
+        b.close()
+        alice.close()
+        bob.close()
+
+
+async def test_relay_loop_drops_strangers_and_oversized_datagrams(
+    port_pool: PortPool,
+) -> None:
+    alice, bob, mallory = Peer(), Peer(), Peer()
+    a = await open_endpoint(pool=port_pool, codec="PCMU", remote=alice.addr, rtcp=False)
+    b = await open_endpoint(pool=port_pool, codec="PCMU", remote=bob.addr, rtcp=False)
+    bridge = Bridge(customer=a, operator=b)
+    try:
+        alice.send(a, rtp(1, 1, 0))
+        await bob.recv_all(1)
+        for i in range(5):
+            mallory.send(a, rtp(66, 2 + i, 160))
+        alice.sock.sendto(b"\x80" + b"\x00" * 3000, ("127.0.0.1", a.local_port))
+        alice.send(a, rtp(1, 2, 160, fill=0x99))
+        (last,) = await bob.recv_all(1)
+        assert RtpPacket.parse(last).payload == b"\x99" * 160
+        assert a.dropped_foreign == 5
+        assert a.dropped_malformed == 1
+        assert a.packets_received == 2
+    finally:
+        bridge.close()
+        a.close()
+        b.close()
+        for p in (alice, bob, mallory):
+            p.close()
+
+
+async def test_a_failing_tap_is_detached_and_one_that_ends_the_bridge_stops_the_relay(
+    port_pool: PortPool,
+) -> None:
+    alice, bob = Peer(), Peer()
+    a = await open_endpoint(pool=port_pool, codec="PCMU", remote=alice.addr, rtcp=False)
+    b = await open_endpoint(pool=port_pool, codec="PCMU", remote=bob.addr, rtcp=False)
+    bridge = Bridge(customer=a, operator=b)
+    calls = 0
+
+    def broken(codec: str, ts: int, payload: bytes) -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("disk full")
+
+    unraisable: list[object] = []
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+    try:
+        alice.send(a, rtp(1, 1, 0))  # latches (always the Python path)
+        await bob.recv_all(1)
+        bridge.set_tap("customer", broken)
+        for i in range(2, 5):
+            alice.send(a, rtp(1, i, 160 * i))
+        assert len(await bob.recv_all(3)) == 3  # the audio goes on
+        assert calls == 1  # reported once, then detached
+
+        def closing(codec: str, ts: int, payload: bytes) -> None:
+            bridge.close()
+
+        bridge.set_tap("customer", closing)
+        for i in range(5, 9):
+            alice.send(a, rtp(1, i, 160 * i))
+        await asyncio.sleep(0.2)
+        assert a.packets_received == 8  # all read; after the close nothing is relayed
+        assert b.packets_sent == 4
+    finally:
+        sys.unraisablehook = old_hook
+        bridge.close()
+        a.close()
+        b.close()
+        alice.close()
+        bob.close()
+    if fastpath.NATIVE:
+        assert len(unraisable) == 1  # reported, not raised into the loop
