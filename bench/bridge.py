@@ -12,6 +12,8 @@ Modes, all in the same run:
   relay   a bare uvloop UDP relay (no engine logic): the ceiling
   engine  the engine's endpoints + bridge, recording off
   record  the same with a stereo WavRecorder per call
+  engine-py, record-py  (on request) the same on the Python twin of the C
+          relay loop, as installed without a compiler
 
 The engine runs under uvloop, pinned to CPU 0; phones are pinned to the other
 CPUs.  Its CPU share per step is read from /proc over the measured window.
@@ -109,6 +111,11 @@ def engine_main(
     mode: str, phone_addrs: list[tuple[str, int]], conn: Connection, cpu: int
 ) -> None:
     pin({cpu})
+    if mode.endswith("-py"):
+        # The engine without its C relay loop (sipspeak.media._rtppy): what a
+        # machine without a compiler at install time gets.
+        os.environ["SIPSPEAK_MEDIA_NATIVE"] = "0"
+        mode = mode.removesuffix("-py")
     import uvloop
 
     profile = os.environ.get("BENCH_PROFILE")
@@ -771,6 +778,7 @@ def main() -> None:
         f"{'C' if args.c_phone else 'Python'} phones",
         flush=True,
     )
+    load_at_start = os.getloadavg()[0]
     results: dict[str, list[StepResult]] = {}
     best: dict[str, int] = {}
     # Largest N under the loss criterion alone: on a shared, oversubscribed
@@ -785,7 +793,7 @@ def main() -> None:
             r = run_step(mode, calls, args)
             results[mode].append(r)
             print(
-                f"  {mode:6s} {calls:5d} calls: loss {r.loss * 100:6.3f} %  "
+                f"  {mode:9s} {calls:5d} calls: loss {r.loss * 100:6.3f} %  "
                 f"p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:7.2f} ms  "
                 f"engine CPU {r.engine_cpu * 100:5.1f} %  phones CPU {r.phone_cpu * 100:5.1f} % "
                 f"(max send lag {r.phone_max_lag_ms:.1f} ms)  {'ok' if r.passed else 'FAIL'}",
@@ -805,7 +813,7 @@ def main() -> None:
         "cpu_model": cpu_model,
         "cpus": os.cpu_count(),
         "nice": args.nice,
-        "load_average_at_start": round(os.getloadavg()[0], 2),
+        "load_average_at_start": round(load_at_start, 2),
         "best_calls": best,
         "best_calls_loss_only": best_loss_only,
         "steps": {
@@ -827,8 +835,8 @@ def main() -> None:
     }
     for label, table in (("", best), ("_loss_only", best_loss_only)):
         if table.get("relay"):
-            for mode in ("engine", "record"):
-                if mode in table:
+            for mode in table:
+                if mode != "relay":
                     figures[f"{mode}_fraction_of_relay{label}"] = round(
                         table[mode] / table["relay"], 3
                     )

@@ -27,6 +27,10 @@ DEBS=(sip-tester baresip espeak-ng sox chromium chromium-driver)
 if ! "$PY" -m venv --help >/dev/null 2>&1 || ! "$PY" -c 'import ensurepip' 2>/dev/null; then
     DEBS+=(python3-venv)
 fi
+# The C relay loop (sipspeak/media/_rtpfast.c) is built at install time; the suite checks it is.
+command -v cc >/dev/null 2>&1 || DEBS+=(gcc libc6-dev)
+"$PY" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    || DEBS+=(python3-dev)
 missing=()
 for pkg in "${DEBS[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

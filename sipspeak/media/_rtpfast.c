@@ -517,6 +517,17 @@ Port_dealloc(Port *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+static PyObject *
+Port_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    Port *self = (Port *)type->tp_alloc(type, 0);
+    if (self != NULL) {
+        self->fd = -1; /* nothing to read or send until __init__ */
+        self->dtmf_pt = -1;
+    }
+    return (PyObject *)self;
+}
+
 static int
 Port_init(Port *self, PyObject *args, PyObject *kwds)
 {
@@ -660,7 +671,7 @@ static PyObject *
 Port_send(Port *self, PyObject *data)
 {
     Py_buffer view;
-    if (!self->has_dest) {
+    if (!self->has_dest || self->fd < 0) {
         Py_RETURN_FALSE;
     }
     if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
@@ -800,6 +811,9 @@ Port_drain(Port *self, PyObject *noargs)
                 if (call_slow(self, i, len) < 0) {
                     failed = Py_None;
                     break;
+                }
+                if (self->fd < 0) {
+                    break; /* the slow path closed the endpoint (a hang-up) */
                 }
                 continue;
             }
@@ -1015,7 +1029,7 @@ static PyTypeObject PortType = {
     .tp_basicsize = sizeof(Port),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "An endpoint's RTP socket with the relay path.",
-    .tp_new = PyType_GenericNew,
+    .tp_new = Port_new,
     .tp_init = (initproc)Port_init,
     .tp_dealloc = (destructor)Port_dealloc,
     .tp_traverse = (traverseproc)Port_traverse,

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from sipspeak.media import _rtppy, fastpath
 from sipspeak.media.bridge import Bridge
+from sipspeak.media.dtmf import DtmfDigit, telephone_event_packets
 from sipspeak.media.endpoint import RtpEndpoint, open_endpoint
 from sipspeak.media.portpool import PortPool
 from sipspeak.media.rtp import RtpPacket
@@ -344,3 +345,48 @@ async def test_a_failing_tap_is_detached_and_one_that_ends_the_bridge_stops_the_
         bob.close()
     if fastpath.NATIVE:
         assert len(unraisable) == 1  # reported, not raised into the loop
+
+
+async def test_a_hang_up_from_the_slow_path_stops_the_batch(
+    port_pool: PortPool,
+) -> None:
+    """A digit handler that ends the call runs inside the loop's batch: nothing after it."""
+    alice, bob = Peer(), Peer()
+    digits: list[str] = []
+    endpoints: list[RtpEndpoint] = []
+
+    def hang_up(digit: DtmfDigit) -> None:
+        digits.append(digit.digit)
+        for endpoint in endpoints:
+            endpoint.close()
+
+    a = await open_endpoint(
+        pool=port_pool, codec="PCMU", remote=alice.addr, rtcp=False, on_dtmf=hang_up
+    )
+    b = await open_endpoint(pool=port_pool, codec="PCMU", remote=bob.addr, rtcp=False)
+    endpoints += [a, b]
+    bridge = Bridge(customer=a, operator=b)
+    try:
+        alice.send(a, rtp(1, 1, 0))
+        await bob.recv_all(1)
+        burst = [rtp(1, 2, 160), rtp(1, 3, 320)]
+        events = telephone_event_packets(
+            "5", payload_type=101, ssrc=1, first_sequence=4, timestamp=480
+        )
+        burst += [p.serialize() for _, p in events]
+        seq = 4 + len(events)
+        burst += [rtp(1, seq + i, 480 + 160 * (i + 6)) for i in range(3)]
+        for data in burst:
+            alice.send(a, data)
+        await a.wait_closed()
+        await b.wait_closed()
+        await asyncio.sleep(0.1)
+        assert digits == ["5"]
+        assert a.closed and b.closed
+        # The audio and the event's packets up to its end: nothing after the hang-up.
+        before_end = sum(1 for _, p in events if not p.payload[1] & 0x80)
+        assert b.packets_sent == 3 + before_end
+    finally:
+        bridge.close()
+        alice.close()
+        bob.close()
