@@ -16,13 +16,14 @@ import socket
 import sys
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sipspeak.media import _rtppy, fastpath
 from sipspeak.media.bridge import Bridge
 from sipspeak.media.dtmf import DtmfDigit, telephone_event_packets
 from sipspeak.media.endpoint import RtpEndpoint, open_endpoint
+from sipspeak.media.g711 import ULAW_TO_ALAW
 from sipspeak.media.portpool import PortPool
 from sipspeak.media.rtp import RtpPacket
 
@@ -390,3 +391,102 @@ async def test_a_hang_up_from_the_slow_path_stops_the_batch(
         bridge.close()
         alice.close()
         bob.close()
+
+
+datagrams = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("audio"), st.integers(0, 3), st.binary(min_size=0, max_size=320)
+        ),
+        st.tuples(
+            st.sampled_from(["event", "cn", "alaw"]),
+            st.integers(0, 3),
+            st.just(b"\x01\x02\x03\x04"),
+        ),
+        st.tuples(st.just("raw"), st.just(0), st.binary(min_size=0, max_size=40)),
+        st.tuples(st.just("rtcp-ish"), st.just(0), st.binary(min_size=0, max_size=30)),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+def _encode(items: list[tuple[str, int, bytes]]) -> list[bytes]:
+    out, seq, ts = [], 1000, 50_000
+    for kind, step, body in items:
+        seq, ts = seq + step, ts + 160 * step
+        if kind == "raw":
+            out.append(body)  # anything at all: short, wrong version, garbage
+        elif kind == "rtcp-ish":
+            out.append(bytes([0x80, 200]) + body)  # RTCP multiplexed, maybe malformed
+        else:
+            pt = {"audio": 0, "event": 101, "cn": 13, "alaw": 8}[kind]
+            out.append(
+                RtpPacket(
+                    payload_type=pt,
+                    sequence_number=seq & 0xFFFF,
+                    timestamp=ts,
+                    ssrc=0xC0FFEE,
+                    payload=body,
+                ).serialize()
+            )
+    return out
+
+
+async def _play(
+    pool: PortPool, burst: list[bytes], *, relay: bool
+) -> tuple[list[bytes], dict[str, int]]:
+    alice, bob = Peer(), Peer()
+    a = await open_endpoint(
+        pool=pool, codec="PCMU", remote=alice.addr, rtcp=False, rng=random.Random(1)
+    )
+    b = await open_endpoint(
+        pool=pool, codec="PCMA", remote=bob.addr, rtcp=False, rng=random.Random(2)
+    )
+    bridge = Bridge(customer=a, operator=b, rng=random.Random(3))
+    if not relay:
+        a.native_port.rewriter = None
+    try:
+        alice.send(a, rtp(0xC0FFEE, 999, 49_840))  # latch first
+        got = await bob.recv_all(1)
+        for data in burst:
+            alice.send(a, data)
+        alice.send(a, rtp(0xC0FFEE, 0xFFFF, 0, fill=0xEE))  # a marker that all was read
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(3):
+            while True:
+                data = await loop.sock_recv(bob.sock, 4096)
+                got.append(data)
+                if data.endswith(bytes([ULAW_TO_ALAW[0xEE]]) * 160):
+                    break
+        counters = {
+            "received": a.packets_received,
+            "foreign": a.dropped_foreign,
+            "malformed": a.dropped_malformed,
+            "sent": b.packets_sent,
+            "octets": b.octets_sent,
+        }
+        return got, counters
+    finally:
+        bridge.close()
+        a.close()
+        b.close()
+        await a.wait_closed()
+        await b.wait_closed()
+        alice.close()
+        bob.close()
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(items=datagrams)
+def test_any_datagrams_give_the_same_wire_and_counters_with_the_loop_on_and_off(
+    port_pool: PortPool, items: list[tuple[str, int, bytes]]
+) -> None:
+    burst = _encode(items)
+
+    async def both() -> None:
+        on = await _play(port_pool, burst, relay=True)
+        off = await _play(port_pool, burst, relay=False)
+        assert on == off
+
+    asyncio.run(both())
