@@ -54,6 +54,21 @@ def _listen_list(value: Any) -> list[str]:
     return out
 
 
+def _networks(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError("must be a list of IP addresses or networks (CIDR)")
+    out: list[str] = []
+    for item in value:
+        if not isinstance(item, str):
+            raise ValueError(f"{item!r} is not a string")
+        try:
+            ipaddress.ip_network(item.strip(), strict=False)
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address or network") from None
+        out.append(item.strip())
+    return out
+
+
 def _str(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a string, got {type(value).__name__}")
@@ -145,6 +160,9 @@ SCHEMA: dict[str, dict[str, Setting]] = {
     "web": {
         "listen": Setting("127.0.0.1:8080", _hostport, "web UI and REST API address"),
         "public_url": Setting("", _str, "URL printed at start and used in links; empty = derived"),
+        "trusted_proxies": Setting([], _networks,
+                                   "reverse proxies (IPs or CIDRs) whose X-Forwarded-For and "
+                                   "X-Forwarded-Proto are believed; empty = none"),
     },
     "storage": {
         "data_dir": Setting("data", _str, "directory for the database, recordings and files"),

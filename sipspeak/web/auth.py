@@ -15,7 +15,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
+import ipaddress
 import logging
 import secrets
 import time
@@ -269,8 +271,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 # -- login / logout ---------------------------------------------------------------------
 
 
+def _from_trusted_proxy(request: web.Request) -> bool:
+    return _in_networks(request.remote, _trusted_networks(request))
+
+
 def _secure(request: web.Request) -> bool:
-    return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+    if request.secure:
+        return True
+    # A TLS-terminating proxy says so; anybody else could claim it.
+    return (_from_trusted_proxy(request)
+            and request.headers.get("X-Forwarded-Proto", "").lower() == "https")
 
 
 def safe_next(value: str) -> str:
@@ -294,8 +304,54 @@ def redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_networks(items: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+
+
+def _trusted_networks(request: web.Request) -> tuple[Network, ...]:
+    from .app import SERVICES
+
+    services = request.app.get(SERVICES)
+    if services is None:
+        return ()
+    return _parse_networks(tuple(services.config.get("web", "trusted_proxies")))
+
+
+def _in_networks(address: str | None, networks: tuple[Network, ...]) -> bool:
+    if not address or not networks:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
 def source_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The client's address: the TCP peer, or what trusted proxies forwarded.
+
+    Behind proxies listed in ``[web] trusted_proxies`` the client is the
+    right-most X-Forwarded-For entry that is not itself a trusted proxy
+    (entries left of it could be written by the client).
+    """
+    peer = request.remote or "unknown"
+    networks = _trusted_networks(request)
+    if not _in_networks(peer, networks):
+        return peer
+    hops = [hop.strip() for value in request.headers.getall("X-Forwarded-For", [])
+            for hop in value.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if _in_networks(hop, networks):
+            continue
+        try:
+            return str(ipaddress.ip_address(hop))
+        except ValueError:
+            return peer  # garbage where an address should be: count the proxy
+    return peer
 
 
 async def login_page(request: web.Request) -> web.Response:

@@ -18,9 +18,9 @@ from sipspeak.storage import Database
 from sipspeak.web.app import create_app
 
 
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    config = make_config(tmp_path)
+async def _site(tmp_path: Path, overrides: dict[tuple[str, str], object] | None = None,
+                ) -> AsyncIterator[Site]:
+    config = make_config(tmp_path, overrides)
     db = await Database.open(config.database_path)
     services = Services(config=config, db=db)
     server = TestServer(create_app(services), host="127.0.0.1", port=0)
@@ -34,6 +34,19 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
             await b.close()
         await server.close()
         await db.close()
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    async for s in _site(tmp_path):
+        yield s
+
+
+@pytest.fixture
+async def proxied_site(tmp_path: Path) -> AsyncIterator[Site]:
+    """The site behind a reverse proxy on 127.0.0.1 (``[web] trusted_proxies``)."""
+    async for s in _site(tmp_path, {("web", "trusted_proxies"): ["127.0.0.1"]}):
+        yield s
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+from aiohttp import ClientResponse
 from webtools import PASSWORD, Site
 
 from sipspeak.events import EventBus
@@ -24,17 +27,31 @@ async def test_login_sets_a_hardened_cookie_and_logout_ends_the_session(staff: S
     assert again.status == 302 and again.headers["Location"].startswith("/login")
 
 
-async def test_session_cookie_is_secure_behind_https_proxy(staff: Site) -> None:
-    b = staff.browser()
+async def _login_over(site: Site, headers: dict[str, str]) -> ClientResponse:
+    """Log in with ``headers`` on the form post only (the proxy's view of one request)."""
+    b = site.browser()
     page = await b.get("/login")
-    import re
     token = re.search(r'name="csrf" value="([^"]*)"', await page.text())
     assert token
-    response = await b.request("POST", "/login", data={
+    return await b.request("POST", "/login", data={
         "email": "admin@test.ru", "password": PASSWORD, "csrf": token.group(1)},
-        headers={"X-Forwarded-Proto": "https"})
+        headers=headers)
+
+
+async def test_session_cookie_is_secure_behind_https_proxy(proxied_site: Site) -> None:
+    await proxied_site.user("admin", "admin@test.ru")
+    response = await _login_over(proxied_site, {"X-Forwarded-Proto": "https"})
     assert response.status == 303
     assert response.cookies[SESSION_COOKIE]["secure"]
+    plain = await _login_over(proxied_site, {})
+    assert plain.status == 303
+    assert not plain.cookies[SESSION_COOKIE]["secure"]
+
+
+async def test_x_forwarded_proto_from_an_untrusted_peer_is_ignored(staff: Site) -> None:
+    response = await _login_over(staff, {"X-Forwarded-Proto": "https"})
+    assert response.status == 303
+    assert not response.cookies[SESSION_COOKIE]["secure"]
 
 
 async def test_wrong_password_and_unknown_user_are_refused(staff: Site) -> None:
@@ -236,3 +253,29 @@ async def test_language_switch_redirects_only_within_the_site(staff: Site) -> No
                            data={"language": "ru", "csrf": b.csrf},
                            headers={"Referer": f"{staff.base.rstrip('/')}/blacklist?q=1"})
     assert back.headers["Location"] == "/blacklist?q=1"
+
+
+async def test_behind_a_trusted_proxy_failures_count_per_forwarded_client(
+        proxied_site: Site) -> None:
+    site = proxied_site
+    await site.user("admin", "admin@test.ru")
+    # The proxy appends the client it saw; what the client wrote itself is further left.
+    attacker = site.browser(headers={"X-Forwarded-For": "10.9.9.9, 203.0.113.7"})
+    for _ in range(10):
+        assert (await attacker.login("admin@test.ru", "bad-guess")).status == 401
+    assert (await attacker.login("admin@test.ru")).status == 429
+    # Changing the part the client controls does not help him...
+    spoofing = site.browser(headers={"X-Forwarded-For": "10.1.1.1, 203.0.113.7"})
+    assert (await spoofing.login("admin@test.ru")).status == 429
+    # ...and another client behind the same proxy is not locked out with him.
+    colleague = site.browser(headers={"X-Forwarded-For": "198.51.100.20"})
+    assert (await colleague.login("admin@test.ru")).status == 303
+
+
+async def test_forwarded_headers_from_an_untrusted_peer_are_ignored(staff: Site) -> None:
+    # No trusted proxies: X-Forwarded-For cannot split one client into many.
+    attempts = [staff.browser(headers={"X-Forwarded-For": f"192.0.2.{i}"})
+                for i in range(11)]
+    for b in attempts[:10]:
+        assert (await b.login("admin@test.ru", "bad-guess")).status == 401
+    assert (await attempts[10].login("admin@test.ru")).status == 429

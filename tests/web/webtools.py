@@ -35,8 +35,11 @@ def password_hash() -> str:
 class Browser:
     """One client with its own cookie jar (a signed-in user, or anonymous)."""
 
-    def __init__(self, base: str, *, bearer: str | None = None) -> None:
-        headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    def __init__(self, base: str, *, bearer: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        headers = dict(headers or {})
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
         self.session = aiohttp.ClientSession(
             base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True), headers=headers,
             timeout=aiohttp.ClientTimeout(total=30))
@@ -88,8 +91,9 @@ class Site:
     browsers: list[Browser]
     users: dict[str, int]
 
-    def browser(self, *, bearer: str | None = None) -> Browser:
-        b = Browser(self.base, bearer=bearer)
+    def browser(self, *, bearer: str | None = None,
+                headers: dict[str, str] | None = None) -> Browser:
+        b = Browser(self.base, bearer=bearer, headers=headers)
         self.browsers.append(b)
         return b
 
@@ -112,10 +116,10 @@ class Site:
         return await create_token(self.db, email, name="test")
 
 
-def make_config(tmp_path: Path, **overrides: Any) -> Any:
+def make_config(tmp_path: Path, overrides: dict[tuple[str, str], Any] | None = None) -> Any:
     config = load_config(None, environ={})
-    values = {("storage", "data_dir"): str(tmp_path / "data")}
-    values.update(overrides)
+    values: dict[tuple[str, str], Any] = {("storage", "data_dir"): str(tmp_path / "data")}
+    values.update(overrides or {})
     return config.with_overrides(values)
 
 
