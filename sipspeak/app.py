@@ -170,7 +170,13 @@ def use_refreshed_numbering(config: Config) -> None:
 
 
 async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]) -> None:
+    from .media import fastpath
     from .web.app import create_app
+
+    if not fastpath.NATIVE:
+        log.warning("the C relay loop (sipspeak.media._rtpfast) is not built: RTP is relayed "
+                    "in Python, with fewer calls per core (install with gcc and the Python "
+                    "headers present)")
 
     db = await open_database(config)
     use_refreshed_numbering(config)

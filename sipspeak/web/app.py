@@ -12,6 +12,7 @@ import jinja2
 from aiohttp import web
 
 from .. import __version__
+from ..media import fastpath
 from . import (
     auth,
     blacklist,
@@ -75,5 +76,7 @@ async def healthz(request: web.Request) -> web.Response:
         "status": "ok" if ok else "degraded",
         "version": __version__,
         "database": {"ok": ok, "schema_version": await db.schema_version() if ok else None},
+        # "c": the compiled relay loop; "python": it was not built at install time.
+        "media_relay": "c" if fastpath.NATIVE else "python",
     }
     return web.json_response(body, status=200 if ok else 503)

@@ -68,6 +68,9 @@ def test_serve_first_start_login_health_and_clean_stop(tmp_path: Path) -> None:
         health = json.loads(body)
         assert status == 200 and health["database"] == {"ok": True, "schema_version": len(migrations())}
         assert health["version"] == sipspeak.__version__
+        # The extension is built where the tests run (unless the twin is forced).
+        forced = os.environ.get("SIPSPEAK_MEDIA_NATIVE") == "0"
+        assert health["media_relay"] == ("python" if forced else "c")
         status, page = get(url + "login")
         assert status == 200 and 'name="password"' in page and "Войти" in page
     finally:
