@@ -49,7 +49,7 @@ def apply_remote(endpoint: RtpEndpoint, media: NegotiatedMedia) -> None:
     """Send to where the negotiated SDP says, in its codec (latching may move it later)."""
     endpoint.configure(codec=media.codec, dtmf_payload_type=media.telephone_event)
     if media.remote_address != "0.0.0.0" and media.remote_port:
-        endpoint.relatch((media.remote_address, media.remote_port))
+        endpoint.relatch((media.remote_address, media.remote_port), rtcp=media.remote_rtcp)
 
 
 @dataclass(slots=True)

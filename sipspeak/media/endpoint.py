@@ -125,6 +125,7 @@ class RtpEndpoint:
         "_released",
         "_remote",
         "_remote_rtcp",
+        "_sdp_rtcp",
         "_rtcp",
         "_rtcp_timer",
         "_sock",
@@ -167,6 +168,7 @@ class RtpEndpoint:
             (remote[0], remote[1] + 1) if remote else None
         )
         self._latched: Address | None = None
+        self._sdp_rtcp: Address | None = None
         self._dest: Address | None = remote  # the latched source, else the SDP address
         self._latched_rtcp = False
         self._receiver: PacketReceiver | None = None
@@ -440,18 +442,28 @@ class RtpEndpoint:
         if self._port is not None:
             self._port.set_latched(addr)
         if not self._latched_rtcp:
-            self._remote_rtcp = (addr[0], addr[1] + 1)
+            # The SDP's a=rtcp holds while RTP comes from where the SDP said;
+            # behind a NAT that moved RTP, RTCP is guessed next to it.
+            if self._sdp_rtcp is not None and addr == self._remote:
+                self._remote_rtcp = self._sdp_rtcp
+            else:
+                self._remote_rtcp = (addr[0], addr[1] + 1)
         return True
 
-    def relatch(self, remote: Address | None = None) -> None:
-        """Forget the latched source (after a re-INVITE moved the far end)."""
+    def relatch(self, remote: Address | None = None, *, rtcp: Address | None = None) -> None:
+        """Forget the latched source (after a re-INVITE moved the far end).
+
+        ``remote``: the RTP address from the new SDP; ``rtcp``: its RTCP
+        address when the SDP gave one (RFC 3605 ``a=rtcp``), else RTP + 1.
+        """
         self._latched = None
         if self._port is not None:
             self._port.set_latched(None)
         self._set_dest(remote or self._remote)
         if remote is not None:
             self._remote = remote
-            self._remote_rtcp = (remote[0], remote[1] + 1)
+            self._sdp_rtcp = rtcp
+            self._remote_rtcp = rtcp or (remote[0], remote[1] + 1)
             self._latched_rtcp = False
 
     def _set_dest(self, addr: Address | None) -> None:

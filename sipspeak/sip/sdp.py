@@ -89,6 +89,26 @@ class MediaDescription:
                 out[int(pt)] = (name.upper(), int(rate))
         return out
 
+    def rtcp(self, rtp_address: str | None) -> tuple[str, int] | None:
+        """Where the peer wants RTCP (RFC 3605 ``a=rtcp:port [IN IP4 addr]``).
+
+        ``None`` when the attribute is absent or unreadable: RTCP then goes to
+        the RTP port + 1 (RFC 3550 §11).  Without an address the RTP address
+        (``rtp_address``) is meant.
+        """
+        value = self.attribute("rtcp")
+        if not value:
+            return None
+        parts = value.split()
+        if not parts[0].isdigit() or not 0 < int(parts[0]) <= 65535:
+            return None
+        port = int(parts[0])
+        if len(parts) >= 4 and parts[1] == "IN" and parts[2] in ("IP4", "IP6"):
+            return (parts[3], port)
+        if len(parts) != 1 or not rtp_address:
+            return None
+        return (rtp_address, port)
+
     @property
     def direction(self) -> Direction:
         for key, _ in self.attributes:
@@ -234,6 +254,8 @@ class NegotiatedMedia:
     remote_address: str
     remote_port: int
     codec: AudioCodec
+    remote_rtcp: tuple[str, int] | None = None
+    """RTCP destination from ``a=rtcp`` (RFC 3605); ``None``: the RTP port + 1."""
     payload_type: int
     telephone_event: int | None = None
     ptime: int = 20
@@ -365,6 +387,7 @@ def answer_offer(
         chosen = NegotiatedMedia(
             remote_address=remote or "",
             remote_port=m.port,
+            remote_rtcp=m.rtcp(remote),
             codec=codec,
             payload_type=pt,
             telephone_event=event,
@@ -415,6 +438,7 @@ def negotiate_answer(
         return NegotiatedMedia(
             remote_address=remote,
             remote_port=theirs.port,
+            remote_rtcp=theirs.rtcp(remote),
             codec=pick[1],
             payload_type=pick[0],
             telephone_event=_telephone_event(theirs),

@@ -277,3 +277,40 @@ async def test_bridge_between_two_endpoints_rewrites_datagrams(
         b.close()
         alice.close()
         bob.close()
+
+
+async def test_rtcp_goes_where_the_sdp_says_until_nat_moves_rtp(port_pool: PortPool) -> None:
+    """RFC 3605 a=rtcp: a port that is not RTP + 1; a NAT-moved RTP source overrides it."""
+    rtp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtp_sock.bind(("127.0.0.1", 0))
+    rtcp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rtcp_sock.bind(("127.0.0.1", 0))
+    rtcp_sock.setblocking(False)
+    remote, rtcp_at = rtp_sock.getsockname(), rtcp_sock.getsockname()
+    ep = await open_endpoint(pool=port_pool, codec="PCMU")
+    loop = asyncio.get_running_loop()
+
+    async def report() -> None:
+        ep.session._next = 0.0  # due now instead of in 2-6 s
+        assert ep._rtcp_timer is not None
+        ep._rtcp_timer.cancel()
+        ep._arm_rtcp()
+
+    try:
+        ep.relatch(remote, rtcp=rtcp_at)
+        rtp_sock.sendto(pkt(1).serialize(), ("127.0.0.1", ep.local_port))  # latch: as SDP said
+        await wait_for(lambda: ep.packets_received == 1)
+        await report()
+        first = parse_compound(await asyncio.wait_for(loop.sock_recv(rtcp_sock, 2048), 3))
+        assert isinstance(first[0], RtcpReceiverReport)
+        # A re-INVITE with the same a=rtcp, but RTP now arrives from elsewhere (a NAT).
+        ep.relatch(remote, rtcp=rtcp_at)
+        nat = Peer()
+        nat.send(ep, pkt(2))
+        await wait_for(lambda: ep.packets_received == 2)
+        assert ep._remote_rtcp == (nat.addr[0], nat.addr[1] + 1)
+        nat.close()
+    finally:
+        ep.close()
+        rtp_sock.close()
+        rtcp_sock.close()

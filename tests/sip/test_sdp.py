@@ -150,3 +150,28 @@ def test_bad_sdp(body: bytes) -> None:
     with pytest.raises(SdpError) as info:
         parse_sdp(body)
     assert info.value.status_hint == 400
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b"a=rtcp:53020\r\n", ("192.0.2.10", 53020)),  # RFC 3605 §2.1: the RTP address
+        (b"a=rtcp:53020 IN IP4 126.16.64.4\r\n", ("126.16.64.4", 53020)),
+        (b"a=rtcp:9 IN IP6 2001:db8::1\r\n", ("2001:db8::1", 9)),
+        (b"a=rtcp:abc\r\n", None),  # unreadable: RTP port + 1 as if absent
+        (b"a=rtcp:70000\r\n", None),
+        (b"", None),
+    ],
+)
+def test_rtcp_attribute_reaches_both_sides_of_the_negotiation(
+    line: bytes, expected: tuple[str, int] | None
+) -> None:
+    offer = parse_sdp(TRUNK_OFFER.replace(b"a=sendrecv\r\n", b"a=sendrecv\r\n" + line))
+    _, media = answer_offer(offer, address="127.0.0.1", port=40000, session_id=1, version=1)
+    assert media.remote_rtcp == expected
+    ours = build_offer(address="127.0.0.1", port=40000, session_id=1, version=1)
+    their_answer = TRUNK_OFFER.replace(b"m=audio 20000 RTP/AVP 18 8 96", b"m=audio 20000 RTP/AVP 8 96")
+    their_answer = their_answer.replace(b"a=sendrecv\r\n", b"a=sendrecv\r\n" + line)
+    their_answer = their_answer.replace(b"m=video 20002 RTP/AVP 31\r\n", b"")
+    theirs = negotiate_answer(ours, parse_sdp(their_answer))
+    assert theirs.remote_rtcp == expected
