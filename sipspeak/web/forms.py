@@ -20,6 +20,19 @@ _TRUE = {"1", "true", "on", "yes", "да"}
 _FALSE = {"0", "false", "off", "no", "нет", ""}
 
 
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body: 400 for another content type, bad JSON or not an object."""
+    if request.content_type != "application/json":
+        raise BadRequest("ожидается JSON-объект")
+    try:
+        data = await request.json(loads=json.loads)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("тело запроса не является JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("ожидается JSON-объект")
+    return data
+
+
 class Fields:
     def __init__(self, values: Mapping[str, list[Any]], *, from_json: bool) -> None:
         self._values = values
@@ -28,12 +41,7 @@ class Fields:
     @classmethod
     async def read(cls, request: web.Request) -> Fields:
         if request.content_type == "application/json":
-            try:
-                data = await request.json(loads=json.loads)
-            except (ValueError, UnicodeDecodeError):
-                raise BadRequest("тело запроса не является JSON") from None
-            if not isinstance(data, dict):
-                raise BadRequest("ожидается JSON-объект")
+            data = await json_object(request)
             return cls({k: [v] for k, v in data.items()}, from_json=True)
         if request.method in ("GET", "HEAD"):
             form: Mapping[str, Any] = request.query

@@ -7,8 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from .auth import STAFF, current_user, route
-from .errors import BadRequest, json_ok
-from .forms import Fields
+from .errors import json_ok
+from .forms import Fields, json_object
 from .pages import path_id, services_of
 from .projects_service import (
     RETRY_KINDS,
@@ -72,16 +72,6 @@ LAUNCH_IN: dict[str, Any] = {"type": "object", "properties": {
     "launched": _BOOL, "call_from_end": _BOOL}}
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise BadRequest("ожидается JSON-объект")
-    try:
-        data = await request.json()
-    except ValueError:
-        raise BadRequest("тело запроса не является JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest("ожидается JSON-объект")
-    return data
 
 
 async def api_projects(request: web.Request) -> web.Response:
@@ -95,7 +85,7 @@ async def api_projects(request: web.Request) -> web.Response:
 async def api_project_create(request: web.Request) -> web.Response:
     """Create a project (§5.1): name, queue timeout, operator timeout, strategy."""
     services = services_of(request)
-    project_id = await create_project(services, current_user(request), await _body(request))
+    project_id = await create_project(services, current_user(request), await json_object(request))
     project = await services.db.projects.get(project_id)
     return json_ok(await project_details(services, project), status=201)
 
@@ -111,7 +101,7 @@ async def api_project_update(request: web.Request) -> web.Response:
     """Change settings of any tab (only the fields given; lists replace the stored ones)."""
     services = services_of(request)
     project = await update_project(services, current_user(request), path_id(request),
-                                   await _body(request))
+                                   await json_object(request))
     return json_ok(await project_details(services, project))
 
 

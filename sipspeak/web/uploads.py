@@ -25,6 +25,7 @@ from ..crm.contacts_import import ImportOptions, clean_tags, rejected_rows_csv
 from ..storage.models import Project, User
 from .auth import STAFF, current_user, route
 from .errors import ApiError, BadRequest, Invalid, json_ok
+from .forms import json_object
 from .layout import render
 from .pages import form_post, notice, path_id, services_of
 from .projects_service import project_for
@@ -314,16 +315,6 @@ async def remove_blacklisted_page(request: web.Request) -> web.Response:
 # -- API --------------------------------------------------------------------------------
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise BadRequest("ожидается JSON-объект")
-    try:
-        data = await request.json()
-    except ValueError:
-        raise BadRequest("тело запроса не является JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest("ожидается JSON-объект")
-    return data
 
 
 async def api_file(request: web.Request) -> web.Response:
@@ -336,7 +327,7 @@ async def api_file(request: web.Request) -> web.Response:
 async def api_preview(request: web.Request) -> web.Response:
     """The preview of an uploaded file: headers, first rows, guessed mapping."""
     project, _ = await _project(request)
-    token = (await _json(request)).get("file")
+    token = (await json_object(request)).get("file")
     if not isinstance(token, str):
         raise Invalid("Не указан загруженный файл", field="file")
     return json_ok(_staging(request).get(project.id, token).preview_json())
@@ -345,14 +336,14 @@ async def api_preview(request: web.Request) -> web.Response:
 async def api_import(request: web.Request) -> web.Response:
     """Import an uploaded file with a mapping; runs in the background (poll progress)."""
     project, user = await _project(request)
-    job = await start_import(request, project, user, await _json(request))
+    job = await start_import(request, project, user, await json_object(request))
     return json_ok(job.progress_json(), status=202)
 
 
 async def api_contacts(request: web.Request) -> web.Response:
     """Add contacts sent as a JSON list (same checks as a file); answers the result."""
     project, user = await _project(request)
-    job = await import_json_contacts(request, project, user, await _json(request))
+    job = await import_json_contacts(request, project, user, await json_object(request))
     if job.state != "done":
         raise Invalid(job.error or "импорт не удался", field="contacts")
     counts = await services_of(request).db.uploads.counters(project_id=project.id,
