@@ -555,6 +555,12 @@ class CallService:
         self._to_dialer(call, AmdResult(call.id, self.clock(), verdict))
         if verdict is AmdVerdict.MACHINE and call.state.live:
             self.end(call, CallOutcome.ANSWERING_MACHINE)
+            return
+        if call.bridge is not None:
+            # Decided: the customer's audio goes to the recorder alone again (with
+            # the C relay loop, without a Python call per packet).
+            rec = call.recorder
+            call.bridge.set_tap("customer", rec.tap("customer") if rec else None)
 
     def join_operator(self, call: Call, ring: Ring) -> None:
         """Put the operator's answered leg in place of the hold player."""

@@ -12,6 +12,7 @@
  *                 timestamp offsets (base of bridge.StreamRewriter).
  *   Port          an endpoint's RTP socket: latched source, destination,
  *                 counters.  Port.drain() is the socket's reader callback.
+ *   TapBuffer     a tap that keeps packets for the recorder to take in bulk.
  *
  * Port.drain() reads every waiting datagram with recvmmsg(2).  A datagram takes
  * the relay path here when it is a plain-header (first octet 0x80) audio packet
@@ -39,6 +40,7 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <stdint.h>
 #include <time.h>
 
 #define SEQ_MOD 65536
@@ -278,6 +280,158 @@ static PyTypeObject ReceiverCoreType = {
     .tp_members = ReceiverCore_members,
     .tp_getset = ReceiverCore_getset,
     .tp_methods = ReceiverCore_methods,
+};
+
+/* --------------------------------------------------------------- TapBuffer */
+
+/* A tap that keeps what it is given: records of
+ *   u32 timestamp, u16 payload length, u8 codec (0 PCMU, 1 PCMA), u8 0,
+ *   f64 arrival (CLOCK_MONOTONIC seconds), payload
+ * in native byte order, taken in bulk with take().  The relay loop appends to
+ * it without calling Python; called from Python it does the same. */
+
+#define TAP_HEADER 16
+
+typedef struct {
+    PyObject_HEAD
+    unsigned char *data;
+    Py_ssize_t len;
+    Py_ssize_t cap;
+    Py_ssize_t limit;
+    long long dropped;
+    Py_ssize_t uniform; /* -1 empty; the one payload length of all records; -2 mixed */
+} TapBuffer;
+
+static void
+TapBuffer_dealloc(TapBuffer *self)
+{
+    PyMem_Free(self->data);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+TapBuffer_init(TapBuffer *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"limit", NULL};
+    Py_ssize_t limit = 1 << 20;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$n", kwlist, &limit)) {
+        return -1;
+    }
+    if (limit < TAP_HEADER + 2048) {
+        PyErr_Format(PyExc_ValueError, "limit %zd is too small", limit);
+        return -1;
+    }
+    self->limit = limit;
+    self->uniform = -1;
+    return 0;
+}
+
+static int
+tap_append(TapBuffer *self, unsigned int timestamp, int codec,
+           const unsigned char *payload, Py_ssize_t n, double arrival)
+{
+    if (n > 0xFFFF || self->len + TAP_HEADER + n > self->limit) {
+        self->dropped += 1; /* nobody took the audio for too long */
+        return 0;
+    }
+    Py_ssize_t need = self->len + TAP_HEADER + n;
+    if (need > self->cap) {
+        Py_ssize_t cap = self->cap ? self->cap : 4096;
+        while (cap < need) {
+            cap *= 2;
+        }
+        unsigned char *grown = PyMem_Realloc(self->data, (size_t)cap);
+        if (grown == NULL) {
+            self->dropped += 1;
+            return 0;
+        }
+        self->data = grown;
+        self->cap = cap;
+    }
+    unsigned char *at = self->data + self->len;
+    uint32_t ts = timestamp;
+    uint16_t len16 = (uint16_t)n;
+    memcpy(at, &ts, 4);
+    memcpy(at + 4, &len16, 2);
+    at[6] = (unsigned char)codec;
+    at[7] = 0;
+    memcpy(at + 8, &arrival, 8);
+    memcpy(at + TAP_HEADER, payload, (size_t)n);
+    self->len = need;
+    if (self->uniform == -1) {
+        self->uniform = n;
+    }
+    else if (self->uniform != n) {
+        self->uniform = -2;
+    }
+    return 0;
+}
+
+static int
+codec_index(PyObject *codec)
+{
+    if (PyUnicode_Check(codec) && PyUnicode_CompareWithASCIIString(codec, "PCMA") == 0) {
+        return 1;
+    }
+    return 0;
+}
+
+static PyObject *
+TapBuffer_call(TapBuffer *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *codec;
+    unsigned long timestamp;
+    Py_buffer payload;
+    if (kwds != NULL && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "tap(codec, timestamp, payload) takes no keywords");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "Uky*", &codec, &timestamp, &payload)) {
+        return NULL;
+    }
+    tap_append(self, (unsigned int)(timestamp & 0xFFFFFFFFUL), codec_index(codec),
+               payload.buf, payload.len, monotonic());
+    PyBuffer_Release(&payload);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+TapBuffer_take(TapBuffer *self, PyObject *noargs)
+{
+    PyObject *out = PyBytes_FromStringAndSize((const char *)self->data, self->len);
+    if (out != NULL) {
+        self->len = 0;
+        self->uniform = -1;
+    }
+    return out;
+}
+
+static PyMemberDef TapBuffer_members[] = {
+    {"dropped", T_LONGLONG, offsetof(TapBuffer, dropped), 0, NULL},
+    {"pending", T_PYSSIZET, offsetof(TapBuffer, len), READONLY, NULL},
+    {"uniform", T_PYSSIZET, offsetof(TapBuffer, uniform), READONLY,
+     "-1 when empty, the payload length every record has, or -2 when they differ"},
+    {NULL},
+};
+
+static PyMethodDef TapBuffer_methods[] = {
+    {"take", (PyCFunction)TapBuffer_take, METH_NOARGS,
+     "Everything kept so far as one bytes object of records; the buffer empties."},
+    {NULL},
+};
+
+static PyTypeObject TapBufferType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sipspeak.media._rtpfast.TapBuffer",
+    .tp_basicsize = sizeof(TapBuffer),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A bridge tap that keeps packets for a consumer to take in bulk.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)TapBuffer_init,
+    .tp_dealloc = (destructor)TapBuffer_dealloc,
+    .tp_call = (ternaryfunc)TapBuffer_call,
+    .tp_members = TapBuffer_members,
+    .tp_methods = TapBuffer_methods,
 };
 
 /* ------------------------------------------------------------ RewriterCore */
@@ -854,7 +1008,11 @@ Port_drain(Port *self, PyObject *noargs)
             buf[9] = (unsigned char)(wire >> 16);
             buf[10] = (unsigned char)(wire >> 8);
             buf[11] = (unsigned char)wire;
-            if (rw->tap != Py_None) {
+            if (Py_IS_TYPE(rw->tap, &TapBufferType)) {
+                tap_append((TapBuffer *)rw->tap, out_ts, codec_index(rw->out_codec),
+                           buf + 12, (Py_ssize_t)len - 12, now);
+            }
+            else if (rw->tap != Py_None) {
                 /* The tap may rewire or end the bridge: hold what it could free. */
                 Py_INCREF(rw);
                 PyObject *tap = Py_NewRef(rw->tap);
@@ -1052,7 +1210,7 @@ PyMODINIT_FUNC
 PyInit__rtpfast(void)
 {
     if (PyType_Ready(&ReceiverCoreType) < 0 || PyType_Ready(&RewriterCoreType) < 0 ||
-        PyType_Ready(&PortType) < 0) {
+        PyType_Ready(&PortType) < 0 || PyType_Ready(&TapBufferType) < 0) {
         return NULL;
     }
     PyObject *m = PyModule_Create(&module);
@@ -1061,7 +1219,8 @@ PyInit__rtpfast(void)
     }
     if (PyModule_AddObjectRef(m, "ReceiverCore", (PyObject *)&ReceiverCoreType) < 0 ||
         PyModule_AddObjectRef(m, "RewriterCore", (PyObject *)&RewriterCoreType) < 0 ||
-        PyModule_AddObjectRef(m, "Port", (PyObject *)&PortType) < 0) {
+        PyModule_AddObjectRef(m, "Port", (PyObject *)&PortType) < 0 ||
+        PyModule_AddObjectRef(m, "TapBuffer", (PyObject *)&TapBufferType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

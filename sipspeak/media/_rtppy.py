@@ -10,12 +10,14 @@ does in Python what the C loop does for plain audio packets.
 from __future__ import annotations
 
 import socket
+import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
 from sipspeak.media.rtp import Codec
 
-__all__ = ["Port", "ReceiverCore", "RewriterCore"]
+__all__ = ["TAP_RECORD", "Port", "ReceiverCore", "RewriterCore", "TapBuffer"]
 
 #: RFC 3550 §A.1: sequence jumps beyond these are treated as a restart / misorder.
 MAX_DROPOUT = 3000
@@ -23,6 +25,9 @@ MAX_MISORDER = 100
 SEQ_MOD = 1 << 16
 _BATCH = 32 * 16  # datagrams read per drain() call, as the C loop's rounds x batch
 _BUF_SIZE = 2048
+#: A TapBuffer record's header: timestamp, payload length, codec (0 PCMU, 1 PCMA), 0,
+#: arrival time (monotonic seconds); native byte order, as the C module writes it.
+TAP_RECORD = struct.Struct("=IHBxd")
 
 
 class ReceiverCore:
@@ -211,3 +216,46 @@ class Port:
         self._sock = None
         self._dest = None
         self.rewriter = None
+
+
+class TapBuffer:
+    """A bridge tap that keeps packets for a consumer to :meth:`take` in bulk.
+
+    Each call appends one record (:data:`TAP_RECORD` header, then the payload);
+    past ``limit`` bytes nothing more is kept and :attr:`dropped` counts it.
+    """
+
+    __slots__ = ("_data", "dropped", "limit", "uniform")
+
+    def __init__(self, *, limit: int = 1 << 20) -> None:
+        if limit < TAP_RECORD.size + _BUF_SIZE:
+            raise ValueError(f"limit {limit} is too small")
+        self._data = bytearray()
+        self.limit = limit
+        self.dropped = 0
+        #: -1 when empty, the payload length every record has, or -2 when they differ.
+        self.uniform = -1
+
+    def __call__(self, codec: Codec, timestamp: int, payload: bytes) -> None:
+        n = len(payload)
+        if n > 0xFFFF or len(self._data) + TAP_RECORD.size + n > self.limit:
+            self.dropped += 1
+            return
+        self._data += TAP_RECORD.pack(
+            timestamp & 0xFFFFFFFF, n, 1 if codec == "PCMA" else 0, time.monotonic()
+        )
+        self._data += payload
+        if self.uniform == -1:
+            self.uniform = n
+        elif self.uniform != n:
+            self.uniform = -2
+
+    @property
+    def pending(self) -> int:
+        return len(self._data)
+
+    def take(self) -> bytes:
+        data = bytes(self._data)
+        self._data.clear()
+        self.uniform = -1
+        return data

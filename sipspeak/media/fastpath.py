@@ -12,20 +12,27 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-__all__ = ["NATIVE", "Port", "ReceiverCore", "RewriterCore"]
+__all__ = ["NATIVE", "TAP_RECORD", "Port", "ReceiverCore", "RewriterCore", "TapBuffer"]
+
+from sipspeak.media._rtppy import TAP_RECORD
 
 if TYPE_CHECKING:
-    from sipspeak.media._rtppy import Port, ReceiverCore, RewriterCore
+    from sipspeak.media._rtppy import Port, ReceiverCore, RewriterCore, TapBuffer
 
     NATIVE: bool
 else:
     NATIVE = False
     if os.environ.get("SIPSPEAK_MEDIA_NATIVE", "1") != "0":
         try:
-            from sipspeak.media._rtpfast import Port, ReceiverCore, RewriterCore
+            from sipspeak.media._rtpfast import (
+                Port,
+                ReceiverCore,
+                RewriterCore,
+                TapBuffer,
+            )
 
             NATIVE = True
         except ImportError:
             pass
     if not NATIVE:
-        from sipspeak.media._rtppy import Port, ReceiverCore, RewriterCore
+        from sipspeak.media._rtppy import Port, ReceiverCore, RewriterCore, TapBuffer

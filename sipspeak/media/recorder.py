@@ -11,15 +11,19 @@ The file is written incrementally through a small window of pending audio:
 memory stays bounded whatever the call length.  After every flush the RIFF and
 data sizes in the header are rewritten, so a crash leaves a readable WAV file
 holding everything up to the last flush; :meth:`WavRecorder.close` writes the
-rest and fixes the header a final time.  Per packet the event loop only copies
-the payload into the channel's pending bytes; per flush it slices those bytes
-off.  Decoding, interleaving and the disk writes run on one shared background
+rest and fixes the header a final time.  On the event loop the taps are
+:class:`~sipspeak.media.fastpath.TapBuffer` objects that the C relay loop
+fills without calling Python; every :data:`PUMP_EVERY` seconds the recorder
+takes them, and a run of consecutive 20 ms packets is placed with one slice
+copy (both channels merged in arrival order).  Per flush it slices the
+pending bytes off.  Decoding, interleaving and the disk writes run on one shared background
 thread (:func:`shared_disk_writer`), so neither a slow disk nor the decoding
 of other calls' audio stalls the packets on the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
@@ -34,6 +38,7 @@ from typing import Literal
 import numpy as np
 
 from sipspeak.media.bridge import Tap
+from sipspeak.media.fastpath import TAP_RECORD, TapBuffer
 from sipspeak.media.g711 import SILENCE_BYTE, decode, transcode
 from sipspeak.media.rtp import Codec
 
@@ -44,6 +49,16 @@ log = logging.getLogger(__name__)
 Channel = Literal["customer", "operator"]
 _CHANNEL_INDEX: dict[Channel, int] = {"customer": 0, "operator": 1}
 RATE = 8000
+#: How often buffered taps are emptied into the recording (seconds; below the window).
+PUMP_EVERY = 0.25
+_CODECS: tuple[Codec, Codec] = ("PCMU", "PCMA")  # TapBuffer's codec numbers
+_FRAME = 160
+#: One TapBuffer record of a 20 ms G.711 packet, for reading a uniform batch at once.
+_FRAME_RECORDS = np.dtype(
+    [("head", "V8"), ("arrival", "=f8"), ("payload", "u1", (_FRAME,))]
+)
+_FRAME_HEAD = np.dtype([("ts", "=u4"), ("n", "=u2"), ("codec", "u1"), ("pad", "u1")])
+assert _FRAME_RECORDS.itemsize == TAP_RECORD.size + _FRAME
 
 
 _shared_writer: ThreadPoolExecutor | None = None
@@ -172,20 +187,134 @@ class WavRecorder:
         self._max_jump = int(max_jump * RATE)
         self._written = 0  # samples per channel already in the file
         self._channels: list[_Channel | None] = [None, None]
+        self._taps: dict[int, Tap] = {}
+        self._buffers: dict[int, TapBuffer] = {}
+        self._pump_timer: asyncio.TimerHandle | None = None
         self.late_packets = 0
 
     def tap(self, channel: Channel) -> Tap:
-        """A bridge tap that records the audio coming from ``channel``'s side."""
-        # A partial, not a closure: one Python frame less per recorded packet.
-        return functools.partial(self.write, _CHANNEL_INDEX[channel])
+        """A bridge tap that records the audio coming from ``channel``'s side (one per side).
 
-    def write(self, index: int, codec: Codec, timestamp: int, payload: bytes) -> None:
-        """Place one packet's audio on channel ``index`` (0 = left, 1 = right)."""
+        On a running event loop, with the recorder on the monotonic clock, the
+        tap is a :class:`~sipspeak.media.fastpath.TapBuffer`: the relay loop
+        keeps the packets there without calling Python, and the recorder
+        empties it every :data:`PUMP_EVERY` seconds (a run of consecutive
+        20 ms packets is placed with one copy).  Otherwise every packet is
+        placed as it comes.
+        """
+        index = _CHANNEL_INDEX[channel]
+        tap = self._taps.get(index)
+        if tap is not None:
+            return tap
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None and self._clock is time.monotonic:
+            buffer = TapBuffer()
+            self._buffers[index] = buffer
+            tap = buffer
+            if self._pump_timer is None:
+                self._pump_timer = loop.call_later(PUMP_EVERY, self._pump_due, loop)
+        else:
+            # A partial, not a closure: one Python frame less per recorded packet.
+            tap = functools.partial(self.write, index)
+        self._taps[index] = tap
+        return tap
+
+    def _pump_due(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._pump_timer = None
         if self._fd is None:
+            return
+        self.pump()
+        self._pump_timer = loop.call_later(PUMP_EVERY, self._pump_due, loop)
+
+    def pump(self) -> None:
+        """Place everything the buffered taps kept so far, in the order it arrived.
+
+        Both channels' audio is merged by arrival time, so a channel that a
+        stalled loop let run ahead does not push the other's audio out as late.
+        """
+        pieces: list[tuple[float, int, Codec, int, bytes]] = []
+        for index, buffer in self._buffers.items():
+            if not buffer.pending:
+                continue
+            uniform = buffer.uniform
+            data = buffer.take()
+            if uniform == _FRAME and self._frames(index, data, pieces):
+                continue
+            size = TAP_RECORD.size
+            offset = 0
+            while offset < len(data):
+                ts, n, codec, arrival = TAP_RECORD.unpack_from(data, offset)
+                offset += size
+                pieces.append((arrival, index, _CODECS[codec], ts, data[offset : offset + n]))
+                offset += n
+        pieces.sort(key=lambda piece: piece[0])
+        for arrival, index, codec, ts, payload in pieces:
+            self.write(index, codec, ts, payload, arrival)
+
+    def _frames(
+        self, index: int, data: bytes, pieces: list[tuple[float, int, Codec, int, bytes]]
+    ) -> bool:
+        """A batch of 20 ms packets in one codec, each following the last: few pieces.
+
+        Cut into flush-sized pieces (the window holds them), each stamped with
+        the arrival of its first packet.
+        """
+        records = np.frombuffer(data, dtype=_FRAME_RECORDS)
+        heads = records["head"].view(_FRAME_HEAD)
+        codec = heads["codec"][0]
+        if len(records) > 1:
+            steps = np.diff(heads["ts"])  # uint32: wraps as RTP timestamps do
+            if not ((steps == _FRAME).all() and (heads["codec"] == codec).all()):
+                return False
+        audio = records["payload"].tobytes()
+        first = int(heads["ts"][0])
+        per_piece = max(_FRAME, self._flush // _FRAME * _FRAME)
+        arrivals = records["arrival"]
+        for offset in range(0, len(audio), per_piece):
+            pieces.append(
+                (
+                    float(arrivals[offset // _FRAME]),
+                    index,
+                    _CODECS[int(codec)],
+                    (first + offset) & 0xFFFFFFFF,
+                    audio[offset : offset + per_piece],
+                )
+            )
+        return True
+
+    def write(
+        self,
+        index: int,
+        codec: Codec,
+        timestamp: int,
+        payload: bytes,
+        arrival: float | None = None,
+    ) -> None:
+        """Place audio on channel ``index`` (0 = left, 1 = right) by its RTP timestamp.
+
+        ``arrival``: when the first sample arrived (monotonic seconds), for a
+        packet placed later than it came; default now.
+        """
+        if self._fd is None:
+            return
+        if len(payload) > self._flush:
+            # A long stretch (a batch from a stalled loop): in pieces the window can hold.
+            step = self._flush
+            for offset in range(0, len(payload), step):
+                self.write(
+                    index,
+                    codec,
+                    (timestamp + offset) & 0xFFFFFFFF,
+                    payload[offset : offset + step],
+                    None if arrival is None else arrival + offset / RATE,
+                )
             return
         ch = self._channels[index]
         if ch is None:
-            ch = self._anchor(index, codec, timestamp)
+            ch = self._anchor(index, codec, timestamp, arrival)
         elif codec != ch.codec:
             payload = transcode(payload, codec, ch.codec)
         # ts_diff inlined (this runs for every recorded packet): signed 32-bit distance.
@@ -195,10 +324,9 @@ class WavRecorder:
         pos = ch.base_pos + delta
         if not -self._max_jump < pos - ch.end < self._max_jump:
             # Timestamps jumped (a new stream not bridged over): trust the clock.
+            now = self._clock() if arrival is None else arrival
             ch.base_ts = timestamp
-            ch.base_pos = pos = max(
-                self._written, int((self._clock() - self._start) * RATE)
-            )
+            ch.base_pos = pos = max(self._written, int((now - self._start) * RATE))
         n = len(payload)
         start = pos - self._written
         if start < 0:
@@ -223,8 +351,11 @@ class WavRecorder:
         if ready >= self._flush:
             self._write_out(ready)
 
-    def _anchor(self, index: int, codec: Codec, timestamp: int) -> _Channel:
-        pos = max(self._written, int((self._clock() - self._start) * RATE))
+    def _anchor(
+        self, index: int, codec: Codec, timestamp: int, arrival: float | None
+    ) -> _Channel:
+        now = self._clock() if arrival is None else arrival
+        pos = max(self._written, int((now - self._start) * RATE))
         ch = _Channel(codec=codec, base_ts=timestamp, base_pos=pos, window=self._window)
         self._channels[index] = ch
         return ch
@@ -254,6 +385,7 @@ class WavRecorder:
 
     def sync(self, timeout: float | None = 10.0) -> None:
         """Block until everything handed to the disk writer so far is on disk (tests)."""
+        self.pump()
         if self._last_write is not None:
             self._last_write.result(timeout)
 
@@ -265,6 +397,10 @@ class WavRecorder:
         """
         if self._fd is None:
             return
+        if self._pump_timer is not None:
+            self._pump_timer.cancel()
+            self._pump_timer = None
+        self.pump()
         ends = [c.end for c in self._channels if c is not None]
         if ends:
             end = max(ends)

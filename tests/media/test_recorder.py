@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import wave
 from concurrent.futures import Executor, Future
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from sipspeak.media import g711
+from sipspeak.media import _rtppy, fastpath, g711
+from sipspeak.media.fastpath import TAP_RECORD
 from sipspeak.media.recorder import WavRecorder
 
 
@@ -149,3 +152,127 @@ def test_disk_writes_come_in_flush_sized_blocks_even_with_a_late_channel(
     audio = read_wav(tmp_path / "w.wav")
     assert len(audio) >= 15 * 8000 - 160
     assert np.all(audio[: 5 * 8000 - 160] == 0)  # silence before the first packet
+
+
+# -- buffered taps (what the relay loop feeds) ---------------------------------------
+
+
+class Kept:
+    """A TapBuffer's interface over records written here, with chosen arrival times."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.uniform = -1
+
+    def add(self, codec: str, ts: int, payload: bytes, arrival: float) -> None:
+        self.data += TAP_RECORD.pack(ts & 0xFFFFFFFF, len(payload), codec == "PCMA", arrival)
+        self.data += payload
+        n = len(payload)
+        self.uniform = n if self.uniform in (-1, n) else -2
+
+    @property
+    def pending(self) -> int:
+        return len(self.data)
+
+    def take(self) -> bytes:
+        out = bytes(self.data)
+        self.data.clear()
+        self.uniform = -1
+        return out
+
+
+def _packets(seed: int) -> list[tuple[int, str, int, bytes, float]]:
+    """Both channels: runs of 20 ms packets with loss, reordering, a law change, a jump."""
+    rng = np.random.default_rng(seed)
+    out = []
+    t = 50.0
+    ts = [1000, 0xFFFFF000]  # the operator's timestamps wrap around
+    for i in range(400):
+        t += 0.02
+        for index in (0, 1):
+            if index == 1 and i < 30:
+                continue  # the operator joins 0.6 s late
+            ts[index] = (ts[index] + 160) & 0xFFFFFFFF
+            if rng.random() < 0.03:
+                continue  # lost
+            codec = "PCMA" if index == 1 and 200 <= i < 260 else "PCMU"
+            size = 160 if rng.random() > 0.02 else 80  # now and then a 10 ms packet
+            payload = bytes(rng.integers(0, 256, size, dtype=np.uint8))
+            out.append((index, codec, ts[index], payload, t + rng.random() * 0.004))
+        if i == 300:
+            ts[0] = (ts[0] + 8000 * 60) & 0xFFFFFFFF  # a new timeline: re-anchored
+    # Some neighbours swap places on the way.
+    for k in range(5, len(out) - 1, 37):
+        out[k], out[k + 1] = out[k + 1], out[k]
+    return out
+
+
+def test_buffered_taps_write_what_packet_by_packet_writes(tmp_path: Path) -> None:
+    for seed in range(4):
+        packets = _packets(seed)
+        clock = Clock()
+        direct = WavRecorder(path=tmp_path / f"d{seed}.wav", clock=clock)
+        for index, codec, ts, payload, arrival in packets:
+            clock.now = arrival
+            direct.write(index, codec, ts, payload)  # type: ignore[arg-type]
+        direct.close()
+        clock = Clock()
+        buffered = WavRecorder(path=tmp_path / f"b{seed}.wav", clock=clock)
+        kept = {0: Kept(), 1: Kept()}
+        buffered._buffers = kept  # type: ignore[assignment]
+        last = packets[0][4]
+        for index, codec, ts, payload, arrival in packets:
+            # Pumped every quarter second, as on the loop; once the loop stalls for 2.5 s.
+            stalled = 52.0 < arrival < 54.5
+            if arrival - last >= 0.25 and not stalled:
+                clock.now = arrival
+                buffered.pump()
+                last = arrival
+            kept[index].add(codec, ts, payload, arrival)
+        clock.now = packets[-1][4]
+        buffered.close()
+        a = (tmp_path / f"d{seed}.wav").read_bytes()
+        b = (tmp_path / f"b{seed}.wav").read_bytes()
+        assert len(a) > 44 + 4 * 8000 * 7
+        assert a == b, seed
+
+
+def test_tap_buffer_keeps_records_and_drops_past_its_limit() -> None:
+    for make in (_rtppy.TapBuffer, fastpath.TapBuffer):
+        buffer = make(limit=4096)
+        assert buffer.uniform == -1 and buffer.pending == 0
+        buffer("PCMU", 0x1_0000_0005, b"\x01" * 160)  # the timestamp is taken mod 2**32
+        buffer("PCMA", 7, b"\x02" * 160)
+        assert buffer.uniform == 160
+        buffer("PCMU", 8, b"\x03" * 10)
+        assert buffer.uniform == -2
+        data = buffer.take()
+        assert buffer.pending == 0 and buffer.uniform == -1
+        ts, n, codec, _arrival = TAP_RECORD.unpack_from(data, 0)
+        assert (ts, n, codec) == (5, 160, 0)
+        second = TAP_RECORD.size + 160
+        assert TAP_RECORD.unpack_from(data, second)[:3] == (7, 160, 1)
+        assert data[second + TAP_RECORD.size :][:160] == b"\x02" * 160
+        for _ in range(30):
+            buffer("PCMU", 0, b"\x00" * 160)
+        assert buffer.dropped == 30 - 4096 // (TAP_RECORD.size + 160)
+        with pytest.raises(ValueError):
+            make(limit=100)
+
+
+async def test_on_the_loop_the_taps_are_buffered_and_emptied_by_the_recorder(
+    tmp_path: Path,
+) -> None:
+    rec = WavRecorder(path=tmp_path / "live.wav")
+    left, right = rec.tap("customer"), rec.tap("operator")
+    assert isinstance(left, fastpath.TapBuffer) and rec.tap("customer") is left
+    for i in range(50):
+        left("PCMU", 160 * i, g711.ulaw_encode(tone(1000, 160, 160 * i)))
+        right("PCMU", 99 + 160 * i, g711.ulaw_encode(tone(440, 160, 160 * i)))
+    await asyncio.sleep(0.4)  # one pump
+    assert left.pending == 0 and right.pending == 0
+    rec.close()
+    audio = read_wav(tmp_path / "live.wav")
+    assert len(audio) >= 50 * 160
+    assert abs(peak_hz(audio[:8000, 0]) - 1000) < 10
+    assert abs(peak_hz(audio[:8000, 1]) - 440) < 10
