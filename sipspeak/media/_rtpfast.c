@@ -284,13 +284,16 @@ static PyTypeObject ReceiverCoreType = {
 
 /* --------------------------------------------------------------- TapBuffer */
 
-/* A tap that keeps what it is given: records of
- *   u32 timestamp, u16 payload length, u8 codec (0 PCMU, 1 PCMA), u8 0,
- *   f64 arrival (CLOCK_MONOTONIC seconds), payload
- * in native byte order, taken in bulk with take().  The relay loop appends to
- * it without calling Python; called from Python it does the same. */
+/* A tap that keeps what it is given as segments of contiguous audio:
+ *   u32 first timestamp, u32 payload length, u8 codec (0 PCMU, 1 PCMA), 3 x 0,
+ *   f64 arrival of the first packet (CLOCK_MONOTONIC seconds), payload
+ * in native byte order, taken in bulk with take().  A packet that continues
+ * the last segment (same codec, timestamp = segment start + its length, G.711
+ * being one byte per sample) is appended to it, up to `segment` bytes; any
+ * other starts a new segment.  The relay loop appends without calling
+ * Python; called from Python it does the same. */
 
-#define TAP_HEADER 16
+#define TAP_HEADER 20
 
 typedef struct {
     PyObject_HEAD
@@ -298,8 +301,9 @@ typedef struct {
     Py_ssize_t len;
     Py_ssize_t cap;
     Py_ssize_t limit;
+    Py_ssize_t segment;
+    Py_ssize_t last;          /* offset of the open segment's header, -1: none */
     long long dropped;
-    Py_ssize_t uniform; /* -1 empty; the one payload length of all records; -2 mixed */
 } TapBuffer;
 
 static void
@@ -312,17 +316,39 @@ TapBuffer_dealloc(TapBuffer *self)
 static int
 TapBuffer_init(TapBuffer *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"limit", NULL};
+    static char *kwlist[] = {"limit", "segment", NULL};
     Py_ssize_t limit = 1 << 20;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$n", kwlist, &limit)) {
+    Py_ssize_t segment = 4000;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|$nn", kwlist, &limit, &segment)) {
         return -1;
     }
-    if (limit < TAP_HEADER + 2048) {
-        PyErr_Format(PyExc_ValueError, "limit %zd is too small", limit);
+    if (segment < 1 || limit < TAP_HEADER + 2048 || limit < TAP_HEADER + segment) {
+        PyErr_Format(PyExc_ValueError, "limit %zd / segment %zd out of range", limit,
+                     segment);
         return -1;
     }
     self->limit = limit;
-    self->uniform = -1;
+    self->segment = segment;
+    self->last = -1;
+    return 0;
+}
+
+static int
+tap_reserve(TapBuffer *self, Py_ssize_t need)
+{
+    if (need <= self->cap) {
+        return 0;
+    }
+    Py_ssize_t cap = self->cap ? self->cap : 4096;
+    while (cap < need) {
+        cap *= 2;
+    }
+    unsigned char *grown = PyMem_Realloc(self->data, (size_t)cap);
+    if (grown == NULL) {
+        return -1;
+    }
+    self->data = grown;
+    self->cap = cap;
     return 0;
 }
 
@@ -330,40 +356,41 @@ static int
 tap_append(TapBuffer *self, unsigned int timestamp, int codec,
            const unsigned char *payload, Py_ssize_t n, double arrival)
 {
-    if (n > 0xFFFF || self->len + TAP_HEADER + n > self->limit) {
+    if (self->last >= 0) {
+        unsigned char *head = self->data + self->last;
+        uint32_t start, length;
+        memcpy(&start, head, 4);
+        memcpy(&length, head + 4, 4);
+        if (head[8] == codec && (uint32_t)(start + length) == (uint32_t)timestamp &&
+            length + n <= self->segment && self->len + n <= self->limit) {
+            if (tap_reserve(self, self->len + n) < 0) {
+                self->dropped += 1;
+                return 0;
+            }
+            head = self->data + self->last; /* the data may have moved */
+            memcpy(self->data + self->len, payload, (size_t)n);
+            self->len += n;
+            length += (uint32_t)n;
+            memcpy(head + 4, &length, 4);
+            return 0;
+        }
+    }
+    Py_ssize_t need = self->len + TAP_HEADER + n;
+    if (need > self->limit || tap_reserve(self, need) < 0) {
         self->dropped += 1; /* nobody took the audio for too long */
         return 0;
     }
-    Py_ssize_t need = self->len + TAP_HEADER + n;
-    if (need > self->cap) {
-        Py_ssize_t cap = self->cap ? self->cap : 4096;
-        while (cap < need) {
-            cap *= 2;
-        }
-        unsigned char *grown = PyMem_Realloc(self->data, (size_t)cap);
-        if (grown == NULL) {
-            self->dropped += 1;
-            return 0;
-        }
-        self->data = grown;
-        self->cap = cap;
-    }
     unsigned char *at = self->data + self->len;
     uint32_t ts = timestamp;
-    uint16_t len16 = (uint16_t)n;
+    uint32_t length = (uint32_t)n;
     memcpy(at, &ts, 4);
-    memcpy(at + 4, &len16, 2);
-    at[6] = (unsigned char)codec;
-    at[7] = 0;
-    memcpy(at + 8, &arrival, 8);
+    memcpy(at + 4, &length, 4);
+    at[8] = (unsigned char)codec;
+    at[9] = at[10] = at[11] = 0;
+    memcpy(at + 12, &arrival, 8);
     memcpy(at + TAP_HEADER, payload, (size_t)n);
+    self->last = self->len;
     self->len = need;
-    if (self->uniform == -1) {
-        self->uniform = n;
-    }
-    else if (self->uniform != n) {
-        self->uniform = -2;
-    }
     return 0;
 }
 
@@ -401,7 +428,7 @@ TapBuffer_take(TapBuffer *self, PyObject *noargs)
     PyObject *out = PyBytes_FromStringAndSize((const char *)self->data, self->len);
     if (out != NULL) {
         self->len = 0;
-        self->uniform = -1;
+        self->last = -1;
     }
     return out;
 }
@@ -409,8 +436,6 @@ TapBuffer_take(TapBuffer *self, PyObject *noargs)
 static PyMemberDef TapBuffer_members[] = {
     {"dropped", T_LONGLONG, offsetof(TapBuffer, dropped), 0, NULL},
     {"pending", T_PYSSIZET, offsetof(TapBuffer, len), READONLY, NULL},
-    {"uniform", T_PYSSIZET, offsetof(TapBuffer, uniform), READONLY,
-     "-1 when empty, the payload length every record has, or -2 when they differ"},
     {NULL},
 };
 
@@ -425,7 +450,7 @@ static PyTypeObject TapBufferType = {
     .tp_name = "sipspeak.media._rtpfast.TapBuffer",
     .tp_basicsize = sizeof(TapBuffer),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A bridge tap that keeps packets for a consumer to take in bulk.",
+    .tp_doc = "A bridge tap that keeps audio as contiguous segments, taken in bulk.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)TapBuffer_init,
     .tp_dealloc = (destructor)TapBuffer_dealloc,

@@ -25,9 +25,11 @@ MAX_MISORDER = 100
 SEQ_MOD = 1 << 16
 _BATCH = 32 * 16  # datagrams read per drain() call, as the C loop's rounds x batch
 _BUF_SIZE = 2048
-#: A TapBuffer record's header: timestamp, payload length, codec (0 PCMU, 1 PCMA), 0,
-#: arrival time (monotonic seconds); native byte order, as the C module writes it.
-TAP_RECORD = struct.Struct("=IHBxd")
+#: A TapBuffer segment's header: first timestamp, payload length, codec (0 PCMU,
+#: 1 PCMA), arrival of its first packet (monotonic seconds); native byte order, as
+#: the C module writes it.
+TAP_RECORD = struct.Struct("=IIBxxxd")
+_LENGTH = struct.Struct("=I")
 
 
 class ReceiverCore:
@@ -219,36 +221,57 @@ class Port:
 
 
 class TapBuffer:
-    """A bridge tap that keeps packets for a consumer to :meth:`take` in bulk.
+    """A bridge tap that keeps audio as contiguous segments, taken in bulk with :meth:`take`.
 
-    Each call appends one record (:data:`TAP_RECORD` header, then the payload);
-    past ``limit`` bytes nothing more is kept and :attr:`dropped` counts it.
+    A segment is a :data:`TAP_RECORD` header (first timestamp, length, codec,
+    arrival of its first packet) and the payload bytes.  A packet that
+    continues the last segment (same codec, timestamp = its start + its length:
+    G.711 is one byte per sample) is appended to it, up to ``segment`` bytes;
+    any other starts a new one.  Past ``limit`` bytes nothing more is kept and
+    :attr:`dropped` counts it.
     """
 
-    __slots__ = ("_data", "dropped", "limit", "uniform")
+    __slots__ = ("_clock", "_data", "_last", "dropped", "limit", "segment")
 
-    def __init__(self, *, limit: int = 1 << 20) -> None:
-        if limit < TAP_RECORD.size + _BUF_SIZE:
-            raise ValueError(f"limit {limit} is too small")
+    def __init__(
+        self,
+        *,
+        limit: int = 1 << 20,
+        segment: int = 4000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``clock`` stamps arrivals (tests; the C type always uses CLOCK_MONOTONIC)."""
+        if segment < 1 or limit < TAP_RECORD.size + max(_BUF_SIZE, segment):
+            raise ValueError(f"limit {limit} / segment {segment} out of range")
+        self._clock = clock
         self._data = bytearray()
+        self._last = -1
         self.limit = limit
+        self.segment = segment
         self.dropped = 0
-        #: -1 when empty, the payload length every record has, or -2 when they differ.
-        self.uniform = -1
 
     def __call__(self, codec: Codec, timestamp: int, payload: bytes) -> None:
         n = len(payload)
-        if n > 0xFFFF or len(self._data) + TAP_RECORD.size + n > self.limit:
+        code = 1 if codec == "PCMA" else 0
+        timestamp &= 0xFFFFFFFF
+        data = self._data
+        if self._last >= 0:
+            start, length, last_code, _ = TAP_RECORD.unpack_from(data, self._last)
+            if (
+                last_code == code
+                and (start + length) & 0xFFFFFFFF == timestamp
+                and length + n <= self.segment
+                and len(data) + n <= self.limit
+            ):
+                data += payload
+                _LENGTH.pack_into(data, self._last + 4, length + n)
+                return
+        if len(data) + TAP_RECORD.size + n > self.limit:
             self.dropped += 1
             return
-        self._data += TAP_RECORD.pack(
-            timestamp & 0xFFFFFFFF, n, 1 if codec == "PCMA" else 0, time.monotonic()
-        )
-        self._data += payload
-        if self.uniform == -1:
-            self.uniform = n
-        elif self.uniform != n:
-            self.uniform = -2
+        self._last = len(data)
+        data += TAP_RECORD.pack(timestamp, n, code, self._clock())
+        data += payload
 
     @property
     def pending(self) -> int:
@@ -257,5 +280,5 @@ class TapBuffer:
     def take(self) -> bytes:
         data = bytes(self._data)
         self._data.clear()
-        self.uniform = -1
+        self._last = -1
         return data

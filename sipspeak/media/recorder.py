@@ -14,8 +14,8 @@ holding everything up to the last flush; :meth:`WavRecorder.close` writes the
 rest and fixes the header a final time.  On the event loop the taps are
 :class:`~sipspeak.media.fastpath.TapBuffer` objects that the C relay loop
 fills without calling Python; every :data:`PUMP_EVERY` seconds the recorder
-takes them, and a run of consecutive 20 ms packets is placed with one slice
-copy (both channels merged in arrival order).  Per flush it slices the
+takes them: a run of contiguous packets arrives as one segment and is placed
+with one slice copy (both channels merged in arrival order).  Per flush it slices the
 pending bytes off.  Decoding, interleaving and the disk writes run on one shared background
 thread (:func:`shared_disk_writer`), so neither a slow disk nor the decoding
 of other calls' audio stalls the packets on the loop.
@@ -27,6 +27,7 @@ import asyncio
 import functools
 import logging
 import os
+import random
 import struct
 import threading
 import time
@@ -52,13 +53,10 @@ RATE = 8000
 #: How often buffered taps are emptied into the recording (seconds; below the window).
 PUMP_EVERY = 0.25
 _CODECS: tuple[Codec, Codec] = ("PCMU", "PCMA")  # TapBuffer's codec numbers
-_FRAME = 160
-#: One TapBuffer record of a 20 ms G.711 packet, for reading a uniform batch at once.
-_FRAME_RECORDS = np.dtype(
-    [("head", "V8"), ("arrival", "=f8"), ("payload", "u1", (_FRAME,))]
-)
-_FRAME_HEAD = np.dtype([("ts", "=u4"), ("n", "=u2"), ("codec", "u1"), ("pad", "u1")])
-assert _FRAME_RECORDS.itemsize == TAP_RECORD.size + _FRAME
+
+
+def _arrival(piece: tuple[float, int, Codec, int, bytes]) -> float:
+    return piece[0]
 
 
 _shared_writer: ThreadPoolExecutor | None = None
@@ -185,6 +183,9 @@ class WavRecorder:
             self._window - self._flush
         )  # kept back for packets still on their way
         self._max_jump = int(max_jump * RATE)
+        # The longest stretch placed at once: making room for it in the window
+        # never writes out audio that is still to be placed.
+        self._piece = min(self._flush, self._hold)
         self._written = 0  # samples per channel already in the file
         self._channels: list[_Channel | None] = [None, None]
         self._taps: dict[int, Tap] = {}
@@ -198,9 +199,9 @@ class WavRecorder:
         On a running event loop, with the recorder on the monotonic clock, the
         tap is a :class:`~sipspeak.media.fastpath.TapBuffer`: the relay loop
         keeps the packets there without calling Python, and the recorder
-        empties it every :data:`PUMP_EVERY` seconds (a run of consecutive
-        20 ms packets is placed with one copy).  Otherwise every packet is
-        placed as it comes.
+        empties it every :data:`PUMP_EVERY` seconds (a run of contiguous
+        packets is one segment, placed with one copy).  Otherwise every packet
+        is placed as it comes.
         """
         index = _CHANNEL_INDEX[channel]
         tap = self._taps.get(index)
@@ -211,11 +212,13 @@ class WavRecorder:
         except RuntimeError:
             loop = None
         if loop is not None and self._clock is time.monotonic:
-            buffer = TapBuffer()
+            buffer = TapBuffer(segment=self._piece)
             self._buffers[index] = buffer
             tap = buffer
             if self._pump_timer is None:
-                self._pump_timer = loop.call_later(PUMP_EVERY, self._pump_due, loop)
+                # A random phase: recorders started together do not pump together.
+                first = PUMP_EVERY * (0.5 + random.random())
+                self._pump_timer = loop.call_later(first, self._pump_due, loop)
         else:
             # A partial, not a closure: one Python frame less per recorded packet.
             tap = functools.partial(self.write, index)
@@ -232,58 +235,26 @@ class WavRecorder:
     def pump(self) -> None:
         """Place everything the buffered taps kept so far, in the order it arrived.
 
-        Both channels' audio is merged by arrival time, so a channel that a
+        Each segment (a run of contiguous audio) is placed with one copy; both
+        channels' segments are merged by arrival time, so a channel that a
         stalled loop let run ahead does not push the other's audio out as late.
         """
         pieces: list[tuple[float, int, Codec, int, bytes]] = []
+        size = TAP_RECORD.size
         for index, buffer in self._buffers.items():
             if not buffer.pending:
                 continue
-            uniform = buffer.uniform
             data = buffer.take()
-            if uniform == _FRAME and self._frames(index, data, pieces):
-                continue
-            size = TAP_RECORD.size
             offset = 0
             while offset < len(data):
                 ts, n, codec, arrival = TAP_RECORD.unpack_from(data, offset)
                 offset += size
                 pieces.append((arrival, index, _CODECS[codec], ts, data[offset : offset + n]))
                 offset += n
-        pieces.sort(key=lambda piece: piece[0])
+        if len(pieces) > 1:
+            pieces.sort(key=_arrival)
         for arrival, index, codec, ts, payload in pieces:
             self.write(index, codec, ts, payload, arrival)
-
-    def _frames(
-        self, index: int, data: bytes, pieces: list[tuple[float, int, Codec, int, bytes]]
-    ) -> bool:
-        """A batch of 20 ms packets in one codec, each following the last: few pieces.
-
-        Cut into flush-sized pieces (the window holds them), each stamped with
-        the arrival of its first packet.
-        """
-        records = np.frombuffer(data, dtype=_FRAME_RECORDS)
-        heads = records["head"].view(_FRAME_HEAD)
-        codec = heads["codec"][0]
-        if len(records) > 1:
-            steps = np.diff(heads["ts"])  # uint32: wraps as RTP timestamps do
-            if not ((steps == _FRAME).all() and (heads["codec"] == codec).all()):
-                return False
-        audio = records["payload"].tobytes()
-        first = int(heads["ts"][0])
-        per_piece = max(_FRAME, self._flush // _FRAME * _FRAME)
-        arrivals = records["arrival"]
-        for offset in range(0, len(audio), per_piece):
-            pieces.append(
-                (
-                    float(arrivals[offset // _FRAME]),
-                    index,
-                    _CODECS[int(codec)],
-                    (first + offset) & 0xFFFFFFFF,
-                    audio[offset : offset + per_piece],
-                )
-            )
-        return True
 
     def write(
         self,
@@ -300,9 +271,9 @@ class WavRecorder:
         """
         if self._fd is None:
             return
-        if len(payload) > self._flush:
+        if len(payload) > self._piece:
             # A long stretch (a batch from a stalled loop): in pieces the window can hold.
-            step = self._flush
+            step = self._piece
             for offset in range(0, len(payload), step):
                 self.write(
                     index,

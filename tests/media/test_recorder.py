@@ -157,30 +157,6 @@ def test_disk_writes_come_in_flush_sized_blocks_even_with_a_late_channel(
 # -- buffered taps (what the relay loop feeds) ---------------------------------------
 
 
-class Kept:
-    """A TapBuffer's interface over records written here, with chosen arrival times."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.uniform = -1
-
-    def add(self, codec: str, ts: int, payload: bytes, arrival: float) -> None:
-        self.data += TAP_RECORD.pack(ts & 0xFFFFFFFF, len(payload), codec == "PCMA", arrival)
-        self.data += payload
-        n = len(payload)
-        self.uniform = n if self.uniform in (-1, n) else -2
-
-    @property
-    def pending(self) -> int:
-        return len(self.data)
-
-    def take(self) -> bytes:
-        out = bytes(self.data)
-        self.data.clear()
-        self.uniform = -1
-        return out
-
-
 def _packets(seed: int) -> list[tuple[int, str, int, bytes, float]]:
     """Both channels: runs of 20 ms packets with loss, reordering, a law change, a jump."""
     rng = np.random.default_rng(seed)
@@ -218,17 +194,18 @@ def test_buffered_taps_write_what_packet_by_packet_writes(tmp_path: Path) -> Non
         direct.close()
         clock = Clock()
         buffered = WavRecorder(path=tmp_path / f"b{seed}.wav", clock=clock)
-        kept = {0: Kept(), 1: Kept()}
+        # The recorder's own buffered taps, stamped with the packets' arrival times.
+        kept = {i: _rtppy.TapBuffer(segment=4000, clock=clock) for i in (0, 1)}
         buffered._buffers = kept  # type: ignore[assignment]
         last = packets[0][4]
         for index, codec, ts, payload, arrival in packets:
             # Pumped every quarter second, as on the loop; once the loop stalls for 2.5 s.
             stalled = 52.0 < arrival < 54.5
+            clock.now = arrival
             if arrival - last >= 0.25 and not stalled:
-                clock.now = arrival
                 buffered.pump()
                 last = arrival
-            kept[index].add(codec, ts, payload, arrival)
+            kept[index](codec, ts, payload)  # type: ignore[arg-type]
         clock.now = packets[-1][4]
         buffered.close()
         a = (tmp_path / f"d{seed}.wav").read_bytes()
@@ -237,25 +214,56 @@ def test_buffered_taps_write_what_packet_by_packet_writes(tmp_path: Path) -> Non
         assert a == b, seed
 
 
-def test_tap_buffer_keeps_records_and_drops_past_its_limit() -> None:
+def _segments(data: bytes) -> list[tuple[int, int, int, bytes]]:
+    out, offset = [], 0
+    while offset < len(data):
+        ts, n, codec, _arrival = TAP_RECORD.unpack_from(data, offset)
+        offset += TAP_RECORD.size
+        out.append((ts, n, codec, data[offset : offset + n]))
+        offset += n
+    return out
+
+
+def test_tap_buffers_join_contiguous_audio_into_segments_alike_in_c_and_python() -> (
+    None
+):
+    rng = np.random.default_rng(3)
+    calls = []
+    ts = 0xFFFFFF00  # wraps inside the first segment
+    for i in range(300):
+        size = 160 if i % 50 else 80
+        codec = "PCMA" if 100 <= i < 120 else "PCMU"
+        if i % 37 == 0:
+            ts += 160  # a lost packet: a new segment
+        calls.append(
+            (codec, ts & 0xFFFFFFFF, bytes(rng.integers(0, 256, size, dtype=np.uint8)))
+        )
+        ts += size
+    results = []
     for make in (_rtppy.TapBuffer, fastpath.TapBuffer):
-        buffer = make(limit=4096)
-        assert buffer.uniform == -1 and buffer.pending == 0
-        buffer("PCMU", 0x1_0000_0005, b"\x01" * 160)  # the timestamp is taken mod 2**32
-        buffer("PCMA", 7, b"\x02" * 160)
-        assert buffer.uniform == 160
-        buffer("PCMU", 8, b"\x03" * 10)
-        assert buffer.uniform == -2
-        data = buffer.take()
-        assert buffer.pending == 0 and buffer.uniform == -1
-        ts, n, codec, _arrival = TAP_RECORD.unpack_from(data, 0)
-        assert (ts, n, codec) == (5, 160, 0)
-        second = TAP_RECORD.size + 160
-        assert TAP_RECORD.unpack_from(data, second)[:3] == (7, 160, 1)
-        assert data[second + TAP_RECORD.size :][:160] == b"\x02" * 160
-        for _ in range(30):
-            buffer("PCMU", 0, b"\x00" * 160)
-        assert buffer.dropped == 30 - 4096 // (TAP_RECORD.size + 160)
+        buffer = make(segment=1600)
+        for call in calls:
+            buffer(*call)
+        results.append(_segments(buffer.take()))
+        assert buffer.pending == 0
+    python, native = results
+    assert python == native
+    # Nothing lost or reordered, and every segment is contiguous audio of one law.
+    assert b"".join(seg[3] for seg in python) == b"".join(c[2] for c in calls)
+    assert all(n <= 1600 for _, n, _, _ in python)
+    assert len(python) < len(calls) // 5
+    first = python[0]
+    assert (first[0], first[2]) == (calls[0][1], 0)
+    assert any(ts > 0xFFFF0000 and (ts + n) & 0xFFFFFFFF < n for ts, n, _, _ in python)
+
+
+def test_tap_buffer_drops_past_its_limit() -> None:
+    for make in (_rtppy.TapBuffer, fastpath.TapBuffer):
+        buffer = make(limit=4096, segment=1000)
+        for i in range(40):  # not contiguous: one segment each
+            buffer("PCMU", 1000 * i, b"\x00" * 160)
+        assert buffer.dropped == 40 - 4096 // (TAP_RECORD.size + 160)
+        assert len(_segments(buffer.take())) == 40 - buffer.dropped
         with pytest.raises(ValueError):
             make(limit=100)
 
