@@ -8,7 +8,7 @@ How a feature module plugs in (``def setup_routes(app: web.Application) -> None`
   The route table ``app[auth.ROUTE_TABLE]`` feeds the OpenAPI document and the role-walk test;
   a GET page with ``name`` shows in the main menu when :data:`layout.MENU` names it
   ("projects", "reports", "monitoring" are reserved for those pages).
-* ``request["user"]`` is the signed-in :class:`~sipspeak.storage.models.User`;
+* ``request[auth.USER]`` is the signed-in :class:`~sipspeak.storage.models.User`;
   ``auth.current_user(request)`` returns it typed; ``await auth.visible_project_ids(request)``
   is the caller's project scope (None = all).
 * ``layout.render(request, template, context, status=200)`` renders a template that extends

@@ -65,7 +65,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if request.path.startswith("/api/") or request.get("user") is not None:
+    if request.path.startswith("/api/") or request.get(auth.USER) is not None:
         response.headers.setdefault("Cache-Control", "no-store")
 
 

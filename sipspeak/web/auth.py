@@ -8,7 +8,7 @@
 * Login is rate-limited per source address (failed attempts in a sliding window).
 * :func:`route` registers a handler with the roles allowed to use it; the table is
   ``app[ROUTE_TABLE]`` (the OpenAPI document and the role-walk test read it).  The middleware
-  resolves ``request["user"]`` and answers 302 → /login (pages) or 401 JSON (API) to anonymous
+  resolves ``request[USER]`` and answers 302 → /login (pages) or 401 JSON (API) to anonymous
   users and 403 to a role that is not allowed.
 """
 
@@ -70,6 +70,8 @@ class RouteSpec:
     request_media: str = "application/json"
 
 
+#: The signed-in user of the request (set by the auth middleware).
+USER: web.RequestKey[User | None] = web.RequestKey("user", User)
 ROUTE_TABLE: web.AppKey[list[RouteSpec]] = web.AppKey("route_table", list)
 SESSION_KEY: web.RequestKey[WebSession | None] = web.RequestKey("session", WebSession)
 VIA_TOKEN_KEY: web.RequestKey[bool] = web.RequestKey("via_token", bool)
@@ -193,10 +195,10 @@ async def _live_user(request: web.Request, user_id: int) -> User | None:
 
 def current_user(request: web.Request) -> User:
     """The signed-in user of a route registered with :func:`route`."""
-    user = request.get("user")
+    user: User | None = request.get(USER)
     if user is None:
         raise web.HTTPUnauthorized()
-    return user  # type: ignore[no-any-return]
+    return user
 
 
 def csrf_token(request: web.Request) -> str:
@@ -247,7 +249,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     caller = await _resolve(request)
-    request["user"] = caller.user
+    request[USER] = caller.user
     request[SESSION_KEY] = caller.session
     request[VIA_TOKEN_KEY] = caller.via_token
     spec = route_spec(request)
@@ -355,7 +357,7 @@ def source_address(request: web.Request) -> str:
 
 
 async def login_page(request: web.Request) -> web.Response:
-    if request.get("user") is not None:
+    if request.get(USER) is not None:
         raise web.HTTPFound(safe_next(request.query.get("next", "/")))
     return await _login_form(request, error=None, email=request.query.get("email", ""))
 

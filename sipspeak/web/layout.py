@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 
 from ..storage import now_ms
 from ..storage.models import User
-from .auth import ROUTE_TABLE, RouteSpec, csrf_token
+from .auth import ROUTE_TABLE, USER, RouteSpec, csrf_token
 from .errors import ApiError
 from .i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
 
@@ -72,7 +72,7 @@ def _services(request: web.Request) -> Services:
 
 
 def language_of(request: web.Request) -> str:
-    user: User | None = request.get("user")
+    user: User | None = request.get(USER)
     if user is not None and user.language in LANGUAGES:
         return user.language
     default = _services(request).config.get("general", "language")
@@ -145,7 +145,7 @@ def _base_context(request: web.Request, lang: str) -> dict[str, Any]:
 async def render(request: web.Request, template: str, context: dict[str, Any] | None = None,
                  *, status: int = 200) -> web.Response:
     """Render a page of the signed-in user inside the base layout."""
-    user: User | None = request.get("user")
+    user: User | None = request.get(USER)
     if user is None:
         return await render_public(request, template, context or {}, status=status)
     services = _services(request)
