@@ -479,6 +479,7 @@ typedef struct {
     PyObject *table;       /* bytes of 256 or None: G.711 law translation */
     PyObject *tap;         /* tap(codec, timestamp, payload) or None */
     PyObject *out_codec;   /* the codec name handed to the tap */
+    int out_codec_index;   /* the same as a TapBuffer codec number */
     PyObject *target_port; /* a Port, or None: no relay path */
 } RewriterCore;
 
@@ -598,7 +599,23 @@ RewriterCore_set_last_time(RewriterCore *self, PyObject *value, void *closure)
 OBJECT_SETTER(table, PyBytes_Check(value) && PyBytes_GET_SIZE(value) == 256,
               "table must be 256 bytes or None")
 OBJECT_SETTER(tap, PyCallable_Check(value), "tap must be callable or None")
-OBJECT_SETTER(out_codec, PyUnicode_Check(value), "out_codec must be a str")
+static PyObject *
+RewriterCore_get_out_codec(RewriterCore *self, void *c)
+{
+    return Py_NewRef(self->out_codec);
+}
+
+static int
+RewriterCore_set_out_codec(RewriterCore *self, PyObject *value, void *c)
+{
+    if (value == NULL || !PyUnicode_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "out_codec must be a str");
+        return -1;
+    }
+    Py_SETREF(self->out_codec, Py_NewRef(value));
+    self->out_codec_index = codec_index(value); /* not per tapped packet */
+    return 0;
+}
 OBJECT_SETTER(target_port, PyObject_TypeCheck(value, &PortType),
               "target_port must be a Port or None")
 
@@ -1034,7 +1051,7 @@ Port_drain(Port *self, PyObject *noargs)
             buf[10] = (unsigned char)(wire >> 8);
             buf[11] = (unsigned char)wire;
             if (Py_IS_TYPE(rw->tap, &TapBufferType)) {
-                tap_append((TapBuffer *)rw->tap, out_ts, codec_index(rw->out_codec),
+                tap_append((TapBuffer *)rw->tap, out_ts, rw->out_codec_index,
                            buf + 12, (Py_ssize_t)len - 12, now);
             }
             else if (rw->tap != Py_None) {

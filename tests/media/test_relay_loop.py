@@ -23,6 +23,7 @@ from sipspeak.media import _rtppy, fastpath
 from sipspeak.media.bridge import Bridge
 from sipspeak.media.dtmf import DtmfDigit, telephone_event_packets
 from sipspeak.media.endpoint import RtpEndpoint, open_endpoint
+from sipspeak.media.fastpath import TAP_RECORD
 from sipspeak.media.g711 import ULAW_TO_ALAW
 from sipspeak.media.portpool import PortPool
 from sipspeak.media.rtp import RtpPacket
@@ -490,3 +491,31 @@ def test_any_datagrams_give_the_same_wire_and_counters_with_the_loop_on_and_off(
         assert on == off
 
     asyncio.run(both())
+
+
+async def test_the_loop_fills_a_tap_buffer_with_the_target_law(port_pool: PortPool) -> None:
+    alice, bob = Peer(), Peer()
+    a = await open_endpoint(pool=port_pool, codec="PCMU", remote=alice.addr, rtcp=False)
+    b = await open_endpoint(pool=port_pool, codec="PCMA", remote=bob.addr, rtcp=False)
+    bridge = Bridge(customer=a, operator=b)
+    kept = fastpath.TapBuffer()
+    try:
+        alice.send(a, rtp(1, 1, 0, fill=0x10))  # latches (Python path)
+        await bob.recv_all(1)
+        bridge.set_tap("customer", kept)
+        for i in range(2, 7):
+            alice.send(a, rtp(1, i, 160 * i, fill=0x10 + i))
+        wire = await bob.recv_all(5)
+        data = kept.take()
+        ts, n, codec, _arrival = TAP_RECORD.unpack_from(data, 0)
+        # One segment of the five contiguous packets, as the operator hears them.
+        assert (n, codec) == (5 * 160, 1) and len(data) == TAP_RECORD.size + n
+        assert ts == RtpPacket.parse(wire[0]).timestamp
+        assert data[TAP_RECORD.size :] == b"".join(RtpPacket.parse(w).payload for w in wire)
+        assert wire[0][12:] == bytes([ULAW_TO_ALAW[0x12]]) * 160
+    finally:
+        bridge.close()
+        a.close()
+        b.close()
+        alice.close()
+        bob.close()
