@@ -10,14 +10,19 @@ does, and the wire bytes must be identical.
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from sipspeak.media.bridge import Bridge
 from sipspeak.media.leg import MediaLeg, PacketReceiver, RawPacketReceiver, RawRtpLeg
 from sipspeak.media.rtp import Codec, RtpPacket
+
+sys.path.insert(0, str(Path(__file__).parent))
+from rtp_packets import rtp
 
 Tapped = list[tuple[str, Codec, int, bytes]]
 
@@ -90,19 +95,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def rtp(
-    ssrc: int, seq: int, ts: int, *, pt: int = 0, fill: int = 0x55, **kw: object
-) -> bytes:
-    return RtpPacket(
-        payload_type=pt,
-        sequence_number=seq & 0xFFFF,
-        timestamp=ts & 0xFFFFFFFF,
-        ssrc=ssrc,
-        payload=bytes([fill]) * 160,
-        **kw,  # type: ignore[arg-type]
-    ).serialize()
 
 
 Scenario = Callable[[Callable[..., MediaLeg], Clock, Tapped], list[MediaLeg]]

@@ -10,10 +10,13 @@ leaves to Python, drops strangers and survives a failing tap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import socket
 import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,7 +29,10 @@ from sipspeak.media.endpoint import RtpEndpoint, open_endpoint
 from sipspeak.media.fastpath import TAP_RECORD
 from sipspeak.media.g711 import ULAW_TO_ALAW
 from sipspeak.media.portpool import PortPool
-from sipspeak.media.rtp import RtpPacket
+from sipspeak.media.rtp import Codec, RtpPacket
+
+sys.path.insert(0, str(Path(__file__).parent))
+from rtp_packets import rtp
 
 
 def test_the_c_relay_loop_is_built() -> None:
@@ -141,17 +147,47 @@ class Peer:
         self.sock.close()
 
 
-def rtp(
-    ssrc: int, seq: int, ts: int, *, pt: int = 0, fill: int = 0x55, **kw: object
-) -> bytes:
-    return RtpPacket(
-        payload_type=pt,
-        sequence_number=seq & 0xFFFF,
-        timestamp=ts & 0xFFFFFFFF,
-        ssrc=ssrc,
-        payload=bytes([fill]) * 160,
-        **kw,  # type: ignore[arg-type]
-    ).serialize()
+@contextlib.asynccontextmanager
+async def bridged(
+    pool: PortPool,
+    *,
+    operator: Codec = "PCMU",
+    operator_dtmf: int = 101,
+    seeded: bool = False,
+    on_dtmf: Callable[[DtmfDigit], None] | None = None,
+) -> AsyncIterator[tuple[Peer, Peer, RtpEndpoint, RtpEndpoint, Bridge]]:
+    """Two phones, their endpoints and a bridge (PCMU customer); all closed on the way out.
+
+    ``seeded``: fixed SSRCs and numbering, so that two runs put the same bytes on the wire.
+    """
+    alice, bob = Peer(), Peer()
+    a = await open_endpoint(
+        pool=pool,
+        codec="PCMU",
+        remote=alice.addr,
+        rtcp=False,
+        on_dtmf=on_dtmf,
+        rng=random.Random(1) if seeded else None,
+    )
+    b = await open_endpoint(
+        pool=pool,
+        codec=operator,
+        remote=bob.addr,
+        dtmf_payload_type=operator_dtmf,
+        rtcp=False,
+        rng=random.Random(2) if seeded else None,
+    )
+    bridge = Bridge(customer=a, operator=b, rng=random.Random(3) if seeded else None)
+    try:
+        yield alice, bob, a, b, bridge
+    finally:
+        bridge.close()
+        a.close()
+        b.close()
+        await a.wait_closed()
+        await b.wait_closed()
+        alice.close()
+        bob.close()
 
 
 def customer_burst() -> list[bytes]:
@@ -167,35 +203,23 @@ def customer_burst() -> list[bytes]:
 async def _relay_run(
     pool: PortPool, *, relay: bool
 ) -> tuple[list[bytes], list[bytes], list[tuple[str, int, bytes]], int, dict[str, int]]:
-    alice, bob = Peer(), Peer()
-    a = await open_endpoint(
-        pool=pool, codec="PCMU", remote=alice.addr, rtcp=False, rng=random.Random(1)
-    )
-    b = await open_endpoint(
-        pool=pool,
-        codec="PCMA",
-        remote=bob.addr,
-        dtmf_payload_type=96,
-        rtcp=False,
-        rng=random.Random(2),
-    )
-    bridge = Bridge(customer=a, operator=b, rng=random.Random(3))
-    tapped: list[tuple[str, int, bytes]] = []
-    bridge.set_tap("customer", lambda codec, ts, pl: tapped.append((codec, ts, pl)))
-    slow = 0
-    raw = a._raw_receiver
-    assert raw is not None
+    async with bridged(pool, operator="PCMA", operator_dtmf=96, seeded=True) as call:
+        alice, bob, a, b, bridge = call
+        tapped: list[tuple[str, int, bytes]] = []
+        bridge.set_tap("customer", lambda codec, ts, pl: tapped.append((codec, ts, pl)))
+        slow = 0
+        raw = a._raw_receiver
+        assert raw is not None
 
-    def counting(*args: object) -> None:
-        nonlocal slow
-        slow += 1
-        raw(*args)  # type: ignore[arg-type]
+        def counting(*args: object) -> None:
+            nonlocal slow
+            slow += 1
+            raw(*args)  # type: ignore[arg-type]
 
-    a._raw_receiver = counting
-    if not relay:
-        a.native_port.rewriter = None
-        b.native_port.rewriter = None
-    try:
+        a._raw_receiver = counting
+        if not relay:
+            a.native_port.rewriter = None
+            b.native_port.rewriter = None
         burst = customer_burst()
         # The far ends speak first (latching); then a burst that queues up in
         # the socket, so one drain sees all of it in one batch.
@@ -214,14 +238,6 @@ async def _relay_run(
             "stats_received": a.stats().received,
         }
         return first + rest, back, tapped, slow, counters
-    finally:
-        bridge.close()
-        a.close()
-        b.close()
-        await a.wait_closed()
-        await b.wait_closed()
-        alice.close()
-        bob.close()
 
 
 async def test_relay_loop_puts_the_python_paths_bytes_on_the_wire(
@@ -249,11 +265,7 @@ async def test_relay_loop_puts_the_python_paths_bytes_on_the_wire(
 async def test_relay_loop_keeps_one_stream_across_a_source_switch(
     port_pool: PortPool,
 ) -> None:
-    alice, bob = Peer(), Peer()
-    a = await open_endpoint(pool=port_pool, codec="PCMU", remote=alice.addr, rtcp=False)
-    b = await open_endpoint(pool=port_pool, codec="PCMU", remote=bob.addr, rtcp=False)
-    bridge = Bridge(customer=a, operator=b)
-    try:
+    async with bridged(port_pool) as (alice, bob, a, b, bridge):
         for i in range(3):
             alice.send(a, rtp(1, 100 + i, 5000 + 160 * i))
         await asyncio.sleep(0.1)
@@ -268,22 +280,13 @@ async def test_relay_loop_keeps_one_stream_across_a_source_switch(
         assert 800 <= gap < 8000 * 5  # the 100 ms pause, at least one frame
         assert (out[5].timestamp - out[3].timestamp) & 0xFFFFFFFF == 320
         assert bridge.switches("customer") == 2
-    finally:
-        bridge.close()
-        a.close()
-        b.close()
-        alice.close()
-        bob.close()
 
 
 async def test_relay_loop_drops_strangers_and_oversized_datagrams(
     port_pool: PortPool,
 ) -> None:
-    alice, bob, mallory = Peer(), Peer(), Peer()
-    a = await open_endpoint(pool=port_pool, codec="PCMU", remote=alice.addr, rtcp=False)
-    b = await open_endpoint(pool=port_pool, codec="PCMU", remote=bob.addr, rtcp=False)
-    bridge = Bridge(customer=a, operator=b)
-    try:
+    mallory = Peer()
+    async with bridged(port_pool) as (alice, bob, a, _, _):
         alice.send(a, rtp(1, 1, 0))
         await bob.recv_all(1)
         for i in range(5):
@@ -295,21 +298,12 @@ async def test_relay_loop_drops_strangers_and_oversized_datagrams(
         assert a.dropped_foreign == 5
         assert a.dropped_malformed == 1
         assert a.packets_received == 2
-    finally:
-        bridge.close()
-        a.close()
-        b.close()
-        for p in (alice, bob, mallory):
-            p.close()
+    mallory.close()
 
 
 async def test_a_failing_tap_is_detached_and_one_that_ends_the_bridge_stops_the_relay(
     port_pool: PortPool,
 ) -> None:
-    alice, bob = Peer(), Peer()
-    a = await open_endpoint(pool=port_pool, codec="PCMU", remote=alice.addr, rtcp=False)
-    b = await open_endpoint(pool=port_pool, codec="PCMU", remote=bob.addr, rtcp=False)
-    bridge = Bridge(customer=a, operator=b)
     calls = 0
 
     def broken(codec: str, ts: int, payload: bytes) -> None:
@@ -321,30 +315,27 @@ async def test_a_failing_tap_is_detached_and_one_that_ends_the_bridge_stops_the_
     old_hook = sys.unraisablehook
     sys.unraisablehook = unraisable.append
     try:
-        alice.send(a, rtp(1, 1, 0))  # latches (always the Python path)
-        await bob.recv_all(1)
-        bridge.set_tap("customer", broken)
-        for i in range(2, 5):
-            alice.send(a, rtp(1, i, 160 * i))
-        assert len(await bob.recv_all(3)) == 3  # the audio goes on
-        assert calls == 1  # reported once, then detached
+        async with bridged(port_pool) as (alice, bob, a, b, bridge):
+            alice.send(a, rtp(1, 1, 0))  # latches (always the Python path)
+            await bob.recv_all(1)
+            bridge.set_tap("customer", broken)
+            for i in range(2, 5):
+                alice.send(a, rtp(1, i, 160 * i))
+            assert len(await bob.recv_all(3)) == 3  # the audio goes on
+            assert calls == 1  # reported once, then detached
 
-        def closing(codec: str, ts: int, payload: bytes) -> None:
-            bridge.close()
+            def closing(codec: str, ts: int, payload: bytes) -> None:
+                bridge.close()
 
-        bridge.set_tap("customer", closing)
-        for i in range(5, 9):
-            alice.send(a, rtp(1, i, 160 * i))
-        await asyncio.sleep(0.2)
-        assert a.packets_received == 8  # all read; after the close nothing is relayed
-        assert b.packets_sent == 4
+            bridge.set_tap("customer", closing)
+            for i in range(5, 9):
+                alice.send(a, rtp(1, i, 160 * i))
+            await asyncio.sleep(0.2)
+            # All read; after the close nothing is relayed.
+            assert a.packets_received == 8
+            assert b.packets_sent == 4
     finally:
         sys.unraisablehook = old_hook
-        bridge.close()
-        a.close()
-        b.close()
-        alice.close()
-        bob.close()
     if fastpath.NATIVE:
         assert len(unraisable) == 1  # reported, not raised into the loop
 
@@ -353,7 +344,6 @@ async def test_a_hang_up_from_the_slow_path_stops_the_batch(
     port_pool: PortPool,
 ) -> None:
     """A digit handler that ends the call runs inside the loop's batch: nothing after it."""
-    alice, bob = Peer(), Peer()
     digits: list[str] = []
     endpoints: list[RtpEndpoint] = []
 
@@ -362,13 +352,8 @@ async def test_a_hang_up_from_the_slow_path_stops_the_batch(
         for endpoint in endpoints:
             endpoint.close()
 
-    a = await open_endpoint(
-        pool=port_pool, codec="PCMU", remote=alice.addr, rtcp=False, on_dtmf=hang_up
-    )
-    b = await open_endpoint(pool=port_pool, codec="PCMU", remote=bob.addr, rtcp=False)
-    endpoints += [a, b]
-    bridge = Bridge(customer=a, operator=b)
-    try:
+    async with bridged(port_pool, on_dtmf=hang_up) as (alice, bob, a, b, _):
+        endpoints += [a, b]
         alice.send(a, rtp(1, 1, 0))
         await bob.recv_all(1)
         burst = [rtp(1, 2, 160), rtp(1, 3, 320)]
@@ -388,10 +373,6 @@ async def test_a_hang_up_from_the_slow_path_stops_the_batch(
         # The audio and the event's packets up to its end: nothing after the hang-up.
         before_end = sum(1 for _, p in events if not p.payload[1] & 0x80)
         assert b.packets_sent == 3 + before_end
-    finally:
-        bridge.close()
-        alice.close()
-        bob.close()
 
 
 datagrams = st.lists(
@@ -437,17 +418,9 @@ def _encode(items: list[tuple[str, int, bytes]]) -> list[bytes]:
 async def _play(
     pool: PortPool, burst: list[bytes], *, relay: bool
 ) -> tuple[list[bytes], dict[str, int]]:
-    alice, bob = Peer(), Peer()
-    a = await open_endpoint(
-        pool=pool, codec="PCMU", remote=alice.addr, rtcp=False, rng=random.Random(1)
-    )
-    b = await open_endpoint(
-        pool=pool, codec="PCMA", remote=bob.addr, rtcp=False, rng=random.Random(2)
-    )
-    bridge = Bridge(customer=a, operator=b, rng=random.Random(3))
-    if not relay:
-        a.native_port.rewriter = None
-    try:
+    async with bridged(pool, operator="PCMA", seeded=True) as (alice, bob, a, b, _):
+        if not relay:
+            a.native_port.rewriter = None
         alice.send(a, rtp(0xC0FFEE, 999, 49_840))  # latch first
         got = await bob.recv_all(1)
         for data in burst:
@@ -468,14 +441,6 @@ async def _play(
             "octets": b.octets_sent,
         }
         return got, counters
-    finally:
-        bridge.close()
-        a.close()
-        b.close()
-        await a.wait_closed()
-        await b.wait_closed()
-        alice.close()
-        bob.close()
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -493,13 +458,11 @@ def test_any_datagrams_give_the_same_wire_and_counters_with_the_loop_on_and_off(
     asyncio.run(both())
 
 
-async def test_the_loop_fills_a_tap_buffer_with_the_target_law(port_pool: PortPool) -> None:
-    alice, bob = Peer(), Peer()
-    a = await open_endpoint(pool=port_pool, codec="PCMU", remote=alice.addr, rtcp=False)
-    b = await open_endpoint(pool=port_pool, codec="PCMA", remote=bob.addr, rtcp=False)
-    bridge = Bridge(customer=a, operator=b)
+async def test_the_loop_fills_a_tap_buffer_with_the_target_law(
+    port_pool: PortPool,
+) -> None:
     kept = fastpath.TapBuffer()
-    try:
+    async with bridged(port_pool, operator="PCMA") as (alice, bob, a, _, bridge):
         alice.send(a, rtp(1, 1, 0, fill=0x10))  # latches (Python path)
         await bob.recv_all(1)
         bridge.set_tap("customer", kept)
@@ -511,11 +474,7 @@ async def test_the_loop_fills_a_tap_buffer_with_the_target_law(port_pool: PortPo
         # One segment of the five contiguous packets, as the operator hears them.
         assert (n, codec) == (5 * 160, 1) and len(data) == TAP_RECORD.size + n
         assert ts == RtpPacket.parse(wire[0]).timestamp
-        assert data[TAP_RECORD.size :] == b"".join(RtpPacket.parse(w).payload for w in wire)
+        assert data[TAP_RECORD.size :] == b"".join(
+            RtpPacket.parse(w).payload for w in wire
+        )
         assert wire[0][12:] == bytes([ULAW_TO_ALAW[0x12]]) * 160
-    finally:
-        bridge.close()
-        a.close()
-        b.close()
-        alice.close()
-        bob.close()
