@@ -1,6 +1,12 @@
 """Shared test settings. Area-specific fixtures live in tests/<area>/conftest.py."""
 
+import sys
+from pathlib import Path
+
 from hypothesis import HealthCheck, settings
+
+# Helpers shared by several areas (childproc.py: real peers; buslog.py) import by module name.
+sys.path.insert(0, str(Path(__file__).parent))
 
 # The suite runs on small shared machines: generation speed says nothing about correctness,
 # so neither slow data generation nor a slow example fails a property test.

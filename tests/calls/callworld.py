@@ -6,21 +6,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import shutil
 import socket
 import struct
 import subprocess
 import wave
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import childproc
 import numpy as np
 import pytest
+from buslog import BusLog
+from childproc import Peer, free_port, free_port_range, spawn  # noqa: F401  (re-exported)
 
 from sipspeak.calls.runtime import CallRuntime
 from sipspeak.config import load_config
-from sipspeak.events import Event, EventBus
+from sipspeak.events import EventBus
 from sipspeak.media.g711 import decode, encode
 from sipspeak.sip.registrar import Registrar
 from sipspeak.storage import Database
@@ -30,112 +32,6 @@ TRUNK_USER = "117049"
 TRUNK_PASSWORD = "s3cret"
 OPERATOR_EXTENSION = "101"
 OPERATOR_PASSWORD = "op-s3cret"
-
-
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_port_range(size: int, probe: int = 128) -> int:
-    """The first port of ``size`` RTP ports whose first ``probe`` are free now.
-
-    Other processes on the machine (a load benchmark, say) may hold thousands of UDP ports
-    in a row; the port pool gives up after 64 taken pairs, so probe before choosing.
-    """
-    for _ in range(200):
-        first = random.randrange(20000, 60000 - size, 2)
-        try:
-            for port in range(first, first + probe):
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return first
-    raise AssertionError("no free range of RTP ports")
-
-
-class Peer:
-    """A child process that is always killed."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.output = b""
-
-    async def read_until(self, text: str, timeout: float) -> str:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        assert self.proc.stdout is not None
-        while text.encode() not in self.output:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(f"{text!r} not seen:\n{self.output[-3000:].decode(errors='replace')}")
-            try:
-                chunk = await asyncio.wait_for(self.proc.stdout.read(4096), remaining)
-            except TimeoutError:
-                continue
-            if not chunk:
-                raise AssertionError(f"peer exited before {text!r}:\n"
-                                     f"{self.output[-3000:].decode(errors='replace')}")
-            self.output += chunk
-        return self.output.decode(errors="replace")
-
-    def kill(self) -> None:
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-
-
-@pytest.fixture
-async def spawn(tmp_path: Path) -> AsyncIterator[Callable[[Sequence[str]], Any]]:
-    peers: list[Peer] = []
-
-    async def start(argv: Sequence[str]) -> Peer:
-        if shutil.which(argv[0]) is None:
-            pytest.fail(f"{argv[0]} is not installed")
-        proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        peer = Peer(proc)
-        peers.append(peer)
-        return peer
-
-    yield start
-    for peer in peers:
-        peer.kill()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(peer.proc.wait(), 5)
-
-
-class BusLog:
-    """Every event published on the bus, with waits for one of them."""
-
-    def __init__(self, bus: EventBus) -> None:
-        self.sub = bus.subscribe()
-        self.events: list[Event] = []
-
-    async def wait(self, topic: str, timeout: float = 15.0, **match: Any) -> Event:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        seen = 0
-        while True:
-            for event in self.events[seen:]:
-                if event.topic == topic and all(event.data.get(k) == v for k, v in match.items()):
-                    return event
-            seen = len(self.events)
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(f"no {topic} {match}; got {[e.topic for e in self.events]}")
-            try:
-                self.events.append(await asyncio.wait_for(self.sub.get(), remaining))
-            except TimeoutError:
-                pass
-
-    def topics(self) -> list[str]:
-        while not self.sub.queue.empty():
-            self.events.append(self.sub.queue.get_nowait())
-        return [e.topic for e in self.events]
 
 
 class World:
@@ -346,29 +242,11 @@ def read_stereo(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def baresip_phone(directory: Path, *, registrar_port: int, freq: int = 440,
                   auto_answer: bool = True, console_port: int | None = None,
                   record: bool = False) -> Path:
-    """A baresip operator phone: registers with digest auth, auto-answers, plays a tone.
-
-    With ``record`` the sndfile module writes what the phone hears (and says) to WAV files
-    in ``directory`` (``dump-*-dec.wav`` / ``dump-*-enc.wav``)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    source = directory / "tone.wav"
-    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(source),
-                    "synth", "60", "sine", str(freq)], check=True, timeout=20)
-    port = free_port()
-    (directory / "config").write_text(
-        f"sip_listen 127.0.0.1:{port}\n"
-        "module_path /usr/lib/baresip/modules\n"
-        "module g711.so\nmodule aufile.so\nmodule menu.so\nmodule_app account.so\n"
-        f"audio_player aufile,{directory}/received.wav\n"
-        f"audio_source aufile,{source}\n"
-        f"audio_alert aufile,{directory}/alert.wav\n"
-        + (f"module cons.so\ncons_listen 127.0.0.1:{console_port}\n" if console_port else "")
-        + (f"module sndfile.so\nsnd_path {directory}\n" if record else ""))
-    answer = ";answermode=auto" if auto_answer else ""
-    (directory / "accounts").write_text(
-        f"<sip:{OPERATOR_EXTENSION}@127.0.0.1:{registrar_port}>"
-        f";auth_pass={OPERATOR_PASSWORD};regint=300{answer}\n")
-    return directory
+    """The operator's baresip phone (extension 101): see :func:`childproc.baresip_phone`."""
+    return childproc.baresip_phone(
+        directory, extension=OPERATOR_EXTENSION, password=OPERATOR_PASSWORD,
+        registrar_port=registrar_port, freq=freq, auto_answer=auto_answer,
+        console_port=console_port, record=record)
 
 
 def spoken_greeting(directory: Path) -> np.ndarray:

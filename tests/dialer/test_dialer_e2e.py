@@ -16,23 +16,21 @@ workspace publishes it (``agent.state``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
 import re
-import socket
-import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from buslog import BusLog
+from childproc import Spawn, baresip_phone, free_port, free_port_range
 
 from sipspeak.app import Services, start_campaigns, stop_campaigns
 from sipspeak.calls.runtime import CallRuntime
 from sipspeak.config import Config, load_config
 from sipspeak.dialer.runtime import CampaignRuntime
-from sipspeak.events import Event, EventBus
+from sipspeak.events import EventBus
 from sipspeak.storage import Database
 from sipspeak.storage.models import NewContact
 
@@ -45,69 +43,6 @@ BUSY = [f"792200000{i:02d}" for i in range(1, 7)]
 NO_ANSWER = [f"793300000{i:02d}" for i in range(1, 7)]
 BLACKLISTED = ["79440000001", "79440000002"]
 STOPPED = [f"793300001{i:02d}" for i in range(1, 6)]
-
-
-Spawn = Callable[..., Any]
-"""The ``spawn`` fixture (conftest.py): starts a child process that is killed at the end."""
-
-
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class BusLog:
-    """Every event published on the bus, with a wait for one of them."""
-
-    def __init__(self, bus: EventBus) -> None:
-        self.sub = bus.subscribe(maxsize=100_000)
-        self.events: list[Event] = []
-
-    def _pull(self) -> None:
-        while not self.sub.queue.empty():
-            self.events.append(self.sub.queue.get_nowait())
-
-    async def wait(self, topic: str, timeout: float = 15.0, **match: Any) -> Event:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        seen = 0
-        while True:
-            self._pull()
-            for event in self.events[seen:]:
-                if event.topic == topic and all(event.data.get(k) == v for k, v in match.items()):
-                    return event
-            seen = len(self.events)
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(f"no {topic} {match}; got {[e.topic for e in self.events]}")
-            with contextlib.suppress(TimeoutError):
-                self.events.append(await asyncio.wait_for(self.sub.get(), remaining))
-
-    def all(self, topic: str) -> list[Event]:
-        self._pull()
-        return [e for e in self.events if e.topic == topic]
-
-
-def baresip_phone(directory: Path, *, extension: str, password: str, registrar_port: int,
-                  freq: int = 440) -> Path:
-    """A baresip operator phone: registers with digest auth, auto-answers, plays a tone."""
-    directory.mkdir(parents=True, exist_ok=True)
-    source = directory / "tone.wav"
-    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(source),
-                    "synth", "120", "sine", str(freq)], check=True, timeout=20)
-    port = free_port()
-    (directory / "config").write_text(
-        f"sip_listen 127.0.0.1:{port}\n"
-        "module_path /usr/lib/baresip/modules\n"
-        "module g711.so\nmodule aufile.so\nmodule menu.so\nmodule_app account.so\n"
-        f"audio_player aufile,{directory}/received.wav\n"
-        f"audio_source aufile,{source}\n"
-        f"audio_alert aufile,{directory}/alert.wav\n")
-    (directory / "accounts").write_text(
-        f"<sip:{extension}@127.0.0.1:{registrar_port}>"
-        f";auth_pass={password};regint=300;answermode=auto\n")
-    return directory
 
 
 @dataclass
@@ -125,7 +60,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     db = await Database.open(tmp_path / "dialer.db")
     bus = EventBus()
     log = BusLog(bus)
-    first = random.randrange(20000, 60000, 2)
+    first = free_port_range(400)
     config = load_config(environ={}).with_overrides({
         ("sip", "listen"): ["udp:127.0.0.1:0"],
         ("rtp", "port_min"): first, ("rtp", "port_max"): first + 400,
@@ -171,12 +106,13 @@ async def add_operator(w: World, spawn: Spawn, tmp_path: Path, extension: str,
                                       extension=extension, sip_password=password)
     await w.db.groups.add_members(group, [user_id])
     directory = baresip_phone(tmp_path / f"phone{extension}", extension=extension,
-                              password=password, registrar_port=w.calls.addresses[0].port)
+                              password=password, registrar_port=w.calls.addresses[0].port,
+                              seconds=120)
     phone = await spawn(["baresip", "-f", str(directory), "-t", "140"])
     try:
         await w.log.wait("phone.online", timeout=20, extension=extension)
     except AssertionError:
-        raise AssertionError(await phone.output()) from None
+        raise AssertionError(await phone.stop()) from None
     return user_id
 
 

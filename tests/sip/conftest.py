@@ -78,71 +78,16 @@ def wire() -> Wire:
 
 
 # ---------------------------------------------------------------- real peers
-import asyncio
-import contextlib
-import shutil
-import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+from childproc import Peer, free_port, spawn  # noqa: F401  (fixtures and helpers)
 
 from sipspeak.sip.sdp import answer_offer, build_offer, extract_sdp, parse_sdp
 from sipspeak.sip.session import IncomingCall
 from sipspeak.sip.transport import SipEndpoint
 
 SCENARIOS = Path(__file__).parent / "scenarios"
-
-
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    """A port free right now on 127.0.0.1 (for peers that cannot bind port 0 and report it)."""
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Peer:
-    """A child process (sipp, baresip) that is always killed."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-
-    async def wait(self, timeout: float) -> tuple[int, str]:
-        try:
-            out, _ = await asyncio.wait_for(self.proc.communicate(), timeout)
-        except TimeoutError:
-            self.kill()
-            out, _ = await self.proc.communicate()
-            return -1, out.decode(errors="replace")
-        return self.proc.returncode or 0, out.decode(errors="replace")
-
-    def kill(self) -> None:
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-
-
-@pytest.fixture
-async def spawn(tmp_path: Path) -> AsyncIterator[Callable[[Sequence[str]], Any]]:
-    peers: list[Peer] = []
-
-    async def start(argv: Sequence[str]) -> Peer:
-        if shutil.which(argv[0]) is None:
-            pytest.fail(f"{argv[0]} is not installed")
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=tmp_path,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        peer = Peer(proc)
-        peers.append(peer)
-        return peer
-
-    yield start
-    for peer in peers:
-        peer.kill()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(peer.proc.wait(), 5)
 
 
 class AnsweringApp:
