@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from .security import hash_password, new_api_token
 from .storage import Database
 from .storage.models import ROLES, Role
+from .web.i18n import Message, Text
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _EXTENSION = re.compile(r"^[0-9]{2,10}$")
@@ -17,7 +18,7 @@ MIN_PASSWORD = 6
 class AccountError(ValueError):
     """Input that cannot make a valid account; ``field`` names the input."""
 
-    def __init__(self, message: str, *, field: str) -> None:
+    def __init__(self, message: Message, *, field: str) -> None:
         super().__init__(message)
         self.field = field
 
@@ -36,19 +37,18 @@ class NewUser:
 
 def validate(user: NewUser, *, password_required: bool = True) -> None:
     if user.role not in ROLES:
-        raise AccountError(f"роль должна быть одной из: {', '.join(ROLES)}", field="role")
+        raise AccountError(Text("accounts.error.role", roles=", ".join(ROLES)), field="role")
     if not user.full_name.strip():
-        raise AccountError("ФИО не может быть пустым", field="full_name")
+        raise AccountError(Text("accounts.error.full_name"), field="full_name")
     if not _EMAIL.match(user.email.strip()):
-        raise AccountError(f"неверный e-mail: {user.email!r}", field="email")
+        raise AccountError(Text("accounts.error.email", email=user.email), field="email")
     if (password_required or user.password) and len(user.password) < MIN_PASSWORD:
-        raise AccountError(f"пароль короче {MIN_PASSWORD} символов", field="password")
+        raise AccountError(Text("accounts.error.password", min=MIN_PASSWORD), field="password")
     if user.extension is not None and user.extension != "":
         if not _EXTENSION.match(user.extension):
-            raise AccountError("внутренний номер: от 2 до 10 цифр", field="extension")
+            raise AccountError(Text("accounts.error.extension"), field="extension")
         if not user.sip_password or len(user.sip_password) < 8:
-            raise AccountError("SIP-пароль для внутреннего номера: не короче 8 символов",
-                               field="sip_password")
+            raise AccountError(Text("accounts.error.sip_password"), field="sip_password")
 
 
 async def create_user(db: Database, user: NewUser) -> int:
@@ -66,7 +66,7 @@ async def create_token(db: Database, email: str, *, name: str = "") -> str:
     """A new API token for the user; the token is returned once and stored hashed."""
     user = await db.users.by_email(email)
     if user is None:
-        raise AccountError(f"нет пользователя с e-mail {email}", field="email")
+        raise AccountError(Text("accounts.error.no_user", email=email), field="email")
     token, digest = new_api_token()
     await db.tokens.create(user_id=user.id, token_hash=digest, name=name)
     return token

@@ -1,4 +1,12 @@
-"""Storage errors. Messages are one line, fit to show an admin."""
+"""Storage errors. Messages are one line, fit to show an admin.
+
+A message a user may read is a catalogue :class:`~sipspeak.web.i18n.Text` (Russian in
+``str(error)``); the web layer says it in the reader's language.
+"""
+
+from __future__ import annotations
+
+from ..web.i18n import Message
 
 
 class StorageError(Exception):
@@ -8,10 +16,13 @@ class StorageError(Exception):
 class NotFound(StorageError):
     """The row asked for does not exist (or is removed)."""
 
+    def __init__(self, message: Message) -> None:
+        super().__init__(message)
+
 
 class Conflict(StorageError):
     """A unique value is taken (e-mail, extension, name …). ``field`` names it."""
 
-    def __init__(self, message: str, *, field: str) -> None:
+    def __init__(self, message: Message, *, field: str) -> None:
         super().__init__(message)
         self.field = field

@@ -33,6 +33,7 @@ from ..security import hash_password, token_digest, verify_password
 from ..storage import NotFound, now_ms
 from ..storage.models import ROLES, User, WebSession
 from .errors import ApiError, api_error_response, as_api_error, error_response
+from .i18n import Text
 
 if TYPE_CHECKING:
     from ..app import Services
@@ -238,9 +239,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         error = as_api_error(exc)
         if error is None:
             log.exception("%s %s failed", request.method, request.path)
-            error = ApiError(500, "internal", "внутренняя ошибка сервера")
+            error = ApiError(500, "internal", Text("api.error.internal"))
         if is_api_request(request):
-            return api_error_response(error)
+            from .layout import language_of
+
+            return api_error_response(error, language_of(request))
         from .layout import render_error
 
         return await render_error(request, error)
@@ -258,15 +261,18 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     user = caller.user
     if user is None:
         if spec.api:
-            return error_response(401, "unauthorized", "требуется вход или API-токен",
+            from .layout import language_of
+
+            return error_response(401, "unauthorized", Text("api.error.unauthorized"),
+                                  language=language_of(request),
                                   headers={"WWW-Authenticate": 'Bearer realm="sipspeak"'})
         target = request.path_qs if request.method == "GET" else "/"
         raise web.HTTPFound(f"/login?next={quote(target, safe='')}")
     if user.role not in spec.roles:
-        raise ApiError(403, "forbidden", "недостаточно прав для этого действия")
+        raise ApiError(403, "forbidden", Text("api.error.role"))
     unsafe = request.method not in SAFE_METHODS
     if unsafe and caller.session is not None and not await _csrf_ok(request, caller.session):
-        raise ApiError(403, "csrf", "неверный или отсутствующий CSRF-токен", field=CSRF_FIELD)
+        raise ApiError(403, "csrf", Text("api.error.csrf"), field=CSRF_FIELD)
     return await handler(request)
 
 

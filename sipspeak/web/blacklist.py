@@ -30,7 +30,7 @@ from .auth import STAFF, current_user, route
 from .errors import ApiError, BadRequest, Invalid, json_ok
 from .forms import Fields
 from .layout import render
-from .pages import form_post, notice, services_of, tr
+from .pages import error_text, form_post, notice, services_of, tr
 
 PAGE_SIZE = 50
 MAX_ROWS = 1_000_000
@@ -192,7 +192,7 @@ async def blacklist_page(request: web.Request) -> web.Response:
 
 
 async def _failed(request: web.Request, error: ApiError) -> web.Response:
-    context = await _context(request, error=error.message)
+    context = await _context(request, error=error_text(request, error))
     return await render(request, "blacklist.html", context, status=error.status)
 
 

@@ -27,7 +27,7 @@ from .auth import ALL_ROLES, current_user, redirect, route
 from .errors import ApiError, BadRequest, Invalid, json_ok
 from .forms import Fields
 from .layout import render
-from .pages import form_post, notice, path_id, services_of, tr
+from .pages import error_text, form_post, notice, path_id, services_of, tr
 
 if TYPE_CHECKING:
     from ..app import Services
@@ -234,7 +234,8 @@ def _back(folder_id: int | None) -> str:
 
 async def _page_post(request: web.Request, folder_id: int | None, run: Any) -> web.Response:
     async def failed(error: ApiError) -> web.Response:
-        context = await _context(request, folder_id, error=error.message)
+        context = await _context(request, folder_id,
+                                 error=error_text(request, error))
         return await render(request, "files.html", context, status=error.status)
 
     return await form_post(request, run, failed)
@@ -279,7 +280,8 @@ async def file_upload(request: web.Request) -> web.Response:
         upload, folder_id = await _upload_field(request)
         await manager(request).upload(folder_id, upload.filename, upload.file)
     except ApiError as error:
-        context = await _context(request, folder_id, error=error.message)
+        context = await _context(request, folder_id,
+                                 error=error_text(request, error))
         return await render(request, "files.html", context, status=error.status)
     return redirect(_back(folder_id) + ("&" if folder_id else "?") + "ok=uploaded")
 

@@ -11,7 +11,7 @@ from .auth import ADMIN, STAFF, route
 from .errors import ApiError, json_ok
 from .forms import Fields
 from .layout import render
-from .pages import form_post, notice, path_id, services_of
+from .pages import error_text, form_post, notice, path_id, services_of
 from .people import People, group_json
 from .users import people
 
@@ -46,7 +46,7 @@ def _page_post(request: web.Request, service: People,
                run: Callable[[], Awaitable[str]]) -> Awaitable[web.Response]:
     async def failed(error: ApiError) -> web.Response:
         context = await _context(request, service)
-        context["error"] = error.message
+        context["error"] = error_text(request, error)
         return await render(request, "settings/groups.html", context, status=error.status)
 
     return form_post(request, run, failed)

@@ -3,9 +3,19 @@
 Templates call ``_("key")``; feature modules may add their strings with :func:`extend`
 (at import time, before the app serves).  A key missing from a language falls back to Russian, then to
 the key itself, so a missing translation shows up as text, never as an error.
+
+Errors a user may read carry a :class:`Text` (a key and its values) instead of a Russian
+string, so a page or an API answer can say them in the reader's language.  This module
+imports nothing of the web layer, so accounts, storage and crm raise their errors with it too;
+their texts live in :mod:`.error_texts`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Union
+
+from .error_texts import ERRORS_EN, ERRORS_RU
 
 LANGUAGES = ("ru", "en")
 DEFAULT_LANGUAGE = "ru"
@@ -328,6 +338,65 @@ def translate(key: str, language: str = DEFAULT_LANGUAGE) -> str:
     return table.get(key) or CATALOGUE[DEFAULT_LANGUAGE].get(key) or key
 
 
+#: A value of a placeholder: shown as is, or (a :class:`Text`) rendered in the same language.
+Param = Union[str, int, float, "Text"]
+
+
+class Text:
+    """A catalogue message with the values of its placeholders, rendered in any language.
+
+    ``Text("projects.error.range", field=Text("projects.name"), low=0, high=10)``; ``str(text)``
+    is the Russian text (logs, the CLI), :meth:`render` says it in the reader's language.
+    """
+
+    __slots__ = ("key", "params")
+
+    def __init__(self, key: str, /, **params: Param) -> None:
+        self.key = key
+        self.params: Mapping[str, Param] = params
+
+    def render(self, language: str) -> str:
+        values = {name: value.render(language) if isinstance(value, Text) else value
+                  for name, value in self.params.items()}
+        return translate(self.key, language).format_map(values)
+
+    def __str__(self) -> str:
+        return self.render(DEFAULT_LANGUAGE)
+
+    def __repr__(self) -> str:
+        return f"Text({self.key!r}, **{dict(self.params)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Text) and self.key == other.key
+                and dict(self.params) == dict(other.params))
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rows rejected by the import cross process boundaries pickled.
+        return (_text, (self.key, dict(self.params)))
+
+
+def _text(key: str, params: dict[str, Param]) -> Text:
+    return Text(key, **params)
+
+
+#: What an error says: a catalogue :class:`Text`, or a string shown as is (a library's words).
+Message = Text | str
+
+
+def render(message: Message, language: str) -> str:
+    return message.render(language) if isinstance(message, Text) else message
+
+
+def message_of(exc: BaseException) -> Message:
+    """The :class:`Text` an exception was raised with, else its string."""
+    if len(exc.args) == 1 and isinstance(exc.args[0], Text):
+        return exc.args[0]
+    return str(exc)
+
+
 # -- Проекты (§5) and the base upload (§5.5) ----------------------------------------------
 
 _PROJECTS_RU: dict[str, str] = {
@@ -643,3 +712,4 @@ _PROJECTS_EN: dict[str, str] = {
 }
 
 extend({"ru": _PROJECTS_RU, "en": _PROJECTS_EN})
+extend({"ru": ERRORS_RU, "en": ERRORS_EN})

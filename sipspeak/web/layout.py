@@ -177,8 +177,8 @@ async def render_public(request: web.Request, template: str, context: dict[str, 
 async def render_error(request: web.Request, error: ApiError) -> web.Response:
     lang = language_of(request)
     title = translate(f"error.{error.status}", lang)
-    return await render(request, "error.html", {"title": title, "message": error.message},
-                        status=error.status)
+    return await render(request, "error.html",
+                        {"title": title, "message": error.message_in(lang)}, status=error.status)
 
 
 __all__ = ["AGENT_STATES", "MENU", "MenuItem", "build_menu", "current_agent_state",

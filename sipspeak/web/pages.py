@@ -58,4 +58,9 @@ def tr(request: web.Request, key: str) -> str:
     return translate(key, language_of(request))
 
 
-__all__ = ["form_post", "notice", "path_id", "services_of", "tr"]
+def error_text(request: web.Request, error: ApiError) -> str:
+    """A rejected form's message in the reader's language."""
+    return error.message_in(language_of(request))
+
+
+__all__ = ["error_text", "form_post", "notice", "path_id", "services_of", "tr"]

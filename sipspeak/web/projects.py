@@ -18,7 +18,7 @@ from . import projects_api
 from .auth import STAFF, current_user, route
 from .errors import ApiError, Invalid
 from .layout import render
-from .pages import form_post, notice, path_id, services_of
+from .pages import error_text, form_post, notice, path_id, services_of
 from .projects_service import (
     DIAL_MODE_KEYS,
     FLAG_FIELDS,
@@ -121,7 +121,7 @@ async def projects_page(request: web.Request) -> web.Response:
 
 async def _list_failed(request: web.Request, error: ApiError) -> web.Response:
     context = await _list_context(request)
-    context.update(error=error.message, error_field=error.field)
+    context.update(error=error_text(request, error), error_field=error.field)
     return await render(request, "projects/list.html", context, status=error.status)
 
 
@@ -197,7 +197,8 @@ async def project_save(request: web.Request) -> web.Response:
             context["intervals_by_day"] = {d: [i for i in typed["intervals"]
                                                if str(i["weekday"]) == str(d)]
                                            for d in range(7)}
-        context.update(error=error.message, error_field=error.field, notice=None)
+        context.update(error=error_text(request, error), error_field=error.field,
+                       notice=None)
         return await render(request, "projects/edit.html", context, status=error.status)
 
     return await form_post(request, run, failed)

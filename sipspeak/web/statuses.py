@@ -12,7 +12,7 @@ from .auth import ADMIN, ALL_ROLES, route
 from .errors import ApiError, Invalid, json_ok
 from .forms import Fields
 from .layout import render
-from .pages import form_post, notice, path_id, services_of
+from .pages import error_text, form_post, notice, path_id, services_of
 
 _ID = r"{id:\d+}"
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -69,7 +69,7 @@ async def statuses_page(request: web.Request) -> web.Response:
 
 async def _failed(request: web.Request, error: ApiError) -> web.Response:
     context = await _context(request)
-    context["error"] = error.message
+    context["error"] = error_text(request, error)
     return await render(request, "settings/statuses.html", context, status=error.status)
 
 

@@ -21,7 +21,7 @@ from .auth import ADMIN, STAFF, route
 from .errors import ApiError, Invalid, json_ok
 from .forms import Fields
 from .layout import render
-from .pages import form_post, notice, path_id, services_of
+from .pages import error_text, form_post, notice, path_id, services_of
 
 _ID = r"{id:\d+}"
 MAX_NAME = 100
@@ -192,7 +192,7 @@ async def trunks_page(request: web.Request) -> web.Response:
 
 async def _failed(request: web.Request, error: ApiError) -> web.Response:
     context = await _context(request)
-    context["error"] = error.message
+    context["error"] = error_text(request, error)
     return await render(request, "settings/trunks.html", context, status=error.status)
 
 

@@ -27,7 +27,7 @@ from .auth import STAFF, current_user, route
 from .errors import ApiError, BadRequest, Invalid, json_ok
 from .forms import json_object
 from .layout import render
-from .pages import form_post, notice, path_id, services_of
+from .pages import error_text, form_post, notice, path_id, services_of
 from .projects_service import project_for
 from .uploads_service import (
     EXPORT_STATES,
@@ -231,7 +231,7 @@ async def _page_context(request: web.Request, project: Project) -> dict[str, Any
         try:
             staged = _staging(request).get(project.id, token)
         except ApiError as error:
-            context["error"] = error.message
+            context["error"] = error_text(request, error)
         else:
             card = [f.name for f in await db.projects.card_fields(project.id)]
             base = mapping_targets(card)
@@ -268,7 +268,8 @@ async def upload_page(request: web.Request) -> web.Response:
 
 async def _failed(request: web.Request, project: Project, error: ApiError) -> web.Response:
     context = await _page_context(request, project)
-    context.update(error=error.message, error_field=error.field, notice=None)
+    context.update(error=error_text(request, error), error_field=error.field,
+                   notice=None)
     return await render(request, "uploads/upload.html", context, status=error.status)
 
 

@@ -12,7 +12,7 @@ from .auth import STAFF, current_user, route
 from .errors import ApiError, json_ok
 from .forms import Fields
 from .layout import render
-from .pages import form_post, notice, path_id, services_of
+from .pages import error_text, form_post, notice, path_id, services_of
 from .people import People, UserChanges, user_json
 
 _ID = r"{id:\d+}"
@@ -108,7 +108,8 @@ async def users_create(request: web.Request) -> web.Response:
 
     async def failed(error: ApiError) -> web.Response:
         context = await _list_context(request, service)
-        context.update({"error": error.message, "form": fields, "open_form": True})
+        context.update({"error": error_text(request, error), "form": fields,
+                        "open_form": True})
         return await render(request, "settings/users.html", context, status=error.status)
 
     return await form_post(request, action, failed)
@@ -141,7 +142,7 @@ async def user_save(request: web.Request) -> web.Response:
 
     async def failed(error: ApiError) -> web.Response:
         context = await _edit_context(request, service, user_id)
-        context["error"] = error.message
+        context["error"] = error_text(request, error)
         return await render(request, "settings/user_edit.html", context, status=error.status)
 
     return await form_post(request, action, failed)
@@ -157,7 +158,7 @@ async def user_delete(request: web.Request) -> web.Response:
 
     async def failed(error: ApiError) -> web.Response:
         context = await _list_context(request, service)
-        context["error"] = error.message
+        context["error"] = error_text(request, error)
         return await render(request, "settings/users.html", context, status=error.status)
 
     return await form_post(request, action, failed)

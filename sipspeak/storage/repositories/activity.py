@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 from dataclasses import fields
 
+from ...web.i18n import Text
 from ..db import now_ms
 from ..errors import NotFound
 from ..models import Call, Notification, OperatorInterval
@@ -35,12 +36,12 @@ class CallsRepo(Repo):
         cursor = await self.db.execute(
             f"UPDATE calls SET {assignments} WHERE id = ?", (*values.values(), call_id))
         if cursor.rowcount == 0:
-            raise NotFound(f"звонок {call_id} не найден")
+            raise NotFound(Text("storage.error.call_not_found", id=call_id))
 
     async def get(self, call_id: int) -> Call:
         row = await self.db.fetchone("SELECT * FROM calls WHERE id = ?", (call_id,))
         if row is None:
-            raise NotFound(f"звонок {call_id} не найден")
+            raise NotFound(Text("storage.error.call_not_found", id=call_id))
         return record(Call, row)
 
     async def list(self, *, project_id: int | None = None, operator_id: int | None = None,

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ...web.i18n import Message
 from ..errors import Conflict
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def columns(cls: type, *, exclude: tuple[str, ...] = ()) -> builtins.list[str]:
 
 
 @contextmanager
-def unique_as_conflict(messages: Mapping[str, tuple[str, str]]) -> typing.Iterator[None]:
+def unique_as_conflict(messages: Mapping[str, tuple[str, Message]]) -> typing.Iterator[None]:
     """Turn SQLite UNIQUE failures into :class:`Conflict` with a readable message.
 
     ``messages`` maps a fragment of SQLite's error text (a column or index name) to
@@ -69,7 +70,7 @@ class Repo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def ensure_name_free(self, table: str, name: str, *, message: str,
+    async def ensure_name_free(self, table: str, name: str, *, message: Message,
                                exclude_id: int | None = None) -> None:
         """Names are unique ignoring case in any alphabet (SQLite's NOCASE folds ASCII only).
 

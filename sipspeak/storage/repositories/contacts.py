@@ -6,6 +6,7 @@ import builtins
 import json
 from collections.abc import Iterable, Sequence
 
+from ...web.i18n import Text
 from ..db import now_ms
 from ..errors import NotFound
 from ..models import BlacklistEntry, Comment, Contact, NewContact, Task, Upload
@@ -70,7 +71,7 @@ class UploadsRepo(Repo):
     async def get(self, upload_id: int) -> Upload:
         row = await self.db.fetchone("SELECT * FROM uploads WHERE id = ?", (upload_id,))
         if row is None:
-            raise NotFound(f"загрузка {upload_id} не найдена")
+            raise NotFound(Text("storage.error.upload_not_found", id=upload_id))
         tags = await self.db.fetchall(
             "SELECT t.name FROM upload_tags u JOIN tags t ON t.id = u.tag_id WHERE u.upload_id = ?"
             " ORDER BY t.name", (upload_id,))
@@ -142,7 +143,7 @@ class ContactsRepo(Repo):
     async def get(self, contact_id: int) -> Contact:
         row = await self.db.fetchone("SELECT * FROM contacts WHERE id = ?", (contact_id,))
         if row is None:
-            raise NotFound(f"контакт {contact_id} не найден")
+            raise NotFound(Text("storage.error.contact_not_found", id=contact_id))
         tags = await self.db.fetchall(
             "SELECT t.name FROM contact_tags c JOIN tags t ON t.id = c.tag_id WHERE c.contact_id = ?"
             " ORDER BY t.name", (contact_id,))
@@ -194,7 +195,7 @@ class ContactsRepo(Repo):
             f"UPDATE contacts SET {assignments}, updated_at = ? WHERE id = ?",
             (*changes.values(), now_ms(), contact_id))
         if cursor.rowcount == 0:
-            raise NotFound(f"контакт {contact_id} не найден")
+            raise NotFound(Text("storage.error.contact_not_found", id=contact_id))
 
     async def due(self, *, project_id: int, now: int, limit: int,
                   newest_first: bool = False) -> builtins.list[Contact]:
@@ -281,7 +282,7 @@ class ContactsRepo(Repo):
         its finished calls (the CDRs), from which the dialer counts retries per class."""
         row = await self.db.fetchone("SELECT attempts FROM contacts WHERE id = ?", (contact_id,))
         if row is None:
-            raise NotFound(f"контакт {contact_id} не найден")
+            raise NotFound(Text("storage.error.contact_not_found", id=contact_id))
         calls = await self.db.fetchall(
             "SELECT result, sip_code FROM calls WHERE contact_id = ? AND ended_at IS NOT NULL"
             " AND result != '' ORDER BY id", (contact_id,))
@@ -410,7 +411,7 @@ class TasksRepo(Repo):
         cursor = await self.db.execute(
             "UPDATE tasks SET done_at = ? WHERE id = ? AND done_at IS NULL", (now_ms(), task_id))
         if cursor.rowcount == 0:
-            raise NotFound(f"задача {task_id} не найдена или уже выполнена")
+            raise NotFound(Text("storage.error.task_not_found", id=task_id))
 
 
 class BlacklistRepo(Repo):

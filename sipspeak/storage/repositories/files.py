@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import builtins
 
+from ...web.i18n import Text
 from ..db import now_ms
 from ..errors import NotFound
 from ..models import Folder, StoredFile
 from .base import Repo, record, unique_as_conflict
 
-_NAME_TAKEN = {"UNIQUE": ("name", "в этой папке уже есть элемент с таким именем")}
+_NAME_TAKEN = {"UNIQUE": ("name", Text("storage.error.name_taken_in_folder"))}
 
 
 def check_name(name: str) -> str:
@@ -36,7 +37,7 @@ class FilesRepo(Repo):
     async def folder(self, folder_id: int) -> Folder:
         row = await self.db.fetchone("SELECT * FROM folders WHERE id = ?", (folder_id,))
         if row is None:
-            raise NotFound(f"папка {folder_id} не найдена")
+            raise NotFound(Text("storage.error.folder_not_found", id=folder_id))
         return record(Folder, row)
 
     async def folders(self) -> builtins.list[Folder]:
@@ -48,7 +49,7 @@ class FilesRepo(Repo):
         with unique_as_conflict(_NAME_TAKEN):
             cursor = await self.db.execute("UPDATE folders SET name = ? WHERE id = ?", (name, folder_id))
         if cursor.rowcount == 0:
-            raise NotFound(f"папка {folder_id} не найдена")
+            raise NotFound(Text("storage.error.folder_not_found", id=folder_id))
 
     async def delete_folder(self, folder_id: int) -> builtins.list[str]:
         """Delete a folder with everything below it; returns stored names to unlink."""
@@ -60,7 +61,7 @@ class FilesRepo(Repo):
                 (folder_id,))
             cursor = await self.db.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
             if cursor.rowcount == 0:
-                raise NotFound(f"папка {folder_id} не найдена")
+                raise NotFound(Text("storage.error.folder_not_found", id=folder_id))
             return [r["stored_name"] for r in rows]
 
     async def add_file(self, *, name: str, stored_name: str, size: int,
@@ -74,7 +75,7 @@ class FilesRepo(Repo):
     async def file(self, file_id: int) -> StoredFile:
         row = await self.db.fetchone("SELECT * FROM files WHERE id = ?", (file_id,))
         if row is None:
-            raise NotFound(f"файл {file_id} не найден")
+            raise NotFound(Text("storage.error.file_not_found", id=file_id))
         return record(StoredFile, row)
 
     async def files_in(self, folder_id: int | None) -> builtins.list[StoredFile]:
@@ -90,7 +91,7 @@ class FilesRepo(Repo):
         with unique_as_conflict(_NAME_TAKEN):
             cursor = await self.db.execute("UPDATE files SET name = ? WHERE id = ?", (name, file_id))
         if cursor.rowcount == 0:
-            raise NotFound(f"файл {file_id} не найден")
+            raise NotFound(Text("storage.error.file_not_found", id=file_id))
 
     async def delete_file(self, file_id: int) -> str:
         async with self.db.transaction():

@@ -5,16 +5,17 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable
 
+from ...web.i18n import Text
 from ..db import now_ms
 from ..errors import Conflict, NotFound
 from ..models import ROLES, ApiToken, Group, Role, User, WebSession
 from .base import Repo, record, unique_as_conflict
 
 _USER_UNIQUE = {
-    "users.email": ("email", "пользователь с таким e-mail уже есть"),
-    "users.extension": ("extension", "этот внутренний номер уже занят"),
+    "users.email": ("email", Text("storage.error.email_taken")),
+    "users.extension": ("extension", Text("storage.error.extension_taken")),
 }
-_GROUP_TAKEN = "группа с таким названием уже есть"
+_GROUP_TAKEN = Text("storage.error.group_taken")
 _USER_FIELDS = ("role", "full_name", "email", "phone", "password_hash", "extension",
                 "sip_password", "trunk_id", "language")
 
@@ -39,7 +40,7 @@ class UsersRepo(Repo):
     async def get(self, user_id: int, *, include_deleted: bool = False) -> User:
         row = await self.db.fetchone("SELECT * FROM users WHERE id = ?", (user_id,))
         if row is None or (row["deleted_at"] is not None and not include_deleted):
-            raise NotFound(f"пользователь {user_id} не найден")
+            raise NotFound(Text("storage.error.user_not_found", id=user_id))
         return record(User, row)
 
     async def by_email(self, email: str) -> User | None:
@@ -87,7 +88,7 @@ class UsersRepo(Repo):
                 (*changes.values(), now_ms(), user_id),
             )
         if cursor.rowcount == 0:
-            raise NotFound(f"пользователь {user_id} не найден")
+            raise NotFound(Text("storage.error.user_not_found", id=user_id))
 
     async def soft_delete(self, user_id: int) -> None:
         async with self.db.transaction():
@@ -95,7 +96,7 @@ class UsersRepo(Repo):
                 "UPDATE users SET deleted_at = ?, updated_at = ? WHERE id = ? AND deleted_at IS NULL",
                 (now_ms(), now_ms(), user_id))
             if cursor.rowcount == 0:
-                raise NotFound(f"пользователь {user_id} не найден")
+                raise NotFound(Text("storage.error.user_not_found", id=user_id))
             await self.db.execute("DELETE FROM web_sessions WHERE user_id = ?", (user_id,))
             await self.db.execute(
                 "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
@@ -121,7 +122,7 @@ class GroupsRepo(Repo):
     async def get(self, group_id: int) -> Group:
         row = await self.db.fetchone("SELECT * FROM groups WHERE id = ?", (group_id,))
         if row is None:
-            raise NotFound(f"группа {group_id} не найдена")
+            raise NotFound(Text("storage.error.group_not_found", id=group_id))
         return record(Group, row, member_ids=tuple(await self.member_ids(group_id)))
 
     async def list(self) -> builtins.list[Group]:
@@ -142,12 +143,12 @@ class GroupsRepo(Repo):
             await self.ensure_name_free("groups", name, message=_GROUP_TAKEN, exclude_id=group_id)
             cursor = await self.db.execute("UPDATE groups SET name = ? WHERE id = ?", (name, group_id))
         if cursor.rowcount == 0:
-            raise NotFound(f"группа {group_id} не найдена")
+            raise NotFound(Text("storage.error.group_not_found", id=group_id))
 
     async def delete(self, group_id: int) -> None:
         cursor = await self.db.execute("DELETE FROM groups WHERE id = ?", (group_id,))
         if cursor.rowcount == 0:
-            raise NotFound(f"группа {group_id} не найдена")
+            raise NotFound(Text("storage.error.group_not_found", id=group_id))
 
     async def member_ids(self, group_id: int) -> builtins.list[int]:
         rows = await self.db.fetchall(
@@ -176,7 +177,7 @@ class GroupsRepo(Repo):
 
 class TokensRepo(Repo):
     async def create(self, *, user_id: int, token_hash: str, name: str = "") -> int:
-        with unique_as_conflict({"token_hash": ("token", "такой токен уже есть")}):
+        with unique_as_conflict({"token_hash": ("token", Text("storage.error.token_taken"))}):
             return await self.db.insert(
                 "INSERT INTO api_tokens(user_id, token_hash, name, created_at) VALUES (?,?,?,?)",
                 (user_id, token_hash, name, now_ms()))

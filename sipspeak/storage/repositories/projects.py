@@ -6,6 +6,7 @@ import builtins
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 
+from ...web.i18n import Text
 from ..db import now_ms
 from ..errors import NotFound
 from ..models import (
@@ -51,7 +52,7 @@ class ProjectsRepo(Repo):
     async def get(self, project_id: int, *, include_deleted: bool = False) -> Project:
         row = await self.db.fetchone("SELECT * FROM projects WHERE id = ?", (project_id,))
         if row is None or (row["deleted_at"] is not None and not include_deleted):
-            raise NotFound(f"проект {project_id} не найден")
+            raise NotFound(Text("storage.error.project_not_found", id=project_id))
         groups = await self.db.fetchall(
             "SELECT group_id FROM project_groups WHERE project_id = ? ORDER BY group_id",
             (project_id,))
@@ -102,7 +103,7 @@ class ProjectsRepo(Repo):
             f"UPDATE projects SET {assignments}, updated_at = ? WHERE id = ? AND deleted_at IS NULL",
             (*values, now_ms(), project_id))
         if cursor.rowcount == 0:
-            raise NotFound(f"проект {project_id} не найден")
+            raise NotFound(Text("storage.error.project_not_found", id=project_id))
 
     async def delete(self, project_id: int) -> None:
         """Remove a project from the lists; its calls and contacts stay for the reports."""
@@ -110,7 +111,7 @@ class ProjectsRepo(Repo):
             "UPDATE projects SET deleted_at = ?, launched = 0 WHERE id = ? AND deleted_at IS NULL",
             (now_ms(), project_id))
         if cursor.rowcount == 0:
-            raise NotFound(f"проект {project_id} не найден")
+            raise NotFound(Text("storage.error.project_not_found", id=project_id))
 
     async def copy(self, project_id: int, *, name: str | None = None) -> int:
         """A new project with every setting of the source (not launched, no contacts)."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import builtins
 import re
 
+from ...web.i18n import Text
 from ..db import now_ms
 from ..errors import NotFound
 from ..models import Status, Trunk
 from .base import Repo, record
 
-_STATUS_TAKEN = "статус с таким названием уже есть"
-_TRUNK_TAKEN = "транк с таким названием уже есть"
+_STATUS_TAKEN = Text("storage.error.status_taken")
+_TRUNK_TAKEN = Text("storage.error.trunk_taken")
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -46,7 +47,7 @@ class StatusesRepo(Repo):
     async def get(self, status_id: int) -> Status:
         row = await self.db.fetchone("SELECT * FROM statuses WHERE id = ?", (status_id,))
         if row is None:
-            raise NotFound(f"статус {status_id} не найден")
+            raise NotFound(Text("storage.error.status_not_found", id=status_id))
         return record(Status, row)
 
     async def list(self, *, only_active: bool = False) -> builtins.list[Status]:
@@ -99,7 +100,7 @@ class TrunksRepo(Repo):
     async def get(self, trunk_id: int) -> Trunk:
         row = await self.db.fetchone("SELECT * FROM trunks WHERE id = ?", (trunk_id,))
         if row is None:
-            raise NotFound(f"транк {trunk_id} не найден")
+            raise NotFound(Text("storage.error.trunk_not_found", id=trunk_id))
         return record(Trunk, row)
 
     async def list(self, *, only_active: bool = False) -> builtins.list[Trunk]:
@@ -123,9 +124,9 @@ class TrunksRepo(Repo):
                 f"UPDATE trunks SET {assignments}, updated_at = ? WHERE id = ?",
                 (*values, now_ms(), trunk_id))
         if cursor.rowcount == 0:
-            raise NotFound(f"транк {trunk_id} не найден")
+            raise NotFound(Text("storage.error.trunk_not_found", id=trunk_id))
 
     async def delete(self, trunk_id: int) -> None:
         cursor = await self.db.execute("DELETE FROM trunks WHERE id = ?", (trunk_id,))
         if cursor.rowcount == 0:
-            raise NotFound(f"транк {trunk_id} не найден")
+            raise NotFound(Text("storage.error.trunk_not_found", id=trunk_id))
