@@ -2,7 +2,7 @@
 
 Pages and /api/v1 call the same functions.  Settings arrive as one JSON-like mapping (the
 API body, or a tab's form turned into one by :mod:`projects_forms`); every value is checked
-here, and an absurd one raises :class:`~.errors.Invalid` naming the field with a Russian
+here, and an absurd one raises :class:`~.errors.Invalid` naming the field with a catalogue
 message, before anything is written.  All writes of one save happen in one transaction.
 """
 
@@ -29,6 +29,7 @@ from ..storage.models import (
 )
 from .auth import project_ids_for
 from .errors import Forbidden, Invalid
+from .i18n import Message, Text
 from .sanitize import MAX_SCRIPT_CHARS, sanitize_html
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ async def project_for(services: Services, user: User, project_id: int) -> Projec
     project = await services.db.projects.get(project_id)
     visible = await project_ids_for(services, user)
     if visible is not None and project.id not in visible:
-        raise Forbidden("проект вне вашей зоны ответственности")
+        raise Forbidden(Text("projects.error.out_of_scope"))
     return project
 
 
@@ -147,16 +148,17 @@ def _int(data: Mapping[str, Any], name: str) -> int:
     if isinstance(value, str):
         value = value.strip()
     if isinstance(value, bool) or value is None or value == "":
-        raise Invalid(f"{_label(name)}: укажите число", field=name)
+        raise Invalid(Text("projects.error.number_required", field=_label(name)), field=name)
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise Invalid(f"{_label(name)}: ожидается целое число", field=name) from None
+        raise Invalid(Text("projects.error.integer", field=_label(name)), field=name) from None
     low, high = INT_FIELDS[name]
     if number < 0:
-        raise Invalid(f"{_label(name)}: значение не может быть отрицательным", field=name)
+        raise Invalid(Text("projects.error.negative", field=_label(name)), field=name)
     if not low <= number <= high:
-        raise Invalid(f"{_label(name)}: допустимо от {low} до {high}", field=name)
+        raise Invalid(Text("projects.error.range", field=_label(name), low=low, high=high),
+                      field=name)
     return number
 
 
@@ -169,7 +171,7 @@ def _flag(data: Mapping[str, Any], name: str) -> bool:
         return True
     if text in ("0", "false", "off", "no", "нет", ""):
         return False
-    raise Invalid(f"{_label(name)}: ожидается да/нет", field=name)
+    raise Invalid(Text("projects.error.yes_no", field=_label(name)), field=name)
 
 
 def _text(data: Mapping[str, Any], name: str, max_len: int) -> str:
@@ -177,12 +179,13 @@ def _text(data: Mapping[str, Any], name: str, max_len: int) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise Invalid(f"{_label(name)}: ожидается строка", field=name)
+        raise Invalid(Text("projects.error.string", field=_label(name)), field=name)
     text = str(value).strip()
     if len(text) > max_len:
-        raise Invalid(f"{_label(name)}: длиннее {max_len} символов", field=name)
+        raise Invalid(Text("projects.error.too_long", field=_label(name), max=max_len),
+                      field=name)
     if "\x00" in text:
-        raise Invalid(f"{_label(name)}: недопустимый символ", field=name)
+        raise Invalid(Text("projects.error.bad_char", field=_label(name)), field=name)
     return text
 
 
@@ -191,13 +194,13 @@ def _optional_id(data: Mapping[str, Any], name: str) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise Invalid(f"{_label(name)}: ожидается идентификатор", field=name)
+        raise Invalid(Text("projects.error.id", field=_label(name)), field=name)
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise Invalid(f"{_label(name)}: ожидается идентификатор", field=name) from None
+        raise Invalid(Text("projects.error.id", field=_label(name)), field=name) from None
     if number < 1:
-        raise Invalid(f"{_label(name)}: ожидается идентификатор", field=name)
+        raise Invalid(Text("projects.error.id", field=_label(name)), field=name)
     return number
 
 
@@ -217,7 +220,7 @@ def _ids(data: Mapping[str, Any], name: str) -> list[int]:
 def _hhmm(data: Mapping[str, Any], name: str) -> str:
     text = _text(data, name, 5)
     if not _HHMM.match(text):
-        raise Invalid(f"{_label(name)}: время в формате ЧЧ:ММ", field=name)
+        raise Invalid(Text("projects.error.hhmm", field=_label(name)), field=name)
     return text
 
 
@@ -228,43 +231,59 @@ def _date(data: Mapping[str, Any], name: str) -> str | None:
     try:
         return date.fromisoformat(text).isoformat()
     except ValueError:
-        raise Invalid(f"{_label(name)}: дата в формате ГГГГ-ММ-ДД", field=name) from None
+        raise Invalid(Text("projects.error.date", field=_label(name)), field=name) from None
 
 
 def retry_intervals(text: str, field: str) -> str:
     """``"15;60;1440;60"``: minutes as positive integers separated by ``;``."""
     compact = "".join(text.split())
     if not _RETRY.match(compact) or any(int(p) <= 0 for p in compact.split(";")):
-        raise Invalid(f"{_label(field)}: положительные целые числа минут через «;», "
-                      "например 15;60;1440", field=field)
+        raise Invalid(Text("projects.error.retry_format", field=_label(field)), field=field)
     if len(compact) > 200 or any(int(p) > 525_600 for p in compact.split(";")):
-        raise Invalid(f"{_label(field)}: интервал не больше года (525600 минут)", field=field)
+        raise Invalid(Text("projects.error.retry_year", field=_label(field)), field=field)
     return compact
 
 
-_LABELS: dict[str, str] = {
-    "name": "Название", "queue_timeout_s": "Таймаут очереди",
-    "operator_timeout_s": "Таймаут оператора", "dial_timeout_s": "Таймаут набора",
-    "global_timeout_s": "Глобальный таймаут", "max_concurrent_calls":
-    "Максимальное количество одновременных звонков", "predictive_percent":
-    "Процент предиктивного набора", "max_attempts": "Максимальное количество попыток",
-    "starts_on": "Дата начала", "ends_on": "Дата конца", "timezone": "Часовой пояс",
-    "client_time_from": "Время звонка клиенту с", "client_time_to": "Время звонка клиенту до",
-    "caller_id": "Телефон АТС (CallerId)", "trunk_id": "Провайдер",
-    "supervisor_id": "Супервайзер", "crm_status_id": "Статус CRM", "strategy": "Стратегия",
-    "dial_mode": "Тип автонабора", "amd_params": "Параметры автоответчика",
-    "retry_busy_intervals": "Занято: интервал", "retry_no_answer_intervals":
-    "Нет ответа: интервал", "retry_machine_intervals": "Автоответчик: интервал",
-    "retry_lost_intervals": "Потерян: интервал", "retry_busy_attempts": "Занято: попыток",
-    "retry_no_answer_attempts": "Нет ответа: попыток", "retry_machine_attempts":
-    "Автоответчик: попыток", "retry_lost_attempts": "Потерян: попыток",
-    "card_fields": "Поля карточки", "intervals": "Дни недели и время звонка",
-    "task_rules": "Задача на оператора", "group_ids": "Группы пользователей",
-    "status_ids": "Статусы операторов", "script_html": "Скрипт оператора",
+#: Field names as the messages say them (the keys of the catalogue's projects.label.*).
+_LABELS: dict[str, Text] = {
+    "name": Text("projects.label.name"),
+    "queue_timeout_s": Text("projects.label.queue_timeout_s"),
+    "operator_timeout_s": Text("projects.label.operator_timeout_s"),
+    "dial_timeout_s": Text("projects.label.dial_timeout_s"),
+    "global_timeout_s": Text("projects.label.global_timeout_s"),
+    "max_concurrent_calls": Text("projects.label.max_concurrent_calls"),
+    "predictive_percent": Text("projects.label.predictive_percent"),
+    "max_attempts": Text("projects.label.max_attempts"),
+    "starts_on": Text("projects.label.starts_on"),
+    "ends_on": Text("projects.label.ends_on"),
+    "timezone": Text("projects.label.timezone"),
+    "client_time_from": Text("projects.label.client_time_from"),
+    "client_time_to": Text("projects.label.client_time_to"),
+    "caller_id": Text("projects.label.caller_id"),
+    "trunk_id": Text("projects.label.trunk_id"),
+    "supervisor_id": Text("projects.label.supervisor_id"),
+    "crm_status_id": Text("projects.label.crm_status_id"),
+    "strategy": Text("projects.label.strategy"),
+    "dial_mode": Text("projects.label.dial_mode"),
+    "amd_params": Text("projects.label.amd_params"),
+    "retry_busy_intervals": Text("projects.label.retry_busy_intervals"),
+    "retry_no_answer_intervals": Text("projects.label.retry_no_answer_intervals"),
+    "retry_machine_intervals": Text("projects.label.retry_machine_intervals"),
+    "retry_lost_intervals": Text("projects.label.retry_lost_intervals"),
+    "retry_busy_attempts": Text("projects.label.retry_busy_attempts"),
+    "retry_no_answer_attempts": Text("projects.label.retry_no_answer_attempts"),
+    "retry_machine_attempts": Text("projects.label.retry_machine_attempts"),
+    "retry_lost_attempts": Text("projects.label.retry_lost_attempts"),
+    "card_fields": Text("projects.label.card_fields"),
+    "intervals": Text("projects.label.intervals"),
+    "task_rules": Text("projects.label.task_rules"),
+    "group_ids": Text("projects.label.group_ids"),
+    "status_ids": Text("projects.label.status_ids"),
+    "script_html": Text("projects.label.script_html"),
 }
 
 
-def _label(name: str) -> str:
+def _label(name: str) -> Message:
     return _LABELS.get(name, name)
 
 
@@ -280,7 +299,8 @@ async def parse_settings(services: Services, user: User, project: Project | None
     """
     unknown = sorted(set(data) - ALL_SETTINGS)
     if unknown:
-        raise Invalid(f"неизвестные поля: {', '.join(unknown)}", field=unknown[0])
+        raise Invalid(Text("projects.error.unknown_fields", names=", ".join(unknown)),
+                      field=unknown[0])
     out: dict[str, Any] = {}
     for name in data:
         if name in INT_FIELDS:
@@ -292,24 +312,23 @@ async def parse_settings(services: Services, user: User, project: Project | None
     if "name" in data:
         name = _text(data, "name", 1000)
         if not name:
-            raise Invalid("Название проекта не может быть пустым", field="name")
+            raise Invalid(Text("projects.error.name_empty"), field="name")
         if len(name) > MAX_NAME:
-            raise Invalid(f"Название длиннее {MAX_NAME} символов", field="name")
+            raise Invalid(Text("projects.error.name_long", max=MAX_NAME), field="name")
         out["name"] = name
     if "bitrix_password" in data:
         secret = data["bitrix_password"]
         if not isinstance(secret, str) or len(secret) > 200 or "\x00" in secret:
-            raise Invalid("Bitrix пароль: недопустимое значение", field="bitrix_password")
+            raise Invalid(Text("projects.error.bitrix_password"), field="bitrix_password")
         if secret:  # an empty password field keeps the stored one
             out["bitrix_password"] = secret
     if "strategy" in data:
         if data["strategy"] not in STRATEGIES:
-            raise Invalid("Стратегия: выберите одну из пяти стратегий очереди", field="strategy")
+            raise Invalid(Text("projects.error.strategy"), field="strategy")
         out["strategy"] = data["strategy"]
     if "dial_mode" in data:
         if data["dial_mode"] not in DIAL_MODES:
-            raise Invalid("Тип автонабора: не ограничено, предиктивный или прогрессивный",
-                          field="dial_mode")
+            raise Invalid(Text("projects.error.dial_mode"), field="dial_mode")
         out["dial_mode"] = data["dial_mode"]
     for kind in RETRY_KINDS:
         key = f"retry_{kind}_intervals"
@@ -318,7 +337,7 @@ async def parse_settings(services: Services, user: User, project: Project | None
     if "timezone" in data:
         zone = _text(data, "timezone", 64)
         if zone not in time_zones():
-            raise Invalid(f"Неизвестный часовой пояс «{zone}»", field="timezone")
+            raise Invalid(Text("projects.error.timezone", zone=zone), field="timezone")
         out["timezone"] = zone
     for key in ("client_time_from", "client_time_to"):
         if key in data:
@@ -329,15 +348,14 @@ async def parse_settings(services: Services, user: User, project: Project | None
     if "caller_id" in data:
         caller = "".join(_text(data, "caller_id", 40).split())
         if caller and not _CALLER_ID.match(caller):
-            raise Invalid("Телефон АТС (CallerId): только цифры, можно с + в начале",
-                          field="caller_id")
+            raise Invalid(Text("projects.error.caller_id"), field="caller_id")
         out["caller_id"] = caller
     if "amd_params" in data:
         out["amd_params"] = _amd_params(data["amd_params"])
     if "script_html" in data:
         raw = data["script_html"]
         if not isinstance(raw, str) or len(raw) > MAX_SCRIPT_CHARS:
-            raise Invalid(f"Скрипт оператора: текст до {MAX_SCRIPT_CHARS} символов",
+            raise Invalid(Text("projects.error.script", max=MAX_SCRIPT_CHARS),
                           field="script_html")
         out["script_html"] = sanitize_html(raw)
     await _references(services, user, project, data, out)
@@ -355,14 +373,14 @@ def _amd_params(value: Any) -> str:
         try:
             value = json.loads(text)
         except ValueError:
-            raise Invalid("Параметры автоответчика: ожидается JSON-объект",
-                          field="amd_params") from None
+            raise Invalid(Text("projects.error.amd_json"), field="amd_params") from None
     if not isinstance(value, dict):
-        raise Invalid("Параметры автоответчика: ожидается JSON-объект", field="amd_params")
+        raise Invalid(Text("projects.error.amd_json"), field="amd_params")
     try:
         AmdParams.from_mapping(value)
     except AmdParamsError as exc:
-        raise Invalid(f"Параметры автоответчика: {exc}", field="amd_params") from None
+        raise Invalid(Text("projects.error.amd_params", reason=str(exc)),
+                      field="amd_params") from None
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
@@ -375,38 +393,39 @@ async def _references(services: Services, user: User, project: Project | None,
             try:
                 await db.trunks.get(trunk_id)
             except NotFound:
-                raise Invalid(f"Провайдер: транк {trunk_id} не найден", field="trunk_id") from None
+                raise Invalid(Text("projects.error.trunk", id=trunk_id),
+                              field="trunk_id") from None
         out["trunk_id"] = trunk_id
     if "crm_status_id" in data:
         status_id = _optional_id(data, "crm_status_id")
         if status_id is not None and status_id not in {s.id for s in await db.statuses.list()}:
-            raise Invalid(f"Статус CRM: статус {status_id} не найден", field="crm_status_id")
+            raise Invalid(Text("projects.error.crm_status", id=status_id),
+                          field="crm_status_id")
         out["crm_status_id"] = status_id
     if "supervisor_id" in data:
         supervisor_id = _optional_id(data, "supervisor_id")
         if user.role != "admin" and supervisor_id != user.id:
-            raise Forbidden("супервайзер может закрепить проект только за собой")
+            raise Forbidden(Text("projects.error.supervisor_self"))
         if supervisor_id is not None:
             try:
                 supervisor = await db.users.get(supervisor_id)
             except NotFound:
                 supervisor = None
             if supervisor is None or supervisor.role != "supervisor" or supervisor.deleted:
-                raise Invalid("Супервайзер: выберите пользователя с ролью «Супервайзер»",
-                              field="supervisor_id")
+                raise Invalid(Text("projects.error.supervisor_role"), field="supervisor_id")
         out["supervisor_id"] = supervisor_id
     if "group_ids" in data:
         group_ids = _ids(data, "group_ids")
         known = {g.id for g in await db.groups.list()}
         missing = [g for g in group_ids if g not in known]
         if missing:
-            raise Invalid(f"Группа {missing[0]} не найдена", field="group_ids")
+            raise Invalid(Text("projects.error.group", id=missing[0]), field="group_ids")
         if user.role != "admin":
             allowed = set(project.group_ids if project else ())
             for mine in await db.projects.list(supervisor_id=user.id):
                 allowed |= set(mine.group_ids)
             if set(group_ids) - allowed:
-                raise Forbidden("группа вне вашей зоны ответственности")
+                raise Forbidden(Text("projects.error.group_scope"))
         out["group_ids"] = group_ids
     statuses = None
     if "status_ids" in data:
@@ -414,32 +433,30 @@ async def _references(services: Services, user: User, project: Project | None,
         statuses = {s.id for s in await db.statuses.list()}
         missing = [s for s in status_ids if s not in statuses]
         if missing:
-            raise Invalid(f"Статус {missing[0]} не найден", field="status_ids")
+            raise Invalid(Text("projects.error.status", id=missing[0]), field="status_ids")
         out["status_ids"] = status_ids
     if "task_rules" in data:
         rules = data["task_rules"]
         if not isinstance(rules, list) or len(rules) > MAX_RULES:
-            raise Invalid("Задача на оператора: ожидается список правил", field="task_rules")
+            raise Invalid(Text("projects.error.rules_list"), field="task_rules")
         statuses = statuses or {s.id for s in await db.statuses.list()}
         parsed: list[TaskRule] = []
         for rule in rules:
             if not isinstance(rule, Mapping):
-                raise Invalid("Задача на оператора: правило — оператор и статус",
-                              field="task_rules")
+                raise Invalid(Text("projects.error.rule_shape"), field="task_rules")
             operator_id = _optional_id({"task_rules": rule.get("operator_id")}, "task_rules")
             status_id = _optional_id({"task_rules": rule.get("status_id")}, "task_rules")
             if operator_id is None or status_id is None:
-                raise Invalid("Задача на оператора: выберите оператора и статус контакта",
-                              field="task_rules")
+                raise Invalid(Text("projects.error.rule_missing"), field="task_rules")
             try:
                 operator = await db.users.get(operator_id)
             except NotFound:
                 operator = None
             if operator is None or operator.role != "operator" or operator.deleted:
-                raise Invalid(f"Задача на оператора: оператор {operator_id} не найден",
+                raise Invalid(Text("projects.error.rule_operator", id=operator_id),
                               field="task_rules")
             if status_id not in statuses:
-                raise Invalid(f"Задача на оператора: статус {status_id} не найден",
+                raise Invalid(Text("projects.error.rule_status", id=status_id),
                               field="task_rules")
             parsed.append(TaskRule(operator_id=operator_id, status_id=status_id))
         out["task_rules"] = list(dict.fromkeys(parsed))
@@ -450,44 +467,46 @@ def _card_fields(value: Any) -> list[str]:
     names: list[str] = []
     for item in items:
         if not isinstance(item, str):
-            raise Invalid("Поля карточки: ожидаются названия полей", field="card_fields")
+            raise Invalid(Text("projects.error.card_names"), field="card_fields")
         name = " ".join(item.split())
         if not name:
             continue
         if len(name) > MAX_CARD_FIELD:
-            raise Invalid(f"Поле «{name[:20]}…» длиннее {MAX_CARD_FIELD} символов",
+            raise Invalid(Text("projects.error.card_long", name=name[:20], max=MAX_CARD_FIELD),
                           field="card_fields")
         if name.casefold() in (n.casefold() for n in names):
-            raise Invalid(f"Поле «{name}» указано дважды", field="card_fields")
+            raise Invalid(Text("projects.error.card_twice", name=name), field="card_fields")
         names.append(name)
     if len(names) > MAX_CARD_FIELDS:
-        raise Invalid(f"Не больше {MAX_CARD_FIELDS} дополнительных полей", field="card_fields")
+        raise Invalid(Text("projects.error.card_many", max=MAX_CARD_FIELDS),
+                      field="card_fields")
     return names
 
 
 def _intervals(value: Any) -> list[WeekdayInterval]:
     if not isinstance(value, list) or len(value) > MAX_INTERVALS:
-        raise Invalid("Дни недели: ожидается список интервалов", field="intervals")
+        raise Invalid(Text("projects.error.intervals_list"), field="intervals")
     out: list[WeekdayInterval] = []
     for item in value:
         if not isinstance(item, Mapping):
-            raise Invalid("Дни недели: интервал — день, начало и конец", field="intervals")
+            raise Invalid(Text("projects.error.interval_shape"), field="intervals")
         weekday = item.get("weekday")
         if isinstance(weekday, bool) or not isinstance(weekday, (int, str)) or \
                 not str(weekday).isdigit() or not 0 <= int(weekday) <= 6:
-            raise Invalid("Дни недели: день от 0 (Пн) до 6 (Вс)", field="intervals")
+            raise Invalid(Text("projects.error.weekday"), field="intervals")
         start, end = str(item.get("start", "")).strip(), str(item.get("end", "")).strip()
         if not (_HHMM.match(start) and _HHMM.match(end)):
-            raise Invalid("Дни недели: время в формате ЧЧ:ММ", field="intervals")
+            raise Invalid(Text("projects.error.interval_hhmm"), field="intervals")
         if end <= start:
-            raise Invalid(f"Дни недели: интервал {start}–{end} кончается раньше, чем начинается",
+            raise Invalid(Text("projects.error.interval_order", start=start, end=end),
                           field="intervals")
         out.append(WeekdayInterval(weekday=int(weekday), start_time=start, end_time=end))
     out.sort(key=lambda i: (i.weekday, i.start_time))
     for a, b in itertools.pairwise(out):
         if a.weekday == b.weekday and b.start_time < a.end_time:
-            raise Invalid(f"Дни недели: интервалы {a.start_time}–{a.end_time} и "
-                          f"{b.start_time}–{b.end_time} пересекаются", field="intervals")
+            raise Invalid(Text("projects.error.interval_overlap", a_start=a.start_time,
+                               a_end=a.end_time, b_start=b.start_time, b_end=b.end_time),
+                          field="intervals")
     return out
 
 
@@ -497,11 +516,11 @@ def _cross_checks(project: Project | None, out: dict[str, Any]) -> None:
 
     starts, ends = value("starts_on"), value("ends_on")
     if starts and ends and ends < starts and ("starts_on" in out or "ends_on" in out):
-        raise Invalid("Дата конца проекта раньше даты начала", field="ends_on")
+        raise Invalid(Text("projects.error.dates_order"), field="ends_on")
     time_from, time_to = value("client_time_from"), value("client_time_to")
     if time_from and time_to and time_to <= time_from and \
             ("client_time_from" in out or "client_time_to" in out):
-        raise Invalid("Время звонка клиенту: конец окна не позже начала", field="client_time_to")
+        raise Invalid(Text("projects.error.client_window"), field="client_time_to")
 
 
 SPLIT_KEYS = ("group_ids", "status_ids", "card_fields", "intervals", "task_rules")
@@ -535,10 +554,11 @@ CREATE_FIELDS = ("name", "queue_timeout_s", "operator_timeout_s", "strategy")
 async def create_project(services: Services, user: User, data: Mapping[str, Any]) -> int:
     """§5.1: name, queue timeout, operator timeout, strategy; a supervisor supervises it."""
     if "name" not in data:
-        raise Invalid("Название проекта не может быть пустым", field="name")
+        raise Invalid(Text("projects.error.name_empty"), field="name")
     extra = sorted(set(data) - set(CREATE_FIELDS) - ALL_SETTINGS)
     if extra:
-        raise Invalid(f"неизвестные поля: {', '.join(extra)}", field=extra[0])
+        raise Invalid(Text("projects.error.unknown_fields", names=", ".join(extra)),
+                      field=extra[0])
     settings = await parse_settings(services, user, None, data)
     if user.role == "supervisor":
         settings["supervisor_id"] = user.id
