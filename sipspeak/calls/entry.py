@@ -1,7 +1,8 @@
 """How calls enter: INVITEs from trunks and operators' phones, and click-to-call.
 
-* An INVITE from a trunk (its provider's address; the request user picks among trunks on
-  one provider) is answered and goes to the queue of the trunk's project (manual §4.4.2):
+* An INVITE from a trunk (its provider's address, or another address of the provider's host
+  name calling the trunk's account; the request user picks among trunks on one provider;
+  see ``TrunkDirectory.match_inbound``) is answered and goes to the queue of the trunk's project (manual §4.4.2):
   ``call.inbound`` is published for the dialer's ACD; with no ACD attached the project's
   operators are rung all at once, so the path works on its own.
 * An INVITE from an operator's phone (its From user is an operator's extension) is

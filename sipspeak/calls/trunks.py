@@ -9,8 +9,9 @@ published as ``trunk.state``; :attr:`states` is the live state per trunk id.
 Outbound calls ask :meth:`route` for the provider's address (resolved like the REGISTERs),
 the Request-URI host and the ``authenticate`` hook answering 401 / 407 with the trunk's
 credentials.  Inbound INVITEs are matched to a trunk by :meth:`match_inbound`: the source
-address must be the trunk's provider (its resolved address) — a request user naming the
-trunk's account picks among several trunks on one provider.
+address must be the trunk's provider — its resolved address, or any other address its host
+name resolves to (providers spread calls over several servers behind one name) — and a
+request user naming the trunk's account picks among several trunks on one provider.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ipaddress
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +36,22 @@ from sipspeak.storage.models import Trunk
 __all__ = ["TrunkDirectory", "TrunkRoute", "trunk_config"]
 
 log = logging.getLogger(__name__)
+
+
+PROVIDER_HOSTS_TTL_S = 300.0
+"""How long the provider's set of addresses is trusted before its name is looked up again."""
+
+
+async def lookup_addresses(host: str) -> frozenset[str]:
+    """Every IPv4/IPv6 address ``host`` resolves to (A and AAAA); an IP literal is itself.
+    Raises ``socket.gaierror``."""
+    bare = host.strip("[]")
+    try:
+        return frozenset({str(ipaddress.ip_address(bare))})
+    except ValueError:
+        pass
+    infos = await asyncio.get_running_loop().getaddrinfo(bare, None, type=socket.SOCK_DGRAM)
+    return frozenset(str(info[4][0]) for info in infos)
 
 
 def trunk_config(trunk: Trunk) -> TrunkConfig:
@@ -63,6 +81,7 @@ class TrunkDirectory:
                                     stop_timeout=stop_timeout)
         self._trunks: dict[int, Trunk] = {}
         self._addresses: dict[int, Address] = {}
+        self._provider_hosts: dict[int, tuple[float, frozenset[str]]] = {}
         self._clients: dict[int, DigestClient] = {}
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -121,6 +140,7 @@ class TrunkDirectory:
                 if old is not None and (old.host, old.username, old.password) != (
                         trunk.host, trunk.username, trunk.password):
                     self._addresses.pop(tid, None)
+                    self._provider_hosts.pop(tid, None)
                     self._clients.pop(tid, None)
                 try:
                     config = trunk_config(trunk)
@@ -134,6 +154,7 @@ class TrunkDirectory:
     def _forget(self, tid: int) -> None:
         self._trunks.pop(tid, None)
         self._addresses.pop(tid, None)
+        self._provider_hosts.pop(tid, None)
         self._clients.pop(tid, None)
         self.bus.publish("trunk.state", trunk_id=tid, state=TrunkState.DISABLED.value,
                          reason="trunk removed or disabled")
@@ -183,24 +204,48 @@ class TrunkDirectory:
         return TrunkRoute(trunk=trunk, config=config, destination=destination,
                           authenticate=authenticate)
 
+    async def provider_hosts(self, trunk_id: int) -> frozenset[str]:
+        """Every address the trunk's provider may call from: its resolved address and all the
+        addresses its host name resolves to (looked up again after ``PROVIDER_HOSTS_TTL_S``;
+        a failed lookup keeps the last known set)."""
+        address = await self.address(trunk_id)
+        now = asyncio.get_running_loop().time()
+        cached = self._provider_hosts.get(trunk_id)
+        if cached is not None and now - cached[0] < PROVIDER_HOSTS_TTL_S:
+            return cached[1] | {address.host}
+        trunk = self._trunks.get(trunk_id)
+        hosts = cached[1] if cached is not None else frozenset()
+        if trunk is not None:
+            try:
+                host = trunk_destination(TrunkConfig(
+                    username=trunk.username or "anonymous", password=trunk.password,
+                    host=trunk.host)).host
+                hosts = await lookup_addresses(host)
+            except (OSError, ValueError) as exc:
+                log.warning("trunk %s: looking up the provider's addresses failed: %s",
+                            trunk.name, exc)
+        self._provider_hosts[trunk_id] = (now, hosts)
+        return hosts | {address.host}
+
     async def match_inbound(self, source: Address, request_user: str | None) -> Trunk | None:
         """The active trunk an INVITE from ``source`` came through, or None.
 
-        The provider's own address (host and port) identifies the trunk; a request from
-        another port of the provider's host counts only when it calls the trunk's account
-        (the user part we registered), so a stranger on a shared host is not a trunk.
+        The provider's own address (host and port) identifies the trunk.  A request from
+        another port of the provider's host, or from another address its host name resolves
+        to, counts only when it calls the trunk's account (the user part we registered, the
+        Request-URI of a call to our registered Contact), so a stranger on a shared host is
+        not a trunk.
         """
         same_host: list[Trunk] = []
         for tid, trunk in list(self._trunks.items()):
             try:
                 address = await self.address(tid)
+                if address.host == source.host and address.port == source.port:
+                    return trunk
+                if source.host in await self.provider_hosts(tid):
+                    same_host.append(trunk)
             except (OSError, LookupError):
                 continue
-            if address.host != source.host:
-                continue
-            if address.port == source.port:
-                return trunk
-            same_host.append(trunk)
         for trunk in same_host:
             users = {trunk.username}
             with contextlib.suppress(ValueError):

@@ -7,13 +7,24 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from callworld import SCENARIOS, World, baresip_phone, dominant_frequency, free_port, read_stereo
+import pytest
+from callworld import (
+    SCENARIOS,
+    World,
+    baresip_phone,
+    dominant_frequency,
+    free_port,
+    read_stereo,
+)
+
+from sipspeak.calls import trunks
 
 
 async def run_uac(spawn: Any, world: World, scenario: str, *, port: int, service: str,
-                  timeout: float = 30.0, pause_ms: int = 1000, **keys: str) -> tuple[int, str]:
+                  timeout: float = 30.0, pause_ms: int = 1000, source: str = "127.0.0.1",
+                  **keys: str) -> tuple[int, str]:
     argv = ["sipp", f"127.0.0.1:{world.sip_port}", "-sf", str(SCENARIOS / scenario),
-            "-i", "127.0.0.1", "-p", str(port), "-mp", str(free_port()), "-s", service,
+            "-i", source, "-p", str(port), "-mp", str(free_port()), "-s", service,
             "-m", "1", "-d", str(pause_ms), "-nostdin", "-timeout", f"{int(timeout)}s", "-timeout_error"]
     for key, value in keys.items():
         argv += ["-key", key, value]
@@ -83,6 +94,45 @@ async def test_invite_from_a_stranger_is_forbidden(world: World, spawn: Any) -> 
                               service="79990000000", fromuser="101", timeout=15)
     assert code == 0, out[-2000:]
     assert await world.db.calls.list() == []
+
+
+async def test_provider_may_call_from_any_address_of_its_host_name(
+        world: World, spawn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The provider's name resolves to two servers; we register to the first, calls come from
+    # the second.  The name's answer is given here (the test has no DNS of its own); the
+    # trunk still registers to the real resolution of "localhost" (127.0.0.1).
+    lookups: list[str] = []
+
+    async def provider_dns(host: str) -> frozenset[str]:
+        lookups.append(host)
+        return frozenset({"127.0.0.1", "127.0.0.2"} if host == "localhost" else set())
+
+    monkeypatch.setattr(trunks, "lookup_addresses", provider_dns)
+    provider_port = free_port()
+    trunk_id = await world.add_trunk(provider_port, host=f"sip:localhost:{provider_port}")
+    project_id = await world.add_project(trunk_id, queue_timeout_s=20)
+    await world.db.trunks.update(trunk_id, inbound_project_id=project_id)
+    await world.runtime.reload_trunks()
+
+    # The second server, another port, calling the trunk's account (our registered Contact):
+    # the trunk's call, answered and queued for its project (which has nobody to take it).
+    code, out = await run_uac(spawn, world, "inbound_unattended.xml", port=free_port(),
+                              service="117049", source="127.0.0.2", rtpport="9")
+    assert code == 0, out[-2000:]
+    inbound = await world.log.wait("call.inbound", timeout=10)
+    assert inbound.data["project_id"] == project_id and inbound.data["trunk_id"] == trunk_id
+    ended = await world.log.wait("call.ended", call_id=inbound.data["call_id"])
+    assert ended.data["direction"] == "inbound" and ended.data["outcome"] == "abandoned"
+    assert lookups == ["localhost"]
+    # The second server calling an external number, and a third address calling the account:
+    # neither is the provider's call to us; both get 403 and leave no call behind.
+    for source, service in (("127.0.0.2", "79990000000"), ("127.0.0.3", "117049")):
+        code, out = await run_uac(spawn, world, "outsider.xml", port=free_port(),
+                                  service=service, source=source, fromuser="hacker",
+                                  timeout=15)
+        assert code == 0, f"{source} {service}: {out[-2000:]}"
+    assert len(world.log.all("call.inbound")) == 1
+    assert lookups == ["localhost"]  # looked up once, then cached
 
 
 async def test_operator_manual_call_goes_out_through_his_trunk(
