@@ -17,6 +17,7 @@ from ..storage.models import Call
 from .auth import ALL_ROLES, current_user, route
 from .errors import ApiError, Forbidden, Invalid, json_ok
 from .forms import Fields
+from .i18n import Text
 from .pages import services_of
 
 CALL_IN = {"type": "object", "properties": {
@@ -33,7 +34,7 @@ def cdr_json(row: Call) -> dict[str, Any]:
 def _calls(request: web.Request) -> Any:
     calls = services_of(request).calls
     if calls is None:
-        raise ApiError(503, "unavailable", "телефония не запущена")
+        raise ApiError(503, "unavailable", Text("calls.error.unavailable"))
     return calls
 
 
@@ -42,14 +43,14 @@ async def api_call_create(request: web.Request) -> web.Response:
     fields = await Fields.read(request)
     operator_id = fields.optional_int("operator_id", low=1)
     if operator_id is None:
-        raise Invalid("нужен operator_id", field="operator_id")
+        raise Invalid(Text("calls.error.operator_id"), field="operator_id")
     user = current_user(request)
     if user.role == "operator" and user.id != operator_id:
-        raise Forbidden("оператор звонит только от своего имени")
+        raise Forbidden(Text("calls.error.own_name"))
     contact_id = fields.optional_int("contact_id", low=1)
     phone = fields.optional_text("phone", max_len=32)
     if contact_id is None and not phone:
-        raise Invalid("нужен phone или contact_id", field="phone")
+        raise Invalid(Text("calls.error.phone"), field="phone")
     try:
         call = await _calls(request).click_to_call(operator_id=operator_id, phone=phone,
                                                    contact_id=contact_id)
@@ -71,7 +72,7 @@ async def api_call(request: web.Request) -> web.Response:
     if cdr_id is None and key.isdigit():
         cdr_id = int(key)
     if cdr_id is None:
-        raise ApiError(404, "not_found", f"звонок {key} не найден")
+        raise ApiError(404, "not_found", Text("storage.error.call_not_found", id=key))
     row = await services_of(request).db.calls.get(cdr_id)
     user = current_user(request)
     if user.role == "operator" and row.operator_id != user.id:

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from .errors import BadRequest, Invalid
+from .i18n import Text
 
 MAX_TEXT = 2000
 _TRUE = {"1", "true", "on", "yes", "да"}
@@ -23,13 +24,13 @@ _FALSE = {"0", "false", "off", "no", "нет", ""}
 async def json_object(request: web.Request) -> dict[str, Any]:
     """The request's JSON object body: 400 for another content type, bad JSON or not an object."""
     if request.content_type != "application/json":
-        raise BadRequest("ожидается JSON-объект")
+        raise BadRequest(Text("forms.error.json_object"))
     try:
         data = await request.json(loads=json.loads)
     except (ValueError, UnicodeDecodeError):
-        raise BadRequest("тело запроса не является JSON") from None
+        raise BadRequest(Text("forms.error.not_json")) from None
     if not isinstance(data, dict):
-        raise BadRequest("ожидается JSON-объект")
+        raise BadRequest(Text("forms.error.json_object"))
     return data
 
 
@@ -68,12 +69,12 @@ class Fields:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise Invalid(f"поле {name}: ожидается строка", field=name)
+            raise Invalid(Text("forms.error.string", name=name), field=name)
         text = str(value).strip()
         if len(text) > max_len:
-            raise Invalid(f"поле {name}: длиннее {max_len} символов", field=name)
+            raise Invalid(Text("forms.error.too_long", name=name, max=max_len), field=name)
         if "\x00" in text:
-            raise Invalid(f"поле {name}: недопустимый символ", field=name)
+            raise Invalid(Text("forms.error.bad_char", name=name), field=name)
         return text
 
     def secret(self, name: str, *, max_len: int = 256) -> str:
@@ -82,9 +83,9 @@ class Fields:
         if value is None:
             return ""
         if not isinstance(value, str):
-            raise Invalid(f"поле {name}: ожидается строка", field=name)
+            raise Invalid(Text("forms.error.string", name=name), field=name)
         if len(value) > max_len or "\x00" in value:
-            raise Invalid(f"поле {name}: недопустимое значение", field=name)
+            raise Invalid(Text("forms.error.bad_value", name=name), field=name)
         return value
 
     def optional_text(self, name: str, *, max_len: int = MAX_TEXT) -> str | None:
@@ -107,13 +108,13 @@ class Fields:
     @staticmethod
     def _int(name: str, value: Any, low: int, high: int) -> int:
         if isinstance(value, bool):
-            raise Invalid(f"поле {name}: ожидается число", field=name)
+            raise Invalid(Text("forms.error.number", name=name), field=name)
         try:
             number = int(value)
         except (TypeError, ValueError):
-            raise Invalid(f"поле {name}: ожидается число", field=name) from None
+            raise Invalid(Text("forms.error.number", name=name), field=name) from None
         if not low <= number <= high:
-            raise Invalid(f"поле {name}: число вне диапазона {low}..{high}", field=name)
+            raise Invalid(Text("forms.error.range", name=name, low=low, high=high), field=name)
         return number
 
     def flag(self, name: str, default: bool = False) -> bool:
@@ -128,7 +129,7 @@ class Fields:
             return True
         if text in _FALSE:
             return False
-        raise Invalid(f"поле {name}: ожидается да/нет", field=name)
+        raise Invalid(Text("forms.error.yes_no", name=name), field=name)
 
     def optional_flag(self, name: str) -> bool | None:
         """JSON: None when absent (no change); form: an absent checkbox is unchecked."""

@@ -28,6 +28,7 @@ from ..security import hash_password
 from ..storage import NotFound
 from ..storage.models import ROLES, Group, Role, User
 from .errors import Forbidden, Invalid
+from .i18n import Text
 
 if TYPE_CHECKING:
     from ..app import Services
@@ -76,7 +77,7 @@ class People:
         self.db = services.db
         self.actor = actor
         if actor.role not in ("admin", "supervisor"):
-            raise Forbidden("управление пользователями доступно админу и супервайзеру")
+            raise Forbidden(Text("people.error.managers_only"))
 
     @property
     def is_admin(self) -> bool:
@@ -107,15 +108,15 @@ class People:
         if scope is None:
             return
         if user.id not in scope:
-            raise Forbidden("этот пользователь не входит в группы ваших проектов")
+            raise Forbidden(Text("people.error.user_scope"))
         if user.id != self.actor.id and user.role != "operator":
-            raise Forbidden("супервайзер управляет только операторами")
+            raise Forbidden(Text("people.error.operators_only"))
 
     async def _check_group_in_scope(self, group_id: int) -> Group:
         group = await self.db.groups.get(group_id)
         scope = await self.scope_group_ids()
         if scope is not None and group_id not in scope:
-            raise Forbidden("эта группа не относится к вашим проектам")
+            raise Forbidden(Text("people.error.group_scope"))
         return group
 
     # -- users ----------------------------------------------------------------------
@@ -123,7 +124,7 @@ class People:
     async def list_users(self, *, role: str | None = None, search: str = "",
                          include_deleted: bool = False) -> list[User]:
         if role is not None and role not in ROLES:
-            raise Invalid(f"роль должна быть одной из: {', '.join(ROLES)}", field="role")
+            raise Invalid(Text("accounts.error.role", roles=", ".join(ROLES)), field="role")
         users = await self.db.users.list(role=role, search=search,
                                          include_deleted=include_deleted)
         scope = await self.scope_user_ids()
@@ -143,30 +144,30 @@ class People:
         try:
             await self.db.trunks.get(trunk_id)
         except NotFound:
-            raise Invalid(f"транк {trunk_id} не найден", field="trunk_id") from None
+            raise Invalid(Text("people.error.trunk", id=trunk_id), field="trunk_id") from None
 
     @staticmethod
     def _check_text(user: NewUser) -> None:
         if len(user.full_name) > MAX_NAME:
-            raise Invalid(f"ФИО длиннее {MAX_NAME} символов", field="full_name")
+            raise Invalid(Text("people.error.full_name_long", max=MAX_NAME), field="full_name")
         if len(user.email) > 254:
-            raise Invalid("e-mail длиннее 254 символов", field="email")
+            raise Invalid(Text("people.error.email_long"), field="email")
         if len(user.phone) > 40 or not _PHONE.match(user.phone):
-            raise Invalid("телефон: только цифры, +, -, скобки и пробелы", field="phone")
+            raise Invalid(Text("people.error.phone"), field="phone")
         if len(user.password) > 256:
-            raise Invalid("пароль длиннее 256 символов", field="password")
+            raise Invalid(Text("people.error.password_long"), field="password")
 
     async def create_user(self, user: NewUser, *, group_ids: Iterable[int] = ()) -> int:
         groups = list(dict.fromkeys(group_ids))
         if not self.is_admin:
             if user.role != "operator":
-                raise Forbidden("супервайзер может создавать только операторов")
+                raise Forbidden(Text("people.error.create_operators_only"))
             scope = await self.scope_group_ids() or set()
             if not groups:
-                raise Invalid("укажите группу вашего проекта для нового оператора",
+                raise Invalid(Text("people.error.operator_group"),
                               field="group_ids")
             if not set(groups) <= scope:
-                raise Forbidden("эта группа не относится к вашим проектам")
+                raise Forbidden(Text("people.error.group_scope"))
         validate(user)
         self._check_text(user)
         await self._check_trunk(user.trunk_id)
@@ -190,9 +191,9 @@ class People:
         await self._check_user_in_scope(current)
         if changes.role is not None and changes.role != current.role:
             if not self.is_admin:
-                raise Forbidden("супервайзер не может менять роль")
+                raise Forbidden(Text("people.error.supervisor_role"))
             if current.id == self.actor.id:
-                raise Invalid("нельзя сменить роль самому себе", field="role")
+                raise Invalid(Text("people.error.own_role"), field="role")
         extension = current.extension if changes.extension is None else changes.extension
         merged = NewUser(
             role=changes.role or current.role,
@@ -207,7 +208,7 @@ class People:
         self._check_text(merged)
         await self._check_trunk(merged.trunk_id)
         if changes.language is not None and changes.language not in ("ru", "en"):
-            raise Invalid("язык: ru или en", field="language")
+            raise Invalid(Text("people.error.language"), field="language")
         values: dict[str, object] = {
             "role": merged.role, "full_name": merged.full_name.strip(),
             "email": merged.email.strip(), "phone": merged.phone.strip(),
@@ -229,7 +230,7 @@ class People:
         target = await self.db.users.get(user_id)
         await self._check_user_in_scope(target)
         if target.id == self.actor.id:
-            raise Invalid("нельзя удалить самого себя", field="id")
+            raise Invalid(Text("people.error.delete_self"), field="id")
         await self.db.users.soft_delete(user_id)
 
     # -- groups ---------------------------------------------------------------------
@@ -244,19 +245,20 @@ class People:
 
     async def create_group(self, name: str, *, project_id: int | None = None) -> int:
         if len(name) > MAX_NAME:
-            raise Invalid(f"название длиннее {MAX_NAME} символов", field="name")
+            raise Invalid(Text("people.error.name_long", max=MAX_NAME), field="name")
         if not name.strip():
-            raise Invalid("название группы не может быть пустым", field="name")
+            raise Invalid(Text("people.error.group_name_empty"), field="name")
         if project_id is None and not self.is_admin:
-            raise Invalid("укажите ваш проект для новой группы", field="project_id")
+            raise Invalid(Text("people.error.group_project"), field="project_id")
         project = None
         if project_id is not None:
             try:
                 project = await self.db.projects.get(project_id)
             except NotFound:
-                raise Invalid(f"проект {project_id} не найден", field="project_id") from None
+                raise Invalid(Text("storage.error.project_not_found", id=project_id),
+                              field="project_id") from None
             if not self.is_admin and project.supervisor_id != self.actor.id:
-                raise Forbidden("это не ваш проект")
+                raise Forbidden(Text("people.error.not_your_project"))
         async with self.db.transaction():
             group_id = await self.db.groups.create(name)
             if project is not None:
@@ -266,7 +268,7 @@ class People:
     async def rename_group(self, group_id: int, name: str) -> None:
         await self._check_group_in_scope(group_id)
         if len(name) > MAX_NAME:
-            raise Invalid(f"название длиннее {MAX_NAME} символов", field="name")
+            raise Invalid(Text("people.error.name_long", max=MAX_NAME), field="name")
         try:
             await self.db.groups.rename(group_id, name)
         except ValueError as exc:
@@ -274,7 +276,7 @@ class People:
 
     async def delete_group(self, group_id: int) -> None:
         if not self.is_admin:
-            raise Forbidden("удалять группы может только админ")
+            raise Forbidden(Text("people.error.delete_group"))
         await self.db.groups.delete(group_id)
 
     async def member_candidates(self) -> list[User]:
@@ -287,21 +289,22 @@ class People:
         await self._check_group_in_scope(group_id)
         ids = list(dict.fromkeys(user_ids))
         if not ids:
-            raise Invalid("выберите пользователей", field="user_ids")
+            raise Invalid(Text("people.error.choose_users"), field="user_ids")
         allowed = {u.id for u in await self.member_candidates()}
         for user_id in ids:
             if user_id not in allowed:
                 try:
                     await self.db.users.get(user_id)
                 except NotFound:
-                    raise Invalid(f"пользователь {user_id} не найден", field="user_ids") from None
-                raise Forbidden("супервайзер добавляет в группы только операторов")
+                    raise Invalid(Text("storage.error.user_not_found", id=user_id),
+                                  field="user_ids") from None
+                raise Forbidden(Text("people.error.add_operators_only"))
         await self.db.groups.add_members(group_id, ids)
 
     async def remove_member(self, group_id: int, user_id: int) -> None:
         group = await self._check_group_in_scope(group_id)
         if user_id not in group.member_ids:
-            raise NotFound(f"пользователь {user_id} не состоит в группе {group_id}")
+            raise NotFound(Text("people.error.not_member", user=user_id, group=group_id))
         await self.db.groups.remove_member(group_id, user_id)
 
 

@@ -12,7 +12,7 @@ from ..storage.models import User
 from .auth import ALL_ROLES, current_user, redirect, route, safe_next
 from .errors import Invalid, json_ok
 from .forms import Fields
-from .i18n import LANGUAGES, translate
+from .i18n import LANGUAGES, Text, translate
 from .layout import AGENT_STATES, current_agent_state, language_of, render
 from .people import People
 
@@ -34,7 +34,7 @@ async def set_agent_state(services: Services, user: User, state: str) -> dict[st
     recorded here so the history and the header still follow the operator's choice.
     """
     if state not in AGENT_STATES and state != "logged_out":
-        raise Invalid(f"статус должен быть одним из: {', '.join(AGENT_STATES)}", field="state")
+        raise Invalid(Text("profile.error.state", states=", ".join(AGENT_STATES)), field="state")
     at = now_ms()
     if getattr(services, "campaigns", None) is None:
         await services.db.intervals.start(user_id=user.id, state=state, at=at)
@@ -80,7 +80,8 @@ async def language_submit(request: web.Request) -> web.Response:
 async def _change_language(request: web.Request, fields: Fields) -> str:
     language = fields.text("language")
     if language not in LANGUAGES:
-        raise Invalid(f"язык должен быть одним из: {', '.join(LANGUAGES)}", field="language")
+        raise Invalid(Text("profile.error.language", languages=", ".join(LANGUAGES)),
+                      field="language")
     await _services(request).db.users.update(current_user(request).id, language=language)
     return language
 
@@ -128,7 +129,7 @@ async def api_notification_read(request: web.Request) -> web.Response:
     db = _services(request).db
     notification_id = int(request.match_info["id"])
     if notification_id not in {n.id for n in await db.notifications.unread(user.id)}:
-        raise NotFound("уведомление не найдено")
+        raise NotFound(Text("profile.error.notification"))
     await db.notifications.mark_read(notification_id)
     return json_ok({"id": notification_id, "read": True})
 
@@ -156,7 +157,7 @@ async def api_token_revoke(request: web.Request) -> web.Response:
     token_id = int(request.match_info["id"])
     mine = {t.id for t in await db.tokens.list_for(current_user(request).id)}
     if token_id not in mine:
-        raise NotFound("токен не найден")
+        raise NotFound(Text("profile.error.token"))
     await db.tokens.revoke(token_id)
     return json_ok({"id": token_id, "revoked": True})
 

@@ -17,6 +17,7 @@ from ..storage.models import Project, User
 from . import projects_api
 from .auth import STAFF, current_user, route
 from .errors import ApiError, Invalid
+from .i18n import Text
 from .layout import render
 from .pages import error_text, form_post, notice, path_id, services_of
 from .projects_service import (
@@ -68,7 +69,7 @@ class AsTyped:
 def form_settings(form: MultiDictProxy[Any], tab: str) -> dict[str, Any]:
     """The settings mapping of one tab's HTML form."""
     if tab not in TABS:
-        raise Invalid("неизвестная вкладка настроек", field="tab")
+        raise Invalid(Text("projects.error.tab"), field="tab")
     data: dict[str, Any] = {}
     for name in TABS[tab]:
         if name in FLAG_FIELDS:

@@ -11,6 +11,7 @@ from ..storage.models import Status
 from .auth import ADMIN, ALL_ROLES, route
 from .errors import ApiError, Invalid, json_ok
 from .forms import Fields
+from .i18n import Text
 from .layout import render
 from .pages import error_text, form_post, notice, path_id, services_of
 
@@ -32,11 +33,11 @@ def status_json(status: Status) -> dict[str, Any]:
 def _check(name: str | None, color: str | None) -> None:
     if name is not None:
         if not name:
-            raise Invalid("название статуса не может быть пустым", field="name")
+            raise Invalid(Text("statuses.error.name_empty"), field="name")
         if len(name) > MAX_NAME:
-            raise Invalid(f"название длиннее {MAX_NAME} символов", field="name")
+            raise Invalid(Text("people.error.name_long", max=MAX_NAME), field="name")
     if color is not None and not _COLOR.match(color):
-        raise Invalid("цвет должен быть вида #RRGGBB", field="color")
+        raise Invalid(Text("statuses.error.color"), field="color")
 
 
 async def create_status(request: web.Request, fields: Fields) -> int:

@@ -20,6 +20,7 @@ from ..storage.models import Trunk
 from .auth import ADMIN, STAFF, route
 from .errors import ApiError, Invalid, json_ok
 from .forms import Fields
+from .i18n import Text
 from .layout import render
 from .pages import error_text, form_post, notice, path_id, services_of
 
@@ -47,25 +48,25 @@ def normalise_host(text: str) -> str:
     value = text.strip()
     match = _URI.match(value)
     if not value or match is None:
-        raise Invalid("хост: sip:хост или sip:пользователь@хост, порт по желанию", field="host")
+        raise Invalid(Text("trunks.error.host"), field="host")
     host = match.group("host")
     if host.startswith("["):
         try:
             ipaddress.IPv6Address(host[1:-1])
         except ValueError:
-            raise Invalid(f"неверный IPv6-адрес {host}", field="host") from None
+            raise Invalid(Text("trunks.error.ipv6", host=host), field="host") from None
     elif re.fullmatch(r"[0-9.]+", host):
         try:
             ipaddress.IPv4Address(host)
         except ValueError:
-            raise Invalid(f"неверный IP-адрес {host}", field="host") from None
+            raise Invalid(Text("trunks.error.ip", host=host), field="host") from None
     else:
         labels = host.rstrip(".").split(".")
         if len(host) > 253 or not all(_LABEL.match(label) for label in labels):
-            raise Invalid(f"неверное имя хоста {host}", field="host")
+            raise Invalid(Text("trunks.error.hostname", host=host), field="host")
     port = match.group("port")
     if port is not None and not 1 <= int(port) <= 65535:
-        raise Invalid(f"порт {port} вне 1..65535", field="host")
+        raise Invalid(Text("trunks.error.port", port=port), field="host")
     user = match.group("user")
     return "sip:" + (f"{user}@" if user else "") + host.lower() + (f":{int(port)}" if port else "")
 
@@ -120,16 +121,17 @@ async def _project(request: web.Request, project_id: int | None) -> int | None:
     try:
         await services_of(request).db.projects.get(project_id)
     except NotFound:
-        raise Invalid(f"проект {project_id} не найден", field="inbound_project_id") from None
+        raise Invalid(Text("storage.error.project_not_found", id=project_id),
+                      field="inbound_project_id") from None
     return project_id
 
 
 def _name(fields: Fields) -> str:
     name = fields.text("name", max_len=500)
     if not name:
-        raise Invalid("название транка не может быть пустым", field="name")
+        raise Invalid(Text("trunks.error.name_empty"), field="name")
     if len(name) > MAX_NAME:
-        raise Invalid(f"название длиннее {MAX_NAME} символов", field="name")
+        raise Invalid(Text("people.error.name_long", max=MAX_NAME), field="name")
     return name
 
 
