@@ -17,6 +17,7 @@ Public API:
 * ``lookup(extension, now)`` → live ``Binding`` s, highest q first; ``bindings(now)`` →
   all of them per extension.
 * ``expire(now)`` → events of extensions that went offline; ``next_expiry()``.
+* ``restore(bindings, now)`` → puts back bindings kept by the shell across a restart.
 * Events: ``ExtensionOnline`` / ``ExtensionOffline`` (frozen dataclasses).
 """
 
@@ -235,6 +236,27 @@ class Registrar:
                     ExtensionOffline(extension=extension, reason=OfflineReason.EXPIRED)
                 )
         return events
+
+    def restore(self, bindings: Sequence[Binding], now: float) -> list[RegistrarEvent]:
+        """Put back bindings kept across a restart (their ``expires_at`` already on this
+        clock); expired ones and those of an extension that registered meanwhile are left
+        out, and at most ``max_contacts`` per extension are taken.  Returns an
+        ``ExtensionOnline`` per extension that came back."""
+        restored: dict[str, list[Binding]] = {}
+        for binding in bindings:
+            if binding.expires_at <= now or self.lookup(binding.extension, now):
+                continue
+            own = restored.setdefault(binding.extension, [])
+            if len(own) < self.max_contacts and not any(
+                same_uri(b.uri, binding.uri) for b in own
+            ):
+                own.append(binding)
+        for extension, own in restored.items():
+            self._bindings[extension] = own
+        return [
+            ExtensionOnline(extension=extension, contacts=tuple(own))
+            for extension, own in sorted(restored.items())
+        ]
 
     def handle_request(
         self,

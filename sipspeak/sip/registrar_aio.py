@@ -116,6 +116,7 @@ class RegisterHandler:
         domains: Iterable[str] | None = None,
         clock: Callable[[], float] | None = None,
         on_event: Callable[[RegistrarEvent], None] | None = None,
+        on_update: Callable[[str], None] | None = None,
     ) -> None:
         self.registrar = registrar
         self.auth = auth
@@ -123,6 +124,9 @@ class RegisterHandler:
         self.domains = None if domains is None else {d.lower() for d in domains}
         self._clock = clock
         self._on_event = on_event
+        # Called with the extension after every accepted REGISTER (a binding was added,
+        # refreshed or removed): the shell may keep the bindings, e.g. across a restart.
+        self._on_update = on_update
         self._changed = asyncio.Event()
         self._ua: UserAgent | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -227,6 +231,11 @@ class RegisterHandler:
         )
         self._emit(result.events)
         self.reschedule()
+        if result.status == 200 and self._on_update is not None:
+            try:
+                self._on_update(extension)
+            except Exception:
+                log.exception("registration update handler failed for %s", extension)
         response = result.response(request, to_tag=to_tag)
         if response.status == 200:
             # §10.3 step 8: "The response SHOULD include a Date header field."

@@ -84,6 +84,7 @@ class Database:
         self.notifications = r.NotificationsRepo(self)
         self.tokens = r.TokensRepo(self)
         self.sessions = r.WebSessionsRepo(self)
+        self.phone_bindings = r.PhoneBindingsRepo(self)
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True) -> Database:

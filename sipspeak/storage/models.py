@@ -333,3 +333,17 @@ class WebSession:
     csrf_token: str
     created_at: int
     expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneBindingRow:
+    """A stored registration of an operator's phone (``phone_bindings``)."""
+
+    extension: str
+    contact: str
+    expires_at: int
+    q: str | None
+    call_id: str
+    cseq: int
+    source: str | None
+    user_agent: str | None

@@ -10,7 +10,7 @@ import socket
 import struct
 import subprocess
 import wave
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,20 @@ OPERATOR_PASSWORD = "op-s3cret"
 class World:
     """Storage, bus and the call runtime of one test."""
 
-    def __init__(self, db: Database, bus: EventBus, runtime: CallRuntime, tmp: Path) -> None:
+    def __init__(self, db: Database, bus: EventBus, runtime: CallRuntime, tmp: Path,
+                 start: Callable[[], Awaitable[CallRuntime]]) -> None:
         self.db = db
         self.bus = bus
         self.runtime = runtime
         self.tmp = tmp
         self.log = BusLog(bus)
+        self._start = start
+
+    async def restart(self) -> None:
+        """Stop the call runtime and start a new one on the same storage and bus (the
+        service restarting); its SIP port is a new one."""
+        await self.runtime.aclose()
+        self.runtime = await self._start()
 
     @property
     def sip_port(self) -> int:
@@ -82,7 +90,6 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path,
     # live provider instead of waiting for a dead one.
     # ``@pytest.mark.registrar(min_expires=1)`` gives the test a registrar of its own.
     marker = request.node.get_closest_marker("registrar")
-    registrar = Registrar(**marker.kwargs) if marker is not None else None
     db = await Database.open(tmp_path / "calls.db")
     bus = EventBus()
     first = free_port_range(400)
@@ -91,14 +98,18 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path,
         ("rtp", "port_min"): first, ("rtp", "port_max"): first + 400,
         ("rtp", "inactivity_timeout"): 2,
     })
-    runtime = await CallRuntime.start(config, db, bus, recordings_dir=tmp_path / "recordings",
-                                      trunk_reconcile_interval=0.5, trunk_stop_timeout=1.0,
-                                      registrar=registrar)
-    w = World(db, bus, runtime, tmp_path)
+
+    async def start() -> CallRuntime:
+        return await CallRuntime.start(
+            config, db, bus, recordings_dir=tmp_path / "recordings",
+            trunk_reconcile_interval=0.5, trunk_stop_timeout=1.0,
+            registrar=Registrar(**marker.kwargs) if marker is not None else None)
+
+    w = World(db, bus, await start(), tmp_path, start)
     try:
         yield w
     finally:
-        await runtime.aclose()
+        await w.runtime.aclose()
         await db.close()
 
 

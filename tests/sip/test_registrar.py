@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -287,3 +288,26 @@ def test_events_track_online_state(
         live = [b.expires_at for e in online for b in r.lookup(e, now)]
         if live:
             assert deadline is not None and deadline <= min(live)
+
+
+def test_restore_puts_back_live_bindings_of_offline_extensions() -> None:
+    before = Registrar(max_contacts=2)
+    reg(before, "<sip:101@a>", "<sip:101@b>;q=0.5", expires="600")
+    reg(before, "<sip:102@a>", expires="100", ext="102")
+    reg(before, "<sip:103@a>", expires="600", ext="103")
+    kept = [b for bindings in before.bindings(0.0).values() for b in bindings]
+
+    after = Registrar(max_contacts=2)
+    reg(after, "<sip:103@z>", expires="600", ext="103", call_id="new", now=50.0)
+    extra = replace(kept[0], contact=c("<sip:101@c>"))  # a third contact of 101
+    events = after.restore([*kept, kept[0], extra], now=150.0)
+    # 101 is back with two contacts (the duplicate and the one over max_contacts left out),
+    # 102 had expired by then, 103 registered anew meanwhile and keeps that binding only.
+    assert events == [ExtensionOnline(extension="101", contacts=tuple(kept[:2]))]
+    assert [str(b.uri) for b in after.lookup("101", 150.0)] == ["sip:101@a", "sip:101@b"]
+    assert after.lookup("102", 150.0) == []
+    assert [str(b.uri) for b in after.lookup("103", 150.0)] == ["sip:103@z"]
+    assert after.next_expiry() == 600.0
+    # A restored binding is refreshed and removed like any other.
+    assert reg(after, "<sip:101@a>", expires="0", cseq=2, now=200.0).status == 200
+    assert [str(b.uri) for b in after.lookup("101", 200.0)] == ["sip:101@b"]

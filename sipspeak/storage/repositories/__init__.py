@@ -11,12 +11,14 @@ from .contacts import (
 )
 from .files import FilesRepo
 from .people import GroupsRepo, TokensRepo, UsersRepo, WebSessionsRepo
+from .phones import PhoneBindingsRepo
 from .projects import ProjectsRepo
 from .settings import SettingsRepo, StatusesRepo, TrunksRepo
 
 __all__ = [
     "BlacklistRepo", "CallsRepo", "CommentsRepo", "ContactsRepo", "FilesRepo", "GroupsRepo",
-    "NotificationsRepo", "OperatorIntervalsRepo", "ProjectsRepo", "SettingsRepo", "StatusesRepo",
+    "NotificationsRepo", "OperatorIntervalsRepo", "PhoneBindingsRepo", "ProjectsRepo",
+    "SettingsRepo", "StatusesRepo",
     "TagsRepo", "TasksRepo", "TokensRepo", "TrunksRepo", "UploadsRepo", "UsersRepo",
     "WebSessionsRepo",
 ]
