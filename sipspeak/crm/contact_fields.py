@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 
 from sipspeak.crm.phones import InvalidPhoneError, normalize_phone
+from sipspeak.web.i18n import Text
 
 PHONE = "phone"
 IGNORE = "ignore"
@@ -26,16 +27,17 @@ STANDARD_FIELDS = (
     "address",
     "description",
 )
-FIELD_LABELS = {
-    "phone": "Тел.",
-    "email": "E-mail",
-    "full_name": "ФИО",
-    "birth_date": "Дата рождения",
-    "position": "Должность",
-    "city": "Город",
-    "address": "Адрес",
-    "description": "Описание",
-    IGNORE: "Игнорировать",
+#: The fields as the card names them (the catalogue's card.* keys).
+FIELD_LABELS: dict[str, Text] = {
+    "phone": Text("card.phone"),
+    "email": Text("card.email"),
+    "full_name": Text("card.full_name"),
+    "birth_date": Text("card.birth_date"),
+    "position": Text("card.position"),
+    "city": Text("card.city"),
+    "address": Text("card.address"),
+    "description": Text("card.description"),
+    IGNORE: Text("card.ignore"),
 }
 MAX_CUSTOM_NAME = 64
 
@@ -190,21 +192,21 @@ def guess_phone_column(rows: Sequence[Sequence[object]]) -> int | None:
     return best
 
 
-def validate_mapping(mapping: Sequence[str]) -> list[str]:
-    """Problems with a mapping chosen by the user, in Russian; empty when it is usable."""
-    problems: list[str] = []
+def validate_mapping(mapping: Sequence[str]) -> list[Text]:
+    """Problems with a mapping chosen by the user; empty when it is usable."""
+    problems: list[Text] = []
     seen: set[str] = set()
     for entry in mapping:
         if entry == IGNORE:
             continue
         if entry.startswith(CUSTOM_PREFIX):
             if not entry[len(CUSTOM_PREFIX) :].strip():
-                problems.append("У дополнительного поля нет названия.")
+                problems.append(Text("crm.error.custom_unnamed"))
         elif entry not in STANDARD_FIELDS:
-            problems.append(f"Неизвестное поле: {entry}.")
+            problems.append(Text("crm.error.unknown_field", field=entry))
         if entry in seen and entry != IGNORE:
-            problems.append(f"Поле «{FIELD_LABELS.get(entry, entry)}» выбрано дважды.")
+            problems.append(Text("crm.error.field_twice", field=FIELD_LABELS.get(entry, entry)))
         seen.add(entry)
     if PHONE not in seen:
-        problems.append("Не выбран столбец с телефоном.")
+        problems.append(Text("crm.error.no_phone_column"))
     return problems

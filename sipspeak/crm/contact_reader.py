@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Protocol
 
 from sipspeak.crm.xlsx_stream import XlsxFormatError, XlsxSheetReader
+from sipspeak.web.i18n import Message, Text, message_of
 
 CellValue = object
 Row = tuple[int, list[CellValue]]
@@ -33,7 +34,10 @@ MAX_CELL_CHARS = 32_767  # Excel's own limit for a cell
 
 
 class ImportFileError(ValueError):
-    """The file cannot be read as a table; the message is shown to the user as is."""
+    """The file cannot be read as a table; the message is shown to the user."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(message)
 
 
 class TableReader(Protocol):
@@ -54,7 +58,9 @@ class XlsxReader:
         try:
             self._sheet = XlsxSheetReader(path)
         except XlsxFormatError as exc:
-            raise ImportFileError(f"Файл повреждён или это не XLSX: {exc}.") from exc
+            raise ImportFileError(
+                Text("crm.error.not_xlsx_detail", detail=message_of(exc))
+            ) from exc
 
     @property
     def total_rows_estimate(self) -> int | None:
@@ -64,13 +70,13 @@ class XlsxReader:
         try:
             yield from self._sheet.rows()
         except XlsxFormatError as exc:
-            raise ImportFileError(f"Файл повреждён: {exc}.") from exc
-        except ValueError as exc:  # a number attribute that is not a number, e.g. r="x"
-            raise ImportFileError("Файл повреждён: неверные данные в листе.") from exc
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
             raise ImportFileError(
-                "Файл повреждён: не удалось распаковать лист."
+                Text("crm.error.damaged_detail", detail=message_of(exc))
             ) from exc
+        except ValueError as exc:  # a number attribute that is not a number, e.g. r="x"
+            raise ImportFileError(Text("crm.error.damaged_data")) from exc
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+            raise ImportFileError(Text("crm.error.damaged_unzip")) from exc
 
     def close(self) -> None:
         self._sheet.close()
@@ -109,10 +115,10 @@ class CsvReader:
             sample = self._file.read(SAMPLE_BYTES)
             self._size = os.fstat(self._file.fileno()).st_size
         except OSError as exc:
-            raise ImportFileError("Не удалось открыть файл.") from exc
+            raise ImportFileError(Text("crm.error.cannot_open")) from exc
         if b"\x00" in sample:
             self._file.close()
-            raise ImportFileError("Это не текстовый CSV-файл.")
+            raise ImportFileError(Text("crm.error.not_csv"))
         self.encoding = detect_encoding(sample)
         text = sample.decode(self.encoding, errors="ignore")
         first_lines = text.splitlines()[:20]
@@ -153,11 +159,11 @@ class CsvReader:
                 yield number, values
         except UnicodeDecodeError as exc:
             raise ImportFileError(
-                f"Ошибка кодировки после строки {number}: файл не в {self.encoding}."
+                Text("crm.error.encoding", row=number, encoding=self.encoding)
             ) from exc
         except csv.Error as exc:
             raise ImportFileError(
-                f"Ошибка формата CSV после строки {number}: {exc}."
+                Text("crm.error.csv_format", row=number, detail=str(exc))
             ) from exc
         finally:
             text.detach()
@@ -191,15 +197,13 @@ def open_reader(path: Path) -> TableReader:
         with path.open("rb") as f:
             head = f.read(8)
     except OSError as exc:
-        raise ImportFileError("Не удалось открыть файл.") from exc
+        raise ImportFileError(Text("crm.error.cannot_open")) from exc
     if not head:
-        raise ImportFileError("Файл пуст.")
+        raise ImportFileError(Text("crm.error.empty_file"))
     if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ImportFileError(
-            "Формат XLS (Excel 97–2003) не поддерживается: сохраните файл как XLSX или CSV."
-        )
+        raise ImportFileError(Text("crm.error.xls"))
     if head.startswith(b"PK"):
         return XlsxReader(path)
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        raise ImportFileError("Файл повреждён или это не XLSX.")
+        raise ImportFileError(Text("crm.error.not_xlsx"))
     return CsvReader(path)

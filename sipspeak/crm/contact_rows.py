@@ -17,6 +17,7 @@ from sipspeak.crm.contact_fields import CUSTOM_PREFIX, FIELD_LABELS, IGNORE, PHO
 from sipspeak.crm.enrichment import Enricher
 from sipspeak.crm.phones import InvalidPhoneError, normalize_phone
 from sipspeak.storage.models import NewContact
+from sipspeak.web.i18n import Message, Text
 
 MAX_VALUE_CHARS = 4000
 MIN_BIRTH_YEAR = 1900
@@ -32,9 +33,7 @@ _DMY_TIME = re.compile(
 
 _PHONE, _BIRTH, _FIELD, _CUSTOM = range(4)
 
-NO_PHONE = "нет номера телефона"
-BAD_EMAIL = "неверный e-mail"
-BAD_BIRTH_DATE = "неверная дата рождения"
+NO_PHONE = Text("crm.error.no_phone")
 
 
 ContactRecord = NewContact
@@ -46,12 +45,12 @@ class RejectedRow:
     """A row that was not imported: its number in the file, the reason, the phone as typed."""
 
     row: int
-    reason: str
+    reason: Message
     phone: str = ""
 
 
 class RowRejectedError(ValueError):
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: Text) -> None:
         super().__init__(reason)
         self.reason = reason
 
@@ -98,7 +97,7 @@ def parse_birth_date(value: object, *, today: date) -> str | None:
         except ValueError:
             parsed = None
     if parsed is None or not (MIN_BIRTH_YEAR <= parsed.year and parsed <= today):
-        raise RowRejectedError(f"{BAD_BIRTH_DATE}: {cell_text(value)}")
+        raise RowRejectedError(Text("crm.error.birth_date", value=cell_text(value)))
     return parsed.isoformat()
 
 
@@ -149,7 +148,7 @@ class RowValidator:
             text = value.strip() if type(value) is str else cell_text(value)
             if len(text) > MAX_VALUE_CHARS:
                 label = FIELD_LABELS.get(name, name)
-                raise RowRejectedError(f"слишком длинное значение в поле «{label}»")
+                raise RowRejectedError(Text("crm.error.value_long", field=label))
             if kind == _CUSTOM:
                 if text:
                     custom[name] = text
@@ -165,7 +164,7 @@ class RowValidator:
             raise RowRejectedError(exc.reason) from exc
         email = fields.get("email")
         if email is not None and not _EMAIL.match(email):
-            raise RowRejectedError(f"{BAD_EMAIL}: {email}")
+            raise RowRejectedError(Text("crm.error.bad_email", value=email))
         info = self._enricher.info(phone)
         return ContactRecord(
             phone=phone,

@@ -56,6 +56,7 @@ from sipspeak.crm.contact_rows import (
     cell_text,
 )
 from sipspeak.crm.enrichment import Enricher, default_enricher
+from sipspeak.web.i18n import Message, Text, joined
 
 __all__ = [
     "FilePreview",
@@ -79,9 +80,8 @@ _QUEUE_DEPTH = 2
 _PUT_POLL_S = 0.2
 
 _PHONE_LIKE = re.compile(r"[+\-\d\s().]*")
-DUPLICATE_IN_FILE = "дубль номера в файле (строка {row})"
-DUPLICATE_IN_PROJECT = "номер уже есть в проекте"
-BLACKLISTED = "номер в черном списке"
+DUPLICATE_IN_PROJECT = Text("crm.error.duplicate_in_project")
+BLACKLISTED = Text("crm.error.blacklisted")
 
 
 def column_name(index: int) -> str:
@@ -117,7 +117,7 @@ def detect_layout(sample: Sequence[Row]) -> Layout:
     """Header row (in the first ten non-empty rows), or none when the data starts at once."""
     rows = [(n, v) for n, v in sample if not _is_empty(v)]
     if not rows:
-        raise ImportFileError("Файл пуст: в нём нет ни одной строки с данными.")
+        raise ImportFileError(Text("crm.error.no_data_rows"))
     width = max(len(v) for _, v in rows)
     for number, values in rows[:HEADER_SEARCH_ROWS]:
         if is_header_row(values):
@@ -146,7 +146,7 @@ class FilePreview:
     mapping: list[str]
     rows: list[list[str]]
     total_rows_estimate: int | None
-    problems: list[str]
+    problems: list[Text]
 
 
 def preview_file(path: Path, *, limit: int = 10) -> FilePreview:
@@ -249,7 +249,7 @@ def rejected_rows_csv(rejected: Sequence[RejectedRow]) -> str:
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(["Строка", "Телефон", "Причина"])
     for row in rejected:
-        writer.writerow([row.row, _csv_safe(row.phone), row.reason])
+        writer.writerow([row.row, _csv_safe(row.phone), str(row.reason)])
     return out.getvalue()
 
 
@@ -304,7 +304,7 @@ class _RowPipeline:
         self._batch_size = max(1, batch_size)
         self.result = result
 
-    def _reject(self, row: int, reason: str, values: Sequence[CellValue]) -> None:
+    def _reject(self, row: int, reason: Message, values: Sequence[CellValue]) -> None:
         result = self.result
         result.rejected_count += 1
         if len(result.rejected) < MAX_REJECTED_LISTED:
@@ -336,7 +336,7 @@ class _RowPipeline:
                 self._reject(number, BLACKLISTED, values)
             elif first_row is not None:
                 result.duplicates_in_file += 1
-                self._reject(number, DUPLICATE_IN_FILE.format(row=first_row), values)
+                self._reject(number, Text("crm.error.duplicate_in_file", row=first_row), values)
             elif phone in self._existing:
                 result.duplicates_in_project += 1
                 self._reject(number, DUPLICATE_IN_PROJECT, values)
@@ -365,11 +365,9 @@ def _prepare(
     )
     problems = validate_mapping(mapping)
     if PHONE not in mapping:
-        raise ImportFileError(
-            "В файле нет столбца с телефоном: выберите его при сопоставлении полей."
-        )
+        raise ImportFileError(Text("crm.error.no_phone_in_file"))
     if problems:
-        raise ImportFileError(" ".join(problems))
+        raise ImportFileError(joined(problems))
     return mapping, header_row, estimate
 
 
@@ -464,7 +462,7 @@ async def import_contacts(
                 queue.get_nowait()
             await asyncio.shield(producer)
         if result.rows == 0:
-            raise ImportFileError("В файле нет строк с данными.")
+            raise ImportFileError(Text("crm.error.no_rows"))
         spool.seek(0)
         async with target.session() as session:
             result.upload_id = await session.create_upload(

@@ -1,4 +1,4 @@
-"""Phone numbers as people type them → E.164, or a reason (in Russian) why not.
+"""Phone numbers as people type them → E.164, or a reason (a catalogue text) why not.
 
 Accepted forms: ``8 (922) 871-13-45``, ``+7 922 8711345``, ``79228711345``, ``9228711345``,
 Excel numbers (``79228711345.0``), ``8-10-44-…`` / ``00 44 …`` / ``+44 20 7946 0958`` for
@@ -17,12 +17,14 @@ import re
 
 import phonenumbers
 
-EMPTY = "пустой номер"
-TOO_SHORT = "слишком короткий номер"
-TOO_LONG = "слишком длинный номер"
-BAD_CHARS = "недопустимые символы в номере"
-INVALID = "неверный номер"
-UNKNOWN_COUNTRY = "неизвестный код страны"
+from sipspeak.web.i18n import Text
+
+EMPTY = Text("crm.error.phone_empty")
+TOO_SHORT = Text("crm.error.phone_short")
+TOO_LONG = Text("crm.error.phone_long")
+BAD_CHARS = Text("crm.error.phone_chars")
+INVALID = Text("crm.error.phone_invalid")
+UNKNOWN_COUNTRY = Text("crm.error.phone_country")
 
 _SEPARATORS = str.maketrans("", "", " -()./\u00a0\t\u2010\u2011\u2012\u2013\u2014")
 _EXTENSION = re.compile(
@@ -34,9 +36,10 @@ _MIN_FOREIGN_DIGITS = 8
 
 
 class InvalidPhoneError(ValueError):
-    """The value is not a dialable number; ``str(error)`` is the reason shown to the user."""
+    """The value is not a dialable number; ``reason`` is what the user is told (Russian in
+    ``str(error)``)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: Text) -> None:
         super().__init__(reason)
         self.reason = reason
 
@@ -85,7 +88,7 @@ def _russian(national: str) -> str:
 
 
 def normalize_phone(value: object) -> str:
-    """E.164 (``+79228711345``) or :class:`InvalidPhoneError` with a reason in Russian."""
+    """E.164 (``+79228711345``) or :class:`InvalidPhoneError` with the reason."""
     text = _text_of(value)
     if not text:
         raise InvalidPhoneError(EMPTY)
@@ -120,7 +123,7 @@ def normalize_phone(value: object) -> str:
     return _via_phonenumbers(digits)
 
 
-def phone_error(value: object) -> str | None:
+def phone_error(value: object) -> Text | None:
     """The rejection reason for a value, or None when it is a valid number."""
     try:
         normalize_phone(value)

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import IO
 from xml.etree.ElementTree import Element, ParseError, fromstring, iterparse
 
+from sipspeak.web.i18n import Text
+
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _STRICT_REL_NS = "http://purl.oclc.org/ooxml/officeDocument/relationships"
 _EPOCH_1900 = datetime(1899, 12, 30)
@@ -54,6 +56,9 @@ MAX_SHARED_STRINGS_BYTES = 512 << 20  # the string table is the one part held wh
 class XlsxFormatError(ValueError):
     """The archive is not a readable XLSX workbook."""
 
+    def __init__(self, message: Text) -> None:
+        super().__init__(message)
+
 
 def is_date_format(code: str) -> bool:
     """Whether a custom number format shows a date or time (its first section decides)."""
@@ -74,7 +79,7 @@ def _column_index(ref: str) -> int:
         if "A" <= ch <= "Z":
             index = index * 26 + (ord(ch) - 64)
         elif not ch.isdigit():
-            raise XlsxFormatError(f"неверная ссылка на ячейку {ref!r}")
+            raise XlsxFormatError(Text("crm.error.xlsx_cell_ref", ref=ref))
         else:
             break
     return index - 1
@@ -98,7 +103,9 @@ def _parse(member: IO[bytes], what: str) -> Iterator[tuple[str, Element]]:
     try:
         yield from iterparse(member, events=("start", "end"))
     except ParseError as exc:
-        raise XlsxFormatError(f"{what}: повреждённый XML ({exc})") from exc
+        raise XlsxFormatError(
+            Text("crm.error.xlsx_xml", part=what, detail=str(exc))
+        ) from exc
 
 
 _CHUNK_BYTES = 1 << 20
@@ -145,11 +152,11 @@ def _stream_items(
             buffer = buffer[cut:]
         data = member.read(_CHUNK_BYTES)
         if not data:
-            raise XlsxFormatError(f"{what}: файл обрезан")
+            raise XlsxFormatError(Text("crm.error.xlsx_truncated", part=what))
         buffer += data
         if len(buffer) > MAX_ITEM_BYTES:
             raise XlsxFormatError(
-                f"{what}: строка таблицы длиннее {MAX_ITEM_BYTES >> 20} МБ"
+                Text("crm.error.xlsx_row_long", part=what, mb=MAX_ITEM_BYTES >> 20)
             )
 
 
@@ -157,7 +164,9 @@ def _fromstring(data: bytes, what: str) -> Element:
     try:
         return fromstring(data)
     except ParseError as exc:
-        raise XlsxFormatError(f"{what}: повреждённый XML ({exc})") from exc
+        raise XlsxFormatError(
+            Text("crm.error.xlsx_xml", part=what, detail=str(exc))
+        ) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +184,7 @@ class XlsxSheetReader:
         try:
             self._zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError) as exc:
-            raise XlsxFormatError("файл не является ZIP-архивом XLSX") from exc
+            raise XlsxFormatError(Text("crm.error.xlsx_not_zip")) from exc
         try:
             names = set(self._zip.namelist())
             workbook_path = self._main_part(names)
@@ -189,7 +198,7 @@ class XlsxSheetReader:
             if isinstance(exc, XlsxFormatError):
                 raise
             raise XlsxFormatError(
-                f"не удалось прочитать структуру книги ({exc})"
+                Text("crm.error.xlsx_structure", detail=str(exc))
             ) from exc
 
     def close(self) -> None:
@@ -204,7 +213,7 @@ class XlsxSheetReader:
                     return el.get("Target", "").lstrip("/")
         if "xl/workbook.xml" in names:
             return "xl/workbook.xml"
-        raise XlsxFormatError("в архиве нет книги Excel")
+        raise XlsxFormatError(Text("crm.error.xlsx_no_workbook"))
 
     def _workbook_parts(self, workbook_path: str, names: set[str]) -> _WorkbookParts:
         """The first worksheet (chart sheets are skipped), the date epoch, strings, styles."""
@@ -221,7 +230,7 @@ class XlsxSheetReader:
                 if rid:
                     sheet_ids.append(rid)
         if not sheet_ids:
-            raise XlsxFormatError("в книге нет ни одного листа")
+            raise XlsxFormatError(Text("crm.error.xlsx_no_sheets"))
         base = posixpath.dirname(workbook_path)
         rels_path = posixpath.join(
             base, "_rels", posixpath.basename(workbook_path) + ".rels"
@@ -249,9 +258,9 @@ class XlsxSheetReader:
             None,
         )
         if sheet is None:
-            raise XlsxFormatError("в книге нет листа с таблицей")
+            raise XlsxFormatError(Text("crm.error.xlsx_no_worksheet"))
         if sheet not in names:
-            raise XlsxFormatError(f"в архиве нет листа {sheet}")
+            raise XlsxFormatError(Text("crm.error.xlsx_missing_sheet", sheet=sheet))
 
         def part(kind: str, default: str) -> str | None:
             found = [p for k, p in targets.values() if k == kind]
@@ -269,7 +278,7 @@ class XlsxSheetReader:
         if path is None:
             return []
         if self._zip.getinfo(path).file_size > MAX_SHARED_STRINGS_BYTES:
-            raise XlsxFormatError("таблица строк книги слишком велика")
+            raise XlsxFormatError(Text("crm.error.xlsx_strings_large"))
         strings: list[str] = []
         with self._zip.open(path) as member:
             for piece in _stream_items(member, "sst", "si", path):
@@ -338,7 +347,9 @@ class XlsxSheetReader:
             try:
                 return self._shared[int(raw)]
             except (IndexError, ValueError) as exc:
-                raise XlsxFormatError(f"ссылка на несуществующую строку {raw}") from exc
+                raise XlsxFormatError(
+                    Text("crm.error.xlsx_string_ref", raw=raw)
+                ) from exc
         if kind in ("str", "e"):
             return raw
         if kind == "b":
@@ -387,7 +398,7 @@ class XlsxSheetReader:
                                 column = _column_index(letters)
                                 if not 0 <= column < MAX_COLUMNS:
                                     raise XlsxFormatError(
-                                        f"неверная ссылка на ячейку {ref!r}"
+                                        Text("crm.error.xlsx_cell_ref", ref=ref)
                                     )
                                 columns[letters] = column
                         else:

@@ -29,7 +29,8 @@ from ..storage.models import BlacklistEntry
 from .auth import STAFF, current_user, route
 from .errors import ApiError, BadRequest, Invalid, json_ok
 from .forms import Fields
-from .layout import render
+from .i18n import Text, message_of
+from .layout import language_of, render
 from .pages import error_text, form_post, notice, services_of, tr
 
 PAGE_SIZE = 50
@@ -46,16 +47,21 @@ class ImportResult:
     rejected: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
 
-    def as_json(self) -> dict[str, Any]:
+    def errors_in(self, language: str) -> list[dict[str, Any]]:
+        """The reported rows, their reasons said in ``language``."""
+        return [{**e, "reason": e["reason"].render(language)} for e in self.errors]
+
+    def as_json(self, language: str) -> dict[str, Any]:
         return {"added": self.added, "known": self.known, "rejected": self.rejected,
-                "errors": self.errors}
+                "errors": self.errors_in(language)}
 
 
 def normalise(value: object, *, field_name: str = "phone") -> str:
     try:
         return normalize_phone(value)
     except InvalidPhoneError as exc:
-        raise Invalid(f"{value}: {exc.reason}", field=field_name) from None
+        raise Invalid(Text("blacklist.error.phone", value=str(value), reason=exc.reason),
+                      field=field_name) from None
 
 
 def read_numbers(path: Path) -> tuple[list[str], ImportResult]:
@@ -65,7 +71,7 @@ def read_numbers(path: Path) -> tuple[list[str], ImportResult]:
     try:
         reader = open_reader(path)
     except ImportFileError as exc:
-        raise Invalid(str(exc), field="file") from None
+        raise Invalid(message_of(exc), field="file") from None
     try:
         for number, cells in reader.rows():
             value = next((c for c in cells if c is not None and str(c).strip() != ""), None)
@@ -81,9 +87,9 @@ def read_numbers(path: Path) -> tuple[list[str], ImportResult]:
                     result.errors.append({"row": number, "value": str(value)[:100],
                                           "reason": exc.reason})
             if len(phones) + result.rejected > MAX_ROWS:
-                raise Invalid(f"в списке больше {MAX_ROWS} строк", field="file")
+                raise Invalid(Text("blacklist.error.too_many", max=MAX_ROWS), field="file")
     except ImportFileError as exc:
-        raise Invalid(str(exc), field="file") from None
+        raise Invalid(message_of(exc), field="file") from None
     finally:
         reader.close()
     return phones, result
@@ -97,16 +103,16 @@ class Blacklist:
     async def add(self, phone: str, comment: str = "") -> str:
         normalised = normalise(phone)
         if len(comment) > 500:
-            raise Invalid("комментарий длиннее 500 символов", field="comment")
+            raise Invalid(Text("blacklist.error.comment_long"), field="comment")
         if not await self.db.blacklist.add([normalised], comment=comment,
                                            created_by=self.actor.id):
-            raise Conflict("номер уже в черном списке", field="phone")
+            raise Conflict(Text("blacklist.error.already"), field="phone")
         return normalised
 
     async def import_file(self, filename: str, source: Any) -> ImportResult:
         suffix = Path(filename).suffix.lower()
         if suffix not in (".csv", ".xlsx", ".txt"):
-            raise Invalid("файл должен быть CSV, XLSX или TXT", field="file")
+            raise Invalid(Text("blacklist.error.file_type"), field="file")
         handle, name = tempfile.mkstemp(suffix=suffix)
         path = Path(name)
         try:
@@ -123,7 +129,7 @@ class Blacklist:
     async def remove(self, phone: str) -> str:
         normalised = normalise(phone)
         if not await self.db.blacklist.remove([normalised]):
-            raise NotFound(f"номера {normalised} нет в черном списке")
+            raise NotFound(Text("blacklist.error.not_listed", phone=normalised))
         return normalised
 
     async def search(self, query: str, *, limit: int, offset: int) -> list[BlacklistEntry]:
@@ -164,11 +170,11 @@ def entry_json(entry: BlacklistEntry) -> dict[str, Any]:
 
 async def _upload_field(request: web.Request) -> Any:
     if request.content_type != "multipart/form-data":
-        raise BadRequest("ожидается multipart/form-data с полем file", field="file")
+        raise BadRequest(Text("uploads.error.multipart"), field="file")
     form: MultiDictProxy[Any] = await request.post()
     upload = form.get("file")
     if not isinstance(upload, web.FileField):
-        raise Invalid("выберите файл", field="file")
+        raise Invalid(Text("files.error.choose_file"), field="file")
     return upload
 
 
@@ -215,7 +221,8 @@ async def blacklist_upload(request: web.Request) -> web.Response:
         return await _failed(request, error)
     message = tr(request, "blacklist.upload_result").format(
         added=result.added, known=result.known, rejected=result.rejected)
-    context = await _context(request, notice=message, import_errors=result.errors)
+    context = await _context(request, notice=message,
+                             import_errors=result.errors_in(language_of(request)))
     return await render(request, "blacklist.html", context)
 
 
@@ -265,7 +272,7 @@ async def api_import(request: web.Request) -> web.Response:
     """Upload a list of numbers: multipart field ``file`` (CSV, XLSX or TXT)."""
     upload = await _upload_field(request)
     result = await Blacklist(request).import_file(upload.filename, upload.file)
-    return json_ok(result.as_json())
+    return json_ok(result.as_json(language_of(request)))
 
 
 async def api_delete(request: web.Request) -> web.Response:

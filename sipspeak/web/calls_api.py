@@ -17,7 +17,7 @@ from ..storage.models import Call
 from .auth import ALL_ROLES, current_user, route
 from .errors import ApiError, Forbidden, Invalid, json_ok
 from .forms import Fields
-from .i18n import Text
+from .i18n import Text, message_of
 from .pages import services_of
 
 CALL_IN = {"type": "object", "properties": {
@@ -55,7 +55,7 @@ async def api_call_create(request: web.Request) -> web.Response:
         call = await _calls(request).click_to_call(operator_id=operator_id, phone=phone,
                                                    contact_id=contact_id)
     except ClickToCallError as exc:
-        raise Invalid(str(exc)) from None
+        raise Invalid(message_of(exc)) from None
     return json_ok(_calls(request).snapshot(call), status=201)
 
 

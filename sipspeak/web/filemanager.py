@@ -26,7 +26,8 @@ from ..storage.repositories.files import check_name
 from .auth import ALL_ROLES, current_user, redirect, route
 from .errors import ApiError, BadRequest, Invalid, json_ok
 from .forms import Fields
-from .layout import render
+from .i18n import Message, Text, message_of
+from .layout import language_of, render
 from .pages import error_text, form_post, notice, path_id, services_of, tr
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ class FileLimits:
 
 
 class TooLarge(ApiError):
-    def __init__(self, message: str, *, code: str = "too_large") -> None:
+    def __init__(self, message: Message, *, code: str = "too_large") -> None:
         super().__init__(413, code, message, field="file")
 
 
@@ -59,7 +60,7 @@ def _name(value: str) -> str:
     try:
         return check_name(value)
     except ValueError as exc:
-        raise Invalid(str(exc), field="name") from None
+        raise Invalid(message_of(exc), field="name") from None
 
 
 def content_disposition(name: str) -> str:
@@ -77,7 +78,7 @@ class FileManager:
 
     def _path(self, stored_name: str) -> Path:
         if not _STORED.match(stored_name):
-            raise NotFound("файл не найден")
+            raise NotFound(Text("files.error.not_found"))
         return self.root / stored_name
 
     async def folder(self, folder_id: int | None) -> Folder | None:
@@ -129,9 +130,9 @@ class FileManager:
             await self.db.files.folder(folder_id)
         size = await asyncio.to_thread(_size_of, source)
         if size > self.limits.max_file_bytes:
-            raise TooLarge(f"файл больше {_human(self.limits.max_file_bytes)}")
+            raise TooLarge(Text("files.error.too_large", size=_human(self.limits.max_file_bytes)))
         if await self.db.files.total_size() + size > self.limits.quota_bytes:
-            raise TooLarge(f"не хватает места: квота {_human(self.limits.quota_bytes)}",
+            raise TooLarge(Text("files.error.quota", size=_human(self.limits.quota_bytes)),
                            code="quota")
         stored = secrets.token_hex(16)
         path = self._path(stored)
@@ -147,7 +148,7 @@ class FileManager:
         record = await self.db.files.file(file_id)
         path = self._path(record.stored_name)
         if not path.is_file():
-            raise NotFound(f"файл {file_id} отсутствует в хранилище")
+            raise NotFound(Text("files.error.missing", id=file_id))
         return record, path
 
     async def usage(self) -> int:
@@ -171,12 +172,17 @@ def _write(source: Any, path: Path) -> None:
             out.write(chunk)
 
 
-def _human(size: int) -> str:
-    for unit in ("Б", "КБ", "МБ", "ГБ"):
-        if size < 1024 or unit == "ГБ":
-            return f"{size:.0f} {unit}" if unit == "Б" else f"{size:.1f} {unit}"
-        size /= 1024  # type: ignore[assignment]
-    return str(size)
+def _human(size: int) -> Text:
+    """A size in bytes, KB, MB or GB, said in the reader's language."""
+    if size < 1024:
+        return Text("files.unit.b", n=f"{size:.0f}")
+    value = size / 1024
+    if value < 1024:
+        return Text("files.unit.kb", n=f"{value:.1f}")
+    value /= 1024
+    if value < 1024:
+        return Text("files.unit.mb", n=f"{value:.1f}")
+    return Text("files.unit.gb", n=f"{value / 1024:.1f}")
 
 
 def manager(request: web.Request) -> FileManager:
@@ -195,11 +201,11 @@ def file_json(item: StoredFile) -> dict[str, Any]:
 
 async def _upload_field(request: web.Request) -> tuple[Any, int | None]:
     if request.content_type != "multipart/form-data":
-        raise BadRequest("ожидается multipart/form-data с полем file", field="file")
+        raise BadRequest(Text("uploads.error.multipart"), field="file")
     form = await request.post()
     upload = form.get("file")
     if not isinstance(upload, web.FileField):
-        raise Invalid("выберите файл", field="file")
+        raise Invalid(Text("files.error.choose_file"), field="file")
     folder = Fields({"folder_id": list(form.getall("folder_id", []))},
                     from_json=False).optional_int("folder_id", low=1)
     return upload, folder
@@ -216,10 +222,13 @@ def _folder_param(request: web.Request) -> int | None:
 async def _context(request: web.Request, folder_id: int | None, **extra: Any) -> dict[str, Any]:
     files = manager(request)
     folders, items = await files.listing(folder_id)
-    usage = tr(request, "files.usage").format(used=_human(await files.usage()),
-                                               quota=_human(files.limits.quota_bytes))
+    lang = language_of(request)
+    usage = tr(request, "files.usage").format(
+        used=_human(await files.usage()).render(lang),
+        quota=_human(files.limits.quota_bytes).render(lang))
     return {"tree": await files.tree(), "folder": await files.folder(folder_id),
-            "folders": folders, "items": items, "usage": usage, "human": _human,
+            "folders": folders, "items": items, "usage": usage,
+            "human": lambda size: _human(size).render(lang),
             "notice": notice(request, "files"), **extra}
 
 

@@ -386,6 +386,12 @@ def _text(key: str, params: dict[str, Param]) -> Text:
 Message = Text | str
 
 
+def joined(texts: list[Text]) -> Text:
+    """Several messages as one, separated by spaces (each still translated)."""
+    first, *rest = texts
+    return first if not rest else Text("text.joined", first=first, rest=joined(rest))
+
+
 def render(message: Message, language: str) -> str:
     return message.render(language) if isinstance(message, Text) else message
 

@@ -28,7 +28,7 @@ from ..security import hash_password
 from ..storage import NotFound
 from ..storage.models import ROLES, Group, Role, User
 from .errors import Forbidden, Invalid
-from .i18n import Text
+from .i18n import Text, message_of
 
 if TYPE_CHECKING:
     from ..app import Services
@@ -272,7 +272,7 @@ class People:
         try:
             await self.db.groups.rename(group_id, name)
         except ValueError as exc:
-            raise Invalid(str(exc), field="name") from None
+            raise Invalid(message_of(exc), field="name") from None
 
     async def delete_group(self, group_id: int) -> None:
         if not self.is_admin:

@@ -26,7 +26,9 @@ from ..storage.models import Project, User
 from .auth import STAFF, current_user, route
 from .errors import ApiError, BadRequest, Invalid, json_ok
 from .forms import json_object
-from .layout import render
+from .i18n import Text
+from .i18n import render as in_language
+from .layout import language_of, render
 from .pages import error_text, form_post, notice, path_id, services_of
 from .projects_service import project_for
 from .uploads_service import (
@@ -78,11 +80,11 @@ async def _upload_scope(request: web.Request) -> tuple[int, ImportJob | None]:
 
 async def stage_upload(request: web.Request, project: Project, user: User) -> StagedFile:
     if request.content_type != "multipart/form-data":
-        raise BadRequest("ожидается multipart/form-data с полем file", field="file")
+        raise BadRequest(Text("uploads.error.multipart"), field="file")
     form = await request.post()
     upload = form.get("file")
     if not isinstance(upload, web.FileField):
-        raise Invalid("Выберите файл базы (.xlsx или .csv)", field="file")
+        raise Invalid(Text("uploads.error.choose_file"), field="file")
     return await _staging(request).stage(project_id=project.id, user_id=user.id,
                                          filename=upload.filename, source=upload.file)
 
@@ -92,18 +94,18 @@ def _tags(value: Any) -> list[str]:
     tags: list[str] = []
     for item in items:
         if not isinstance(item, str):
-            raise Invalid("Теги: ожидаются строки", field="tags")
+            raise Invalid(Text("uploads.error.tags_strings"), field="tags")
         tags += item.split(",")
     cleaned = clean_tags(tags)
     if len(cleaned) > MAX_TAGS or any(len(t) > 100 for t in cleaned):
-        raise Invalid(f"Теги: не больше {MAX_TAGS}, каждый до 100 символов", field="tags")
+        raise Invalid(Text("uploads.error.tags_many", max=MAX_TAGS), field="tags")
     return cleaned
 
 
 def _flag(value: Any, name: str) -> bool:
     if isinstance(value, bool):
         return value
-    raise Invalid(f"{name}: ожидается true или false", field=name)
+    raise Invalid(Text("uploads.error.flag", name=name), field=name)
 
 
 async def start_import(request: web.Request, project: Project, user: User,
@@ -112,7 +114,7 @@ async def start_import(request: web.Request, project: Project, user: User,
     ``check_duplicates``, ``skip_blacklisted``."""
     token = data.get("file")
     if not isinstance(token, str):
-        raise Invalid("Не указан загруженный файл", field="file")
+        raise Invalid(Text("uploads.error.no_file"), field="file")
     staging = _staging(request)
     staged = staging.get(project.id, token)
     mapping_in = data.get("mapping")
@@ -121,7 +123,7 @@ async def start_import(request: web.Request, project: Project, user: User,
     elif isinstance(mapping_in, list) and all(isinstance(m, str) for m in mapping_in):
         mapping = check_mapping(mapping_in, staged)
     else:
-        raise Invalid("Сопоставление: ожидается список полей", field="mapping")
+        raise Invalid(Text("uploads.error.mapping_list"), field="mapping")
     options = ImportOptions(
         mapping=mapping, header_row=staged.header_row, tags=_tags(data.get("tags", [])),
         skip_project_duplicates=_flag(data.get("check_duplicates", True), "check_duplicates"),
@@ -178,9 +180,9 @@ async def _export(request: web.Request, project: Project) -> web.StreamResponse:
     kind = request.query.get("kind", "not_called")
     fmt = request.query.get("format", "csv")
     if kind not in EXPORT_STATES:
-        raise Invalid("kind: not_answered или not_called", field="kind")
+        raise Invalid(Text("uploads.error.kind"), field="kind")
     if fmt not in ("csv", "xlsx"):
-        raise Invalid("format: csv или xlsx", field="format")
+        raise Invalid(Text("uploads.error.format"), field="format")
     db = services_of(request).db
     name = f"project-{project.id}-{kind}.{fmt}"
     response = web.StreamResponse(headers={
@@ -223,6 +225,8 @@ async def _page_context(request: web.Request, project: Project) -> dict[str, Any
         # The import runs on while this page awaits the database: render the moment before
         # the first read, so a job that ends meanwhile is not shown done beside older counts.
         job = copy.copy(job)
+        if job.error is not None:
+            job.error = in_language(job.error, language_of(request))
     context: dict[str, Any] = {"project": project, "notice": notice(request, "uploads.ok"),
                                **await uploads_overview(request, project),
                                "all_tags": await db.tags.list()}
@@ -253,7 +257,7 @@ async def _page_context(request: web.Request, project: Project) -> dict[str, Any
                                 rejected=stored.rows_rejected)
         if job is not None and job.project_id == project.id:
             counts = await db.uploads.counters(project_id=project.id, upload_id=job.upload_id)
-            result = result_json(job, job.upload_id, counts)
+            result = result_json(job, job.upload_id, counts, language_of(request))
             result.setdefault("accepted", job.accepted)
             result.setdefault("rejected_count", job.rejected)
             context.update(job=job, result=result)
@@ -322,7 +326,7 @@ async def api_file(request: web.Request) -> web.Response:
     """Upload a base file (multipart field ``file``, .xlsx or .csv); answers its preview."""
     project, user = await _project(request)
     staged = await stage_upload(request, project, user)
-    return json_ok(staged.preview_json(), status=201)
+    return json_ok(staged.preview_json(language_of(request)), status=201)
 
 
 async def api_preview(request: web.Request) -> web.Response:
@@ -330,15 +334,15 @@ async def api_preview(request: web.Request) -> web.Response:
     project, _ = await _project(request)
     token = (await json_object(request)).get("file")
     if not isinstance(token, str):
-        raise Invalid("Не указан загруженный файл", field="file")
-    return json_ok(_staging(request).get(project.id, token).preview_json())
+        raise Invalid(Text("uploads.error.no_file"), field="file")
+    return json_ok(_staging(request).get(project.id, token).preview_json(language_of(request)))
 
 
 async def api_import(request: web.Request) -> web.Response:
     """Import an uploaded file with a mapping; runs in the background (poll progress)."""
     project, user = await _project(request)
     job = await start_import(request, project, user, await json_object(request))
-    return json_ok(job.progress_json(), status=202)
+    return json_ok(job.progress_json(language_of(request)), status=202)
 
 
 async def api_contacts(request: web.Request) -> web.Response:
@@ -346,10 +350,10 @@ async def api_contacts(request: web.Request) -> web.Response:
     project, user = await _project(request)
     job = await import_json_contacts(request, project, user, await json_object(request))
     if job.state != "done":
-        raise Invalid(job.error or "импорт не удался", field="contacts")
+        raise Invalid(job.error or Text("uploads.error.failed"), field="contacts")
     counts = await services_of(request).db.uploads.counters(project_id=project.id,
                                                             upload_id=job.upload_id)
-    return json_ok(result_json(job, job.upload_id, counts), status=201)
+    return json_ok(result_json(job, job.upload_id, counts, language_of(request)), status=201)
 
 
 async def api_uploads(request: web.Request) -> web.Response:
@@ -362,7 +366,7 @@ async def api_progress(request: web.Request) -> web.Response:
     """Progress of an import: state running / done / failed, rows done, counts."""
     upload_id, job = await _upload_scope(request)
     if job is not None:
-        return json_ok(job.progress_json())
+        return json_ok(job.progress_json(language_of(request)))
     upload = await services_of(request).db.uploads.get(upload_id)
     return json_ok({"upload_id": upload_id, "state": "done", "rows_done": upload.rows_total,
                     "total_estimate": upload.rows_total, "accepted": upload.rows_accepted,
@@ -375,7 +379,7 @@ async def api_result(request: web.Request) -> web.Response:
     db = services_of(request).db
     project_id = job.project_id if job else (await db.uploads.get(upload_id)).project_id
     counts = await db.uploads.counters(project_id=project_id, upload_id=upload_id)
-    out = result_json(job, upload_id, counts)
+    out = result_json(job, upload_id, counts, language_of(request))
     if job is None or job.result is None:
         with contextlib.suppress(Exception):
             upload = await db.uploads.get(upload_id)

@@ -48,6 +48,7 @@ from ..crm.contacts_import import (
 from ..storage import Database
 from ..storage.models import Contact
 from .errors import ApiError, Invalid
+from .i18n import Message, Text, joined, message_of, render
 
 if TYPE_CHECKING:
     from ..app import Services
@@ -73,7 +74,8 @@ EXPORT_HEADER = ("Телефон", "ФИО", "E-mail", "Город", "Регио
 class UploadTooLarge(ApiError):
     def __init__(self) -> None:
         super().__init__(413, "too_large",
-                         f"файл больше {MAX_UPLOAD_BYTES // (1024 * 1024)} МБ", field="file")
+                         Text("uploads.error.too_large", mb=MAX_UPLOAD_BYTES // (1024 * 1024)),
+                         field="file")
 
 
 # -- staged files -----------------------------------------------------------------------
@@ -94,12 +96,12 @@ class StagedFile:
     rows: list[list[str]]
     total_rows_estimate: int | None
 
-    def preview_json(self) -> dict[str, Any]:
+    def preview_json(self, language: str) -> dict[str, Any]:
         return {"file": self.token, "filename": self.filename, "size": self.size,
                 "header_row": self.header_row, "headers": self.headers,
                 "mapping": self.mapping, "rows": self.rows,
                 "total_rows_estimate": self.total_rows_estimate,
-                "problems": validate_mapping(self.mapping)}
+                "problems": [p.render(language) for p in validate_mapping(self.mapping)]}
 
 
 def _copy_limited(source: IO[bytes], target: Path, limit: int) -> int:
@@ -129,18 +131,18 @@ class StagingArea:
         name = Path(filename or "").name[:200]
         suffix = Path(name).suffix.lower()
         if suffix not in SUFFIXES:
-            raise Invalid("Загрузите файл Excel (.xlsx) или CSV", field="file")
+            raise Invalid(Text("uploads.error.type"), field="file")
         await asyncio.to_thread(self._prepare)
         token = secrets.token_hex(16)
         data, meta = self.root / f"{token}{suffix}", self._meta(token)
         try:
             size = await asyncio.to_thread(_copy_limited, source, data, self.max_bytes)
             if size == 0:
-                raise Invalid("Файл пуст", field="file")
+                raise Invalid(Text("uploads.error.empty"), field="file")
             preview = await asyncio.to_thread(preview_file, data)
         except ImportFileError as exc:
             data.unlink(missing_ok=True)
-            raise Invalid(str(exc), field="file") from None
+            raise Invalid(message_of(exc), field="file") from None
         except BaseException:
             data.unlink(missing_ok=True)
             raise
@@ -164,13 +166,13 @@ class StagingArea:
     def get(self, project_id: int, token: str) -> StagedFile:
         """The staged file of this project, or 422 on the field ``file``."""
         if len(token) != 32 or not set(token) <= _TOKEN_CHARS:
-            raise Invalid("Файл не найден: загрузите его снова", field="file")
+            raise Invalid(Text("uploads.error.staged_missing"), field="file")
         try:
             staged = StagedFile(**json.loads(self._meta(token).read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
-            raise Invalid("Файл не найден: загрузите его снова", field="file") from None
+            raise Invalid(Text("uploads.error.staged_missing"), field="file") from None
         if staged.project_id != project_id or not self.data_path(staged).exists():
-            raise Invalid("Файл не найден: загрузите его снова", field="file")
+            raise Invalid(Text("uploads.error.staged_missing"), field="file")
         return staged
 
     def data_path(self, staged: StagedFile) -> Path:
@@ -181,7 +183,7 @@ class StagingArea:
         try:
             self._meta(staged.token).rename(self._claimed(staged.token))
         except FileNotFoundError:
-            raise Invalid("Файл не найден: загрузите его снова", field="file") from None
+            raise Invalid(Text("uploads.error.staged_missing"), field="file") from None
 
     def release(self, staged: StagedFile) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -209,11 +211,11 @@ class ImportJob:
     total_estimate: int | None = None
     accepted: int = 0
     rejected: int = 0
-    error: str | None = None
+    error: Message | None = None
     result: ImportResult | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
-    def progress_json(self) -> dict[str, Any]:
+    def progress_json(self, language: str) -> dict[str, Any]:
         percent = None
         if self.state == "done":
             percent = 100
@@ -221,7 +223,8 @@ class ImportJob:
             percent = min(99, int(self.rows_done * 100 / self.total_estimate))
         return {"upload_id": self.upload_id, "state": self.state, "rows_done": self.rows_done,
                 "total_estimate": self.total_estimate, "accepted": self.accepted,
-                "rejected": self.rejected, "percent": percent, "error": self.error}
+                "rejected": self.rejected, "percent": percent,
+                "error": None if self.error is None else render(self.error, language)}
 
 
 class _Session:
@@ -333,15 +336,15 @@ class ImportJobs:
                     path, PreparedUploadTarget(db, job.project_id, job.upload_id),
                     options=options, filename=job.filename, progress=progress)
         except ImportFileError as exc:
-            job.state, job.error = "failed", str(exc)
+            job.state, job.error = "failed", message_of(exc)
             await self._discard(job, on_failure)
         except asyncio.CancelledError:
-            job.state, job.error = "failed", "импорт прерван остановкой сервера"
+            job.state, job.error = "failed", Text("uploads.error.interrupted")
             await asyncio.shield(self._discard(job, on_failure))
             raise
         except Exception:
             log.exception("import of upload %s failed", job.upload_id)
-            job.state, job.error = "failed", "внутренняя ошибка импорта"
+            job.state, job.error = "failed", Text("uploads.error.internal")
             await self._discard(job, on_failure)
         else:
             job.result = result
@@ -369,7 +372,7 @@ class ImportJobs:
                 await task
             if job.state == "running":
                 # Cancelled before it began: nothing ran to remove its upload.
-                job.state, job.error = "failed", "импорт прерван остановкой сервера"
+                job.state, job.error = "failed", Text("uploads.error.interrupted")
             if job.state != "done":
                 # The task's own clean-up may still be under way behind a shield when the task
                 # returns; removing here as well (it is idempotent) leaves nothing once we return.
@@ -383,18 +386,20 @@ def mapping_targets(card_fields: Sequence[str]) -> list[str]:
 
 def check_mapping(mapping: Sequence[str], staged: StagedFile) -> list[str]:
     if len(mapping) != len(staged.headers):
-        raise Invalid(f"Сопоставление: ожидается {len(staged.headers)} столбцов",
+        raise Invalid(Text("uploads.error.mapping_columns", count=len(staged.headers)),
                       field="mapping")
     problems = validate_mapping(mapping)
     if problems:
-        raise Invalid(" ".join(problems), field="mapping")
+        raise Invalid(joined(problems), field="mapping")
     return list(mapping)
 
 
-def result_json(job: ImportJob | None, upload_id: int, counts: dict[str, int]) -> dict[str, Any]:
+def result_json(job: ImportJob | None, upload_id: int, counts: dict[str, int],
+                language: str) -> dict[str, Any]:
     """The end of an import: counts and the rejected rows with reasons (the first 1000)."""
+    error = render(job.error, language) if job and job.error is not None else None
     out: dict[str, Any] = {"upload_id": upload_id, "state": job.state if job else "done",
-                           "error": job.error if job else None, **counts}
+                           "error": error, **counts}
     result = job.result if job else None
     if result is not None:
         out.update(rows=result.rows, accepted=result.accepted, inserted=result.inserted,
@@ -402,7 +407,8 @@ def result_json(job: ImportJob | None, upload_id: int, counts: dict[str, int]) -
                    duplicates_in_file=result.duplicates_in_file,
                    duplicates_in_project=result.duplicates_in_project,
                    blacklisted=result.blacklisted,
-                   rejected=[{"row": r.row, "phone": r.phone, "reason": r.reason}
+                   rejected=[{"row": r.row, "phone": r.phone,
+                              "reason": render(r.reason, language)}
                              for r in result.rejected[:RESULT_ROWS_SHOWN]])
     else:
         out.setdefault("rejected", [])
@@ -415,21 +421,21 @@ def result_json(job: ImportJob | None, upload_id: int, counts: dict[str, int]) -
 def contacts_csv(items: Any, path: Path) -> list[str]:
     """Write contacts given as JSON objects to a CSV file; returns the column mapping."""
     if not isinstance(items, list) or not items:
-        raise Invalid("contacts: ожидается непустой список контактов", field="contacts")
+        raise Invalid(Text("uploads.error.contacts_list"), field="contacts")
     if len(items) > MAX_API_CONTACTS:
-        raise Invalid(f"contacts: не больше {MAX_API_CONTACTS} контактов за запрос",
+        raise Invalid(Text("uploads.error.contacts_many", max=MAX_API_CONTACTS),
                       field="contacts")
     custom: dict[str, None] = {}
     for item in items:
         if not isinstance(item, dict):
-            raise Invalid("contacts: каждый контакт — JSON-объект", field="contacts")
+            raise Invalid(Text("uploads.error.contact_object"), field="contacts")
         unknown = set(item) - set(STANDARD_FIELDS) - {"custom"}
         if unknown:
-            raise Invalid(f"contacts: неизвестные поля {', '.join(sorted(unknown))}",
+            raise Invalid(Text("uploads.error.contact_fields", names=", ".join(sorted(unknown))),
                           field="contacts")
         extra = item.get("custom") or {}
         if not isinstance(extra, dict):
-            raise Invalid("contacts: custom — JSON-объект", field="contacts")
+            raise Invalid(Text("uploads.error.contact_custom"), field="contacts")
         for key in extra:
             custom.setdefault(" ".join(str(key).split())[:64], None)
     columns = [*STANDARD_FIELDS, *custom]
@@ -448,7 +454,7 @@ def _plain(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, (dict, list)):
-        raise Invalid("contacts: значения полей — строки или числа", field="contacts")
+        raise Invalid(Text("uploads.error.contact_values"), field="contacts")
     return " ".join(str(value).split())
 
 

@@ -220,9 +220,14 @@ def test_header_guess_in_russian_and_english() -> None:
         "custom:Источник",
     ]
     assert validate_mapping(mapping) == []
-    assert validate_mapping(["email", "email"]) == [
+    problems = validate_mapping(["email", "email"])
+    assert [str(p) for p in problems] == [
         "Поле «E-mail» выбрано дважды.",
         "Не выбран столбец с телефоном.",
+    ]
+    assert [p.render("en") for p in problems] == [
+        "Field “E-mail” is chosen twice.",
+        "No phone column is chosen.",
     ]
 
 
@@ -262,7 +267,7 @@ def test_preview_of_file_without_phone_reports_it(tmp_path: Path) -> None:
     path.write_text("ФИО;Город\nПетров;Омск\n", encoding="utf-8")
     preview = preview_file(path)
     assert preview.header_row == 1
-    assert "Не выбран столбец с телефоном." in preview.problems
+    assert "Не выбран столбец с телефоном." in [str(p) for p in preview.problems]
 
 
 _CELL = st.one_of(

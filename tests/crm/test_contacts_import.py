@@ -146,7 +146,7 @@ async def test_invalid_fields_are_listed_with_row_and_reason(
     )
     project = await db.projects.create(name="Проект")
     result = await import_into_project(db, project, path, today=TODAY)
-    reasons = {r.row: r.reason for r in result.rejected}
+    reasons = {r.row: str(r.reason) for r in result.rejected}
     assert reasons == {
         2: "неверный e-mail: not-an-email",
         3: "неверная дата рождения: 31.02.1990",
@@ -182,7 +182,7 @@ async def test_project_duplicates_and_blacklist(db: Database, tmp_path: Path) ->
         1,
     )
     assert result.duplicates_in_file == 1
-    assert [r.reason for r in result.rejected] == [
+    assert [str(r.reason) for r in result.rejected] == [
         "номер уже есть в проекте",
         "номер в черном списке",
         "дубль номера в файле (строка 4)",

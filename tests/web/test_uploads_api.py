@@ -323,6 +323,6 @@ async def test_shutdown_cancels_a_running_import_and_leaves_nothing(staff: Site,
     assert twice.status == 422  # the file is being imported already
     await staff.server.close()  # the app's cleanup cancels the imports it owns
     assert job.task is not None and job.task.done()
-    assert (job.state, job.error) == ("failed", "импорт прерван остановкой сервера")
+    assert (job.state, str(job.error)) == ("failed", "импорт прерван остановкой сервера")
     assert await staff.db.contacts.count(project_id=ids["mine"]) == 0
     assert await staff.db.uploads.list(ids["mine"]) == []

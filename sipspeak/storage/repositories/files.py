@@ -17,9 +17,9 @@ def check_name(name: str) -> str:
     """A file or folder name: no path separators, no dot names, no control characters."""
     cleaned = name.strip()
     if not cleaned or cleaned in (".", "..") or len(cleaned) > 255:
-        raise ValueError("недопустимое имя")
+        raise ValueError(Text("storage.error.bad_name"))
     if any(c in cleaned for c in "/\\\x00") or any(ord(c) < 32 for c in cleaned):
-        raise ValueError("имя не может содержать / \\ и управляющие символы")
+        raise ValueError(Text("storage.error.name_chars"))
     return cleaned
 
 

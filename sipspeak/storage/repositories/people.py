@@ -113,7 +113,7 @@ class GroupsRepo(Repo):
     async def create(self, name: str) -> int:
         name = name.strip()
         if not name:
-            raise ValueError("название группы не может быть пустым")
+            raise ValueError(Text("people.error.group_name_empty"))
         async with self.db.transaction():
             await self.ensure_name_free("groups", name, message=_GROUP_TAKEN)
             return await self.db.insert(
@@ -138,7 +138,7 @@ class GroupsRepo(Repo):
     async def rename(self, group_id: int, name: str) -> None:
         name = name.strip()
         if not name:
-            raise ValueError("название группы не может быть пустым")
+            raise ValueError(Text("people.error.group_name_empty"))
         async with self.db.transaction():
             await self.ensure_name_free("groups", name, message=_GROUP_TAKEN, exclude_id=group_id)
             cursor = await self.db.execute("UPDATE groups SET name = ? WHERE id = ?", (name, group_id))
