@@ -12,7 +12,7 @@ their texts live in :mod:`.error_texts`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Union
 
 from .error_texts import ERRORS_EN, ERRORS_RU
@@ -342,44 +342,29 @@ def translate(key: str, language: str = DEFAULT_LANGUAGE) -> str:
 Param = Union[str, int, float, "Text"]
 
 
+@dataclass(frozen=True, slots=True, init=False)
 class Text:
     """A catalogue message with the values of its placeholders, rendered in any language.
 
-    ``Text("projects.error.range", field=Text("projects.name"), low=0, high=10)``; ``str(text)``
-    is the Russian text (logs, the CLI), :meth:`render` says it in the reader's language.
+    ``Text("projects.error.range", field=Text("projects.label.name"), low=0, high=10)``;
+    ``str(text)`` is the Russian text (logs, the CLI), :meth:`render` says it in the reader's
+    language.
     """
 
-    __slots__ = ("key", "params")
+    key: str
+    params: tuple[tuple[str, Param], ...]
 
     def __init__(self, key: str, /, **params: Param) -> None:
-        self.key = key
-        self.params: Mapping[str, Param] = params
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "params", tuple(params.items()))
 
     def render(self, language: str) -> str:
         values = {name: value.render(language) if isinstance(value, Text) else value
-                  for name, value in self.params.items()}
+                  for name, value in self.params}
         return translate(self.key, language).format_map(values)
 
     def __str__(self) -> str:
         return self.render(DEFAULT_LANGUAGE)
-
-    def __repr__(self) -> str:
-        return f"Text({self.key!r}, **{dict(self.params)!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, Text) and self.key == other.key
-                and dict(self.params) == dict(other.params))
-
-    def __hash__(self) -> int:
-        return hash(self.key)
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # Rows rejected by the import cross process boundaries pickled.
-        return (_text, (self.key, dict(self.params)))
-
-
-def _text(key: str, params: dict[str, Param]) -> Text:
-    return Text(key, **params)
 
 
 #: What an error says: a catalogue :class:`Text`, or a string shown as is (a library's words).

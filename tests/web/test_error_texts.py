@@ -17,8 +17,6 @@ from sipspeak.web.i18n import CATALOGUE, LANGUAGES, Text
 ROOT = Path(sipspeak.__file__).parent
 SOURCES = [ROOT / "accounts.py", *sorted((ROOT / "web").rglob("*.py")),
            *sorted((ROOT / "crm").rglob("*.py")), *sorted((ROOT / "storage").rglob("*.py"))]
-#: Where Text is defined: its own calls pass keys through.
-DEFINITION = ROOT / "web" / "i18n.py"
 
 
 def placeholders(text: str) -> set[str]:
@@ -37,8 +35,6 @@ def text_calls() -> Iterator[tuple[str, str, set[str] | None]]:
                 continue
             where = f"{path.relative_to(ROOT.parent)}:{node.lineno}"
             first = node.args[0] if node.args else None
-            if path == DEFINITION and not isinstance(first, ast.Constant):
-                continue
             assert isinstance(first, ast.Constant) and isinstance(first.value, str), (
                 f"{where}: the key of a Text is a literal, so this test can find it")
             names = {k.arg for k in node.keywords}
