@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from .security import hash_password, new_api_token
 from .storage import Database
 from .storage.models import ROLES, Role
-from .web.i18n import Message, Text
+from .i18n import Message, Text
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _EXTENSION = re.compile(r"^[0-9]{2,10}$")

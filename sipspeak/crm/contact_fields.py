@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 
 from sipspeak.crm.phones import InvalidPhoneError, normalize_phone
-from sipspeak.web.i18n import Text
+from sipspeak.i18n import Text
 
 PHONE = "phone"
 IGNORE = "ignore"

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Protocol
 
 from sipspeak.crm.xlsx_stream import XlsxFormatError, XlsxSheetReader
-from sipspeak.web.i18n import Message, Text, message_of
+from sipspeak.i18n import Message, Text, message_of
 
 CellValue = object
 Row = tuple[int, list[CellValue]]

@@ -17,7 +17,7 @@ from sipspeak.crm.contact_fields import CUSTOM_PREFIX, FIELD_LABELS, IGNORE, PHO
 from sipspeak.crm.enrichment import Enricher
 from sipspeak.crm.phones import InvalidPhoneError, normalize_phone
 from sipspeak.storage.models import NewContact
-from sipspeak.web.i18n import Message, Text
+from sipspeak.i18n import Message, Text
 
 MAX_VALUE_CHARS = 4000
 MIN_BIRTH_YEAR = 1900

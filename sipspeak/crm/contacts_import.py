@@ -56,7 +56,7 @@ from sipspeak.crm.contact_rows import (
     cell_text,
 )
 from sipspeak.crm.enrichment import Enricher, default_enricher
-from sipspeak.web.i18n import Message, Text, joined
+from sipspeak.i18n import Message, Text, joined
 
 __all__ = [
     "FilePreview",

@@ -17,7 +17,7 @@ import re
 
 import phonenumbers
 
-from sipspeak.web.i18n import Text
+from sipspeak.i18n import Text
 
 EMPTY = Text("crm.error.phone_empty")
 TOO_SHORT = Text("crm.error.phone_short")

@@ -1,12 +1,12 @@
 """Storage errors. Messages are one line, fit to show an admin.
 
-A message a user may read is a catalogue :class:`~sipspeak.web.i18n.Text` (Russian in
+A message a user may read is a catalogue :class:`~sipspeak.i18n.Text` (Russian in
 ``str(error)``); the web layer says it in the reader's language.
 """
 
 from __future__ import annotations
 
-from ..web.i18n import Message
+from ..i18n import Message
 
 
 class StorageError(Exception):

@@ -14,14 +14,14 @@ How a feature module plugs in (``def setup_routes(app: web.Application) -> None`
 * ``layout.render(request, template, context, status=200)`` renders a template that extends
   ``base.html`` (or ``layout.html``, the same layout; blocks ``page_title``, ``content``,
   ``info``, ``scripts``); templates get ``_("key")``, ``csrf_input()``, ``csrf_token``,
-  ``user``, ``error`` / ``notice`` and the header.  Strings live in :mod:`i18n`
+  ``user``, ``error`` / ``notice`` and the header.  Strings live in :mod:`sipspeak.i18n`
   (``i18n.extend`` adds a module's strings).  Scripts read the CSRF token from
   ``<meta name="csrf-token">`` and send it as ``X-CSRF-Token`` (``window.sipspeak.postJson``).
 * ``forms.Fields.read(request)`` reads a form or a JSON object into typed values;
   ``errors.ApiError`` / ``Invalid`` / ``Forbidden`` (or storage ``Conflict`` / ``NotFound``)
   become ``{"error": {"code", "message", "field"}}`` with 400/403/404/409/422 on the API and
   the error page on pages; ``pages.form_post`` re-renders a form on bad input.  Raise them
-  with ``i18n.Text("<area>.error.<name>", **values)`` (texts in :mod:`error_texts`): the
+  with ``i18n.Text("<area>.error.<name>", **values)`` (texts in :mod:`sipspeak.error_texts`): the
   answer says it in the reader's language (``pages.error_text`` for a page's own context).
 * Services read optionally: ``services.trunk_states`` (trunk id → state, else the last
   ``trunk.state`` bus event is shown) and ``services.file_limits``

@@ -25,7 +25,7 @@ from . import (
     users,
 )
 from .auth import auth_middleware, error_middleware
-from .i18n import translate
+from ..i18n import translate
 
 if TYPE_CHECKING:
     from ..app import Services

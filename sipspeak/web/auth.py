@@ -33,7 +33,7 @@ from ..security import hash_password, token_digest, verify_password
 from ..storage import NotFound, now_ms
 from ..storage.models import ROLES, User, WebSession
 from .errors import ApiError, api_error_response, as_api_error, error_response
-from .i18n import Text
+from ..i18n import Text
 
 if TYPE_CHECKING:
     from ..app import Services
@@ -383,7 +383,7 @@ async def _login_form(request: web.Request, *, error: str | None, email: str,
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    from .i18n import translate
+    from ..i18n import translate
     from .layout import language_of
 
     services = _services(request)

@@ -29,7 +29,7 @@ from ..storage.models import BlacklistEntry
 from .auth import STAFF, current_user, route
 from .errors import ApiError, BadRequest, Invalid, json_ok
 from .forms import Fields
-from .i18n import Text, message_of
+from ..i18n import Text, message_of
 from .layout import language_of, render
 from .pages import error_text, form_post, notice, services_of, tr
 

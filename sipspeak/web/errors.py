@@ -20,7 +20,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from ..accounts import AccountError
 from ..storage import Conflict, NotFound
-from .i18n import DEFAULT_LANGUAGE, Message, Text, message_of, render
+from ..i18n import DEFAULT_LANGUAGE, Message, Text, message_of, render
 
 
 class ApiError(Exception):

@@ -26,7 +26,7 @@ from ..storage.repositories.files import check_name
 from .auth import ALL_ROLES, current_user, redirect, route
 from .errors import ApiError, BadRequest, Invalid, json_ok
 from .forms import Fields
-from .i18n import Message, Text, message_of
+from ..i18n import Message, Text, message_of
 from .layout import language_of, render
 from .pages import error_text, form_post, notice, path_id, services_of, tr
 

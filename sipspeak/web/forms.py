@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from .errors import BadRequest, Invalid
-from .i18n import Text
+from ..i18n import Text
 
 MAX_TEXT = 2000
 _TRUE = {"1", "true", "on", "yes", "да"}

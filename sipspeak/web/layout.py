@@ -19,7 +19,7 @@ from ..storage import now_ms
 from ..storage.models import User
 from .auth import ROUTE_TABLE, USER, RouteSpec, csrf_token
 from .errors import ApiError
-from .i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
+from ..i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
 
 if TYPE_CHECKING:
     from ..app import Services

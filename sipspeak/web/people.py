@@ -28,7 +28,7 @@ from ..security import hash_password
 from ..storage import NotFound
 from ..storage.models import ROLES, Group, Role, User
 from .errors import Forbidden, Invalid
-from .i18n import Text, message_of
+from ..i18n import Text, message_of
 
 if TYPE_CHECKING:
     from ..app import Services

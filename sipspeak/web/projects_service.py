@@ -29,7 +29,7 @@ from ..storage.models import (
 )
 from .auth import project_ids_for
 from .errors import Forbidden, Invalid
-from .i18n import Message, Text
+from ..i18n import Message, Text
 from .sanitize import MAX_SCRIPT_CHARS, sanitize_html
 
 if TYPE_CHECKING:

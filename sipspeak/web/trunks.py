@@ -20,7 +20,7 @@ from ..storage.models import Trunk
 from .auth import ADMIN, STAFF, route
 from .errors import ApiError, Invalid, json_ok
 from .forms import Fields
-from .i18n import Text
+from ..i18n import Text
 from .layout import render
 from .pages import error_text, form_post, notice, path_id, services_of
 

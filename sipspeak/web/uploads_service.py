@@ -48,7 +48,7 @@ from ..crm.contacts_import import (
 from ..storage import Database
 from ..storage.models import Contact
 from .errors import ApiError, Invalid
-from .i18n import Message, Text, joined, message_of, render
+from ..i18n import Message, Text, joined, message_of, render
 
 if TYPE_CHECKING:
     from ..app import Services

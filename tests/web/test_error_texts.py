@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 import sipspeak
-from sipspeak.web.error_texts import ERRORS_EN, ERRORS_RU
-from sipspeak.web.i18n import CATALOGUE, LANGUAGES, Text
+from sipspeak.error_texts import ERRORS_EN, ERRORS_RU
+from sipspeak.i18n import CATALOGUE, LANGUAGES, Text
 
 ROOT = Path(sipspeak.__file__).parent
-SOURCES = [ROOT / "accounts.py", *sorted((ROOT / "web").rglob("*.py")),
+SOURCES = [ROOT / "accounts.py", ROOT / "i18n.py", *sorted((ROOT / "web").rglob("*.py")),
            *sorted((ROOT / "crm").rglob("*.py")), *sorted((ROOT / "storage").rglob("*.py"))]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import sipspeak.web
-from sipspeak.web.i18n import CATALOGUE, LANGUAGES, extend, translate
+from sipspeak.i18n import CATALOGUE, LANGUAGES, extend, translate
 from sipspeak.web.layout import AGENT_STATES, MENU
 
 WEB = Path(sipspeak.web.__file__).parent

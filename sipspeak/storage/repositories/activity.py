@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from dataclasses import fields
 
-from ...web.i18n import Text
+from ...i18n import Text
 from ..db import now_ms
 from ..errors import NotFound
 from ..models import Call, Notification, OperatorInterval

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ...web.i18n import Message
+from ...i18n import Message
 from ..errors import Conflict
 
 if TYPE_CHECKING:

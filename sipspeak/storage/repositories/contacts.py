@@ -6,7 +6,7 @@ import builtins
 import json
 from collections.abc import Iterable, Sequence
 
-from ...web.i18n import Text
+from ...i18n import Text
 from ..db import now_ms
 from ..errors import NotFound
 from ..models import BlacklistEntry, Comment, Contact, NewContact, Task, Upload

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 
-from ...web.i18n import Text
+from ...i18n import Text
 from ..db import now_ms
 from ..errors import NotFound
 from ..models import Folder, StoredFile

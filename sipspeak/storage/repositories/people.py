@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable
 
-from ...web.i18n import Text
+from ...i18n import Text
 from ..db import now_ms
 from ..errors import Conflict, NotFound
 from ..models import ROLES, ApiToken, Group, Role, User, WebSession

@@ -6,7 +6,7 @@ import builtins
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 
-from ...web.i18n import Text
+from ...i18n import Text
 from ..db import now_ms
 from ..errors import NotFound
 from ..models import (

@@ -3,7 +3,7 @@ contacts import tell a user, in Russian (``str(error)``, logs, the CLI) and in E
 
 Keys are ``<area>.error.<name>`` (field labels ``projects.label.*``, sizes ``files.unit.*``);
 the placeholders of both languages are the same.
-Imports nothing, so :mod:`.i18n` (and through it every layer that raises) can load it.
+Imports nothing, so :mod:`sipspeak.i18n` (and through it every layer that raises) can load it.
 """
 
 from __future__ import annotations

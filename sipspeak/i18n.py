@@ -5,9 +5,9 @@ Templates call ``_("key")``; feature modules may add their strings with :func:`e
 the key itself, so a missing translation shows up as text, never as an error.
 
 Errors a user may read carry a :class:`Text` (a key and its values) instead of a Russian
-string, so a page or an API answer can say them in the reader's language.  This module
-imports nothing of the web layer, so accounts, storage and crm raise their errors with it too;
-their texts live in :mod:`.error_texts`.
+string, so a page or an API answer can say them in the reader's language.  The catalogue sits
+at the package's top and imports nothing of it, so every layer (accounts, storage, crm, the
+web pages) raises its errors with it; their texts live in :mod:`sipspeak.error_texts`.
 """
 
 from __future__ import annotations
