@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .i18n import Message, Text
 from .security import hash_password, new_api_token
 from .storage import Database
 from .storage.models import ROLES, Role
-from .i18n import Message, Text
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _EXTENSION = re.compile(r"^[0-9]{2,10}$")

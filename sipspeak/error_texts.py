@@ -97,11 +97,15 @@ ERRORS_RU: dict[str, str] = {
     "trunks.error.hostname": "неверное имя хоста {host}",
     "trunks.error.port": "порт {port} вне 1..65535",
     "trunks.error.name_empty": "название транка не может быть пустым",
-    # -- calls (web/calls_api.py)
+    # -- calls (web/calls_api.py, click-to-call in calls/entry.py)
     "calls.error.unavailable": "телефония не запущена",
     "calls.error.operator_id": "нужен operator_id",
     "calls.error.own_name": "оператор звонит только от своего имени",
     "calls.error.phone": "нужен phone или contact_id",
+    "calls.error.no_operator": "оператор {id} не найден",
+    "calls.error.operator_unrouted": "у оператора нет внутреннего номера или транка",
+    "calls.error.no_contact": "контакт {id} не найден",
+    "calls.error.phone_digits": "номер телефона должен состоять из цифр",
     # -- project settings: the fields as messages name them
     "projects.label.name": "Название",
     "projects.label.queue_timeout_s": "Таймаут очереди",
@@ -364,6 +368,10 @@ ERRORS_EN: dict[str, str] = {
     "calls.error.operator_id": "operator_id is required",
     "calls.error.own_name": "an operator calls only on their own behalf",
     "calls.error.phone": "phone or contact_id is required",
+    "calls.error.no_operator": "operator {id} not found",
+    "calls.error.operator_unrouted": "the operator has no extension or no trunk",
+    "calls.error.no_contact": "contact {id} not found",
+    "calls.error.phone_digits": "the phone number must consist of digits",
     "projects.label.name": "Name",
     "projects.label.queue_timeout_s": "Queue timeout",
     "projects.label.operator_timeout_s": "Operator timeout",

@@ -19,6 +19,7 @@ import logging
 from typing import Any
 
 from sipspeak.dialer.ports import CallOutcome, OperatorAnswered, OperatorEvent
+from sipspeak.i18n import Text
 from sipspeak.sip import session as sip
 from sipspeak.sip.errors import NotAcceptableHere
 from sipspeak.sip.message import SipResponse
@@ -39,7 +40,8 @@ DEFAULT_DIAL_TIMEOUT_MS = 60_000
 
 
 class ClickToCallError(ValueError):
-    """A click-to-call request that cannot be placed (message for the API's 400/404)."""
+    """A click-to-call request that cannot be placed; its argument is a catalogue
+    :class:`~sipspeak.i18n.Text` (the API answers 422 with it in the reader's language)."""
 
 
 def _user_part(uri: object) -> str:
@@ -193,20 +195,20 @@ class CallCenter(CallService):
         try:
             operator = await self.db.users.get(operator_id)
         except NotFound:
-            raise ClickToCallError(f"оператор {operator_id} не найден") from None
+            raise ClickToCallError(Text("calls.error.no_operator", id=operator_id)) from None
         if not operator.extension or operator.trunk_id is None:
-            raise ClickToCallError("у оператора нет внутреннего номера или транка")
+            raise ClickToCallError(Text("calls.error.operator_unrouted"))
         project = None
         if contact_id is not None:
             try:
                 contact = await self.db.contacts.get(contact_id)
             except NotFound:
-                raise ClickToCallError(f"контакт {contact_id} не найден") from None
+                raise ClickToCallError(Text("calls.error.no_contact", id=contact_id)) from None
             phone = contact.phone
             project = await self.db.projects.get(contact.project_id)
         number = (phone or "").strip().lstrip("+")
         if not number.isdigit():
-            raise ClickToCallError("номер телефона должен состоять из цифр")
+            raise ClickToCallError(Text("calls.error.phone_digits"))
         call = self.new_call(kind="click", direction="outbound", operator_id=operator.id,
                              trunk_id=operator.trunk_id, contact_id=contact_id, phone=number,
                              project_id=project.id if project else None,

@@ -16,8 +16,8 @@ from datetime import date, datetime, timedelta
 from sipspeak.crm.contact_fields import CUSTOM_PREFIX, FIELD_LABELS, IGNORE, PHONE
 from sipspeak.crm.enrichment import Enricher
 from sipspeak.crm.phones import InvalidPhoneError, normalize_phone
-from sipspeak.storage.models import NewContact
 from sipspeak.i18n import Message, Text
+from sipspeak.storage.models import NewContact
 
 MAX_VALUE_CHARS = 4000
 MIN_BIRTH_YEAR = 1900

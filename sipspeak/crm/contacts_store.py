@@ -8,7 +8,6 @@ and a process stopped mid-import has the unfinished upload removed at its next s
 from __future__ import annotations
 
 import asyncio
-
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import date

@@ -12,6 +12,7 @@ import jinja2
 from aiohttp import web
 
 from .. import __version__
+from ..i18n import translate
 from ..media import fastpath
 from . import (
     auth,
@@ -25,7 +26,6 @@ from . import (
     users,
 )
 from .auth import auth_middleware, error_middleware
-from ..i18n import translate
 
 if TYPE_CHECKING:
     from ..app import Services

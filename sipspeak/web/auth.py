@@ -29,11 +29,11 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from ..i18n import Text
 from ..security import hash_password, token_digest, verify_password
 from ..storage import NotFound, now_ms
 from ..storage.models import ROLES, User, WebSession
 from .errors import ApiError, api_error_response, as_api_error, error_response
-from ..i18n import Text
 
 if TYPE_CHECKING:
     from ..app import Services

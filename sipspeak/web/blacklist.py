@@ -24,12 +24,12 @@ from multidict import MultiDictProxy
 
 from ..crm.contact_reader import ImportFileError, open_reader
 from ..crm.phones import InvalidPhoneError, normalize_phone
+from ..i18n import Text, message_of
 from ..storage import Conflict, NotFound
 from ..storage.models import BlacklistEntry
 from .auth import STAFF, current_user, route
 from .errors import ApiError, BadRequest, Invalid, json_ok
 from .forms import Fields
-from ..i18n import Text, message_of
 from .layout import language_of, render
 from .pages import error_text, form_post, notice, services_of, tr
 

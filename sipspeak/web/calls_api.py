@@ -13,11 +13,11 @@ from typing import Any
 from aiohttp import web
 
 from ..calls.entry import ClickToCallError
+from ..i18n import Text, message_of
 from ..storage.models import Call
 from .auth import ALL_ROLES, current_user, route
 from .errors import ApiError, Forbidden, Invalid, json_ok
 from .forms import Fields
-from ..i18n import Text, message_of
 from .pages import services_of
 
 CALL_IN = {"type": "object", "properties": {

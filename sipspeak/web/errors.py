@@ -19,8 +19,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ..accounts import AccountError
-from ..storage import Conflict, NotFound
 from ..i18n import DEFAULT_LANGUAGE, Message, Text, message_of, render
+from ..storage import Conflict, NotFound
 
 
 class ApiError(Exception):

@@ -20,13 +20,13 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from ..i18n import Message, Text, message_of
 from ..storage import NotFound
 from ..storage.models import Folder, StoredFile
 from ..storage.repositories.files import check_name
 from .auth import ALL_ROLES, current_user, redirect, route
 from .errors import ApiError, BadRequest, Invalid, json_ok
 from .forms import Fields
-from ..i18n import Message, Text, message_of
 from .layout import language_of, render
 from .pages import error_text, form_post, notice, path_id, services_of, tr
 

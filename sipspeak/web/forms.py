@@ -13,8 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .errors import BadRequest, Invalid
 from ..i18n import Text
+from .errors import BadRequest, Invalid
 
 MAX_TEXT = 2000
 _TRUE = {"1", "true", "on", "yes", "да"}

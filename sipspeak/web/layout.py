@@ -15,11 +15,11 @@ import aiohttp_jinja2
 from aiohttp import web
 from markupsafe import Markup, escape
 
+from ..i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
 from ..storage import now_ms
 from ..storage.models import User
 from .auth import ROUTE_TABLE, USER, RouteSpec, csrf_token
 from .errors import ApiError
-from ..i18n import DEFAULT_LANGUAGE, LANGUAGES, translate
 
 if TYPE_CHECKING:
     from ..app import Services

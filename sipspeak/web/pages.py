@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..i18n import CATALOGUE, DEFAULT_LANGUAGE, translate
 from .auth import redirect
 from .errors import ApiError, as_api_error
-from ..i18n import CATALOGUE, DEFAULT_LANGUAGE, translate
 from .layout import ERROR_FIELD, language_of
 
 if TYPE_CHECKING:

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..accounts import NewUser, validate
+from ..i18n import Text, message_of
 from ..security import hash_password
 from ..storage import NotFound
 from ..storage.models import ROLES, Group, Role, User
 from .errors import Forbidden, Invalid
-from ..i18n import Text, message_of
 
 if TYPE_CHECKING:
     from ..app import Services

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..i18n import LANGUAGES, Text, translate
 from ..security import new_api_token
 from ..storage import NotFound, now_ms
 from ..storage.models import User
 from .auth import ALL_ROLES, current_user, redirect, route, safe_next
 from .errors import Invalid, json_ok
 from .forms import Fields
-from ..i18n import LANGUAGES, Text, translate
 from .layout import AGENT_STATES, current_agent_state, language_of, render
 from .people import People
 

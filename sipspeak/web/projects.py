@@ -13,11 +13,11 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from ..i18n import Text
 from ..storage.models import Project, User
 from . import projects_api
 from .auth import STAFF, current_user, route
 from .errors import ApiError, Invalid
-from ..i18n import Text
 from .layout import render
 from .pages import error_text, form_post, notice, path_id, services_of
 from .projects_service import (

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from ..i18n import Message, Text
 from ..media.amd.params import AmdParams, AmdParamsError
 from ..storage import NotFound
 from ..storage.models import (
@@ -29,7 +30,6 @@ from ..storage.models import (
 )
 from .auth import project_ids_for
 from .errors import Forbidden, Invalid
-from ..i18n import Message, Text
 from .sanitize import MAX_SCRIPT_CHARS, sanitize_html
 
 if TYPE_CHECKING:

@@ -7,11 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
+from ..i18n import Text
 from ..storage.models import Status
 from .auth import ADMIN, ALL_ROLES, route
 from .errors import ApiError, Invalid, json_ok
 from .forms import Fields
-from ..i18n import Text
 from .layout import render
 from .pages import error_text, form_post, notice, path_id, services_of
 

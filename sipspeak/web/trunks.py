@@ -15,12 +15,12 @@ from typing import Any
 
 from aiohttp import web
 
+from ..i18n import Text
 from ..storage import NotFound
 from ..storage.models import Trunk
 from .auth import ADMIN, STAFF, route
 from .errors import ApiError, Invalid, json_ok
 from .forms import Fields
-from ..i18n import Text
 from .layout import render
 from .pages import error_text, form_post, notice, path_id, services_of
 

@@ -22,12 +22,12 @@ from multidict import MultiDictProxy
 
 from ..crm.contact_fields import IGNORE
 from ..crm.contacts_import import ImportOptions, clean_tags, rejected_rows_csv
+from ..i18n import Text
+from ..i18n import render as in_language
 from ..storage.models import Project, User
 from .auth import STAFF, current_user, route
 from .errors import ApiError, BadRequest, Invalid, json_ok
 from .forms import json_object
-from ..i18n import Text
-from ..i18n import render as in_language
 from .layout import language_of, render
 from .pages import error_text, form_post, notice, path_id, services_of
 from .projects_service import project_for

@@ -45,10 +45,10 @@ from ..crm.contacts_import import (
     import_contacts,
     preview_file,
 )
+from ..i18n import Message, Text, joined, message_of, render
 from ..storage import Database
 from ..storage.models import Contact
 from .errors import ApiError, Invalid
-from ..i18n import Message, Text, joined, message_of, render
 
 if TYPE_CHECKING:
     from ..app import Services

@@ -73,6 +73,15 @@ async def test_click_to_call_rings_operator_first_then_bridges_the_customer(
                 done = await response.json()
             async with http.post(base, json={"operator_id": operator_id}) as response:
                 assert response.status == 422
+            # A call that cannot be placed is refused in the caller's language.
+            admin = await world.db.users.by_email("admin@x.test")
+            for language, message in (("ru", "номер телефона должен состоять из цифр"),
+                                      ("en", "the phone number must consist of digits")):
+                await world.db.users.update(admin.id, language=language)
+                async with http.post(base, json={"operator_id": operator_id,
+                                                 "phone": "+7 (903) нет"}) as response:
+                    assert response.status == 422
+                    assert (await response.json())["error"]["message"] == message
     finally:
         await server.close()
     assert topics.index("call.ringing") < topics.index("call.answered")

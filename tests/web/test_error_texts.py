@@ -16,7 +16,8 @@ from sipspeak.i18n import CATALOGUE, LANGUAGES, Text
 
 ROOT = Path(sipspeak.__file__).parent
 SOURCES = [ROOT / "accounts.py", ROOT / "i18n.py", *sorted((ROOT / "web").rglob("*.py")),
-           *sorted((ROOT / "crm").rglob("*.py")), *sorted((ROOT / "storage").rglob("*.py"))]
+           *sorted((ROOT / "crm").rglob("*.py")), *sorted((ROOT / "storage").rglob("*.py")),
+           ROOT / "calls" / "entry.py"]
 
 
 def placeholders(text: str) -> set[str]:
@@ -51,7 +52,8 @@ def test_the_sources_raise_with_keys() -> None:
 #: Errors whose message a user reads; ApiError's message is its third argument.
 USER_ERRORS = {"ApiError": 2, "Invalid": 0, "BadRequest": 0, "Forbidden": 0, "TooLarge": 0,
                "Conflict": 0, "NotFound": 0, "AccountError": 0, "ImportFileError": 0,
-               "XlsxFormatError": 0, "RowRejectedError": 0, "InvalidPhoneError": 0}
+               "XlsxFormatError": 0, "RowRejectedError": 0, "InvalidPhoneError": 0,
+               "ClickToCallError": 0}
 
 
 def test_no_user_facing_error_is_raised_with_a_bare_string() -> None:
