@@ -11,7 +11,9 @@ the Request-URI host and the ``authenticate`` hook answering 401 / 407 with the 
 credentials.  Inbound INVITEs are matched to a trunk by :meth:`match_inbound`: the source
 address must be the trunk's provider — its resolved address, or any other address its host
 name resolves to (providers spread calls over several servers behind one name) — and a
-request user naming the trunk's account picks among several trunks on one provider.
+request user naming the trunk's account picks among several trunks on one provider.  A trunk
+may also list the provider's networks («адреса провайдера», :mod:`.sources`): an INVITE from
+them is the trunk's whatever number it calls.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from sipspeak.sip.trunk import TrunkConfig, TrunkState, TrunkStatus
 from sipspeak.sip.trunk_aio import RequestChannel, TrunkManager, resolve, trunk_destination
 from sipspeak.storage import Database
 from sipspeak.storage.models import Trunk
+
+from .sources import Network, SourceListError, parse_sources, source_in
 
 __all__ = ["TrunkDirectory", "TrunkRoute", "trunk_config"]
 
@@ -230,14 +234,18 @@ class TrunkDirectory:
     async def match_inbound(self, source: Address, request_user: str | None) -> Trunk | None:
         """The active trunk an INVITE from ``source`` came through, or None.
 
-        The provider's own address (host and port) identifies the trunk.  A request from
-        another port of the provider's host, or from another address its host name resolves
-        to, counts only when it calls the trunk's account (the user part we registered, the
-        Request-URI of a call to our registered Contact), so a stranger on a shared host is
-        not a trunk.
+        The provider's own address (host and port) identifies the trunk.  Next, a trunk that
+        lists the source among its provider's networks (the one whose account is called, if
+        several do).  A request from another port of the provider's host, or from another
+        address its host name resolves to, counts only when it calls the trunk's account (the
+        user part we registered, the Request-URI of a call to our registered Contact), so a
+        stranger on a shared host is not a trunk.
         """
+        listed: list[Trunk] = []
         same_host: list[Trunk] = []
         for tid, trunk in list(self._trunks.items()):
+            if source_in(source.host, self._networks(trunk)):
+                listed.append(trunk)
             try:
                 address = await self.address(tid)
                 if address.host == source.host and address.port == source.port:
@@ -246,10 +254,23 @@ class TrunkDirectory:
                     same_host.append(trunk)
             except (OSError, LookupError):
                 continue
-        for trunk in same_host:
-            users = {trunk.username}
-            with contextlib.suppress(ValueError):
-                users.add(trunk_config(trunk).target.aor.user or "")
-            if request_user and request_user in users:
-                return trunk
-        return None
+        called = [t for t in listed + same_host if request_user and request_user in _accounts(t)]
+        if listed:
+            return next((t for t in called if t in listed), listed[0])
+        return called[0] if called else None
+
+    def _networks(self, trunk: Trunk) -> tuple[Network, ...]:
+        try:
+            return parse_sources(trunk.inbound_sources)
+        except SourceListError as exc:  # stored before validation existed, or edited by hand
+            log.warning("trunk %s: provider networks ignored: %s", trunk.name, exc)
+            return ()
+
+
+def _accounts(trunk: Trunk) -> set[str]:
+    """The user parts that call a trunk's account: its user name and its host's user."""
+    users = {trunk.username}
+    with contextlib.suppress(ValueError):
+        users.add(trunk_config(trunk).target.aor.user or "")
+    users.discard("")
+    return users

@@ -68,6 +68,8 @@ class Trunk:
     billing_increment_s: int
     created_at: int
     updated_at: int
+    inbound_sources: str = ""
+    """Networks the provider calls from besides its host's addresses ("185.45.152.0/24, …")."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..calls.sources import MAX_SOURCES, SourceListError, format_sources, parse_sources
 from ..i18n import Text
 from ..storage import NotFound
 from ..storage.models import Trunk
@@ -35,12 +36,14 @@ _LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?$")
 TRUNK_OUT: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"}, "name": {"type": "string"}, "username": {"type": "string"},
     "host": {"type": "string"}, "inbound_project_id": {"type": ["integer", "null"]},
-    "active": {"type": "boolean"}, "registration": {"type": ["string", "null"]}}}
+    "active": {"type": "boolean"}, "registration": {"type": ["string", "null"]},
+    "inbound_sources": {"type": "string"}}}
 TRUNK_IN: dict[str, Any] = {"type": "object", "properties": {
     "name": {"type": "string", "maxLength": MAX_NAME}, "username": {"type": "string"},
     "password": {"type": "string"},
     "host": {"type": "string", "examples": ["sip:192.168.1.100", "sip:117049@zadarma.com:5060"]},
-    "inbound_project_id": {"type": ["integer", "null"]}, "active": {"type": "boolean"}}}
+    "inbound_project_id": {"type": ["integer", "null"]}, "active": {"type": "boolean"},
+    "inbound_sources": {"type": "string", "examples": ["185.45.152.0/24, 195.122.19.9"]}}}
 
 
 def normalise_host(text: str) -> str:
@@ -69,6 +72,20 @@ def normalise_host(text: str) -> str:
         raise Invalid(Text("trunks.error.port", port=port), field="host")
     user = match.group("user")
     return "sip:" + (f"{user}@" if user else "") + host.lower() + (f":{int(port)}" if port else "")
+
+
+def normalise_sources(text: str) -> str:
+    """The provider's networks as stored (``"185.45.152.0/24, 195.122.19.9"``)."""
+    try:
+        return format_sources(parse_sources(text))
+    except SourceListError as exc:
+        if exc.reason == "many":
+            message = Text("trunks.error.sources_many", max=MAX_SOURCES)
+        elif exc.reason == "wide":
+            message = Text("trunks.error.sources_wide", entry=exc.entry)
+        else:
+            message = Text("trunks.error.sources_invalid", entry=exc.entry)
+        raise Invalid(message, field="inbound_sources") from None
 
 
 #: Last ``trunk.state`` event per trunk id, kept by :func:`_watch_trunk_states`.
@@ -112,7 +129,8 @@ async def _watch_trunk_states(app: web.Application) -> AsyncIterator[None]:
 def trunk_json(request: web.Request, trunk: Trunk) -> dict[str, Any]:
     return {"id": trunk.id, "name": trunk.name, "username": trunk.username, "host": trunk.host,
             "inbound_project_id": trunk.inbound_project_id, "active": trunk.active,
-            "robot": trunk.robot, "registration": registration_state(request, trunk.id)}
+            "robot": trunk.robot, "registration": registration_state(request, trunk.id),
+            "inbound_sources": trunk.inbound_sources}
 
 
 async def _project(request: web.Request, project_id: int | None) -> int | None:
@@ -142,7 +160,8 @@ async def create_trunk(request: web.Request, fields: Fields) -> int:
     trunk_id = await services_of(request).db.trunks.create(
         name=name, host=host, username=fields.text("username", max_len=100),
         password=fields.secret("password", max_len=100), inbound_project_id=project,
-        active=fields.flag("active", True))
+        active=fields.flag("active", True),
+        inbound_sources=normalise_sources(fields.text("inbound_sources", max_len=4000)))
     await _reload(request)
     return trunk_id
 
@@ -169,6 +188,9 @@ async def update_trunk(request: web.Request, trunk_id: int, fields: Fields) -> T
     if fields.has("inbound_project_id"):
         changes["inbound_project_id"] = await _project(
             request, fields.optional_int("inbound_project_id", low=1))
+    if fields.has("inbound_sources"):
+        changes["inbound_sources"] = normalise_sources(
+            fields.text("inbound_sources", max_len=4000))
     active = fields.optional_flag("active")
     if active is not None:
         changes["active"] = active

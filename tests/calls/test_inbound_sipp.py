@@ -135,6 +135,35 @@ async def test_provider_may_call_from_any_address_of_its_host_name(
     assert lookups == ["localhost"]  # looked up once, then cached
 
 
+async def test_provider_networks_listed_on_the_trunk_deliver_any_number(
+        world: World, spawn: Any) -> None:
+    # The provider's media servers (127.0.0.2) are neither the registrar nor its name's
+    # addresses; listed on the trunk, they deliver calls to a DID, not to our account.
+    trunk_id = await world.add_trunk(free_port())
+    project_id = await world.add_project(trunk_id, queue_timeout_s=20)
+    await world.db.trunks.update(trunk_id, inbound_project_id=project_id,
+                                 inbound_sources="127.0.0.2/32")
+    await world.runtime.reload_trunks()
+    code, out = await run_uac(spawn, world, "inbound_unattended.xml", port=free_port(),
+                              service="74951234567", source="127.0.0.2", rtpport="9")
+    assert code == 0, out[-2000:]
+    inbound = await world.log.wait("call.inbound", timeout=10)
+    assert inbound.data["trunk_id"] == trunk_id and inbound.data["project_id"] == project_id
+    await world.log.wait("call.ended", call_id=inbound.data["call_id"])
+    for _ in range(100):  # the CDR row is completed right after the event
+        if inbound.data["call_id"] in world.runtime.calls.finished:
+            break
+        await asyncio.sleep(0.05)
+    row = await world.db.calls.get(world.runtime.calls.finished[inbound.data["call_id"]])
+    assert row.direction == "inbound" and row.to_number == "74951234567"
+    # The same call from an address the trunk does not list is a stranger's.
+    code, out = await run_uac(spawn, world, "outsider.xml", port=free_port(),
+                              service="74951234567", source="127.0.0.3", fromuser="hacker",
+                              timeout=15)
+    assert code == 0, out[-2000:]
+    assert len(world.log.all("call.inbound")) == 1
+
+
 async def test_operator_manual_call_goes_out_through_his_trunk(
         world: World, spawn: Any, rtp_party: Any, tmp_path: Path) -> None:
     from callworld import start_provider

@@ -213,3 +213,26 @@ async def test_registration_state_follows_trunk_state_events(staff: Site) -> Non
     assert await shown()
     page = await (await (await staff.signed_in("admin@test.ru")).get("/settings/trunks")).text()
     assert "Зарегистрирован" in page
+
+
+async def test_trunk_provider_addresses_are_normalised_and_checked(staff: Site) -> None:
+    api = await admin_api(staff)
+    created = await api.api("POST", "/api/v1/trunks", {
+        "name": "zadarma", "host": "sip:117049@zadarma.com",
+        "inbound_sources": "185.45.152.7/24; 195.122.19.9\n195.122.19.9/32"})
+    assert created.status == 201, await created.text()
+    trunk = await created.json()
+    assert trunk["inbound_sources"] == "185.45.152.0/24, 195.122.19.9"
+    for value, message in (("sip.zadarma.com", "«sip.zadarma.com» — не IP-адрес и не сеть"),
+                           ("0.0.0.0/0", "сеть 0.0.0.0/0 слишком широкая")):
+        bad = await api.api("PATCH", f"/api/v1/trunks/{trunk['id']}", {"inbound_sources": value})
+        assert bad.status == 422
+        error = (await bad.json())["error"]
+        assert error["field"] == "inbound_sources" and message in error["message"]
+    # Refused values change nothing; an empty list removes the networks.
+    assert (await staff.db.trunks.get(trunk["id"])).inbound_sources == trunk["inbound_sources"]
+    cleared = await api.api("PATCH", f"/api/v1/trunks/{trunk['id']}", {"inbound_sources": ""})
+    assert (await cleared.json())["inbound_sources"] == ""
+    # The settings page edits them in the trunk's form.
+    page = await (await (await staff.signed_in("admin@test.ru")).get("/settings/trunks")).text()
+    assert 'name="inbound_sources"' in page

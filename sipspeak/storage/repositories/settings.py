@@ -75,14 +75,14 @@ class StatusesRepo(Repo):
 
 
 _TRUNK_FIELDS = ("name", "username", "password", "host", "inbound_project_id", "robot", "active",
-                 "price_per_minute_kopecks", "billing_increment_s")
+                 "price_per_minute_kopecks", "billing_increment_s", "inbound_sources")
 
 
 class TrunksRepo(Repo):
     async def create(self, *, name: str, host: str, username: str = "", password: str = "",
                      inbound_project_id: int | None = None, active: bool = True,
                      robot: bool = False, price_per_minute_kopecks: int = 0,
-                     billing_increment_s: int = 60) -> int:
+                     billing_increment_s: int = 60, inbound_sources: str = "") -> int:
         if not name.strip():
             raise ValueError("название транка не может быть пустым")
         if not host.strip():
@@ -92,10 +92,11 @@ class TrunksRepo(Repo):
             await self.ensure_name_free("trunks", name.strip(), message=_TRUNK_TAKEN)
             return await self.db.insert(
                 "INSERT INTO trunks(name, username, password, host, inbound_project_id, robot,"
-                " active, price_per_minute_kopecks, billing_increment_s, created_at, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " active, price_per_minute_kopecks, billing_increment_s, inbound_sources,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (name.strip(), username, password, host.strip(), inbound_project_id, int(robot),
-                 int(active), price_per_minute_kopecks, billing_increment_s, now, now))
+                 int(active), price_per_minute_kopecks, billing_increment_s, inbound_sources,
+                 now, now))
 
     async def get(self, trunk_id: int) -> Trunk:
         row = await self.db.fetchone("SELECT * FROM trunks WHERE id = ?", (trunk_id,))
