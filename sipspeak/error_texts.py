@@ -102,6 +102,7 @@ ERRORS_RU: dict[str, str] = {
     "trunks.error.sources_many": "адреса провайдера: не больше {max}",
     # -- calls (web/calls_api.py, click-to-call in calls/entry.py)
     "calls.error.unavailable": "телефония не запущена",
+    "monitoring.error.unavailable": "дозвон не запущен",
     "calls.error.operator_id": "нужен operator_id",
     "calls.error.own_name": "оператор звонит только от своего имени",
     "calls.error.phone": "нужен phone или contact_id",
@@ -371,6 +372,7 @@ ERRORS_EN: dict[str, str] = {
     "trunks.error.sources_wide": "provider addresses: the network {entry} is too wide",
     "trunks.error.sources_many": "provider addresses: at most {max}",
     "calls.error.unavailable": "telephony is not running",
+    "monitoring.error.unavailable": "the dialer is not running",
     "calls.error.operator_id": "operator_id is required",
     "calls.error.own_name": "an operator calls only on their own behalf",
     "calls.error.phone": "phone or contact_id is required",

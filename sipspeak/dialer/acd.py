@@ -158,6 +158,11 @@ class AcdQueue:
         """Waiting calls that only their own operator may take (not the pool's demand)."""
         return sum(1 for c in self._waiting.values() if c.operator_id is not None)
 
+    @property
+    def oldest_entered_ms(self) -> int | None:
+        """When the longest-waiting customer entered the queue (None: nobody waits)."""
+        return min((c.entered_ms for c in self._waiting.values()), default=None)
+
     def reserved_operator(self, call_id: str) -> int | None:
         """The operator held for ``call_id`` while it is dialled, if any."""
         return self._reserved.get(call_id)

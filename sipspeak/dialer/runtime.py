@@ -58,6 +58,7 @@ from sipspeak.dialer.campaign import (
     build_campaign,
     dial_state_after,
 )
+from sipspeak.dialer.monitoring import Board, board
 from sipspeak.dialer.ports import (
     AmdResult,
     AmdVerdict,
@@ -599,6 +600,10 @@ class CampaignRuntime:
             # On a call: the new status applies when the call (and wrap-up) is over.
             self._pending_status[operator_id] = trigger
         self._after_change()
+
+    def board(self) -> Board:
+        """«Мониторинг» (manual §7): every queue and its operators right now."""
+        return board(self.campaigns, self.roster, self.now_ms())
 
     def agent_status(self, operator_id: int) -> str:
         """The status the workspace shows for an operator: the one he chose (``available`` /

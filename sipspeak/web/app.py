@@ -19,6 +19,7 @@ from . import (
     blacklist,
     filemanager,
     groups,
+    monitoring,
     openapi,
     profile,
     statuses,
@@ -51,7 +52,8 @@ def create_app(services: Services) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static", HERE / "static", name="static")
     auth.setup_auth(app)
-    for module in (profile, openapi, users, groups, statuses, trunks, blacklist, filemanager):
+    for module in (profile, openapi, users, groups, statuses, trunks, blacklist, filemanager,
+                   monitoring):
         module.setup_routes(app)
     importlib.import_module(f"{__package__}.calls_api").setup_routes(app)
     for name in OPTIONAL_FEATURES:

@@ -5,12 +5,13 @@ test_dialer_e2e.py."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_calls import FakeCallLayer, until
 
 from sipspeak.dialer.ports import (
     AmdResult,
@@ -18,10 +19,8 @@ from sipspeak.dialer.ports import (
     CallAnswered,
     CallEnded,
     CallOutcome,
-    DialContact,
     OperatorAnswered,
     OperatorDeclined,
-    ProjectDialSettings,
 )
 from sipspeak.dialer.runtime import CampaignRuntime
 from sipspeak.events import EventBus
@@ -29,58 +28,6 @@ from sipspeak.storage import Database
 from sipspeak.storage.models import NewContact
 
 MINUTE = 60_000
-
-
-class FakeCallLayer:
-    """CallControl and OperatorRinger that only record what they are asked."""
-
-    def __init__(self) -> None:
-        self.originated: list[tuple[str, DialContact, ProjectDialSettings]] = []
-        self.bridged: list[tuple[str, int]] = []
-        self.hung_up: list[str] = []
-        self.rings: list[tuple[str, int, str]] = []
-        self.clock: Callable[[], int] | None = None
-        self.rung_at: list[int] = []
-        self.stopped: list[str] = []
-        self.hold_music: list[str] = []
-
-    def originate(self, contact: DialContact, settings: ProjectDialSettings) -> str:
-        call_id = f"fake-{len(self.originated) + 1}"
-        self.originated.append((call_id, contact, settings))
-        return call_id
-
-    def bridge(self, call_id: str, operator_id: int) -> None:
-        self.bridged.append((call_id, operator_id))
-
-    def hang_up(self, call_id: str) -> None:
-        self.hung_up.append(call_id)
-
-    def ring_operator(self, ring_id: str, operator_id: int, call_id: str, *,
-                      auto_answer: bool) -> None:
-        self.rings.append((ring_id, operator_id, call_id))
-        if self.clock is not None:
-            self.rung_at.append(self.clock())
-
-    def stop_ringing(self, ring_id: str) -> None:
-        self.stopped.append(ring_id)
-
-    def start_hold_music(self, call_id: str) -> None:
-        self.hold_music.append(call_id)
-
-    def phones(self) -> list[str]:
-        return [contact.phone for _, contact, _ in self.originated]
-
-    def call_of(self, phone: str) -> str:
-        return next(cid for cid, contact, _ in self.originated if contact.phone == phone)
-
-
-async def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 class Rig:
@@ -598,3 +545,39 @@ async def test_a_task_is_due_from_its_time_then_by_the_contact_s_retry_rules(rig
     await tasks.complete(task)
     assert await due(10_000) == []
     assert await tasks.open_auto_call_contacts([cid]) == set()
+
+
+async def test_the_board_shows_each_queue_and_its_operators_as_they_are(rig: Rig) -> None:
+    pid, _ = await rig.project(["79000000091"], dial_mode="progressive",
+                               strategy="round_robin")
+    first, second = [await rig.db.users.create(role="operator", full_name=name,
+                                               email=f"{name}@x.test", password_hash="x")
+                     for name in ("first", "second")]  # the second never signs in
+    group = await rig.db.groups.create("Смена")
+    await rig.db.groups.add_members(group, [first, second])
+    await rig.db.projects.set_groups(pid, [group])
+    runtime = await rig.start()
+    board = runtime.board()
+    [queue] = board.queues
+    assert (queue.project_id, queue.strategy.value, queue.running) == (pid, "round_robin", True)
+    assert (queue.waiting, queue.oldest_waiting_since_ms) == (0, None)
+    assert [(o.operator_id, o.state.value, o.since_ms) for o in queue.operators] == [
+        (first, "offline", None), (second, "offline", None)]
+
+    rig.bus.publish("agent.state", user_id=first, state="available", at=0)
+    await until(lambda: len(rig.calls.originated) == 1, "a dial for the available operator")
+    call_id = rig.calls.originated[0][0]
+    answered_at = runtime.now_ms()
+    runtime.on_call_event(CallAnswered(call_id, answered_at))
+    await until(lambda: len(rig.calls.rings) == 1, "the operator rung")
+    [queue] = runtime.board().queues
+    # The customer waits while the operator's phone rings.
+    assert queue.waiting == 1 and answered_at <= queue.oldest_waiting_since_ms <= runtime.now_ms()
+    line = queue.operators[0]
+    assert line.state.value == "ringing" and line.since_ms >= answered_at
+    runtime.on_operator_event(OperatorAnswered(rig.calls.rings[0][0], first, runtime.now_ms()))
+    board = runtime.board()
+    [queue] = board.queues
+    assert (queue.waiting, queue.oldest_waiting_since_ms) == (0, None)
+    assert queue.operators[0].state.value == "talking" and board.now_ms >= queue.operators[0].since_ms
+    assert queue.operators[1].state.value == "offline"

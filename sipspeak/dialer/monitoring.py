@@ -1,0 +1,68 @@
+"""«Мониторинг» (manual §7): the live picture of the queues and their operators.
+
+:func:`board` reads the campaign runtime's state at one instant — every running project's
+queue (strategy, customers waiting and since when) and the state of each of its operators
+with the moment he entered it — without changing anything.  The web layer shows it and pushes
+it to the browser when it changes; times are on the runtime's epoch clock (ms), so the page
+can count «Время» on from ``since_ms``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sipspeak.dialer.acd import QueueStrategy
+from sipspeak.dialer.agents import AgentRoster, AgentState
+from sipspeak.dialer.campaign import Campaign
+
+__all__ = ["Board", "OperatorLine", "QueueLine", "board"]
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorLine:
+    """One operator of a queue: his state («Статус») and since when («Время»)."""
+
+    operator_id: int
+    state: AgentState
+    since_ms: int | None
+    """None while he has not signed in since the service started (shown «Не в сети»)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLine:
+    """One project's queue."""
+
+    project_id: int
+    strategy: QueueStrategy
+    running: bool
+    """The project is launched and dialling (a stopped one still finishes its calls)."""
+    waiting: int
+    """«Звонки в очереди»: customers waiting for an operator."""
+    oldest_waiting_since_ms: int | None
+    operators: tuple[OperatorLine, ...]
+    """In the project's list order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    now_ms: int
+    queues: tuple[QueueLine, ...]
+
+
+def board(campaigns: Mapping[int, Campaign], roster: AgentRoster, now_ms: int) -> Board:
+    """The picture of every campaign the runtime holds, ordered by project id."""
+    queues = []
+    for project_id in sorted(campaigns):
+        campaign = campaigns[project_id]
+        operators = tuple(
+            OperatorLine(operator_id=op, state=roster[op].state, since_ms=roster[op].since_ms)
+            if op in roster else OperatorLine(operator_id=op, state=AgentState.OFFLINE,
+                                              since_ms=None)
+            for op in campaign.operator_ids
+        )
+        queues.append(QueueLine(
+            project_id=project_id, strategy=campaign.queue.settings.strategy,
+            running=campaign.switch.running, waiting=campaign.queue.waiting_count,
+            oldest_waiting_since_ms=campaign.queue.oldest_entered_ms, operators=operators))
+    return Board(now_ms=now_ms, queues=tuple(queues))

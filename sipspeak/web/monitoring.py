@@ -1,0 +1,171 @@
+"""«Мониторинг» (manual §7): the queues and their operators, live.
+
+``GET /monitoring`` is the page; ``GET /api/v1/monitoring`` answers the picture as JSON, and
+upgrades to a WebSocket when asked: the picture is sent at once and again whenever it changes
+(an operator's state, a call, a phone), at most every ``PUSH_MIN_INTERVAL_S``; the page counts
+«Время» on by itself between pushes.  An administrator sees every queue, a supervisor the
+projects he supervises.  The picture comes from the dialer's runtime
+(:meth:`~sipspeak.dialer.runtime.CampaignRuntime.board`); without it the API answers 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from yarl import URL
+
+from ..dialer.monitoring import Board
+from ..i18n import Text, translate
+from .auth import STAFF, route, visible_project_ids
+from .errors import ApiError, json_ok
+from .layout import language_of, render
+from .pages import services_of
+
+log = logging.getLogger(__name__)
+
+PUSH_MIN_INTERVAL_S = 0.25
+"""Bursts of events (a call answered, bridged, an operator rung …) make one push."""
+REFRESH_S = 5.0
+"""Without events the picture is re-read this often (wrap-up limits, a phone expiring)."""
+_TOPICS = ("agent.", "call.", "phone.", "trunk.", "project.")
+
+OPERATOR_OUT: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "name": {"type": "string"}, "state": {"type": "string"},
+    "state_label": {"type": "string"}, "since_ms": {"type": ["integer", "null"]},
+    "phone_online": {"type": "boolean"}}}
+QUEUE_OUT: dict[str, Any] = {"type": "object", "properties": {
+    "project_id": {"type": "integer"}, "project": {"type": "string"},
+    "strategy": {"type": "string"}, "strategy_label": {"type": "string"},
+    "running": {"type": "boolean"}, "waiting": {"type": "integer"},
+    "oldest_waiting_since_ms": {"type": ["integer", "null"]},
+    "phones_online": {"type": "integer"}, "phones_offline": {"type": "integer"},
+    "operators": {"type": "array", "items": OPERATOR_OUT}}}
+BOARD_OUT: dict[str, Any] = {"type": "object", "properties": {
+    "now_ms": {"type": "integer"}, "queues": {"type": "array", "items": QUEUE_OUT}}}
+
+
+def _board(request: web.Request) -> Board:
+    campaigns = getattr(services_of(request), "campaigns", None)
+    if campaigns is None:
+        raise ApiError(503, "unavailable", Text("monitoring.error.unavailable"))
+    board: Board = campaigns.board()
+    return board
+
+
+async def picture(request: web.Request) -> dict[str, Any]:
+    """The board as the caller may see it, with names and labels in his language."""
+    board = _board(request)
+    services = services_of(request)
+    visible = await visible_project_ids(request)
+    lang = language_of(request)
+    queues = [q for q in board.queues if visible is None or q.project_id in visible]
+    names = {p.id: p.name for p in await services.db.projects.list()}
+    users = {u.id: u for u in await services.db.users.list(include_deleted=True)}
+    phones = getattr(services.call_runtime, "phones", None)
+    now = asyncio.get_running_loop().time()
+
+    def online(operator_id: int) -> bool:
+        user = users.get(operator_id)
+        return bool(phones is not None and user is not None and user.extension
+                    and phones.is_online(user.extension, now))
+
+    out = []
+    for queue in queues:
+        operators = [{
+            "id": line.operator_id,
+            "name": users[line.operator_id].full_name if line.operator_id in users else "",
+            "state": line.state.value,
+            "state_label": translate(f"monitoring.state.{line.state.value}", lang),
+            "since_ms": line.since_ms,
+            "phone_online": online(line.operator_id),
+        } for line in queue.operators]
+        phones_online = sum(1 for o in operators if o["phone_online"])
+        out.append({
+            "project_id": queue.project_id, "project": names.get(queue.project_id, ""),
+            "strategy": queue.strategy.value,
+            "strategy_label": translate(f"projects.strategy.{queue.strategy.value}", lang),
+            "running": queue.running, "waiting": queue.waiting,
+            "oldest_waiting_since_ms": queue.oldest_waiting_since_ms,
+            "phones_online": phones_online, "phones_offline": len(operators) - phones_online,
+            "operators": operators,
+        })
+    return {"now_ms": board.now_ms, "queues": out}
+
+
+async def monitoring_page(request: web.Request) -> web.Response:
+    """Операторы и очереди в реальном времени."""
+    try:
+        initial: dict[str, Any] | None = await picture(request)
+    except ApiError:
+        initial = None
+    return await render(request, "monitoring.html", {
+        "initial": json.dumps(initial, ensure_ascii=False).replace("</", "<\\/")})
+
+
+async def api_monitoring(request: web.Request) -> web.StreamResponse:
+    """The queues and their operators now; as a WebSocket, pushed whenever they change."""
+    socket = web.WebSocketResponse(heartbeat=30.0)
+    if not socket.can_prepare(request).ok:
+        return json_ok(await picture(request))
+    origin = request.headers.get("Origin")
+    if origin is not None and URL(origin).host != request.url.host:
+        # A page of another site cannot open the push with the user's cookies.
+        raise ApiError(403, "forbidden", Text("api.error.forbidden"))
+    _board(request)  # 503 before the upgrade when the dialer does not run
+    await socket.prepare(request)
+    await _push(request, socket)
+    return socket
+
+
+async def _push(request: web.Request, socket: web.WebSocketResponse) -> None:
+    """Send the picture now and whenever the bus says something changed, until the page
+    closes (a message from the page is ignored; closing it ends the push)."""
+    changed = asyncio.Event()
+    changed.set()
+    subscription = services_of(request).bus.subscribe(*_TOPICS)
+
+    async def watch() -> None:
+        while True:
+            await subscription.get()
+            changed.set()
+
+    async def listen() -> None:
+        async for message in socket:
+            if message.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+                break
+
+    watcher = asyncio.create_task(watch(), name="monitoring-watch")
+    reader = asyncio.create_task(listen(), name="monitoring-read")
+    last: str | None = None
+    try:
+        while not reader.done() and not socket.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), REFRESH_S)
+            changed.clear()
+            try:
+                text = json.dumps(await picture(request), ensure_ascii=False)
+            except ApiError:  # the dialer stopped under the page
+                break
+            if text != last:
+                await socket.send_str(text)
+                last = text
+            await asyncio.sleep(PUSH_MIN_INTERVAL_S)
+    except ConnectionError:
+        pass  # the page went away between two pushes
+    finally:
+        watcher.cancel()
+        reader.cancel()
+        await asyncio.gather(watcher, reader, return_exceptions=True)
+        subscription.close()
+        await socket.close()
+
+
+def setup_routes(app: web.Application) -> None:
+    route(app, "GET", "/monitoring", monitoring_page, roles=STAFF, name="monitoring")
+    route(app, "GET", "/api/v1/monitoring", api_monitoring, roles=STAFF, api=True,
+          response_schema=BOARD_OUT)

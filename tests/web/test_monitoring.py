@@ -1,0 +1,178 @@
+"""«Мониторинг» (§7): the queues and their operators through the API, the page and the push.
+
+The dialer's runtime is the real one over the site's SQLite file and bus; only the call
+layer under it records what it is asked (tests/fake_calls.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from fake_calls import FakeCallLayer, until
+from test_browser import load_driver
+from test_browser import until as browser_until
+from webtools import PASSWORD, Site
+
+from sipspeak.dialer.ports import CallAnswered
+from sipspeak.dialer.runtime import CampaignRuntime
+from sipspeak.storage.models import NewContact
+
+
+@pytest.fixture
+async def dialer(staff: Site) -> AsyncIterator[tuple[Site, CampaignRuntime, FakeCallLayer]]:
+    """Two launched projects: «Продажи» supervised by sup@, with the operator (Оператор) and
+    a second one who never signs in (Иванова); «Опросы» of nobody's group, supervised by
+    nobody."""
+    db = staff.db
+    trunk = await db.trunks.create(name="t", host="sip:127.0.0.1:5999", username="u",
+                                   password="p")
+    common: dict[str, Any] = {"trunk_id": trunk, "caller_id": "74950001122",
+                              "dial_mode": "progressive", "client_time_from": "00:00",
+                              "client_time_to": "00:00", "launched": True}
+    sales = await db.projects.create("Продажи", supervisor_id=staff.users["sup@test.ru"],
+                                     strategy="round_robin", **common)
+    await db.projects.create("Опросы", strategy="linear", **common)
+    second = await staff.user("operator", "ivanova@test.ru", full_name="Иванова")
+    group = await db.groups.create("Смена")
+    await db.groups.add_members(group, [staff.users["oper@test.ru"], second])
+    await db.projects.set_groups(sales, [group])
+    await db.contacts.insert_many(project_id=sales, upload_id=None,
+                                  contacts=[NewContact(phone="79000000001")])
+    calls = FakeCallLayer()
+    runtime = CampaignRuntime(db=db, bus=staff.services.bus, calls=calls, ringer=calls,
+                              tick_ms=20)
+    await runtime.start()
+    staff.services.campaigns = runtime
+    try:
+        yield staff, runtime, calls
+    finally:
+        staff.services.campaigns = None
+        await runtime.aclose()
+
+
+async def picture(site: Site, email: str) -> tuple[int, dict[str, Any]]:
+    api = site.browser(bearer=await site.token_for(email))
+    response = await api.get("/api/v1/monitoring")
+    return response.status, await response.json()
+
+
+async def test_without_the_dialer_the_page_says_so_and_the_api_answers_503(staff: Site) -> None:
+    status, body = await picture(staff, "admin@test.ru")
+    assert status == 503 and body["error"]["message"] == "дозвон не запущен"
+    page = await (await (await staff.signed_in("admin@test.ru")).get("/monitoring")).text()
+    assert "Дозвон не запущен: мониторинг недоступен" in page
+    assert '<script type="application/json" id="monitoring-initial">null</script>' in page
+
+
+async def test_each_role_sees_the_queues_it_may(dialer: tuple[Site, CampaignRuntime,
+                                                             FakeCallLayer]) -> None:
+    site, runtime, _ = dialer
+    status, admin = await picture(site, "admin@test.ru")
+    assert status == 200
+    assert [(q["project"], q["strategy"]) for q in admin["queues"]] == [
+        ("Продажи", "round_robin"), ("Опросы", "linear")]
+    sales = admin["queues"][0]
+    assert sales["strategy_label"] == "По кругу, после того, кто ответил последним"
+    assert [(o["name"], o["state"], o["state_label"], o["since_ms"])
+            for o in sales["operators"]] == [("Оператор", "offline", "Не в системе", None),
+                                             ("Иванова", "offline", "Не в системе", None)]
+    assert (sales["waiting"], sales["oldest_waiting_since_ms"]) == (0, None)
+    # No phone registrar in this test: every operator's phone counts as offline.
+    assert (sales["phones_online"], sales["phones_offline"]) == (0, 2)
+    assert admin["now_ms"] <= runtime.now_ms()
+    status, sup = await picture(site, "sup@test.ru")
+    assert status == 200 and [q["project"] for q in sup["queues"]] == ["Продажи"]
+    status, _ = await picture(site, "oper@test.ru")
+    assert status == 403
+
+
+async def test_the_page_is_pushed_every_change(dialer: tuple[Site, CampaignRuntime,
+                                                            FakeCallLayer]) -> None:
+    site, runtime, calls = dialer
+    browser = await site.signed_in("sup@test.ru")
+    page = await (await browser.get("/monitoring")).text()
+    assert '"project": "Продажи"' in page and "Опросы" not in page
+
+    async with browser.session.ws_connect("/api/v1/monitoring") as socket:
+        async def next_picture() -> dict[str, Any]:
+            message = await socket.receive(timeout=10)
+            assert message.type is aiohttp.WSMsgType.TEXT, message
+            return json.loads(message.data)
+
+        first = await next_picture()
+        assert first["queues"][0]["operators"][0]["state"] == "offline"
+        operator = site.users["oper@test.ru"]
+        site.services.bus.publish("agent.state", user_id=operator, state="available", at=0)
+        # The operator is free, the progressive dialer calls for him, the customer answers
+        # and waits while his phone rings: each step reaches the page without asking.
+        seen: list[str] = []
+        while not seen or seen[-1] != "ringing":
+            queue = (await next_picture())["queues"][0]
+            line = queue["operators"][0]
+            seen.append(line["state"])
+            if line["state"] == "available":
+                await until(lambda: bool(calls.originated), "a dial for the free operator")
+                runtime.on_call_event(CallAnswered(calls.originated[0][0], runtime.now_ms()))
+        assert seen[0] == "available" and len(calls.rings) == 1
+        assert line["state_label"] == "Ожидание ответа" and line["since_ms"] is not None
+        assert queue["waiting"] == 1 and queue["oldest_waiting_since_ms"] <= runtime.now_ms()
+
+
+async def test_a_page_of_another_site_cannot_open_the_push(
+        dialer: tuple[Site, CampaignRuntime, FakeCallLayer]) -> None:
+    site, _, _ = dialer
+    browser = await site.signed_in("admin@test.ru")
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await browser.session.ws_connect("/api/v1/monitoring",
+                                         headers={"Origin": "https://evil.example"})
+    assert refused.value.status == 403
+    async with browser.session.ws_connect(
+            "/api/v1/monitoring", headers={"Origin": site.base.rstrip("/")}) as socket:
+        message = await socket.receive(timeout=10)
+        assert [q["project"] for q in json.loads(message.data)["queues"]] == [
+            "Продажи", "Опросы"]
+
+
+async def test_the_page_in_chromium_follows_the_operators_live(
+        dialer: tuple[Site, CampaignRuntime, FakeCallLayer]) -> None:
+    site, _, _ = dialer
+    driver = load_driver()
+    base = site.base.rstrip("/")
+    async with driver.ChromiumDriver.launch() as browser:
+        await browser.navigate(f"{base}/login")
+        await browser.type_text(await browser.wait_for('input[name="email"]'), "admin@test.ru")
+        await browser.type_text(await browser.find('input[name="password"]'), PASSWORD)
+        await browser.click(await browser.find('form button[type="submit"]'))
+
+        async def signed_in() -> bool:
+            return str(await browser.current_url()).rstrip("/") == base
+
+        await browser_until(signed_in, "the dashboard after sign-in", timeout=60)
+        await browser.navigate(f"{base}/monitoring")
+        operator = site.users["oper@test.ru"]
+        cell = f'section[data-project] tr[data-operator="{operator}"] td.state'
+
+        async def shows(text: str) -> bool:
+            found = await browser.execute(
+                f"var c = document.querySelector('{cell}'); return c ? c.textContent : null;")
+            return bool(found == text)
+
+        await browser_until(lambda: shows("Не в системе"), "the operator signed out")
+        site.services.bus.publish("agent.state", user_id=operator, state="pause", at=0)
+        # Pushed over the WebSocket: no reload, no polling by the page.
+        await browser_until(lambda: shows("Пауза"), "the pause pushed to the page")
+        since = f'section[data-project] tr[data-operator="{operator}"] td.since'
+
+        async def counting() -> bool:
+            text = await browser.execute(
+                f"return document.querySelector('{since}').textContent;")
+            return bool(text) and text not in ("", "00:00")
+
+        await browser_until(counting, "«Время» counting on in the page")
+        assert await browser.execute(
+            "return document.getElementById('monitoring-link').hidden;") is True
+        severe = [e for e in await browser.console_logs() if e.get("level") == "SEVERE"]
+        assert severe == []
