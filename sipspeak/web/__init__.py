@@ -21,7 +21,7 @@ How a feature module plugs in (``def setup_routes(app: web.Application) -> None`
   ``errors.ApiError`` / ``Invalid`` / ``Forbidden`` (or storage ``Conflict`` / ``NotFound``)
   become ``{"error": {"code", "message", "field"}}`` with 400/403/404/409/422 on the API and
   the error page on pages; ``pages.form_post`` re-renders a form on bad input.  Raise them
-  with ``i18n.Text("<area>.error.<name>", **values)`` (texts in :mod:`sipspeak.error_texts`): the
+  with ``i18n.Text("<area>.error.<name>", **values)`` (texts in :mod:`sipspeak.i18n.errors`): the
   answer says it in the reader's language (``pages.error_text`` for a page's own context).
 * Services read optionally: ``services.trunk_states`` (trunk id → state, else the last
   ``trunk.state`` bus event is shown) and ``services.file_limits``

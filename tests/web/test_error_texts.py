@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 import sipspeak
-from sipspeak.error_texts import ERRORS_EN, ERRORS_RU
+from sipspeak.i18n.errors import ERRORS_EN, ERRORS_RU
 from sipspeak.i18n import CATALOGUE, LANGUAGES, Text
 
 ROOT = Path(sipspeak.__file__).parent
-SOURCES = [ROOT / "accounts.py", ROOT / "i18n.py", *sorted((ROOT / "web").rglob("*.py")),
-           *sorted((ROOT / "crm").rglob("*.py")), *sorted((ROOT / "storage").rglob("*.py")),
-           ROOT / "calls" / "entry.py"]
+SOURCES = [ROOT / "accounts.py", ROOT / "calls" / "entry.py",
+           *(path for area in ("i18n", "web", "crm", "storage")
+             for path in sorted((ROOT / area).rglob("*.py")))]
 
 
 def placeholders(text: str) -> set[str]:
