@@ -64,6 +64,24 @@ class World:
         await self.runtime.reload_trunks()
         return trunk_id
 
+    async def inbound_project(self, provider_port: int, *, host: str | None = None,
+                              **sources: str) -> tuple[int, int]:
+        """A trunk whose provider is on ``provider_port`` and a project taking its inbound
+        calls (queue timeout 20 s); ``inbound_sources`` may list the provider's networks.
+        Returns (trunk id, project id)."""
+        trunk_id = await self.add_trunk(provider_port, host=host)
+        project_id = await self.add_project(trunk_id, queue_timeout_s=20)
+        await self.db.trunks.update(trunk_id, inbound_project_id=project_id, **sources)
+        await self.runtime.reload_trunks()
+        return trunk_id, project_id
+
+    async def start_phone(self, spawn: Any, directory: Path, **options: Any) -> Path:
+        """The operator's baresip phone (:func:`baresip_phone` ``options``), registered."""
+        baresip_phone(directory, registrar_port=self.sip_port, **options)
+        await spawn(["stdbuf", "-oL", "baresip", "-f", str(directory), "-t", "60"])
+        await self.log.wait("phone.online", timeout=20, extension=OPERATOR_EXTENSION)
+        return directory
+
     async def add_project(self, trunk_id: int, **settings: Any) -> int:
         values: dict[str, Any] = {"trunk_id": trunk_id, "caller_id": "74950001122",
                                   "music_on_hold": True, "operator_auto_answer": True,

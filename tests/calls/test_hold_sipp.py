@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from callworld import World, baresip_phone, dominant_frequency, free_port
+from callworld import World, dominant_frequency, free_port
 from test_inbound_sipp import run_uac
 
 
@@ -52,15 +52,9 @@ async def test_operator_hears_music_while_the_customer_holds(
         world: World, spawn: Any, rtp_party: Any, tmp_path: Path) -> None:
     caller = rtp_party(1000.0)
     provider_port = free_port()
-    trunk_id = await world.add_trunk(provider_port)
-    project_id = await world.add_project(trunk_id, queue_timeout_s=20)
-    await world.db.trunks.update(trunk_id, inbound_project_id=project_id)
-    await world.runtime.reload_trunks()
+    trunk_id, project_id = await world.inbound_project(provider_port)
     operator_id = await world.add_operator(trunk_id, project_id)
-    directory = baresip_phone(tmp_path / "phone", registrar_port=world.sip_port,
-                              record=True)
-    await spawn(["stdbuf", "-oL", "baresip", "-f", str(directory), "-t", "60"])
-    await world.log.wait("phone.online", timeout=20, extension="101")
+    directory = await world.start_phone(spawn, tmp_path / "phone", record=True)
     heard = HeardByPhone(directory)
 
     provider = asyncio.create_task(run_uac(spawn, world, "inbound_hold.xml", port=provider_port,

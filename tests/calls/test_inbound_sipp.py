@@ -41,14 +41,9 @@ async def test_inbound_call_reaches_an_operator_of_the_trunks_project(
         world: World, spawn: Any, rtp_party: Any, tmp_path: Path) -> None:
     caller = rtp_party(1000.0)
     provider_port = free_port()
-    trunk_id = await world.add_trunk(provider_port)
-    project_id = await world.add_project(trunk_id, queue_timeout_s=20)
-    await world.db.trunks.update(trunk_id, inbound_project_id=project_id)
-    await world.runtime.reload_trunks()
+    trunk_id, project_id = await world.inbound_project(provider_port)
     operator_id = await world.add_operator(trunk_id, project_id)
-    directory = baresip_phone(tmp_path / "phone", registrar_port=world.sip_port)
-    await spawn(["stdbuf", "-oL", "baresip", "-f", str(directory), "-t", "60"])
-    await world.log.wait("phone.online", timeout=20, extension="101")
+    await world.start_phone(spawn, tmp_path / "phone")
 
     provider = asyncio.create_task(run_uac(spawn, world, "inbound.xml", port=provider_port,
                                            service="117049", rtpport=str(caller.port),
@@ -109,10 +104,8 @@ async def test_provider_may_call_from_any_address_of_its_host_name(
 
     monkeypatch.setattr(trunks, "lookup_addresses", provider_dns)
     provider_port = free_port()
-    trunk_id = await world.add_trunk(provider_port, host=f"sip:localhost:{provider_port}")
-    project_id = await world.add_project(trunk_id, queue_timeout_s=20)
-    await world.db.trunks.update(trunk_id, inbound_project_id=project_id)
-    await world.runtime.reload_trunks()
+    trunk_id, project_id = await world.inbound_project(
+        provider_port, host=f"sip:localhost:{provider_port}")
 
     # The second server, another port, calling the trunk's account (our registered Contact):
     # the trunk's call, answered and queued for its project (which has nobody to take it).
@@ -139,11 +132,8 @@ async def test_provider_networks_listed_on_the_trunk_deliver_any_number(
         world: World, spawn: Any) -> None:
     # The provider's media servers (127.0.0.2) are neither the registrar nor its name's
     # addresses; listed on the trunk, they deliver calls to a DID, not to our account.
-    trunk_id = await world.add_trunk(free_port())
-    project_id = await world.add_project(trunk_id, queue_timeout_s=20)
-    await world.db.trunks.update(trunk_id, inbound_project_id=project_id,
-                                 inbound_sources="127.0.0.2/32")
-    await world.runtime.reload_trunks()
+    trunk_id, project_id = await world.inbound_project(free_port(),
+                                                       inbound_sources="127.0.0.2/32")
     code, out = await run_uac(spawn, world, "inbound_unattended.xml", port=free_port(),
                               service="74951234567", source="127.0.0.2", rtpport="9")
     assert code == 0, out[-2000:]

@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from callworld import World, baresip_phone, free_port
+from callworld import World, free_port
 from test_inbound_sipp import run_uac
 
 
@@ -18,13 +18,9 @@ async def test_a_registered_phone_is_rung_after_a_restart(
         world: World, spawn: Any, rtp_party: Any, tmp_path: Path) -> None:
     caller = rtp_party(1000.0)
     provider_port = free_port()
-    trunk_id = await world.add_trunk(provider_port)
-    project_id = await world.add_project(trunk_id, queue_timeout_s=20)
-    await world.db.trunks.update(trunk_id, inbound_project_id=project_id)
+    trunk_id, project_id = await world.inbound_project(provider_port)
     operator_id = await world.add_operator(trunk_id, project_id)
-    directory = baresip_phone(tmp_path / "phone", registrar_port=world.sip_port)
-    await spawn(["stdbuf", "-oL", "baresip", "-f", str(directory), "-t", "60"])
-    await world.log.wait("phone.online", timeout=20, extension="101")
+    await world.start_phone(spawn, tmp_path / "phone")
     for _ in range(100):  # the binding is written behind the REGISTER's answer
         if await world.db.phone_bindings.live(0):
             break

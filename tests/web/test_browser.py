@@ -8,6 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from webtools import PASSWORD, Site
 
@@ -32,16 +33,21 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float 
         await asyncio.sleep(0.1)
 
 
+async def sign_in(browser: Any, base: str, email: str) -> None:
+    """Sign in through the login page and wait for the dashboard."""
+    await browser.navigate(f"{base}/login")
+    await browser.type_text(await browser.wait_for('input[name="email"]'), email)
+    await browser.type_text(await browser.find('input[name="password"]'), PASSWORD)
+    await browser.click(await browser.find('form button[type="submit"]'))
+    await until(lambda: _url_is(browser, f"{base}/"), "the dashboard after sign-in", timeout=60)
+
+
 async def test_admin_creates_group_status_and_trunk_in_the_browser(staff: Site) -> None:
     driver = load_driver()
     base = staff.base.rstrip("/")
     db = staff.db
     async with driver.ChromiumDriver.launch() as browser:
-        await browser.navigate(f"{base}/login")
-        await browser.type_text(await browser.find('input[name="email"]'), "admin@test.ru")
-        await browser.type_text(await browser.find('input[name="password"]'), PASSWORD)
-        await browser.click(await browser.find('form button[type="submit"]'))
-        await until(lambda: _url_is(browser, f"{base}/"), "the dashboard after sign-in")
+        await sign_in(browser, base, "admin@test.ru")
         assert "Дашборд" in await browser.text(await browser.find("main h1"))
 
         await browser.click(await browser.find("#menu-toggle"))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from test_browser import load_driver, until
-from webtools import PASSWORD, Site
+from test_browser import load_driver, sign_in
+from webtools import Site
 
 from sipspeak.web.auth import ROUTE_TABLE
 from sipspeak.web.projects_service import TABS
@@ -58,15 +58,7 @@ async def test_every_page_renders_without_console_errors(staff: Site, tmp_path: 
     pages = await _pages(staff, tmp_path)
     assert len(pages) >= 12
     async with driver.ChromiumDriver.launch() as browser:
-        await browser.navigate(f"{base}/login")
-        await browser.type_text(await browser.wait_for('input[name="email"]'), "admin@test.ru")
-        await browser.type_text(await browser.find('input[name="password"]'), PASSWORD)
-        await browser.click(await browser.find('form button[type="submit"]'))
-
-        async def signed_in() -> bool:
-            return str(await browser.current_url()).rstrip("/") == base
-
-        await until(signed_in, "the dashboard after sign-in", timeout=60)
+        await sign_in(browser, base, "admin@test.ru")
         problems: list[str] = []
         for page in pages:
             await browser.navigate(base + page)

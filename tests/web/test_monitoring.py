@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 from fake_calls import FakeCallLayer, until
-from test_browser import load_driver
+from test_browser import load_driver, sign_in
 from test_browser import until as browser_until
-from webtools import PASSWORD, Site
+from webtools import Site
 
 from sipspeak.dialer.ports import CallAnswered
 from sipspeak.dialer.runtime import CampaignRuntime
@@ -142,15 +142,7 @@ async def test_the_page_in_chromium_follows_the_operators_live(
     driver = load_driver()
     base = site.base.rstrip("/")
     async with driver.ChromiumDriver.launch() as browser:
-        await browser.navigate(f"{base}/login")
-        await browser.type_text(await browser.wait_for('input[name="email"]'), "admin@test.ru")
-        await browser.type_text(await browser.find('input[name="password"]'), PASSWORD)
-        await browser.click(await browser.find('form button[type="submit"]'))
-
-        async def signed_in() -> bool:
-            return str(await browser.current_url()).rstrip("/") == base
-
-        await browser_until(signed_in, "the dashboard after sign-in", timeout=60)
+        await sign_in(browser, base, "admin@test.ru")
         await browser.navigate(f"{base}/monitoring")
         operator = site.users["oper@test.ru"]
         cell = f'section[data-project] tr[data-operator="{operator}"] td.state'
