@@ -28,7 +28,6 @@ import contextlib
 import csv
 import io
 import pickle
-import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -56,6 +55,7 @@ from sipspeak.crm.contact_rows import (
     cell_text,
 )
 from sipspeak.crm.enrichment import Enricher, default_enricher
+from sipspeak.crm.spreadsheet import formula_safe
 from sipspeak.i18n import Message, Text, joined
 
 __all__ = [
@@ -79,7 +79,6 @@ MAX_REJECTED_LISTED = 100_000
 _QUEUE_DEPTH = 2
 _PUT_POLL_S = 0.2
 
-_PHONE_LIKE = re.compile(r"[+\-\d\s().]*")
 DUPLICATE_IN_PROJECT = Text("crm.error.duplicate_in_project")
 BLACKLISTED = Text("crm.error.blacklisted")
 
@@ -249,18 +248,8 @@ def rejected_rows_csv(rejected: Sequence[RejectedRow]) -> str:
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(["Строка", "Телефон", "Причина"])
     for row in rejected:
-        writer.writerow([row.row, _csv_safe(row.phone), str(row.reason)])
+        writer.writerow([row.row, formula_safe(row.phone), str(row.reason)])
     return out.getvalue()
-
-
-def _csv_safe(text: str) -> str:
-    """A value that spreadsheet programs will not run as a formula (CWE-1236)."""
-    first = text[:1]
-    if first in ("=", "@", "\t", "\r") or (
-        first in ("+", "-") and not _PHONE_LIKE.fullmatch(text)
-    ):
-        return "'" + text
-    return text
 
 
 def clean_tags(tags: Sequence[str]) -> list[str]:

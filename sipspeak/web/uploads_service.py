@@ -45,6 +45,7 @@ from ..crm.contacts_import import (
     import_contacts,
     preview_file,
 )
+from ..crm.spreadsheet import formula_safe
 from ..i18n import Message, Text, joined, message_of, render
 from ..storage import Database
 from ..storage.models import Contact
@@ -474,14 +475,6 @@ def _export_row(contact: Contact) -> list[Any]:
             contact.dial_state, contact.attempts]
 
 
-def _safe(value: Any) -> Any:
-    # A value starting with = + - @ would run as a formula in a spreadsheet (CWE-1236).
-    if isinstance(value, str) and value[:1] in ("=", "@", "-") or (
-            isinstance(value, str) and value[:1] == "+" and not value[1:].isdigit()):
-        return "'" + value
-    return value
-
-
 async def contact_pages(db: Database, project_id: int, kind: str,
                         *, chunk: int = 5000) -> AsyncIterator[list[Contact]]:
     states = EXPORT_STATES[kind]
@@ -504,7 +497,7 @@ async def export_csv(db: Database, project_id: int, kind: str) -> AsyncIterator[
         out = io.StringIO()
         writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
         for contact in page:
-            writer.writerow([_safe(v) for v in _export_row(contact)])
+            writer.writerow([formula_safe(v) for v in _export_row(contact)])
         yield out.getvalue().encode()
 
 
@@ -520,7 +513,7 @@ async def export_xlsx(db: Database, project_id: int, kind: str, target: Path) ->
 
 def _append_rows(sheet: Any, rows: list[list[Any]]) -> None:
     for row in rows:
-        sheet.append([_safe(v) for v in row])
+        sheet.append([formula_safe(v) for v in row])
 
 
 __all__ = [
