@@ -5,9 +5,10 @@ call layer is exercised end to end in tests/dialer/test_dialer_e2e.py."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from sipspeak.dialer.ports import DialContact, ProjectDialSettings
+from sipspeak.dialer.runtime import CampaignRuntime
 
 
 class FakeCallLayer:
@@ -60,3 +61,7 @@ async def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> N
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+StartDialer = Callable[[], Awaitable[tuple[CampaignRuntime, FakeCallLayer]]]
+"""The web tests' ``start_dialer`` fixture: starts the campaign runtime over a FakeCallLayer."""

@@ -10,7 +10,7 @@ at the package's top and imports nothing of it, so every layer (accounts, storag
 web pages) raises its errors with it.
 
 The texts, by concept: :mod:`.ui` (layout, menu, settings pages), :mod:`.projects` (projects
-and the base upload), :mod:`.monitoring`, :mod:`.errors` (what services, storage and the
+and the base upload), :mod:`.reports`, :mod:`.monitoring`, :mod:`.errors` (what services, storage and the
 contacts import tell a user).
 """
 
@@ -22,6 +22,7 @@ from typing import Union
 from .errors import ERRORS_EN, ERRORS_RU
 from .monitoring import MONITORING_EN, MONITORING_RU
 from .projects import PROJECTS_EN, PROJECTS_RU
+from .reports import REPORTS_EN, REPORTS_RU
 from .ui import UI
 
 LANGUAGES = ("ru", "en")
@@ -103,4 +104,5 @@ def message_of(exc: BaseException) -> Message:
 
 extend({"ru": PROJECTS_RU, "en": PROJECTS_EN})
 extend({"ru": MONITORING_RU, "en": MONITORING_EN})
+extend({"ru": REPORTS_RU, "en": REPORTS_EN})
 extend({"ru": ERRORS_RU, "en": ERRORS_EN})

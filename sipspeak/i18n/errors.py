@@ -103,6 +103,11 @@ ERRORS_RU: dict[str, str] = {
     # -- calls (web/calls_api.py, click-to-call in calls/entry.py)
     "calls.error.unavailable": "телефония не запущена",
     "monitoring.error.unavailable": "дозвон не запущен",
+    # -- reports (web/reports.py)
+    "reports.error.date": "дата в формате ГГГГ-ММ-ДД",
+    "reports.error.zone": "неизвестный часовой пояс «{zone}»",
+    "reports.error.order": "период кончается раньше, чем начинается",
+    "reports.error.span": "период не длиннее {days} дней",
     "calls.error.operator_id": "нужен operator_id",
     "calls.error.own_name": "оператор звонит только от своего имени",
     "calls.error.phone": "нужен phone или contact_id",
@@ -373,6 +378,11 @@ ERRORS_EN: dict[str, str] = {
     "trunks.error.sources_many": "provider addresses: at most {max}",
     "calls.error.unavailable": "telephony is not running",
     "monitoring.error.unavailable": "the dialer is not running",
+    # -- reports (web/reports.py)
+    "reports.error.date": "a date as YYYY-MM-DD",
+    "reports.error.zone": "unknown time zone “{zone}”",
+    "reports.error.order": "the period ends before it starts",
+    "reports.error.span": "the period is at most {days} days long",
     "calls.error.operator_id": "operator_id is required",
     "calls.error.own_name": "an operator calls only on their own behalf",
     "calls.error.phone": "phone or contact_id is required",

@@ -22,6 +22,7 @@ from . import (
     monitoring,
     openapi,
     profile,
+    reports,
     statuses,
     trunks,
     users,
@@ -53,7 +54,7 @@ def create_app(services: Services) -> web.Application:
     app.router.add_static("/static", HERE / "static", name="static")
     auth.setup_auth(app)
     for module in (profile, openapi, users, groups, statuses, trunks, blacklist, filemanager,
-                   monitoring):
+                   monitoring, reports):
         module.setup_routes(app)
     importlib.import_module(f"{__package__}.calls_api").setup_routes(app)
     for name in OPTIONAL_FEATURES:

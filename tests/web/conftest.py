@@ -11,9 +11,11 @@ from aiohttp.test_utils import TestServer
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from fake_calls import FakeCallLayer, StartDialer
 from webtools import Site, make_config
 
 from sipspeak.app import Services
+from sipspeak.dialer.runtime import CampaignRuntime
 from sipspeak.storage import Database
 from sipspeak.web.app import create_app
 
@@ -57,3 +59,27 @@ async def staff(site: Site) -> Site:
     await site.user("operator", "oper@test.ru", full_name="Оператор", extension="333")
     return site
 
+
+
+@pytest.fixture
+async def start_dialer(staff: Site) -> AsyncIterator[StartDialer]:
+    """``await start_dialer()`` starts the real campaign runtime on the site's storage and bus
+    (the projects it finds launched) over a call layer that records what it is asked
+    (tests/fake_calls.py), and wires it into the site's services; stopped at the end."""
+    started: list[CampaignRuntime] = []
+
+    async def start() -> tuple[CampaignRuntime, FakeCallLayer]:
+        calls = FakeCallLayer()
+        runtime = CampaignRuntime(db=staff.db, bus=staff.services.bus, calls=calls,
+                                  ringer=calls, tick_ms=20)
+        await runtime.start()
+        started.append(runtime)
+        staff.services.campaigns = runtime
+        return runtime, calls
+
+    try:
+        yield start
+    finally:
+        staff.services.campaigns = None
+        for runtime in started:
+            await runtime.aclose()

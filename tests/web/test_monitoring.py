@@ -6,12 +6,11 @@ layer under it records what it is asked (tests/fake_calls.py)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from fake_calls import FakeCallLayer, until
+from fake_calls import FakeCallLayer, StartDialer, until
 from test_browser import load_driver, sign_in
 from test_browser import until as browser_until
 from webtools import Site
@@ -22,7 +21,8 @@ from sipspeak.storage.models import NewContact
 
 
 @pytest.fixture
-async def dialer(staff: Site) -> AsyncIterator[tuple[Site, CampaignRuntime, FakeCallLayer]]:
+async def dialer(staff: Site, start_dialer: StartDialer,
+                 ) -> tuple[Site, CampaignRuntime, FakeCallLayer]:
     """Two launched projects: «Продажи» supervised by sup@, with the operator (Оператор) and
     a second one who never signs in (Иванова); «Опросы» of nobody's group, supervised by
     nobody."""
@@ -41,16 +41,8 @@ async def dialer(staff: Site) -> AsyncIterator[tuple[Site, CampaignRuntime, Fake
     await db.projects.set_groups(sales, [group])
     await db.contacts.insert_many(project_id=sales, upload_id=None,
                                   contacts=[NewContact(phone="79000000001")])
-    calls = FakeCallLayer()
-    runtime = CampaignRuntime(db=db, bus=staff.services.bus, calls=calls, ringer=calls,
-                              tick_ms=20)
-    await runtime.start()
-    staff.services.campaigns = runtime
-    try:
-        yield staff, runtime, calls
-    finally:
-        staff.services.campaigns = None
-        await runtime.aclose()
+    runtime, calls = await start_dialer()
+    return staff, runtime, calls
 
 
 async def picture(site: Site, email: str) -> tuple[int, dict[str, Any]]:

@@ -1,0 +1,53 @@
+"""The catalogue's section for «Отчеты» (§6)."""
+
+from __future__ import annotations
+
+REPORTS_RU: dict[str, str] = {
+    "reports.operators": "Статистика операторов",
+    "reports.from": "С",
+    "reports.to": "По",
+    "reports.tz": "Часовой пояс",
+    "reports.group": "Группа пользователей",
+    "reports.search": "ФИО или внутренний номер",
+    "reports.columns": "Столбцы",
+    "reports.all_columns": "Все",
+    "reports.download_csv": "Скачать CSV",
+    "reports.download_xlsx": "Скачать XLSX",
+    "reports.col.name": "ФИО",
+    "reports.col.phone": "Тел.",
+    "reports.col.groups": "Группа",
+    "reports.col.on_line": "В линии",
+    "reports.col.available": "Доступен",
+    "reports.col.paused": "Пауза",
+    "reports.col.do_not_disturb": "Не беспокоить",
+    "reports.col.wrap_up": "В карточке",
+    "reports.col.talking": "В разговоре",
+    "reports.col.inactive": "Неактивен",
+    "reports.col.ringing": "Ожидание ответа",
+    "reports.col.ringback": "Слушает гудки",
+}
+
+REPORTS_EN: dict[str, str] = {
+    "reports.operators": "Operator statistics",
+    "reports.from": "From",
+    "reports.to": "To",
+    "reports.tz": "Time zone",
+    "reports.group": "User group",
+    "reports.search": "Name or extension",
+    "reports.columns": "Columns",
+    "reports.all_columns": "All",
+    "reports.download_csv": "Download CSV",
+    "reports.download_xlsx": "Download XLSX",
+    "reports.col.name": "Name",
+    "reports.col.phone": "Phone",
+    "reports.col.groups": "Group",
+    "reports.col.on_line": "On the line",
+    "reports.col.available": "Available",
+    "reports.col.paused": "Pause",
+    "reports.col.do_not_disturb": "Do not disturb",
+    "reports.col.wrap_up": "Wrap-up",
+    "reports.col.talking": "Talking",
+    "reports.col.inactive": "Inactive",
+    "reports.col.ringing": "Ringing",
+    "reports.col.ringback": "Hearing ringback",
+}

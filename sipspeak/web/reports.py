@@ -1,0 +1,253 @@
+"""«Отчеты» → «Статистика операторов» (manual §6.3): time in each status per operator.
+
+One row per operator for a period of whole days (``from``..``to`` inclusive, in the time
+zone ``tz``, the call center's Europe/Moscow by default): «В линии», «Доступен», «Пауза»,
+«Не беспокоить», «В карточке», «В разговоре», «Неактивен», «Ожидание ответа», «Слушает
+гудки», summed by :func:`~sipspeak.dialer.agent_stats.operator_statistics` from the status
+history (closed intervals in storage, and — while the dialer runs — each operator's current
+state up to now).  An administrator sees every operator, a supervisor the operators of the
+projects he supervises.  The page, ``GET /api/v1/reports/operators`` and the CSV / XLSX
+downloads take the same filters (``from``, ``to``, ``tz``, ``group_id``, ``q``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aiohttp import web
+from openpyxl import Workbook
+
+from ..crm.spreadsheet import formula_safe
+from ..dialer.agent_stats import OperatorStatistics, format_hms, operator_statistics
+from ..dialer.agents import AgentState, AgentStateInterval
+from ..i18n import Text, translate
+from ..storage.db import now_ms
+from ..storage.models import User
+from .auth import STAFF, current_user, route
+from .errors import Invalid, json_ok
+from .forms import Fields
+from .layout import language_of, render
+from .pages import error_text, services_of
+
+DEFAULT_ZONE = "Europe/Moscow"
+MAX_DAYS = 366
+COLUMNS = ("on_line", "available", "paused", "do_not_disturb", "wrap_up", "talking",
+           "inactive", "ringing", "ringback")
+"""The manual's status columns, in its order; each is ``<column>_ms`` of the statistics."""
+_STATES = frozenset(state.value for state in AgentState)
+
+ROW_OUT: dict[str, Any] = {"type": "object", "properties": {
+    "user_id": {"type": "integer"}, "name": {"type": "string"},
+    "extension": {"type": ["string", "null"]}, "phone": {"type": "string"},
+    "groups": {"type": "array", "items": {"type": "string"}},
+    **{f"{c}_ms": {"type": "integer"} for c in COLUMNS}}}
+REPORT_OUT: dict[str, Any] = {"type": "object", "properties": {
+    "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
+    "tz": {"type": "string"}, "items": {"type": "array", "items": ROW_OUT}}}
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    first: date
+    last: date
+    zone: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    user: User
+    groups: tuple[str, ...]
+    stats: OperatorStatistics
+
+    def duration(self, column: str) -> int:
+        value: int = getattr(self.stats, f"{column}_ms")
+        return value
+
+
+def _day(fields: Fields, name: str, default: date) -> date:
+    text = fields.text(name, max_len=20)
+    if not text:
+        return default
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Invalid(Text("reports.error.date"), field=name) from None
+
+
+def read_period(fields: Fields) -> Period:
+    """The report's days from the filters: today by default; at most ``MAX_DAYS``."""
+    zone_name = fields.text("tz", DEFAULT_ZONE, max_len=64)
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(Text("reports.error.zone", zone=zone_name), field="tz") from None
+    today = datetime.now(zone).date()
+    first = _day(fields, "from", today)
+    last = _day(fields, "to", first if fields.has("from") else today)
+    if last < first:
+        raise Invalid(Text("reports.error.order"), field="to")
+    if (last - first).days >= MAX_DAYS:
+        raise Invalid(Text("reports.error.span", days=MAX_DAYS), field="to")
+
+    def midnight(day: date) -> int:
+        return int(datetime.combine(day, time(), zone).timestamp() * 1000)
+
+    return Period(first=first, last=last, zone=zone_name, start_ms=midnight(first),
+                  end_ms=midnight(last + timedelta(days=1)))
+
+
+async def _operators(request: web.Request) -> list[User]:
+    """The operators the caller may see, in name order."""
+    db = services_of(request).db
+    user = current_user(request)
+    operators = await db.users.list(role="operator")
+    if user.role == "admin":
+        return operators
+    allowed: set[int] = set()
+    for project in await db.projects.list(supervisor_id=user.id):
+        allowed |= set(await db.projects.operator_ids(project.id))
+    return [o for o in operators if o.id in allowed]
+
+
+async def _intervals(request: web.Request, period: Period) -> list[AgentStateInterval]:
+    """The status history overlapping the period: stored intervals (an open one ends now)
+    and, while the dialer runs, each operator's current state so far."""
+    services = services_of(request)
+    now = now_ms()
+    out = [
+        AgentStateInterval(row.user_id, AgentState(row.state), row.started_at,
+                           max(row.started_at, row.ended_at if row.ended_at is not None else now))
+        for row in await services.db.intervals.between(start=period.start_ms, end=period.end_ms)
+        if row.state in _STATES
+    ]
+    campaigns = getattr(services, "campaigns", None)
+    if campaigns is not None:
+        live_now = campaigns.now_ms()
+        out += [machine.open_interval(max(live_now, machine.since_ms))
+                for machine in campaigns.roster.machines()]
+    return out
+
+
+async def operator_report(request: web.Request, fields: Fields) -> tuple[Period, list[ReportRow]]:
+    """The rows of §6.3 for the filters in ``fields``."""
+    period = read_period(fields)
+    group_id = fields.optional_int("group_id", low=1)
+    search = fields.text("q", max_len=100).casefold()
+    groups = await services_of(request).db.groups.list()
+    names_of: dict[int, list[str]] = {}
+    for group in groups:
+        for member in group.member_ids:
+            names_of.setdefault(member, []).append(group.name)
+    members = None
+    if group_id is not None:
+        members = {m for g in groups if g.id == group_id for m in g.member_ids}
+    operators = [o for o in await _operators(request)
+                 if (members is None or o.id in members)
+                 and (not search or search in o.full_name.casefold()
+                      or search in (o.extension or ""))]
+    intervals = await _intervals(request, period)
+    rows = [ReportRow(user=o, groups=tuple(names_of.get(o.id, ())),
+                      stats=operator_statistics(o.id, intervals,
+                                                period_start_ms=period.start_ms,
+                                                period_end_ms=period.end_ms))
+            for o in operators]
+    return period, rows
+
+
+def _row_json(row: ReportRow) -> dict[str, Any]:
+    return {"user_id": row.user.id, "name": row.user.full_name, "extension": row.user.extension,
+            "phone": row.user.phone, "groups": list(row.groups),
+            **{f"{c}_ms": row.duration(c) for c in COLUMNS}}
+
+
+def _table(rows: list[ReportRow], lang: str) -> list[list[Any]]:
+    """Header and rows as the downloads write them (durations HH:MM:SS)."""
+    header = [translate(f"reports.col.{c}", lang) for c in ("name", "phone", "groups", *COLUMNS)]
+    body = [[formula_safe(_name(r.user)), formula_safe(r.user.phone),
+             formula_safe(", ".join(r.groups)), *(format_hms(r.duration(c)) for c in COLUMNS)]
+            for r in rows]
+    return [header, *body]
+
+
+def _name(user: User) -> str:
+    return f"{user.full_name} ({user.extension})" if user.extension else user.full_name
+
+
+async def reports_page(request: web.Request) -> web.Response:
+    """Статистика операторов: время в каждом статусе за период."""
+    fields = await Fields.read(request)
+    error = None
+    try:
+        period, rows = await operator_report(request, fields)
+    except Invalid as exc:
+        error = exc
+        period, rows = await operator_report(request, Fields.of({}))
+    query = request.query_string
+    return await render(request, "reports/operators.html", {
+        "period": period, "rows": rows, "columns": COLUMNS, "format_hms": format_hms,
+        "name_of": _name, "groups": await services_of(request).db.groups.list(),
+        "group_id": fields.optional_int("group_id", low=1) if error is None else None,
+        "q": fields.text("q", max_len=100) if error is None else "",
+        "downloads": f"?{query}" if query and error is None else "",
+        "error": None if error is None else error_text(request, error),
+    }, status=200 if error is None else error.status)
+
+
+async def api_operators(request: web.Request) -> web.Response:
+    """Operator statistics (§6.3) for a period: milliseconds in each status per operator."""
+    period, rows = await operator_report(request, await Fields.read(request))
+    return json_ok({"from": period.first.isoformat(), "to": period.last.isoformat(),
+                    "tz": period.zone, "items": [_row_json(r) for r in rows]})
+
+
+def _filename(period: Period, suffix: str) -> str:
+    return f"operators-{period.first.isoformat()}-{period.last.isoformat()}.{suffix}"
+
+
+async def operators_csv(request: web.Request) -> web.Response:
+    """The report as CSV (``;``, UTF-8 with BOM: Excel in Russian locales opens it)."""
+    period, rows = await operator_report(request, await Fields.read(request))
+    out = io.StringIO()
+    csv.writer(out, delimiter=";", lineterminator="\r\n").writerows(
+        _table(rows, language_of(request)))
+    return web.Response(body=("\ufeff" + out.getvalue()).encode(), content_type="text/csv",
+                        charset="utf-8", headers={"Content-Disposition":
+                                                  f'attachment; filename="{_filename(period, "csv")}"'})
+
+
+async def operators_xlsx(request: web.Request) -> web.Response:
+    """The report as an XLSX workbook."""
+    period, rows = await operator_report(request, await Fields.read(request))
+    table = _table(rows, language_of(request))
+
+    def build() -> bytes:
+        book = Workbook()
+        sheet = book.active
+        sheet.title = translate("reports.operators", language_of(request))[:31]
+        for line in table:
+            sheet.append(line)
+        out = io.BytesIO()
+        book.save(out)
+        return out.getvalue()
+
+    body = await asyncio.to_thread(build)
+    return web.Response(body=body, content_type=(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        headers={"Content-Disposition": f'attachment; filename="{_filename(period, "xlsx")}"'})
+
+
+def setup_routes(app: web.Application) -> None:
+    query = ("from", "to", "tz", "group_id", "q")
+    route(app, "GET", "/reports", reports_page, roles=STAFF, name="reports")
+    route(app, "GET", "/reports/operators.csv", operators_csv, roles=STAFF)
+    route(app, "GET", "/reports/operators.xlsx", operators_xlsx, roles=STAFF)
+    route(app, "GET", "/api/v1/reports/operators", api_operators, roles=STAFF, api=True,
+          response_schema=REPORT_OUT, query=query)
