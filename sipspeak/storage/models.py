@@ -270,6 +270,32 @@ class Call:
 
 
 @dataclass(frozen=True, slots=True)
+class CallFilter:
+    """The calls report's filters (manual §6.2); ``None`` / empty = not filtered."""
+
+    started_from: int | None = None
+    started_to: int | None = None
+    project_ids: frozenset[int] | None = None
+    """The projects the reader may see (None = all)."""
+    project_id: int | None = None
+    operator_id: int | None = None
+    direction: str | None = None
+    result: str | None = None
+    phone: str = ""
+    """Digits found in the contact's, the caller's or the called number."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallReportRow:
+    """A call with the names the calls report shows beside it."""
+
+    call: Call
+    project_name: str
+    operator_name: str
+    contact_name: str
+
+
+@dataclass(frozen=True, slots=True)
 class OperatorInterval:
     id: int
     user_id: int

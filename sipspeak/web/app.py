@@ -23,6 +23,7 @@ from . import (
     openapi,
     profile,
     reports,
+    reports_calls,
     statuses,
     trunks,
     users,
@@ -54,7 +55,7 @@ def create_app(services: Services) -> web.Application:
     app.router.add_static("/static", HERE / "static", name="static")
     auth.setup_auth(app)
     for module in (profile, openapi, users, groups, statuses, trunks, blacklist, filemanager,
-                   monitoring, reports):
+                   monitoring, reports, reports_calls):
         module.setup_routes(app)
     importlib.import_module(f"{__package__}.calls_api").setup_routes(app)
     for name in OPTIONAL_FEATURES:

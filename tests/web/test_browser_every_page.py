@@ -40,7 +40,7 @@ async def _pages(site: Site, tmp_path: Path) -> list[str]:
         if spec.method != "GET" or spec.api or "admin" not in spec.roles:
             continue
         path = spec.path
-        if path.endswith((".csv", ".xlsx", "/download")):
+        if path.endswith((".csv", ".xlsx", "/download", "/recording")):
             continue  # downloads, not pages
         if _PARAM.search(path):
             prefix = next((p for p in ids if path.startswith(p)), None)

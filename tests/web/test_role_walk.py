@@ -41,10 +41,15 @@ async def world(site: Site) -> dict[str, str]:
     await db.contacts.insert_many(project_id=project, upload_id=upload,
                                   contacts=[NewContact(phone="+79228711345")])
     contact = (await db.contacts.list(project_id=project))[0].id
+    recordings = site.services.config.recordings_dir
+    recordings.mkdir(parents=True, exist_ok=True)
+    (recordings / "call.wav").write_bytes(b"RIFF")
+    call = await db.calls.open(direction="outbound", started_at=1, project_id=project,
+                               recording_path=str(recordings / "call.wav"))
     return {"users": str(oper), "groups": str(group), "projects": str(project),
             "statuses": str(status), "trunks": str(trunk), "folders": str(folder),
             "files": str(file_id), "notifications": str(note), "uploads": str(upload),
-            "contacts": str(contact), "phone": "+79228711345"}
+            "contacts": str(contact), "calls": str(call), "phone": "+79228711345"}
 
 
 def concrete(spec: RouteSpec, ids: dict[str, str], *, existing: bool) -> str:

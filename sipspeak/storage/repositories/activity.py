@@ -8,7 +8,7 @@ from dataclasses import fields
 from ...i18n import Text
 from ..db import now_ms
 from ..errors import NotFound
-from ..models import Call, Notification, OperatorInterval
+from ..models import Call, CallFilter, CallReportRow, Notification, OperatorInterval
 from .base import Repo, record
 
 _CALL_COLUMNS = tuple(f.name for f in fields(Call) if f.name != "id")
@@ -63,6 +63,52 @@ class CallsRepo(Repo):
         sql += " ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?"
         params += [limit, offset]
         return [record(Call, r) for r in await self.db.fetchall(sql, params)]
+
+    @staticmethod
+    def _where(where: CallFilter) -> tuple[str, builtins.list[object]]:
+        sql = " WHERE 1=1"
+        params: builtins.list[object] = []
+        for clause, value in (("c.started_at >= ?", where.started_from),
+                              ("c.started_at < ?", where.started_to),
+                              ("c.project_id = ?", where.project_id),
+                              ("c.operator_id = ?", where.operator_id),
+                              ("c.direction = ?", where.direction),
+                              ("c.result = ?", where.result)):
+            if value is not None:
+                sql += f" AND {clause}"
+                params.append(value)
+        if where.project_ids is not None:
+            sql += (f" AND c.project_id IN ({', '.join('?' * len(where.project_ids))})"
+                    if where.project_ids else " AND 0")
+            params += sorted(where.project_ids)
+        if where.phone:
+            sql += " AND (c.contact_phone LIKE ? OR c.from_number LIKE ? OR c.to_number LIKE ?)"
+            params += [f"%{where.phone}%"] * 3
+        return sql, params
+
+    async def report_count(self, where: CallFilter) -> int:
+        """How many calls the report's filters keep («Количество»)."""
+        sql, params = self._where(where)
+        row = await self.db.fetchone(f"SELECT COUNT(*) AS n FROM calls c{sql}", params)
+        return int(row["n"]) if row is not None else 0
+
+    async def report(self, where: CallFilter, *, limit: int = 100,
+                     offset: int = 0) -> builtins.list[CallReportRow]:
+        """A page of the calls report, newest first, with the project's, the operator's and
+        the contact's names."""
+        sql, params = self._where(where)
+        rows = await self.db.fetchall(
+            "SELECT c.*, COALESCE(p.name, '') AS project_name,"
+            " COALESCE(u.full_name, '') AS operator_name,"
+            " COALESCE(k.full_name, '') AS contact_name FROM calls c"
+            " LEFT JOIN projects p ON p.id = c.project_id"
+            " LEFT JOIN users u ON u.id = c.operator_id"
+            f" LEFT JOIN contacts k ON k.id = c.contact_id{sql}"
+            " ORDER BY c.started_at DESC, c.id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset])
+        return [CallReportRow(call=record(Call, r), project_name=r["project_name"],
+                              operator_name=r["operator_name"], contact_name=r["contact_name"])
+                for r in rows]
 
     async def close_dangling(self, *, now: int) -> int:
         """Close calls left open by a stopped process as "lost" (run at start-up)."""

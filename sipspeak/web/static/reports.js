@@ -2,7 +2,8 @@
 (function () {
   "use strict";
   var chooser = document.getElementById("report-columns");
-  var table = document.getElementById("operator-statistics");
+  var table = document.getElementById("operator-statistics") ||
+    document.getElementById("calls-report");
   if (!chooser || !table) { return; }
   var boxes = chooser.querySelectorAll("input[data-column]");
 

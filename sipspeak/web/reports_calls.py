@@ -1,0 +1,278 @@
+"""«Отчеты» → «Звонки» (manual §6.2): every call with the columns of the manual.
+
+Filters: a period of whole days in a time zone (as :mod:`.reports`), project, direction,
+result, operator and a number (digits of the contact's, caller's or called number).  The page
+shows «Количество» and the calls a page at a time, newest first, with a column chooser and the
+recording to play or download; the CSV / XLSX downloads hold every call the filters keep (up to
+``MAX_EXPORT``).  An administrator sees every call, a supervisor the calls of his projects.
+A recording is served only from the recordings directory, to a user who may see its call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from openpyxl import Workbook
+
+from ..calls.cdr import ClientStatus, OperatorStatus
+from ..crm.spreadsheet import formula_safe
+from ..i18n import Text, translate
+from ..storage import NotFound
+from ..storage.models import CallFilter, CallReportRow
+from .auth import STAFF, route, visible_project_ids
+from .errors import ApiError, Invalid, json_ok
+from .forms import Fields
+from .layout import language_of, render
+from .pages import error_text, path_id, services_of
+from .reports import Period, read_period
+
+PAGE_SIZE = 100
+MAX_EXPORT = 200_000
+DIRECTIONS = ("outbound", "inbound")
+RESULTS = ("answered", "busy", "no_answer", "failed", "congestion", "lost",
+           "answering_machine", "abandoned")
+COLUMNS = ("project", "id", "date", "direction", "kind", "phone", "from", "to", "duration",
+           "billing", "dial", "wait", "talk", "client_status", "operator_status", "contact",
+           "operator", "region", "timezone", "result", "tags", "robot_status", "price")
+"""The manual's columns, in its order (the recording is the page's own last column)."""
+
+CALL_OUT: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "project_id": {"type": ["integer", "null"]},
+    "project": {"type": "string"}, "started_at": {"type": "integer"},
+    "direction": {"type": "string"}, "kind": {"type": "string"},
+    "contact_phone": {"type": "string"}, "from_number": {"type": "string"},
+    "to_number": {"type": "string"}, "duration_ms": {"type": "integer"},
+    "billing_ms": {"type": "integer"}, "dial_ms": {"type": "integer"},
+    "wait_ms": {"type": "integer"}, "talk_ms": {"type": "integer"},
+    "client_status": {"type": "string"}, "operator_status": {"type": "string"},
+    "contact": {"type": "string"}, "operator_id": {"type": ["integer", "null"]},
+    "operator": {"type": "string"}, "region": {"type": ["string", "null"]},
+    "timezone": {"type": ["string", "null"]}, "result": {"type": "string"},
+    "tags": {"type": "string"}, "robot_status": {"type": ["string", "null"]},
+    "price_kopecks": {"type": "integer"}, "recording": {"type": "boolean"}}}
+REPORT_OUT: dict[str, Any] = {"type": "object", "properties": {
+    "count": {"type": "integer"}, "page": {"type": "integer"},
+    "items": {"type": "array", "items": CALL_OUT}}}
+
+_CLIENT = {status.value: status.name.lower() for status in ClientStatus}
+_OPERATOR = {status.value: status.name.lower() for status in OperatorStatus if status.value}
+
+
+async def read_filter(request: web.Request, fields: Fields) -> tuple[Period, CallFilter]:
+    period = read_period(fields)
+    direction = fields.text("direction", max_len=20) or None
+    if direction is not None and direction not in DIRECTIONS:
+        raise Invalid(Text("reports.error.choice"), field="direction")
+    result = fields.text("result", max_len=30) or None
+    if result is not None and result not in RESULTS:
+        raise Invalid(Text("reports.error.choice"), field="result")
+    phone = "".join(ch for ch in fields.text("phone", max_len=40) if ch.isdigit())
+    visible = await visible_project_ids(request)
+    return period, CallFilter(
+        started_from=period.start_ms, started_to=period.end_ms,
+        project_ids=None if visible is None else frozenset(visible),
+        project_id=fields.optional_int("project_id", low=1),
+        operator_id=fields.optional_int("operator_id", low=1),
+        direction=direction, result=result, phone=phone)
+
+
+def _seconds(ms: int) -> int:
+    return (ms + 500) // 1000
+
+
+def cells(row: CallReportRow, lang: str, zone: ZoneInfo) -> dict[str, Any]:
+    """The row's columns as the report shows them (durations in seconds, price in roubles)."""
+    call = row.call
+    when = datetime.fromtimestamp(call.started_at / 1000, zone)
+    client = _CLIENT.get(call.client_status)
+    operator = _OPERATOR.get(call.operator_status)
+    return {
+        "project": row.project_name, "id": call.id, "date": when.strftime("%d-%m-%Y %H:%M:%S"),
+        "direction": translate(f"reports.direction.{call.direction}", lang),
+        "kind": translate(f"reports.kind.{call.kind}", lang),
+        "phone": call.contact_phone, "from": call.from_number, "to": call.to_number,
+        "duration": _seconds(call.duration_ms), "billing": _seconds(call.billing_ms),
+        "dial": _seconds(call.dial_ms), "wait": _seconds(call.wait_ms),
+        "talk": _seconds(call.talk_ms),
+        "client_status": translate(f"reports.client.{client}", lang) if client
+        else call.client_status,
+        "operator_status": translate(f"reports.operator.{operator}", lang) if operator
+        else call.operator_status,
+        "contact": row.contact_name, "operator": row.operator_name,
+        "region": call.region or "", "timezone": call.timezone or "",
+        "result": translate(f"reports.result.{call.result}", lang) if call.result else "",
+        "tags": call.tags, "robot_status": call.robot_status or "",
+        "price": f"{call.price_kopecks // 100}.{call.price_kopecks % 100:02d}",
+    }
+
+
+def _call_json(row: CallReportRow) -> dict[str, Any]:
+    call = row.call
+    return {"id": call.id, "project_id": call.project_id, "project": row.project_name,
+            "started_at": call.started_at, "direction": call.direction, "kind": call.kind,
+            "contact_phone": call.contact_phone, "from_number": call.from_number,
+            "to_number": call.to_number, "duration_ms": call.duration_ms,
+            "billing_ms": call.billing_ms, "dial_ms": call.dial_ms, "wait_ms": call.wait_ms,
+            "talk_ms": call.talk_ms, "client_status": call.client_status,
+            "operator_status": call.operator_status, "contact": row.contact_name,
+            "operator_id": call.operator_id, "operator": row.operator_name,
+            "region": call.region, "timezone": call.timezone, "result": call.result,
+            "tags": call.tags, "robot_status": call.robot_status,
+            "price_kopecks": call.price_kopecks, "recording": bool(call.recording_path)}
+
+
+def _page(fields: Fields) -> int:
+    return fields.optional_int("page", low=1, high=10**6) or 1
+
+
+async def calls_page(request: web.Request) -> web.Response:
+    """Звонки: все звонки периода с колонками руководства и записями разговоров."""
+    services = services_of(request)
+    fields = await Fields.read(request)
+    lang = language_of(request)
+    error = None
+    try:
+        period, where = await read_filter(request, fields)
+        page = _page(fields)
+    except ApiError as exc:
+        error = exc
+        fields = Fields.of({})
+        period, where = await read_filter(request, fields)
+        page = 1
+    db = services.db
+    count = await db.calls.report_count(where)
+    rows = await db.calls.report(where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    zone = ZoneInfo(period.zone)
+    visible = await visible_project_ids(request)
+    projects = [p for p in await db.projects.list() if visible is None or p.id in visible]
+    query = {k: v for k, v in request.query.items() if k != "page"} if error is None else {}
+    return await render(request, "reports/calls.html", {
+        "period": period, "where": where, "count": count, "page": page,
+        "pages": max(1, -(-count // PAGE_SIZE)), "columns": COLUMNS,
+        "rows": [(r, cells(r, lang, zone)) for r in rows], "projects": projects,
+        "operators": await db.users.list(role="operator"), "directions": DIRECTIONS,
+        "results": RESULTS, "query": query, "phone": fields.text("phone", max_len=40),
+        "error": None if error is None else error_text(request, error),
+    }, status=200 if error is None else error.status)
+
+
+async def api_calls(request: web.Request) -> web.Response:
+    """The calls report (§6.2): «Количество» and a page of calls, newest first."""
+    fields = await Fields.read(request)
+    _, where = await read_filter(request, fields)
+    page = _page(fields)
+    db = services_of(request).db
+    rows = await db.calls.report(where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    return json_ok({"count": await db.calls.report_count(where), "page": page,
+                    "items": [_call_json(r) for r in rows]})
+
+
+async def _all_rows(request: web.Request, where: CallFilter) -> AsyncIterator[list[CallReportRow]]:
+    db = services_of(request).db
+    for offset in range(0, MAX_EXPORT, 1000):
+        rows = await db.calls.report(where, limit=min(1000, MAX_EXPORT - offset), offset=offset)
+        if not rows:
+            return
+        yield rows
+
+
+def _line(row: CallReportRow, lang: str, zone: ZoneInfo) -> list[Any]:
+    values = cells(row, lang, zone)
+    return [formula_safe(values[c]) for c in COLUMNS]
+
+
+def _header(lang: str) -> list[str]:
+    return [translate(f"reports.call.{c}", lang) for c in COLUMNS]
+
+
+def _attachment(response: web.StreamResponse, period: Period, suffix: str) -> None:
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="calls-{period.first.isoformat()}-{period.last.isoformat()}'
+        f'.{suffix}"')
+
+
+async def calls_csv(request: web.Request) -> web.StreamResponse:
+    """Every call the filters keep, as CSV (``;``, UTF-8 with BOM)."""
+    period, where = await read_filter(request, await Fields.read(request))
+    lang, zone = language_of(request), ZoneInfo(period.zone)
+    response = web.StreamResponse(headers={"Content-Type": "text/csv; charset=utf-8"})
+    _attachment(response, period, "csv")
+    await response.prepare(request)
+
+    def encode(lines: list[list[Any]]) -> bytes:
+        out = io.StringIO()
+        csv.writer(out, delimiter=";", lineterminator="\r\n").writerows(lines)
+        return out.getvalue().encode()
+
+    await response.write(b"\xef\xbb\xbf" + encode([_header(lang)]))
+    async for rows in _all_rows(request, where):
+        await response.write(encode([_line(r, lang, zone) for r in rows]))
+    await response.write_eof()
+    return response
+
+
+async def calls_xlsx(request: web.Request) -> web.StreamResponse:
+    """Every call the filters keep, as an XLSX workbook (written to a temporary file)."""
+    period, where = await read_filter(request, await Fields.read(request))
+    lang, zone = language_of(request), ZoneInfo(period.zone)
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(translate("reports.calls", lang)[:31])
+    sheet.append(_header(lang))
+    async for rows in _all_rows(request, where):
+        lines = [_line(r, lang, zone) for r in rows]
+        await asyncio.to_thread(_append, sheet.append, lines)
+    handle, name = tempfile.mkstemp(suffix=".xlsx")
+    os.close(handle)
+    path = Path(name)
+    try:
+        await asyncio.to_thread(book.save, path)
+        body = await asyncio.to_thread(path.read_bytes)
+    finally:
+        path.unlink(missing_ok=True)
+    response = web.Response(body=body, content_type=(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+    _attachment(response, period, "xlsx")
+    return response
+
+
+def _append(add: Callable[[list[Any]], None], lines: list[list[Any]]) -> None:
+    for line in lines:
+        add(line)
+
+
+async def recording(request: web.Request) -> web.StreamResponse:
+    """A call's recording (stereo WAV: customer left, operator right); ``?download=1`` saves it."""
+    services = services_of(request)
+    call = await services.db.calls.get(path_id(request))
+    visible = await visible_project_ids(request)
+    if visible is not None and call.project_id not in visible:
+        raise NotFound(Text("storage.error.call_not_found", id=call.id))
+    root = services.config.recordings_dir.resolve()
+    path = Path(call.recording_path).resolve() if call.recording_path else None
+    if path is None or not path.is_relative_to(root) or not path.is_file():
+        raise ApiError(404, "not_found", Text("reports.error.no_recording", id=call.id))
+    response = web.FileResponse(path, headers={"Content-Type": "audio/wav"})
+    if request.query.get("download"):
+        response.headers["Content-Disposition"] = f'attachment; filename="call-{call.id}.wav"'
+    return response
+
+
+def setup_routes(app: web.Application) -> None:
+    query = ("from", "to", "tz", "project_id", "operator_id", "direction", "result", "phone",
+             "page")
+    route(app, "GET", "/reports/calls", calls_page, roles=STAFF, name="reports.calls")
+    route(app, "GET", "/reports/calls.csv", calls_csv, roles=STAFF)
+    route(app, "GET", "/reports/calls.xlsx", calls_xlsx, roles=STAFF)
+    route(app, "GET", r"/reports/calls/{id:\d+}/recording", recording, roles=STAFF)
+    route(app, "GET", "/api/v1/reports/calls", api_calls, roles=STAFF, api=True,
+          response_schema=REPORT_OUT, query=query)
