@@ -246,7 +246,8 @@ async def operators_xlsx(request: web.Request) -> web.Response:
 
 def setup_routes(app: web.Application) -> None:
     query = ("from", "to", "tz", "group_id", "q")
-    route(app, "GET", "/reports", reports_page, roles=STAFF, name="reports")
+    route(app, "GET", "/reports/operators", reports_page, roles=STAFF,
+          name="reports.operators")
     route(app, "GET", "/reports/operators.csv", operators_csv, roles=STAFF)
     route(app, "GET", "/reports/operators.xlsx", operators_xlsx, roles=STAFF)
     route(app, "GET", "/api/v1/reports/operators", api_operators, roles=STAFF, api=True,

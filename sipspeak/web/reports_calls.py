@@ -270,7 +270,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
 def setup_routes(app: web.Application) -> None:
     query = ("from", "to", "tz", "project_id", "operator_id", "direction", "result", "phone",
              "page")
-    route(app, "GET", "/reports/calls", calls_page, roles=STAFF, name="reports.calls")
+    route(app, "GET", "/reports/calls", calls_page, roles=STAFF, name="reports")
     route(app, "GET", "/reports/calls.csv", calls_csv, roles=STAFF)
     route(app, "GET", "/reports/calls.xlsx", calls_xlsx, roles=STAFF)
     route(app, "GET", r"/reports/calls/{id:\d+}/recording", recording, roles=STAFF)

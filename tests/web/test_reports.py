@@ -105,7 +105,7 @@ async def test_absurd_periods_are_refused_with_the_field(staff: Site) -> None:
         assert status == 422 and body["error"]["field"] == field, query
         assert body["error"]["message"] == message
     page = await (await staff.signed_in("admin@test.ru")).get(
-        "/reports?from=2026-03-05&to=2026-03-01")
+        "/reports/operators?from=2026-03-05&to=2026-03-01")
     assert page.status == 422
     assert "период кончается раньше, чем начинается" in await page.text()
 
@@ -130,7 +130,7 @@ async def test_downloads_and_the_page_show_the_same_table(staff: Site) -> None:
     cells = [[c if c is not None else "" for c in row]
              for row in book.active.iter_rows(values_only=True)]
     assert cells == table
-    page = await (await browser.get(f"/reports?{DAY}")).text()
+    page = await (await browser.get(f"/reports/operators?{DAY}")).text()
     assert page.count("<tr data-operator=") == 2 and "00:31:00" in page
     assert f'href="/reports/operators.xlsx?{DAY}"' in page.replace("&amp;", "&")
     assert 'id="report-columns"' in page
@@ -157,7 +157,7 @@ async def test_the_column_chooser_in_chromium(staff: Site) -> None:
     base = staff.base.rstrip("/")
     async with load_driver().ChromiumDriver.launch() as browser:
         await sign_in(browser, base, "admin@test.ru")
-        await browser.navigate(f"{base}/reports?{DAY}")
+        await browser.navigate(f"{base}/reports/operators?{DAY}")
         await browser.wait_for("#operator-statistics")
 
         async def hidden(column: str) -> list[bool]:

@@ -161,3 +161,12 @@ async def test_a_recording_is_served_only_from_the_recordings_and_only_to_its_re
     assert (await admin.get(f"/reports/calls/{ids['busy']}/recording")).status == 404
     ids["wav"].unlink()
     assert (await admin.get(f"/reports/calls/{ids['answered']}/recording")).status == 404
+
+
+async def test_the_menu_opens_the_reports_on_the_calls(staff: Site) -> None:
+    browser = await staff.signed_in("sup@test.ru")
+    home = await (await browser.get("/")).text()
+    assert 'href="/reports/calls"' in home
+    page = await (await browser.get("/reports/calls")).text()
+    assert 'href="/reports/operators"' in page and 'id="calls-report"' in page
+    assert 'href="/reports/calls" class=active' in page
