@@ -285,6 +285,7 @@ async def test_an_inbound_call_waits_in_the_project_queue_for_an_operator(
         return campaigns.roster.state(operator).value == "wrap_up"
 
     await until(in_wrap_up, "the operator in wrap-up", timeout=10)
+    await asyncio.sleep(0.05)  # the card takes a moment (zero-length intervals are not logged)
     w.bus.publish("agent.state", user_id=operator, state="card_saved", at=0)  # «Сохранить»
 
     async def back_available() -> bool:
