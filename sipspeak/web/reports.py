@@ -1,7 +1,7 @@
 """«Отчеты» → «Статистика операторов» (manual §6.3): time in each status per operator.
 
 One row per operator for a period of whole days (``from``..``to`` inclusive, in the time
-zone ``tz``, the call center's Europe/Moscow by default): «В линии», «Доступен», «Пауза»,
+zone ``tz``, by default the call center's ``[general] timezone``): «В линии», «Доступен», «Пауза»,
 «Не беспокоить», «В карточке», «В разговоре», «Неактивен», «Ожидание ответа», «Слушает
 гудки», summed by :func:`~sipspeak.dialer.agent_stats.operator_statistics` from the status
 history (closed intervals in storage, and — while the dialer runs — each operator's current
@@ -35,7 +35,6 @@ from .forms import Fields
 from .layout import language_of, render
 from .pages import error_text, services_of
 
-DEFAULT_ZONE = "Europe/Moscow"
 MAX_DAYS = 366
 COLUMNS = ("on_line", "available", "paused", "do_not_disturb", "wrap_up", "talking",
            "inactive", "ringing", "ringback")
@@ -82,9 +81,9 @@ def _day(fields: Fields, name: str, default: date) -> date:
         raise Invalid(Text("reports.error.date"), field=name) from None
 
 
-def read_period(fields: Fields) -> Period:
+def read_period(fields: Fields, default_zone: str) -> Period:
     """The report's days from the filters: today by default; at most ``MAX_DAYS``."""
-    zone_name = fields.text("tz", DEFAULT_ZONE, max_len=64)
+    zone_name = fields.text("tz", default_zone, max_len=64)
     try:
         zone = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -102,6 +101,12 @@ def read_period(fields: Fields) -> Period:
 
     return Period(first=first, last=last, zone=zone_name, start_ms=midnight(first),
                   end_ms=midnight(last + timedelta(days=1)))
+
+
+def call_center_zone(request: web.Request) -> str:
+    """The configured call-center time zone (``[general] timezone``)."""
+    zone: str = services_of(request).config.get("general", "timezone")
+    return zone
 
 
 async def _operators(request: web.Request) -> list[User]:
@@ -138,7 +143,7 @@ async def _intervals(request: web.Request, period: Period) -> list[AgentStateInt
 
 async def operator_report(request: web.Request, fields: Fields) -> tuple[Period, list[ReportRow]]:
     """The rows of §6.3 for the filters in ``fields``."""
-    period = read_period(fields)
+    period = read_period(fields, call_center_zone(request))
     group_id = fields.optional_int("group_id", low=1)
     search = fields.text("q", max_len=100).casefold()
     groups = await services_of(request).db.groups.list()

@@ -34,7 +34,7 @@ from .errors import ApiError, Invalid, json_ok
 from .forms import Fields
 from .layout import language_of, render
 from .pages import error_text, path_id, services_of
-from .reports import Period, read_period
+from .reports import Period, call_center_zone, read_period
 
 PAGE_SIZE = 100
 MAX_EXPORT = 200_000
@@ -69,7 +69,7 @@ _OPERATOR = {status.value: status.name.lower() for status in OperatorStatus if s
 
 
 async def read_filter(request: web.Request, fields: Fields) -> tuple[Period, CallFilter]:
-    period = read_period(fields)
+    period = read_period(fields, call_center_zone(request))
     direction = fields.text("direction", max_len=20) or None
     if direction is not None and direction not in DIRECTIONS:
         raise Invalid(Text("reports.error.choice"), field="direction")

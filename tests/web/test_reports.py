@@ -174,3 +174,14 @@ async def test_the_column_chooser_in_chromium(staff: Site) -> None:
         await browser.click(await browser.find('#report-columns input[data-column="all"]'))
         assert await hidden("paused") == [False] * 4 and await hidden("talking") == [False] * 4
         assert [e for e in await browser.console_logs() if e.get("level") == "SEVERE"] == []
+
+
+async def test_days_follow_the_configured_call_center_zone(staff: Site) -> None:
+    await history(staff)
+    staff.services.config = staff.services.config.with_overrides(
+        {("general", "timezone"): "Asia/Yekaterinburg"})
+    status, body = await report(staff, "admin@test.ru", DAY)
+    assert status == 200 and body["tz"] == "Asia/Yekaterinburg"
+    # 23:50–00:10 Moscow is 01:50–02:10 in Yekaterinburg: all twenty minutes on 2 March.
+    [oper] = [r for r in body["items"] if r["name"] == "Оператор"]
+    assert oper["available_ms"] == 30 * MINUTE
