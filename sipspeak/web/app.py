@@ -17,6 +17,7 @@ from ..media import fastpath
 from . import (
     auth,
     blacklist,
+    dashboard,
     filemanager,
     groups,
     monitoring,
@@ -55,7 +56,7 @@ def create_app(services: Services) -> web.Application:
     app.router.add_static("/static", HERE / "static", name="static")
     auth.setup_auth(app)
     for module in (profile, openapi, users, groups, statuses, trunks, blacklist, filemanager,
-                   monitoring, reports, reports_calls):
+                   monitoring, reports, reports_calls, dashboard):
         module.setup_routes(app)
     importlib.import_module(f"{__package__}.calls_api").setup_routes(app)
     for name in OPTIONAL_FEATURES:

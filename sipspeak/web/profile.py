@@ -6,15 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..i18n import LANGUAGES, Text, translate
+from ..i18n import LANGUAGES, Text
 from ..security import new_api_token
 from ..storage import NotFound, now_ms
 from ..storage.models import User
 from .auth import ALL_ROLES, current_user, redirect, route, safe_next
 from .errors import Invalid, json_ok
 from .forms import Fields
-from .layout import AGENT_STATES, current_agent_state, language_of, render
-from .people import People
+from .layout import AGENT_STATES, current_agent_state, render
 
 if TYPE_CHECKING:
     from ..app import Services
@@ -40,26 +39,6 @@ async def set_agent_state(services: Services, user: User, state: str) -> dict[st
         await services.db.intervals.start(user_id=user.id, state=state, at=at)
     services.bus.publish("agent.state", user_id=user.id, state=state, at=at)
     return {"user_id": user.id, "state": state, "at": at}
-
-
-async def dashboard(request: web.Request) -> web.Response:
-    """The start page after sign-in."""
-    user = current_user(request)
-    db = _services(request).db
-    lang = language_of(request)
-    tiles: list[dict[str, Any]] = []
-    if user.role in ("admin", "supervisor"):
-        people = People(_services(request), user)
-        operators = await people.list_users(role="operator")
-        tiles.append({"label": translate("dashboard.operators", lang), "value": len(operators)})
-        projects = await db.projects.list(supervisor_id=None if user.role == "admin" else user.id)
-        tiles.append({"label": translate("dashboard.projects", lang), "value": len(projects)})
-        tiles.append({"label": translate("dashboard.groups", lang),
-                      "value": len(await people.list_groups())})
-    else:
-        tiles.append({"label": translate("dashboard.groups", lang),
-                      "value": len(await db.users.groups_of(user.id))})
-    return await render(request, "dashboard.html", {"tiles": tiles})
 
 
 async def devices_page(request: web.Request) -> web.Response:
@@ -167,7 +146,6 @@ _STATE_SCHEMA = {"type": "object", "required": ["state"],
 
 
 def setup_routes(app: web.Application) -> None:
-    route(app, "GET", "/", dashboard, roles=ALL_ROLES, name="dashboard")
     route(app, "GET", "/profile/devices", devices_page, roles=ALL_ROLES, name="profile.devices")
     route(app, "POST", "/profile/language", language_submit, roles=ALL_ROLES)
     route(app, "GET", "/api/v1/me", api_me, roles=ALL_ROLES, api=True)

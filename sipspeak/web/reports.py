@@ -110,9 +110,11 @@ def call_center_zone(request: web.Request) -> str:
 
 
 async def _operators(request: web.Request) -> list[User]:
-    """The operators the caller may see, in name order."""
+    """The operators the caller may see, in name order (an operator sees himself)."""
     db = services_of(request).db
     user = current_user(request)
+    if user.role == "operator":
+        return [user]
     operators = await db.users.list(role="operator")
     if user.role == "admin":
         return operators

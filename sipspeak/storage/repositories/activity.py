@@ -110,6 +110,20 @@ class CallsRepo(Repo):
                               operator_name=r["operator_name"], contact_name=r["contact_name"])
                 for r in rows]
 
+    async def daily_totals(self, where: CallFilter, *,
+                           offset_ms: int) -> builtins.list[tuple[int, str, int, int, int, int]]:
+        """Per day and result: ``(day, result, calls, dial_ms, wait_ms, talk_ms)``, where
+        ``day`` counts days since the epoch in a zone ``offset_ms`` ahead of UTC (the dashboard's
+        «Статистика звонков»)."""
+        sql, params = self._where(where)
+        rows = await self.db.fetchall(
+            "SELECT (c.started_at + ?) / 86400000 AS day, c.result, COUNT(*) AS n,"
+            " SUM(c.dial_ms) AS dial, SUM(c.wait_ms) AS wait, SUM(c.talk_ms) AS talk"
+            f" FROM calls c{sql} GROUP BY day, c.result ORDER BY day, c.result",
+            [offset_ms, *params])
+        return [(int(r["day"]), str(r["result"]), int(r["n"]), int(r["dial"] or 0),
+                 int(r["wait"] or 0), int(r["talk"] or 0)) for r in rows]
+
     async def close_dangling(self, *, now: int) -> int:
         """Close calls left open by a stopped process as "lost" (run at start-up)."""
         cursor = await self.db.execute(

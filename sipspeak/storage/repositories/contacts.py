@@ -172,6 +172,22 @@ class ContactsRepo(Repo):
         params += [limit, offset]
         return [record(Contact, row) for row in await self.db.fetchall(sql, params)]
 
+    async def by_state(self, *, project_ids: Iterable[int] | None = None,
+                       operator_id: int | None = None) -> dict[str, int]:
+        """How many contacts are in each dial state, over the given projects (None = all)
+        and, with ``operator_id``, only his (the dashboard's «Статистика контактов»)."""
+        sql = "SELECT dial_state, COUNT(*) AS n FROM contacts WHERE 1=1"
+        params: builtins.list[object] = []
+        if project_ids is not None:
+            ids = sorted(set(project_ids))
+            sql += f" AND project_id IN ({', '.join('?' * len(ids))})" if ids else " AND 0"
+            params += ids
+        if operator_id is not None:
+            sql += " AND operator_id = ?"
+            params.append(operator_id)
+        rows = await self.db.fetchall(sql + " GROUP BY dial_state", params)
+        return {str(row["dial_state"]): int(row["n"]) for row in rows}
+
     async def count(self, *, project_id: int) -> int:
         row = await self.db.fetchone(
             "SELECT COUNT(*) AS n FROM contacts WHERE project_id = ?", (project_id,))
