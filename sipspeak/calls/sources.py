@@ -19,7 +19,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_SOURCES = 64
 """At most this many entries per trunk."""
-MIN_PREFIX = {4: 8, 6: 32}
+MIN_PREFIX = {4: 16, 6: 48}
 """Wider networks than these are refused: trusting a whole /0 (or a large part of the
 Internet) would hand the trunk's queue to anyone."""
 _SEPARATORS = re.compile(r"[\s,;]+")

@@ -13,15 +13,16 @@ address must be the trunk's provider — its resolved address, or any other addr
 name resolves to (providers spread calls over several servers behind one name) — and a
 request user naming the trunk's account picks among several trunks on one provider.  A trunk
 may also list the provider's networks («адреса провайдера», :mod:`.sources`): an INVITE from
-them is the trunk's whatever number it calls.
+them is the trunk's whatever number it calls, unless it calls another trunk's account.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
+import functools
 import ipaddress
+import logging
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -234,37 +235,56 @@ class TrunkDirectory:
     async def match_inbound(self, source: Address, request_user: str | None) -> Trunk | None:
         """The active trunk an INVITE from ``source`` came through, or None.
 
-        The provider's own address (host and port) identifies the trunk.  Next, a trunk that
-        lists the source among its provider's networks (the one whose account is called, if
-        several do).  A request from another port of the provider's host, or from another
-        address its host name resolves to, counts only when it calls the trunk's account (the
-        user part we registered, the Request-URI of a call to our registered Contact), so a
-        stranger on a shared host is not a trunk.
+        The provider's own address (host and port) identifies the trunk.  Next, a trunk whose
+        account the request calls (the user part we registered, the Request-URI of a call to
+        our registered Contact) from another port of its provider's host, from another address
+        its host name resolves to or from a network it lists.  Last, a trunk that lists the
+        source among its provider's networks takes a call to any number (a DID).  A stranger
+        on a shared host calling someone else is not a trunk.
         """
+        host = _plain_address(source.host)
         listed: list[Trunk] = []
-        same_host: list[Trunk] = []
+        near: list[Trunk] = []
         for tid, trunk in list(self._trunks.items()):
-            if source_in(source.host, self._networks(trunk)):
+            in_listed = source_in(host, _networks(trunk.name, trunk.inbound_sources))
+            if in_listed:
                 listed.append(trunk)
             try:
                 address = await self.address(tid)
-                if address.host == source.host and address.port == source.port:
+                if _plain_address(address.host) == host and address.port == source.port:
                     return trunk
-                if source.host in await self.provider_hosts(tid):
-                    same_host.append(trunk)
+                if in_listed or host in {_plain_address(h)
+                                         for h in await self.provider_hosts(tid)}:
+                    near.append(trunk)
             except (OSError, LookupError):
-                continue
-        called = [t for t in listed + same_host if request_user and request_user in _accounts(t)]
-        if listed:
-            return next((t for t in called if t in listed), listed[0])
-        return called[0] if called else None
+                if in_listed:
+                    near.append(trunk)
+        called = [t for t in near if request_user and request_user in _accounts(t)]
+        if called:
+            return called[0]
+        return listed[0] if listed else None
 
-    def _networks(self, trunk: Trunk) -> tuple[Network, ...]:
-        try:
-            return parse_sources(trunk.inbound_sources)
-        except SourceListError as exc:  # stored before validation existed, or edited by hand
-            log.warning("trunk %s: provider networks ignored: %s", trunk.name, exc)
-            return ()
+
+def _plain_address(host: str) -> str:
+    """An address as compared here: IPv4 seen as IPv4-mapped IPv6 (a dual-stack socket) is
+    the IPv4 address; anything else as written."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+@functools.lru_cache(maxsize=256)
+def _networks(trunk_name: str, text: str) -> tuple[Network, ...]:
+    """A trunk's listed networks, parsed once per stored text."""
+    try:
+        return parse_sources(text)
+    except SourceListError as exc:  # stored before validation existed, or edited by hand
+        log.warning("trunk %s: provider networks ignored: %s", trunk_name, exc)
+        return ()
 
 
 def _accounts(trunk: Trunk) -> set[str]:

@@ -152,6 +152,19 @@ async def test_provider_networks_listed_on_the_trunk_deliver_any_number(
                               timeout=15)
     assert code == 0, out[-2000:]
     assert len(world.log.all("call.inbound")) == 1
+    # Another trunk's provider inside the listed network, calling its own account: that
+    # trunk's call, not the listing one's.
+    other_port = free_port()
+    other = await world.db.trunks.create(name="other", host=f"sip:127.0.0.2:{other_port}",
+                                         username="222", password="x")
+    other_project = await world.add_project(other, queue_timeout_s=20)
+    await world.db.trunks.update(other, inbound_project_id=other_project)
+    await world.runtime.reload_trunks()
+    code, out = await run_uac(spawn, world, "inbound_unattended.xml", port=free_port(),
+                              service="222", source="127.0.0.2", rtpport="9")
+    assert code == 0, out[-2000:]
+    second = world.log.all("call.inbound")[-1]
+    assert second.data["trunk_id"] == other and second.data["project_id"] == other_project
 
 
 async def test_operator_manual_call_goes_out_through_his_trunk(
