@@ -103,8 +103,15 @@ async def monitoring_page(request: web.Request) -> web.Response:
         initial: dict[str, Any] | None = await picture(request)
     except ApiError:
         initial = None
-    return await render(request, "monitoring.html", {
-        "initial": json.dumps(initial, ensure_ascii=False).replace("</", "<\\/")})
+    return await render(request, "monitoring.html", {"initial": script_json(initial)})
+
+
+def script_json(value: Any) -> str:
+    """JSON safe inside ``<script type="application/json">``: ``<``, ``>`` and ``&`` as
+    ``\\u`` escapes, so no text in it (a project named ``<!--<script>``) can change how the
+    HTML parser ends the element."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 async def api_monitoring(request: web.Request) -> web.StreamResponse:

@@ -28,7 +28,7 @@ from ..dialer.agent_stats import OperatorStatistics, format_hms, operator_statis
 from ..dialer.agents import AgentState, AgentStateInterval
 from ..i18n import Text, translate
 from ..storage.db import now_ms
-from ..storage.models import User
+from ..storage.models import Group, User
 from .auth import STAFF, current_user, route
 from .errors import Invalid, json_ok
 from .forms import Fields
@@ -36,6 +36,8 @@ from .layout import language_of, render
 from .pages import error_text, services_of
 
 MAX_DAYS = 366
+YEARS = (2000, 2100)
+"""Dates outside these years are refused (a far-future one cannot be a day of calls)."""
 COLUMNS = ("on_line", "available", "paused", "do_not_disturb", "wrap_up", "talking",
            "inactive", "ringing", "ringback")
 """The manual's status columns, in its order; each is ``<column>_ms`` of the statistics."""
@@ -76,9 +78,12 @@ def _day(fields: Fields, name: str, default: date) -> date:
     if not text:
         return default
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise Invalid(Text("reports.error.date"), field=name) from None
+    if not YEARS[0] <= day.year <= YEARS[1]:
+        raise Invalid(Text("reports.error.year", low=YEARS[0], high=YEARS[1]), field=name)
+    return day
 
 
 def read_period(fields: Fields, default_zone: str) -> Period:
@@ -109,7 +114,7 @@ def call_center_zone(request: web.Request) -> str:
     return zone
 
 
-async def _operators(request: web.Request) -> list[User]:
+async def visible_operators(request: web.Request) -> list[User]:
     """The operators the caller may see, in name order (an operator sees himself)."""
     db = services_of(request).db
     user = current_user(request)
@@ -156,7 +161,7 @@ async def operator_report(request: web.Request, fields: Fields) -> tuple[Period,
     members = None
     if group_id is not None:
         members = {m for g in groups if g.id == group_id for m in g.member_ids}
-    operators = [o for o in await _operators(request)
+    operators = [o for o in await visible_operators(request)
                  if (members is None or o.id in members)
                  and (not search or search in o.full_name.casefold()
                       or search in (o.extension or ""))]
@@ -167,6 +172,18 @@ async def operator_report(request: web.Request, fields: Fields) -> tuple[Period,
                                                 period_end_ms=period.end_ms))
             for o in operators]
     return period, rows
+
+
+async def visible_groups(request: web.Request) -> list[Group]:
+    """The groups the caller may filter by: all for an administrator, those of his projects
+    for a supervisor."""
+    db = services_of(request).db
+    groups = await db.groups.list()
+    user = current_user(request)
+    if user.role == "admin":
+        return groups
+    ids = {g for p in await db.projects.list(supervisor_id=user.id) for g in p.group_ids}
+    return [g for g in groups if g.id in ids]
 
 
 def _row_json(row: ReportRow) -> dict[str, Any]:
@@ -200,7 +217,7 @@ async def reports_page(request: web.Request) -> web.Response:
     query = request.query_string
     return await render(request, "reports/operators.html", {
         "period": period, "rows": rows, "columns": COLUMNS, "format_hms": format_hms,
-        "name_of": _name, "groups": await services_of(request).db.groups.list(),
+        "name_of": _name, "groups": await visible_groups(request),
         "group_id": fields.optional_int("group_id", low=1) if error is None else None,
         "q": fields.text("q", max_len=100) if error is None else "",
         "downloads": f"?{query}" if query and error is None else "",

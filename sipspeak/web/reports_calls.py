@@ -34,7 +34,7 @@ from .errors import ApiError, Invalid, json_ok
 from .forms import Fields
 from .layout import language_of, render
 from .pages import error_text, path_id, services_of
-from .reports import Period, call_center_zone, read_period
+from .reports import Period, call_center_zone, read_period, visible_operators
 
 PAGE_SIZE = 100
 MAX_EXPORT = 200_000
@@ -160,7 +160,7 @@ async def calls_page(request: web.Request) -> web.Response:
         "period": period, "where": where, "count": count, "page": page,
         "pages": max(1, -(-count // PAGE_SIZE)), "columns": COLUMNS,
         "rows": [(r, cells(r, lang, zone)) for r in rows], "projects": projects,
-        "operators": await db.users.list(role="operator"), "directions": DIRECTIONS,
+        "operators": await visible_operators(request), "directions": DIRECTIONS,
         "results": RESULTS, "query": query, "phone": fields.text("phone", max_len=40),
         "error": None if error is None else error_text(request, error),
     }, status=200 if error is None else error.status)

@@ -160,3 +160,17 @@ async def test_the_page_in_chromium_follows_the_operators_live(
             "return document.getElementById('monitoring-link').hidden;") is True
         severe = [e for e in await browser.console_logs() if e.get("level") == "SEVERE"]
         assert severe == []
+
+
+async def test_names_cannot_break_out_of_the_embedded_picture(
+        dialer: tuple[Site, CampaignRuntime, FakeCallLayer]) -> None:
+    site, runtime, _ = dialer
+    name = '<!--<script></script><b>&amp;'
+    sales = next(p.id for p in await site.db.projects.list() if p.name == "Продажи")
+    await site.db.projects.update(sales, name=name)
+    page = await (await (await site.signed_in("admin@test.ru")).get("/monitoring")).text()
+    start = page.index('<script type="application/json" id="monitoring-initial">')
+    body = page[start:page.index("</script>", start)].split(">", 1)[1]
+    assert "<" not in body and ">" not in body and "&" not in body
+    assert json.loads(body)["queues"][0]["project"] == name
+    assert runtime.board().queues

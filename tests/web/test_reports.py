@@ -100,7 +100,8 @@ async def test_absurd_periods_are_refused_with_the_field(staff: Site) -> None:
             ("from=2026-03-05&to=2026-03-01", "to", "период кончается раньше, чем начинается"),
             ("from=02.03.2026", "from", "дата в формате ГГГГ-ММ-ДД"),
             ("from=2025-01-01&to=2026-03-01", "to", "период не длиннее 366 дней"),
-            (DAY + "&tz=Mars/Olympus", "tz", "неизвестный часовой пояс «Mars/Olympus»")):
+            (DAY + "&tz=Mars/Olympus", "tz", "неизвестный часовой пояс «Mars/Olympus»"),
+            ("from=2026-03-02&to=9999-12-31", "to", "дата с 2000 по 2100 год")):
         status, body = await report(staff, "admin@test.ru", query)
         assert status == 422 and body["error"]["field"] == field, query
         assert body["error"]["message"] == message
@@ -132,6 +133,8 @@ async def test_downloads_and_the_page_show_the_same_table(staff: Site) -> None:
     assert cells == table
     page = await (await browser.get(f"/reports/operators?{DAY}")).text()
     assert page.count("<tr data-operator=") == 2 and "00:31:00" in page
+    # His filter offers his project's group only.
+    assert ">Смена</option>" in page and "Чужая" not in page
     assert f'href="/reports/operators.xlsx?{DAY}"' in page.replace("&amp;", "&")
     assert 'id="report-columns"' in page
 

@@ -125,6 +125,13 @@ async def test_the_page_in_both_languages(staff: Site) -> None:
 async def test_downloads_hold_every_call_of_the_filters(staff: Site) -> None:
     ids = await calls(staff)
     browser = await staff.signed_in("sup@test.ru")
+    await staff.user("operator", "far@test.ru", full_name="Дальний")  # not in his projects
+    await staff.db.groups.add_members(await staff.db.groups.create("Смена"),
+                                      [staff.users["oper@test.ru"]])
+    await staff.db.projects.set_groups(ids["sales"], [
+        g.id for g in await staff.db.groups.list() if g.name == "Смена"])
+    page = await (await browser.get(f"/reports/calls?{DAY}")).text()
+    assert ">Оператор</option>" in page and "Дальний" not in page
     response = await browser.get(f"/reports/calls.csv?{DAY}")
     assert response.status == 200
     assert "calls-2026-03-02-2026-03-02.csv" in response.headers["Content-Disposition"]
