@@ -22,7 +22,7 @@ operator's intervals clipped to the report period):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sipspeak.dialer.agents import AgentState, AgentStateInterval
@@ -78,6 +78,12 @@ def operator_statistics(
     for interval in intervals:
         if interval.agent_id == agent_id:
             by_state[interval.state] += _clip(interval, period_start_ms, period_end_ms)
+    return statistics_from_totals(agent_id, by_state)
+
+
+def statistics_from_totals(agent_id: int, by_state: Mapping[AgentState, int]) -> OperatorStatistics:
+    """The §6.3 columns from the milliseconds already summed per state (absent = 0)."""
+    by_state = {state: by_state.get(state, 0) for state in AgentState}
     return OperatorStatistics(
         agent_id=agent_id,
         on_line_ms=sum(by_state[s] for s in ON_LINE_STATES),

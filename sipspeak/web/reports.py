@@ -4,8 +4,8 @@ One row per operator for a period of whole days (``from``..``to`` inclusive, in 
 zone ``tz``, by default the call center's ``[general] timezone``): «В линии», «Доступен», «Пауза»,
 «Не беспокоить», «В карточке», «В разговоре», «Неактивен», «Ожидание ответа», «Слушает
 гудки», summed by :func:`~sipspeak.dialer.agent_stats.operator_statistics` from the status
-history (closed intervals in storage, and — while the dialer runs — each operator's current
-state up to now).  An administrator sees every operator, a supervisor the operators of the
+history (the intervals in storage summed in SQL, and — while the dialer runs — each
+operator's current state up to now).  An administrator sees every operator, a supervisor the operators of the
 projects he supervises.  The page, ``GET /api/v1/reports/operators`` and the CSV / XLSX
 downloads take the same filters (``from``, ``to``, ``tz``, ``group_id``, ``q``).
 """
@@ -24,8 +24,8 @@ from aiohttp import web
 from openpyxl import Workbook
 
 from ..crm.spreadsheet import formula_safe
-from ..dialer.agent_stats import OperatorStatistics, format_hms, operator_statistics
-from ..dialer.agents import AgentState, AgentStateInterval
+from ..dialer.agent_stats import OperatorStatistics, format_hms, statistics_from_totals
+from ..dialer.agents import AgentState
 from ..i18n import Text, translate
 from ..storage.db import now_ms
 from ..storage.models import Group, User
@@ -129,22 +129,28 @@ async def visible_operators(request: web.Request) -> list[User]:
     return [o for o in operators if o.id in allowed]
 
 
-async def _intervals(request: web.Request, period: Period) -> list[AgentStateInterval]:
-    """The status history overlapping the period: stored intervals (an open one ends now)
-    and, while the dialer runs, each operator's current state so far."""
+async def _totals(request: web.Request, period: Period,
+                  user_ids: list[int]) -> dict[int, dict[AgentState, int]]:
+    """Milliseconds per operator and state within the period: the stored history (an open
+    interval ends now) and, while the dialer runs, each operator's current state so far."""
     services = services_of(request)
-    now = now_ms()
-    out = [
-        AgentStateInterval(row.user_id, AgentState(row.state), row.started_at,
-                           max(row.started_at, row.ended_at if row.ended_at is not None else now))
-        for row in await services.db.intervals.between(start=period.start_ms, end=period.end_ms)
-        if row.state in _STATES
-    ]
+    out: dict[int, dict[AgentState, int]] = {}
+    stored = await services.db.intervals.totals(start=period.start_ms, end=period.end_ms,
+                                                now=now_ms(), user_ids=user_ids)
+    for (user_id, state), ms in stored.items():
+        if state in _STATES:
+            out.setdefault(user_id, {})[AgentState(state)] = ms
     campaigns = getattr(services, "campaigns", None)
     if campaigns is not None:
+        wanted = set(user_ids)
         live_now = campaigns.now_ms()
-        out += [machine.open_interval(max(live_now, machine.since_ms))
-                for machine in campaigns.roster.machines()]
+        for machine in campaigns.roster.machines():
+            if machine.agent_id not in wanted:
+                continue
+            live = machine.open_interval(max(live_now, machine.since_ms))
+            ms = max(0, min(live.end_ms, period.end_ms) - max(live.start_ms, period.start_ms))
+            states = out.setdefault(machine.agent_id, {})
+            states[live.state] = states.get(live.state, 0) + ms
     return out
 
 
@@ -165,11 +171,9 @@ async def operator_report(request: web.Request, fields: Fields) -> tuple[Period,
                  if (members is None or o.id in members)
                  and (not search or search in o.full_name.casefold()
                       or search in (o.extension or ""))]
-    intervals = await _intervals(request, period)
+    totals = await _totals(request, period, [o.id for o in operators])
     rows = [ReportRow(user=o, groups=tuple(names_of.get(o.id, ())),
-                      stats=operator_statistics(o.id, intervals,
-                                                period_start_ms=period.start_ms,
-                                                period_end_ms=period.end_ms))
+                      stats=statistics_from_totals(o.id, totals.get(o.id, {})))
             for o in operators]
     return period, rows
 
