@@ -38,6 +38,7 @@ from .reports import Period, call_center_zone, read_period, visible_operators
 
 PAGE_SIZE = 100
 MAX_EXPORT = 200_000
+EXPORT_BATCH = 1000
 DIRECTIONS = ("outbound", "inbound")
 RESULTS = ("answered", "busy", "no_answer", "failed", "congestion", "lost",
            "answering_machine", "abandoned")
@@ -178,11 +179,18 @@ async def api_calls(request: web.Request) -> web.Response:
 
 
 async def _all_rows(request: web.Request, where: CallFilter) -> AsyncIterator[list[CallReportRow]]:
+    """Every call the filters keep (at most ``MAX_EXPORT``), ``EXPORT_BATCH`` at a time, each
+    batch read on from the last row of the one before."""
     db = services_of(request).db
-    for offset in range(0, MAX_EXPORT, 1000):
-        rows = await db.calls.report(where, limit=min(1000, MAX_EXPORT - offset), offset=offset)
+    last: tuple[int, int] | None = None
+    done = 0
+    while done < MAX_EXPORT:
+        rows = await db.calls.report(where, limit=min(EXPORT_BATCH, MAX_EXPORT - done),
+                                     before=last)
         if not rows:
             return
+        done += len(rows)
+        last = (rows[-1].call.started_at, rows[-1].call.id)
         yield rows
 
 

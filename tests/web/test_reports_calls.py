@@ -177,3 +177,17 @@ async def test_the_menu_opens_the_reports_on_the_calls(staff: Site) -> None:
     page = await (await browser.get("/reports/calls")).text()
     assert 'href="/reports/operators"' in page and 'id="calls-report"' in page
     assert 'href="/reports/calls" class=active' in page
+
+
+async def test_the_export_reads_on_batch_after_batch(staff: Site, monkeypatch: Any) -> None:
+    ids = await calls(staff)
+    monkeypatch.setattr("sipspeak.web.reports_calls.EXPORT_BATCH", 2)
+    # A second call in the same millisecond as the busy one: the batches still neither
+    # repeat nor skip a row (they continue from (started_at, id), not from an offset).
+    twin = await staff.db.calls.open(direction="outbound", started_at=at_msk(2, 10),
+                                     project_id=ids["sales"])
+    browser = await staff.signed_in("admin@test.ru")
+    text = (await (await browser.get(f"/reports/calls.csv?{DAY}")).read()).decode("utf-8-sig")
+    table = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert [int(row[1]) for row in table[1:]] == [ids["dropped"], twin, ids["busy"],
+                                                 ids["answered"]]

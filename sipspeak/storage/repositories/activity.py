@@ -93,11 +93,15 @@ class CallsRepo(Repo):
         row = await self.db.fetchone(f"SELECT COUNT(*) AS n FROM calls c{sql}", params)
         return int(row["n"]) if row is not None else 0
 
-    async def report(self, where: CallFilter, *, limit: int = 100,
-                     offset: int = 0) -> builtins.list[CallReportRow]:
+    async def report(self, where: CallFilter, *, limit: int = 100, offset: int = 0,
+                     before: tuple[int, int] | None = None) -> builtins.list[CallReportRow]:
         """A page of the calls report, newest first, with the project's, the operator's and
-        the contact's names."""
+        the contact's names.  ``before`` = (started_at, id) of the last row of the previous
+        page reads on from there (rows added meanwhile neither repeat nor shift the pages)."""
         sql, params = self._where(where)
+        if before is not None:
+            sql += " AND (c.started_at < ? OR (c.started_at = ? AND c.id < ?))"
+            params += [before[0], before[0], before[1]]
         rows = await self.db.fetchall(
             "SELECT c.*, COALESCE(p.name, '') AS project_name,"
             " COALESCE(u.full_name, '') AS operator_name,"
