@@ -194,6 +194,13 @@ async def _live_user(request: web.Request, user_id: int) -> User | None:
         return None
 
 
+async def signed_in_now(request: web.Request) -> User | None:
+    """The caller as storage has him now, for a request that lives on (a WebSocket): None
+    once the session ended, the token was revoked or the user was removed."""
+    user = (await _resolve(request)).user
+    return None if user is None or user.deleted else user
+
+
 def current_user(request: web.Request) -> User:
     """The signed-in user of a route registered with :func:`route`."""
     user: User | None = request.get(USER)
@@ -499,6 +506,7 @@ __all__ = [
     "route",
     "route_spec",
     "setup_auth",
+    "signed_in_now",
     "visible_project_ids",
 ]
 

@@ -117,10 +117,17 @@ async def test_a_page_of_another_site_cannot_open_the_push(
         dialer: tuple[Site, CampaignRuntime, FakeCallLayer]) -> None:
     site, _, _ = dialer
     browser = await site.signed_in("admin@test.ru")
-    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-        await browser.session.ws_connect("/api/v1/monitoring",
-                                         headers={"Origin": "https://evil.example"})
-    assert refused.value.status == 403
+    port = site.server.port
+    for origin in ("https://evil.example", f"http://127.0.0.1:{port + 1}", "null"):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await browser.session.ws_connect("/api/v1/monitoring", headers={"Origin": origin})
+        assert refused.value.status == 403, origin
+    # Behind a proxy with its own name (the configured public URL), its pages are ours.
+    site.services.config = site.services.config.with_overrides(
+        {("web", "public_url"): "https://cc.example.ru"})
+    async with browser.session.ws_connect(
+            "/api/v1/monitoring", headers={"Origin": "https://cc.example.ru"}) as socket:
+        assert (await socket.receive(timeout=10)).type is aiohttp.WSMsgType.TEXT
     async with browser.session.ws_connect(
             "/api/v1/monitoring", headers={"Origin": site.base.rstrip("/")}) as socket:
         message = await socket.receive(timeout=10)
@@ -174,3 +181,23 @@ async def test_names_cannot_break_out_of_the_embedded_picture(
     assert "<" not in body and ">" not in body and "&" not in body
     assert json.loads(body)["queues"][0]["project"] == name
     assert runtime.board().queues
+
+
+async def test_the_push_ends_with_the_sign_in_and_at_shutdown(
+        dialer: tuple[Site, CampaignRuntime, FakeCallLayer]) -> None:
+    site, _, _ = dialer
+    browser = await site.signed_in("sup@test.ru")
+    async with browser.session.ws_connect("/api/v1/monitoring") as socket:
+        assert (await socket.receive(timeout=10)).type is aiohttp.WSMsgType.TEXT
+        assert (await browser.form("/logout", {})).status in (302, 303)
+        # The next change finds the session gone: the server ends the push.
+        site.services.bus.publish("agent.state", user_id=site.users["oper@test.ru"],
+                                  state="available", at=0)
+        message = await socket.receive(timeout=10)
+        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), message
+    admin = await site.signed_in("admin@test.ru")
+    async with admin.session.ws_connect("/api/v1/monitoring") as socket:
+        assert (await socket.receive(timeout=10)).type is aiohttp.WSMsgType.TEXT
+        await site.server.app.shutdown()  # what the service does when it stops
+        message = await socket.receive(timeout=10)
+        assert message.type is aiohttp.WSMsgType.CLOSE and message.data == 1001
