@@ -10,7 +10,8 @@ its REGISTER came from (RFC 5626 practice for phones behind NAT), else its Conta
 
 Bindings are kept in storage (``phone_bindings``) after every accepted REGISTER and put
 back at start, so a restart does not leave the phones unreachable until they next
-register (desk phones do so every 10–60 minutes).  Only bindings reached over UDP come
+register (desk phones do so every 10–60 minutes) — unless the operator's SIP extension or
+password changed since (an administrator locking a phone out must not see it come back).  Only bindings reached over UDP come
 back: a TCP or WebSocket connection does not outlive the process, and such phones
 reconnect and register again by themselves.
 """
@@ -18,6 +19,7 @@ reconnect and register again by themselves.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 import time
@@ -52,9 +54,17 @@ _TRANSPORTS: dict[str, TransportName] = {"udp": "UDP", "tcp": "TCP", "ws": "WS",
                                          "tls": "TLS"}
 
 
-def binding_row(binding: Binding, *, now: float, wall_ms: int) -> PhoneBindingRow:
+def credentials_tag(user: User) -> str:
+    """A short digest of an operator's SIP credentials (extension and password): a stored
+    binding whose tag differs was made with credentials he no longer has."""
+    text = f"{user.extension}:{user.sip_password}".encode()
+    return hashlib.sha256(b"sipspeak binding " + text).hexdigest()[:32]
+
+
+def binding_row(binding: Binding, *, now: float, wall_ms: int,
+                tag: str = "") -> PhoneBindingRow:
     """A binding as stored: its expiry moved from the loop's clock (``now``) to the wall
-    clock (``wall_ms``), its source as ``"UDP host port"``."""
+    clock (``wall_ms``), its source as ``"UDP host port"``, the credentials ``tag``."""
     source = binding.source
     return PhoneBindingRow(
         extension=binding.extension, contact=str(binding.contact),
@@ -62,7 +72,7 @@ def binding_row(binding: Binding, *, now: float, wall_ms: int) -> PhoneBindingRo
         q=None if binding.q is None else str(binding.q), call_id=binding.call_id,
         cseq=binding.cseq,
         source=None if source is None else f"{source.transport} {source.host} {source.port}",
-        user_agent=binding.user_agent)
+        user_agent=binding.user_agent, credentials_tag=tag)
 
 
 def restorable_binding(row: PhoneBindingRow, *, now: float, wall_ms: int) -> Binding | None:
@@ -147,8 +157,8 @@ class PhoneDirectory:
         for row in await self.db.phone_bindings.live(wall_ms):
             binding = restorable_binding(row, now=now, wall_ms=wall_ms)
             user = await self.operator(row.extension) if binding is not None else None
-            if binding is None or user is None:
-                continue
+            if binding is None or user is None or row.credentials_tag != credentials_tag(user):
+                continue  # unreachable now, no longer an operator, or made with old credentials
             self._extensions[row.extension] = user.id
             kept.append(binding)
         for event in self.registrar.restore(kept, now):
@@ -167,10 +177,12 @@ class PhoneDirectory:
         """Write the current bindings of every changed extension (latest state wins)."""
         while self._unsaved:
             extension = self._unsaved.pop()
-            now, wall_ms = asyncio.get_running_loop().time(), int(time.time() * 1000)
-            rows = [binding_row(b, now=now, wall_ms=wall_ms)
-                    for b in self.registrar.lookup(extension, now)]
             try:
+                user = await self.operator(extension)
+                tag = credentials_tag(user) if user is not None else ""
+                now, wall_ms = asyncio.get_running_loop().time(), int(time.time() * 1000)
+                rows = [binding_row(b, now=now, wall_ms=wall_ms, tag=tag)
+                        for b in self.registrar.lookup(extension, now)]
                 await self.db.phone_bindings.replace(extension, rows)
             except Exception:
                 log.exception("keeping the registration of %s failed", extension)

@@ -375,3 +375,5 @@ class PhoneBindingRow:
     cseq: int
     source: str | None
     user_agent: str | None
+    credentials_tag: str = ""
+    """Tells whether the operator's SIP credentials changed since (see calls.phones)."""

@@ -47,3 +47,20 @@ async def test_a_registered_phone_is_rung_after_a_restart(
     assert ended.data["outcome"] == "answered"
     # Only the one REGISTER at the start: the phone was reached without registering again.
     assert len(world.log.all("phone.online")) == 2
+
+
+async def test_a_phone_whose_sip_password_changed_is_not_restored(
+        world: World, spawn: Any, tmp_path: Path) -> None:
+    trunk_id, project_id = await world.inbound_project(free_port())
+    operator_id = await world.add_operator(trunk_id, project_id)
+    await world.start_phone(spawn, tmp_path / "phone")
+    for _ in range(100):
+        if await world.db.phone_bindings.live(0):
+            break
+        await asyncio.sleep(0.05)
+    # The administrator changes the operator's SIP password (to lock the phone out).
+    await world.db.users.update(operator_id, sip_password="new-secret-9")
+    await world.restart()
+    loop = asyncio.get_running_loop()
+    assert world.runtime.phones.targets("101", loop.time()) == []
+    assert len(world.log.all("phone.online")) == 1  # the first registration only
