@@ -515,7 +515,8 @@ class CallService:
         try:
             self.recordings_dir.mkdir(parents=True, exist_ok=True)
             call.recorder = WavRecorder(path=path)
-            call.recording_path = str(path)
+            # Stored absolute: the service may later start from another working directory.
+            call.recording_path = str(path.resolve())
         except OSError as exc:
             call.log.error("cannot record to %s: %s", path, exc)
         if call.bridge is None:

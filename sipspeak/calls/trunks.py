@@ -43,6 +43,8 @@ __all__ = ["TrunkDirectory", "TrunkRoute", "trunk_config"]
 log = logging.getLogger(__name__)
 
 
+FAILED_LOOKUP_S = 30.0
+"""A provider name that did not resolve is tried again after this long."""
 PROVIDER_HOSTS_TTL_S = 300.0
 """How long the provider's set of addresses is trusted before its name is looked up again."""
 
@@ -87,6 +89,7 @@ class TrunkDirectory:
         self._trunks: dict[int, Trunk] = {}
         self._addresses: dict[int, Address] = {}
         self._provider_hosts: dict[int, tuple[float, frozenset[str]]] = {}
+        self._failed_lookups: dict[int, float] = {}  # trunk id -> loop time of the failure
         self._clients: dict[int, DigestClient] = {}
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -146,6 +149,7 @@ class TrunkDirectory:
                         trunk.host, trunk.username, trunk.password):
                     self._addresses.pop(tid, None)
                     self._provider_hosts.pop(tid, None)
+                    self._failed_lookups.pop(tid, None)
                     self._clients.pop(tid, None)
                 try:
                     config = trunk_config(trunk)
@@ -160,6 +164,7 @@ class TrunkDirectory:
         self._trunks.pop(tid, None)
         self._addresses.pop(tid, None)
         self._provider_hosts.pop(tid, None)
+        self._failed_lookups.pop(tid, None)
         self._clients.pop(tid, None)
         self.bus.publish("trunk.state", trunk_id=tid, state=TrunkState.DISABLED.value,
                          reason="trunk removed or disabled")
@@ -173,7 +178,10 @@ class TrunkDirectory:
 
     # -- calls -------------------------------------------------------------------------------
     async def address(self, trunk_id: int) -> Address:
-        """The provider's resolved address (raises ``LookupError`` / ``socket.gaierror``)."""
+        """The provider's resolved address (raises ``LookupError`` / ``socket.gaierror``).
+
+        A name that did not resolve is not looked up again for ``FAILED_LOOKUP_S``: every
+        INVITE from a scanner would otherwise wait on DNS for each such trunk."""
         runner = self.manager.runner(str(trunk_id))
         if runner is not None and runner.resolved is not None:
             self._addresses[trunk_id] = runner.resolved
@@ -181,10 +189,19 @@ class TrunkDirectory:
         cached = self._addresses.get(trunk_id)
         if cached is not None:
             return cached
+        now = asyncio.get_running_loop().time()
+        failed_at = self._failed_lookups.get(trunk_id)
+        if failed_at is not None and now - failed_at < FAILED_LOOKUP_S:
+            raise LookupError(f"trunk {trunk_id}: its host did not resolve")
         trunk = self._trunks.get(trunk_id) or await self.db.trunks.get(trunk_id)
         config = TrunkConfig(username=trunk.username or "anonymous",
                              password=trunk.password, host=trunk.host)
-        address = await resolve(trunk_destination(config))
+        try:
+            address = await resolve(trunk_destination(config))
+        except OSError:
+            self._failed_lookups[trunk_id] = now
+            raise
+        self._failed_lookups.pop(trunk_id, None)
         self._addresses[trunk_id] = address
         return address
 

@@ -4,6 +4,7 @@ operators when no ACD is attached); a stranger's INVITE gets 403."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from callworld import (
 )
 
 from sipspeak.calls import trunks
+from sipspeak.sip import trunk_aio
 
 
 async def run_uac(spawn: Any, world: World, scenario: str, *, port: int, service: str,
@@ -195,3 +197,29 @@ async def test_operator_manual_call_goes_out_through_his_trunk(
     assert row.kind == "manual" and row.trunk_id == trunk_id and row.result == "answered"
     assert row.operator_id == operator_id and row.to_number == "79030001122"
     assert row.from_number == "117049" and row.wait_ms == 0
+
+
+async def test_a_provider_name_that_does_not_resolve_is_not_looked_up_per_invite(
+        world: World, spawn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    lookups: list[str] = []
+
+    async def no_dns(destination: Any) -> Any:
+        lookups.append(destination.host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    async def registration_dns(destination: Any) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(trunks, "resolve", no_dns)
+    # The registration resolves on its own path; it must not ask a real resolver either.
+    monkeypatch.setattr(trunk_aio, "resolve", registration_dns)
+    trunk_id = await world.add_trunk(free_port(), host="sip:provider.invalid:5060")
+    directory = world.runtime.trunks
+    with pytest.raises(socket.gaierror):
+        await directory.address(trunk_id)
+    # Strangers keep knocking: each INVITE is answered 403 without asking DNS again.
+    for _ in range(3):
+        code, out = await run_uac(spawn, world, "outsider.xml", port=free_port(),
+                                  service="79990000000", fromuser="hacker", timeout=15)
+        assert code == 0, out[-2000:]
+    assert lookups == ["provider.invalid"]
