@@ -42,10 +42,9 @@ async def world(site: Site) -> dict[str, Any]:
 
 
 async def figures(site: Site, email: str, query: str) -> dict[str, Any]:
-    api = site.browser(bearer=await site.token_for(email))
-    response = await api.get(f"/api/v1/dashboard?{query}")
-    assert response.status == 200, await response.text()
-    return dict(await response.json())
+    status, body = await site.api_get(email, f"/api/v1/dashboard?{query}")
+    assert status == 200, body
+    return dict(body)
 
 
 async def test_the_administrator_sees_everything_day_by_day(staff: Site) -> None:

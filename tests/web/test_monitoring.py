@@ -46,9 +46,8 @@ async def dialer(staff: Site, start_dialer: StartDialer,
 
 
 async def picture(site: Site, email: str) -> tuple[int, dict[str, Any]]:
-    api = site.browser(bearer=await site.token_for(email))
-    response = await api.get("/api/v1/monitoring")
-    return response.status, await response.json()
+    status, body = await site.api_get(email, "/api/v1/monitoring")
+    return status, body
 
 
 async def test_without_the_dialer_the_page_says_so_and_the_api_answers_503(staff: Site) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 from datetime import UTC, datetime
+from typing import Any
 
 import openpyxl
 from fake_calls import StartDialer, until
@@ -50,10 +51,8 @@ async def history(site: Site) -> dict[str, int]:
     return {"oper": oper, "ivanova": ivanova, "stranger": stranger, "other": other}
 
 
-async def report(site: Site, email: str, query: str) -> tuple[int, dict]:
-    api = site.browser(bearer=await site.token_for(email))
-    response = await api.get(f"/api/v1/reports/operators?{query}")
-    return response.status, await response.json()
+async def report(site: Site, email: str, query: str) -> tuple[int, Any]:
+    return await site.api_get(email, f"/api/v1/reports/operators?{query}")
 
 
 async def test_the_columns_of_the_manual_for_one_day(staff: Site) -> None:

@@ -69,10 +69,8 @@ async def calls(site: Site) -> dict[str, Any]:
             "oper": oper, "wav": wav}
 
 
-async def report(site: Site, email: str, query: str) -> tuple[int, dict[str, Any]]:
-    api = site.browser(bearer=await site.token_for(email))
-    response = await api.get(f"/api/v1/reports/calls?{query}")
-    return response.status, await response.json()
+async def report(site: Site, email: str, query: str) -> tuple[int, Any]:
+    return await site.api_get(email, f"/api/v1/reports/calls?{query}")
 
 
 async def test_the_period_the_filters_and_the_roles(staff: Site) -> None:

@@ -115,6 +115,12 @@ class Site:
     async def token_for(self, email: str) -> str:
         return await create_token(self.db, email, name="test")
 
+    async def api_get(self, email: str, path: str) -> tuple[int, Any]:
+        """GET an API path with a token of ``email``'s user: (status, JSON body)."""
+        api = self.browser(bearer=await self.token_for(email))
+        response = await api.get(path)
+        return response.status, await response.json()
+
 
 def make_config(tmp_path: Path, overrides: dict[tuple[str, str], Any] | None = None) -> Any:
     config = load_config(None, environ={})
