@@ -286,6 +286,40 @@ class CallFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactFilter:
+    """The contacts report's filters (manual §6.1); ``None`` / empty = not filtered."""
+
+    project_ids: frozenset[int] | None = None
+    """The projects the reader may see (None = all)."""
+    project_id: int | None = None
+    phone: str = ""
+    """Digits found in the number."""
+    created_from: int | None = None
+    created_to: int | None = None
+    status_id: int | None = None
+    operator_id: int | None = None
+    group_id: int | None = None
+    """Contacts of operators in this group."""
+    comment: str = ""
+    """Text found in one of the contact's comments."""
+    order_by_updated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ContactReportRow:
+    """A contact with what the contacts report shows beside it."""
+
+    contact: Contact
+    project_name: str
+    status_name: str
+    operator_name: str
+    tags: str
+    last_comment: str
+    comments: int
+    tasks: int
+
+
+@dataclass(frozen=True, slots=True)
 class CallReportRow:
     """A call with the names the calls report shows beside it."""
 

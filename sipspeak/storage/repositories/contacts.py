@@ -9,7 +9,16 @@ from collections.abc import Iterable, Sequence
 from ...i18n import Text
 from ..db import now_ms
 from ..errors import NotFound
-from ..models import BlacklistEntry, Comment, Contact, NewContact, Task, Upload
+from ..models import (
+    BlacklistEntry,
+    Comment,
+    Contact,
+    ContactFilter,
+    ContactReportRow,
+    NewContact,
+    Task,
+    Upload,
+)
 from .base import Repo, record
 
 # Contacts report counters per upload (§5.5): all / called / no answer / busy / error / new.
@@ -171,6 +180,71 @@ class ContactsRepo(Repo):
         sql += " LIMIT ? OFFSET ?"
         params += [limit, offset]
         return [record(Contact, row) for row in await self.db.fetchall(sql, params)]
+
+    @staticmethod
+    def _report_where(where: ContactFilter) -> tuple[str, builtins.list[object]]:
+        sql = " WHERE 1=1"
+        params: builtins.list[object] = []
+        for clause, value in (("k.project_id = ?", where.project_id),
+                              ("k.created_at >= ?", where.created_from),
+                              ("k.created_at < ?", where.created_to),
+                              ("k.status_id = ?", where.status_id),
+                              ("k.operator_id = ?", where.operator_id)):
+            if value is not None:
+                sql += f" AND {clause}"
+                params.append(value)
+        if where.project_ids is not None:
+            ids = sorted(where.project_ids)
+            sql += f" AND k.project_id IN ({', '.join('?' * len(ids))})" if ids else " AND 0"
+            params += ids
+        if where.group_id is not None:
+            sql += (" AND k.operator_id IN (SELECT user_id FROM group_members"
+                    " WHERE group_id = ?)")
+            params.append(where.group_id)
+        if where.phone:
+            sql += " AND k.phone LIKE ?"
+            params.append(f"%{where.phone}%")
+        if where.comment:
+            sql += (" AND EXISTS (SELECT 1 FROM contact_comments m WHERE m.contact_id = k.id"
+                    " AND m.text LIKE ?)")
+            params.append(f"%{where.comment}%")
+        return sql, params
+
+    async def report_count(self, where: ContactFilter) -> int:
+        """How many contacts the report's filters keep."""
+        sql, params = self._report_where(where)
+        row = await self.db.fetchone(f"SELECT COUNT(*) AS n FROM contacts k{sql}", params)
+        return int(row["n"]) if row is not None else 0
+
+    async def report(self, where: ContactFilter, *, limit: int = 100,
+                     after: tuple[int, int] | None = None,
+                     offset: int = 0) -> builtins.list[ContactReportRow]:
+        """A page of the contacts report (newest first, or last updated first) with the
+        project, status and operator names, tags, the last comment and the counts of comments
+        and tasks.  ``after`` = (sort value, id) of the previous page's last row reads on."""
+        sql, params = self._report_where(where)
+        key = "k.updated_at" if where.order_by_updated else "k.created_at"
+        if after is not None:
+            sql += f" AND ({key} < ? OR ({key} = ? AND k.id < ?))"
+            params += [after[0], after[0], after[1]]
+        rows = await self.db.fetchall(
+            "SELECT k.*, COALESCE(p.name, '') AS project_name,"
+            " COALESCE(s.name, '') AS status_name, COALESCE(u.full_name, '') AS operator_name,"
+            " (SELECT group_concat(t.name, ', ') FROM contact_tags ct JOIN tags t"
+            "  ON t.id = ct.tag_id WHERE ct.contact_id = k.id) AS tag_names,"
+            " (SELECT m.text FROM contact_comments m WHERE m.contact_id = k.id"
+            "  ORDER BY m.id DESC LIMIT 1) AS last_comment,"
+            " (SELECT COUNT(*) FROM contact_comments m WHERE m.contact_id = k.id) AS comments,"
+            " (SELECT COUNT(*) FROM tasks t WHERE t.contact_id = k.id) AS task_count"
+            " FROM contacts k LEFT JOIN projects p ON p.id = k.project_id"
+            " LEFT JOIN statuses s ON s.id = k.status_id"
+            f" LEFT JOIN users u ON u.id = k.operator_id{sql}"
+            f" ORDER BY {key} DESC, k.id DESC LIMIT ? OFFSET ?", [*params, limit, offset])
+        return [ContactReportRow(
+            contact=record(Contact, r), project_name=r["project_name"],
+            status_name=r["status_name"], operator_name=r["operator_name"],
+            tags=r["tag_names"] or "", last_comment=r["last_comment"] or "",
+            comments=int(r["comments"]), tasks=int(r["task_count"])) for r in rows]
 
     async def by_state(self, *, project_ids: Iterable[int] | None = None,
                        operator_id: int | None = None) -> dict[str, int]:

@@ -3,7 +3,7 @@
   "use strict";
   var chooser = document.getElementById("report-columns");
   var table = document.getElementById("operator-statistics") ||
-    document.getElementById("calls-report");
+    document.getElementById("calls-report") || document.getElementById("contacts-report");
   if (!chooser || !table) { return; }
   var boxes = chooser.querySelectorAll("input[data-column]");
 
