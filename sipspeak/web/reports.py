@@ -12,18 +12,13 @@ downloads take the same filters (``from``, ``to``, ``tz``, ``group_id``, ``q``).
 
 from __future__ import annotations
 
-import asyncio
-import csv
-import io
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
-from openpyxl import Workbook
 
-from ..crm.spreadsheet import formula_safe
 from ..dialer.agent_stats import OperatorStatistics, format_hms, statistics_from_totals
 from ..dialer.agents import AgentState
 from ..i18n import Text, translate
@@ -31,6 +26,7 @@ from ..storage.db import now_ms
 from ..storage.models import Group, User
 from .auth import STAFF, current_user, route
 from .errors import Invalid, json_ok
+from .exports import csv_download, one_table, xlsx_download
 from .forms import Fields
 from .layout import language_of, render
 from .pages import error_text, services_of
@@ -199,9 +195,8 @@ def _row_json(row: ReportRow) -> dict[str, Any]:
 def _table(rows: list[ReportRow], lang: str) -> list[list[Any]]:
     """Header and rows as the downloads write them (durations HH:MM:SS)."""
     header = [translate(f"reports.col.{c}", lang) for c in ("name", "phone", "groups", *COLUMNS)]
-    body = [[formula_safe(_name(r.user)), formula_safe(r.user.phone),
-             formula_safe(", ".join(r.groups)), *(format_hms(r.duration(c)) for c in COLUMNS)]
-            for r in rows]
+    body = [[_name(r.user), r.user.phone, ", ".join(r.groups),
+             *(format_hms(r.duration(c)) for c in COLUMNS)] for r in rows]
     return [header, *body]
 
 
@@ -240,36 +235,19 @@ def _filename(period: Period, suffix: str) -> str:
     return f"operators-{period.first.isoformat()}-{period.last.isoformat()}.{suffix}"
 
 
-async def operators_csv(request: web.Request) -> web.Response:
+async def operators_csv(request: web.Request) -> web.StreamResponse:
     """The report as CSV (``;``, UTF-8 with BOM: Excel in Russian locales opens it)."""
     period, rows = await operator_report(request, await Fields.read(request))
-    out = io.StringIO()
-    csv.writer(out, delimiter=";", lineterminator="\r\n").writerows(
-        _table(rows, language_of(request)))
-    return web.Response(body=("\ufeff" + out.getvalue()).encode(), content_type="text/csv",
-                        charset="utf-8", headers={"Content-Disposition":
-                                                  f'attachment; filename="{_filename(period, "csv")}"'})
+    return await csv_download(request, _filename(period, "csv"),
+                              one_table(_table(rows, language_of(request))))
 
 
 async def operators_xlsx(request: web.Request) -> web.Response:
     """The report as an XLSX workbook."""
     period, rows = await operator_report(request, await Fields.read(request))
-    table = _table(rows, language_of(request))
-
-    def build() -> bytes:
-        book = Workbook()
-        sheet = book.active
-        sheet.title = translate("reports.operators", language_of(request))[:31]
-        for line in table:
-            sheet.append(line)
-        out = io.BytesIO()
-        book.save(out)
-        return out.getvalue()
-
-    body = await asyncio.to_thread(build)
-    return web.Response(body=body, content_type=(
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-        headers={"Content-Disposition": f'attachment; filename="{_filename(period, "xlsx")}"'})
+    lang = language_of(request)
+    return await xlsx_download(_filename(period, "xlsx"), translate("reports.operators", lang),
+                               one_table(_table(rows, lang)))
 
 
 def setup_routes(app: web.Application) -> None:

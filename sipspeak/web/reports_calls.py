@@ -10,27 +10,21 @@ A recording is served only from the recordings directory, to a user who may see 
 
 from __future__ import annotations
 
-import asyncio
-import csv
-import io
-import os
-import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from openpyxl import Workbook
 
 from ..calls.cdr import ClientStatus, OperatorStatus
-from ..crm.spreadsheet import formula_safe
 from ..i18n import Text, translate
 from ..storage import NotFound
 from ..storage.models import CallFilter, CallReportRow
 from .auth import STAFF, route, visible_project_ids
 from .errors import ApiError, Invalid, json_ok
+from .exports import Lines, csv_download, keyset_batches, xlsx_download
 from .forms import Fields
 from .layout import language_of, render
 from .pages import error_text, path_id, services_of
@@ -178,84 +172,38 @@ async def api_calls(request: web.Request) -> web.Response:
                     "items": [_call_json(r) for r in rows]})
 
 
-async def _all_rows(request: web.Request, where: CallFilter) -> AsyncIterator[list[CallReportRow]]:
-    """Every call the filters keep (at most ``MAX_EXPORT``), ``EXPORT_BATCH`` at a time, each
-    batch read on from the last row of the one before."""
+async def _table(request: web.Request) -> tuple[Period, AsyncIterator[Lines]]:
+    """The filters' period and every call they keep (at most ``MAX_EXPORT``) as a table."""
+    period, where = await read_filter(request, await Fields.read(request))
+    lang, zone = language_of(request), ZoneInfo(period.zone)
     db = services_of(request).db
-    last: tuple[int, int] | None = None
-    done = 0
-    while done < MAX_EXPORT:
-        rows = await db.calls.report(where, limit=min(EXPORT_BATCH, MAX_EXPORT - done),
-                                     before=last)
-        if not rows:
-            return
-        done += len(rows)
-        last = (rows[-1].call.started_at, rows[-1].call.id)
-        yield rows
+
+    async def lines() -> AsyncIterator[Lines]:
+        yield [[translate(f"reports.call.{c}", lang) for c in COLUMNS]]
+        async for rows in keyset_batches(
+                lambda count, after: db.calls.report(where, limit=count, before=after),
+                lambda row: (row.call.started_at, row.call.id),
+                batch=EXPORT_BATCH, limit=MAX_EXPORT):
+            yield [[cells(r, lang, zone)[c] for c in COLUMNS] for r in rows]
+
+    return period, lines()
 
 
-def _line(row: CallReportRow, lang: str, zone: ZoneInfo) -> list[Any]:
-    values = cells(row, lang, zone)
-    return [formula_safe(values[c]) for c in COLUMNS]
-
-
-def _header(lang: str) -> list[str]:
-    return [translate(f"reports.call.{c}", lang) for c in COLUMNS]
-
-
-def _attachment(response: web.StreamResponse, period: Period, suffix: str) -> None:
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="calls-{period.first.isoformat()}-{period.last.isoformat()}'
-        f'.{suffix}"')
+def _filename(period: Period, suffix: str) -> str:
+    return f"calls-{period.first.isoformat()}-{period.last.isoformat()}.{suffix}"
 
 
 async def calls_csv(request: web.Request) -> web.StreamResponse:
     """Every call the filters keep, as CSV (``;``, UTF-8 with BOM)."""
-    period, where = await read_filter(request, await Fields.read(request))
-    lang, zone = language_of(request), ZoneInfo(period.zone)
-    response = web.StreamResponse(headers={"Content-Type": "text/csv; charset=utf-8"})
-    _attachment(response, period, "csv")
-    await response.prepare(request)
-
-    def encode(lines: list[list[Any]]) -> bytes:
-        out = io.StringIO()
-        csv.writer(out, delimiter=";", lineterminator="\r\n").writerows(lines)
-        return out.getvalue().encode()
-
-    await response.write(b"\xef\xbb\xbf" + encode([_header(lang)]))
-    async for rows in _all_rows(request, where):
-        await response.write(encode([_line(r, lang, zone) for r in rows]))
-    await response.write_eof()
-    return response
+    period, table = await _table(request)
+    return await csv_download(request, _filename(period, "csv"), table)
 
 
-async def calls_xlsx(request: web.Request) -> web.StreamResponse:
-    """Every call the filters keep, as an XLSX workbook (written to a temporary file)."""
-    period, where = await read_filter(request, await Fields.read(request))
-    lang, zone = language_of(request), ZoneInfo(period.zone)
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(translate("reports.calls", lang)[:31])
-    sheet.append(_header(lang))
-    async for rows in _all_rows(request, where):
-        lines = [_line(r, lang, zone) for r in rows]
-        await asyncio.to_thread(_append, sheet.append, lines)
-    handle, name = tempfile.mkstemp(suffix=".xlsx")
-    os.close(handle)
-    path = Path(name)
-    try:
-        await asyncio.to_thread(book.save, path)
-        body = await asyncio.to_thread(path.read_bytes)
-    finally:
-        path.unlink(missing_ok=True)
-    response = web.Response(body=body, content_type=(
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
-    _attachment(response, period, "xlsx")
-    return response
-
-
-def _append(add: Callable[[list[Any]], None], lines: list[list[Any]]) -> None:
-    for line in lines:
-        add(line)
+async def calls_xlsx(request: web.Request) -> web.Response:
+    """Every call the filters keep, as an XLSX workbook."""
+    period, table = await _table(request)
+    return await xlsx_download(_filename(period, "xlsx"),
+                               translate("reports.calls", language_of(request)), table)
 
 
 async def recording(request: web.Request) -> web.StreamResponse:

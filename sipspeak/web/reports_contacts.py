@@ -12,22 +12,18 @@ project's contacts, a supervisor his projects'.
 
 from __future__ import annotations
 
-import asyncio
-import csv
-import io
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
-from openpyxl import Workbook
 
-from ..crm.spreadsheet import formula_safe
 from ..i18n import translate
 from ..storage.models import ContactFilter, ContactReportRow
 from .auth import STAFF, route, visible_project_ids
 from .errors import ApiError, json_ok
+from .exports import Lines, csv_download, keyset_batches, xlsx_download
 from .forms import Fields
 from .layout import language_of, render
 from .pages import error_text, services_of
@@ -152,67 +148,34 @@ async def api_contacts(request: web.Request) -> web.Response:
                                **cells(r, lang, zone)} for r in rows]})
 
 
-async def _all_rows(request: web.Request,
-                    where: ContactFilter) -> AsyncIterator[list[ContactReportRow]]:
-    """Every contact the filters keep (at most ``MAX_EXPORT``), batch after batch."""
-    db = services_of(request).db
-    last: tuple[int, int] | None = None
-    done = 0
-    while done < MAX_EXPORT:
-        rows = await db.contacts.report(where, limit=min(EXPORT_BATCH, MAX_EXPORT - done),
-                                        after=last)
-        if not rows:
-            return
-        done += len(rows)
-        tail = rows[-1].contact
-        last = (tail.updated_at if where.order_by_updated else tail.created_at, tail.id)
-        yield rows
-
-
-def _header(lang: str) -> list[str]:
-    return [translate(f"reports.contact.{c}", lang) for c in COLUMNS]
-
-
-async def _table(request: web.Request) -> AsyncIterator[list[list[Any]]]:
+async def _table(request: web.Request) -> AsyncIterator[Lines]:
+    """Every contact the filters keep (at most ``MAX_EXPORT``) as a table."""
     where = await read_filter(request, await Fields.read(request))
     lang, zone = language_of(request), _zone(request)
-    yield [_header(lang)]
-    async for rows in _all_rows(request, where):
-        yield [[formula_safe(cells(r, lang, zone)[c]) for c in COLUMNS] for r in rows]
+    db = services_of(request).db
+    yield [[translate(f"reports.contact.{c}", lang) for c in COLUMNS]]
+
+    def key(row: ContactReportRow) -> tuple[int, int]:
+        contact = row.contact
+        return (contact.updated_at if where.order_by_updated else contact.created_at,
+                contact.id)
+
+    async for rows in keyset_batches(
+            lambda count, after: db.contacts.report(where, limit=count, after=after), key,
+            batch=EXPORT_BATCH, limit=MAX_EXPORT):
+        yield [[cells(r, lang, zone)[c] for c in COLUMNS] for r in rows]
 
 
 async def contacts_csv(request: web.Request) -> web.StreamResponse:
     """Every contact the filters keep, as CSV (``;``, UTF-8 with BOM)."""
-    tables = _table(request)
-    first = await anext(tables)  # filters checked before the answer starts
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": 'attachment; filename="contacts.csv"'})
-    await response.prepare(request)
-
-    def encode(lines: list[list[Any]]) -> bytes:
-        out = io.StringIO()
-        csv.writer(out, delimiter=";", lineterminator="\r\n").writerows(lines)
-        return out.getvalue().encode()
-
-    await response.write(b"\xef\xbb\xbf" + encode(first))
-    async for lines in tables:
-        await response.write(encode(lines))
-    await response.write_eof()
-    return response
+    return await csv_download(request, "contacts.csv", _table(request))
 
 
 async def contacts_xlsx(request: web.Request) -> web.Response:
     """Every contact the filters keep, as an XLSX workbook."""
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(translate("reports.contacts", language_of(request))[:31])
-    async for lines in _table(request):
-        await asyncio.to_thread(lambda chunk=lines: [sheet.append(line) for line in chunk])
-    out = io.BytesIO()
-    await asyncio.to_thread(book.save, out)
-    return web.Response(body=out.getvalue(), content_type=(
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-        headers={"Content-Disposition": 'attachment; filename="contacts.xlsx"'})
+    return await xlsx_download("contacts.xlsx",
+                               translate("reports.contacts", language_of(request)),
+                               _table(request))
 
 
 def setup_routes(app: web.Application) -> None:
