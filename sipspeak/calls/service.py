@@ -515,8 +515,7 @@ class CallService:
         try:
             self.recordings_dir.mkdir(parents=True, exist_ok=True)
             call.recorder = WavRecorder(path=path)
-            # Stored absolute: the service may later start from another working directory.
-            call.recording_path = str(path.resolve())
+            call.recording_path = str(path.resolve())  # absolute: the start-up dir may vary
         except OSError as exc:
             call.log.error("cannot record to %s: %s", path, exc)
         if call.bridge is None:
