@@ -16,7 +16,7 @@ from sipspeak.dialer.acd import QueueStrategy
 from sipspeak.dialer.agents import AgentRoster, AgentState
 from sipspeak.dialer.campaign import Campaign
 
-__all__ = ["Board", "OperatorLine", "QueueLine", "board"]
+__all__ = ["Board", "OperatorLine", "QueueLine", "board", "operator_line"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,17 +50,20 @@ class Board:
     queues: tuple[QueueLine, ...]
 
 
+def operator_line(roster: AgentRoster, operator_id: int) -> OperatorLine:
+    """One operator's state and since when; «Не в сети» with no time before he signed in."""
+    if operator_id not in roster:
+        return OperatorLine(operator_id=operator_id, state=AgentState.OFFLINE, since_ms=None)
+    machine = roster[operator_id]
+    return OperatorLine(operator_id=operator_id, state=machine.state, since_ms=machine.since_ms)
+
+
 def board(campaigns: Mapping[int, Campaign], roster: AgentRoster, now_ms: int) -> Board:
     """The picture of every campaign the runtime holds, ordered by project id."""
     queues = []
     for project_id in sorted(campaigns):
         campaign = campaigns[project_id]
-        operators = tuple(
-            OperatorLine(operator_id=op, state=roster[op].state, since_ms=roster[op].since_ms)
-            if op in roster else OperatorLine(operator_id=op, state=AgentState.OFFLINE,
-                                              since_ms=None)
-            for op in campaign.operator_ids
-        )
+        operators = tuple(operator_line(roster, op) for op in campaign.operator_ids)
         queues.append(QueueLine(
             project_id=project_id, strategy=campaign.queue.settings.strategy,
             running=campaign.switch.running, waiting=campaign.queue.waiting_count,

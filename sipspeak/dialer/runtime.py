@@ -58,7 +58,7 @@ from sipspeak.dialer.campaign import (
     build_campaign,
     dial_state_after,
 )
-from sipspeak.dialer.monitoring import Board, board
+from sipspeak.dialer.monitoring import Board, OperatorLine, board, operator_line
 from sipspeak.dialer.ports import (
     AmdResult,
     AmdVerdict,
@@ -604,6 +604,10 @@ class CampaignRuntime:
     def board(self) -> Board:
         """«Мониторинг» (manual §7): every queue and its operators right now."""
         return board(self.campaigns, self.roster, self.now_ms())
+
+    def agent_line(self, operator_id: int) -> OperatorLine:
+        """The operator's state right now (ringing, talking, «В карточке» …) and since when."""
+        return operator_line(self.roster, operator_id)
 
     def agent_status(self, operator_id: int) -> str:
         """The status the workspace shows for an operator: the one he chose (``available`` /

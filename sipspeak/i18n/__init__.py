@@ -24,6 +24,7 @@ from .monitoring import MONITORING_EN, MONITORING_RU
 from .projects import PROJECTS_EN, PROJECTS_RU
 from .reports import REPORTS_EN, REPORTS_RU
 from .ui import UI
+from .workspace import WORKSPACE_EN, WORKSPACE_RU
 
 LANGUAGES = ("ru", "en")
 DEFAULT_LANGUAGE = "ru"
@@ -106,3 +107,4 @@ extend({"ru": PROJECTS_RU, "en": PROJECTS_EN})
 extend({"ru": MONITORING_RU, "en": MONITORING_EN})
 extend({"ru": REPORTS_RU, "en": REPORTS_EN})
 extend({"ru": ERRORS_RU, "en": ERRORS_EN})
+extend({"ru": WORKSPACE_RU, "en": WORKSPACE_EN})

@@ -29,6 +29,7 @@ from . import (
     statuses,
     trunks,
     users,
+    workspace,
 )
 from .auth import auth_middleware, error_middleware
 
@@ -57,7 +58,7 @@ def create_app(services: Services) -> web.Application:
     app.router.add_static("/static", HERE / "static", name="static")
     auth.setup_auth(app)
     for module in (profile, openapi, users, groups, statuses, trunks, blacklist, filemanager,
-                   monitoring, reports, reports_calls, reports_contacts, dashboard):
+                   monitoring, reports, reports_calls, reports_contacts, dashboard, workspace):
         module.setup_routes(app)
     importlib.import_module(f"{__package__}.calls_api").setup_routes(app)
     for name in OPTIONAL_FEATURES:

@@ -42,6 +42,7 @@ class MenuItem:
 #: The main menu of the manual (§3); an item shows when its page exists and the role may open it.
 MENU: tuple[MenuItem, ...] = (
     MenuItem("menu.dashboard", "dashboard", "◧"),
+    MenuItem("menu.workspace", "workspace", "☎"),
     MenuItem("menu.projects", "projects", "▤"),
     MenuItem("menu.reports", "reports", "▦"),
     MenuItem("menu.settings", None, "⚙", children=(

@@ -11,27 +11,22 @@ projects he supervises.  The picture comes from the dialer's runtime
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
-from yarl import URL
+from aiohttp import web
 
 from ..dialer.monitoring import Board
 from ..i18n import Text, translate
-from .auth import STAFF, route, signed_in_now, visible_project_ids
-from .errors import ApiError, json_ok
+from .auth import STAFF, route, visible_project_ids
+from .errors import ApiError
 from .layout import language_of, render
 from .pages import services_of
+from .push import live_picture, same_origin, setup_push  # noqa: F401  (same_origin: re-exported)
 
 log = logging.getLogger(__name__)
 
-PUSH_MIN_INTERVAL_S = 0.25
-"""Bursts of events (a call answered, bridged, an operator rung …) make one push."""
-REFRESH_S = 5.0
-"""Without events the picture is re-read this often (wrap-up limits, a phone expiring)."""
 _TOPICS = ("agent.", "call.", "phone.", "trunk.", "project.")
 
 OPERATOR_OUT: dict[str, Any] = {"type": "object", "properties": {
@@ -116,104 +111,12 @@ def script_json(value: Any) -> str:
 
 async def api_monitoring(request: web.Request) -> web.StreamResponse:
     """The queues and their operators now; as a WebSocket, pushed whenever they change."""
-    socket = web.WebSocketResponse(heartbeat=30.0)
-    if not socket.can_prepare(request).ok:
-        return json_ok(await picture(request))
-    if not same_origin(request):
-        # A page of another site cannot open the push with the user's cookies.
-        raise ApiError(403, "forbidden", Text("api.error.forbidden"))
-    _board(request)  # 503 before the upgrade when the dialer does not run
-    await socket.prepare(request)
-    sockets = request.app[OPEN_SOCKETS]
-    sockets.add(socket)
-    try:
-        await _push(request, socket)
-    finally:
-        sockets.discard(socket)
-    return socket
-
-
-def same_origin(request: web.Request) -> bool:
-    """Whether the page opening a WebSocket is ours: no Origin (not a browser page), or its
-    host and port are the ones the request was sent to (``Host``) or those of ``[web]
-    public_url`` (a proxy in front may rewrite Host).  The scheme is not compared: a proxy
-    that ends TLS talks plain HTTP to us."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True
-    try:
-        seen = URL(origin)
-        if seen.scheme not in ("http", "https") or not seen.host:
-            return False  # "null" (a sandboxed or file page) and anything else unusual
-        host = URL(f"{seen.scheme}://{request.host}")
-        ours = {(host.host, host.port)}
-    except ValueError:
-        return False
-    public = str(services_of(request).config.get("web", "public_url") or "")
-    if public:
-        with contextlib.suppress(ValueError):
-            ours.add((URL(public).host, URL(public).port))
-    return (seen.host, seen.port) in ours
-
-
-async def _push(request: web.Request, socket: web.WebSocketResponse) -> None:
-    """Send the picture now and whenever the bus says something changed, until the page
-    closes (a message from the page is ignored; closing it ends the push)."""
-    changed = asyncio.Event()
-    changed.set()
-    subscription = services_of(request).bus.subscribe(*_TOPICS)
-
-    async def watch() -> None:
-        while True:
-            await subscription.get()
-            changed.set()
-
-    async def listen() -> None:
-        async for message in socket:
-            if message.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
-                break
-
-    watcher = asyncio.create_task(watch(), name="monitoring-watch")
-    reader = asyncio.create_task(listen(), name="monitoring-read")
-    last: str | None = None
-    try:
-        while not reader.done() and not socket.closed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), REFRESH_S)
-            changed.clear()
-            user = await signed_in_now(request)
-            if user is None or user.role not in STAFF:
-                break  # signed out, removed or no longer staff: the push ends with the session
-            try:
-                text = json.dumps(await picture(request), ensure_ascii=False)
-            except ApiError:  # the dialer stopped under the page
-                break
-            if text != last:
-                await socket.send_str(text)
-                last = text
-            await asyncio.sleep(PUSH_MIN_INTERVAL_S)
-    except ConnectionError:
-        pass  # the page went away between two pushes
-    finally:
-        watcher.cancel()
-        reader.cancel()
-        await asyncio.gather(watcher, reader, return_exceptions=True)
-        subscription.close()
-        await socket.close()
-
-
-OPEN_SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("monitoring_sockets", set)
-
-
-async def _close_sockets(app: web.Application) -> None:
-    """At shutdown the pages are told so (1001) instead of holding the stop for a minute."""
-    for socket in list(app[OPEN_SOCKETS]):
-        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+    return await live_picture(request, picture, topics=_TOPICS,
+                              may=lambda user: user.role in STAFF)
 
 
 def setup_routes(app: web.Application) -> None:
-    app[OPEN_SOCKETS] = set()
-    app.on_shutdown.append(_close_sockets)
+    setup_push(app)
     route(app, "GET", "/monitoring", monitoring_page, roles=STAFF, name="monitoring")
     route(app, "GET", "/api/v1/monitoring", api_monitoring, roles=STAFF, api=True,
           response_schema=BOARD_OUT)

@@ -25,6 +25,10 @@ def _services(request: web.Request) -> Services:
     return request.app[SERVICES]
 
 
+CARD_SAVED = "card_saved"
+"""The state an operator posts when he is done with the client card: his wrap-up ends."""
+
+
 async def set_agent_state(services: Services, user: User, state: str) -> dict[str, Any]:
     """Tell the dialer the operator's new state (``agent.state`` on the bus).
 
@@ -32,9 +36,14 @@ async def set_agent_state(services: Services, user: User, state: str) -> dict[st
     knows the states calls bring: ringing, talking, wrap-up); without it, the chosen state is
     recorded here so the history and the header still follow the operator's choice.
     """
-    if state not in AGENT_STATES and state != "logged_out":
+    if state not in AGENT_STATES and state not in ("logged_out", CARD_SAVED):
         raise Invalid(Text("profile.error.state", states=", ".join(AGENT_STATES)), field="state")
     at = now_ms()
+    if state == CARD_SAVED:
+        # The end of «В карточке»: a fact for the dialer, not a status of its own.
+        services.bus.publish("agent.state", user_id=user.id, state=state, at=at)
+        return {"user_id": user.id, "state": await current_agent_state(services, user.id),
+                "at": at}
     if getattr(services, "campaigns", None) is None:
         await services.db.intervals.start(user_id=user.id, state=state, at=at)
     services.bus.publish("agent.state", user_id=user.id, state=state, at=at)
@@ -143,6 +152,8 @@ async def api_token_revoke(request: web.Request) -> web.Response:
 
 _STATE_SCHEMA = {"type": "object", "required": ["state"],
                  "properties": {"state": {"type": "string", "enum": list(AGENT_STATES)}}}
+_STATE_IN = {"type": "object", "required": ["state"], "properties": {
+    "state": {"type": "string", "enum": [*AGENT_STATES, CARD_SAVED]}}}
 
 
 def setup_routes(app: web.Application) -> None:
@@ -155,7 +166,7 @@ def setup_routes(app: web.Application) -> None:
     route(app, "GET", "/api/v1/agent/state", api_agent_state_get, roles=ALL_ROLES, api=True,
           response_schema=_STATE_SCHEMA)
     route(app, "POST", "/api/v1/agent/state", api_agent_state_set, roles=ALL_ROLES, api=True,
-          request_schema=_STATE_SCHEMA, response_schema=_STATE_SCHEMA)
+          request_schema=_STATE_IN, response_schema=_STATE_SCHEMA)
     route(app, "GET", "/api/v1/tokens", api_tokens, roles=ALL_ROLES, api=True)
     route(app, "POST", "/api/v1/tokens", api_token_create, roles=ALL_ROLES, api=True,
           request_schema={"type": "object", "properties": {"name": {"type": "string"}}},

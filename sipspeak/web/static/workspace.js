@@ -1,0 +1,181 @@
+// «Рабочее место»: the operator's state and calls, pushed by the server over a WebSocket; the
+// client card of the call's contact pops up when a call rings him or is joined to him and
+// stays during wrap-up («В карточке»), which saving the card (or «Завершить обработку») ends.
+(function () {
+  "use strict";
+  var root = document.getElementById("workspace");
+  if (!root) { return; }
+  var label = function (name) { return root.getAttribute("data-" + name) || ""; };
+  var byId = function (id) { return document.getElementById(id); };
+  var link = byId("ws-link");
+  var offset = 0;  // server clock − this clock, ms
+  var retry = 1000;
+  var stopped = false;
+  var picture = null;
+  var cardContact = null;  // the contact whose card is mounted
+  var cardFinishes = false;  // saving it ends the wrap-up
+
+  function post(url, body) {
+    if (window.sipspeak && window.sipspeak.postJson) { return window.sipspeak.postJson(url, body); }
+    return fetch(url, {method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+  }
+
+  function clock(sinceMs) {
+    if (sinceMs === null || sinceMs === undefined) { return ""; }
+    var total = Math.max(0, Math.floor((Date.now() + offset - sinceMs) / 1000));
+    var h = Math.floor(total / 3600), m = Math.floor(total % 3600 / 60), s = total % 60;
+    var two = function (n) { return (n < 10 ? "0" : "") + n; };
+    return (h ? h + ":" + two(m) : two(m)) + ":" + two(s);
+  }
+
+  function element(tag, text, cls) {
+    var node = document.createElement(tag);
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    if (cls) { node.className = cls; }
+    return node;
+  }
+
+  function timed(tag, sinceMs) {
+    var node = element(tag, clock(sinceMs), "since");
+    if (sinceMs !== null && sinceMs !== undefined) { node.setAttribute("data-since", sinceMs); }
+    return node;
+  }
+
+  function callBox(call) {
+    var box = element("div", null, "ws-call" + (call.offered ? " offered" : ""));
+    box.setAttribute("data-call", call.id);
+    var title = call.offered ? label("offered")
+      : label(call.direction === "inbound" ? "inbound" : "outbound");
+    box.appendChild(element("strong", title + ": " + call.phone, "ws-call-title"));
+    var facts = element("p", null, "ws-call-facts");
+    facts.appendChild(element("span", call.phase_label, "phase"));
+    if (call.project) { facts.appendChild(element("span", " · " + label("project") + ": " + call.project)); }
+    facts.appendChild(document.createTextNode(" · " + label("duration") + ": "));
+    facts.appendChild(timed("span", call.bridged_ms || call.started_ms));
+    box.appendChild(facts);
+    return box;
+  }
+
+  // Which card to show: the call he talks on, else the one ringing him, else — during
+  // wrap-up — his last call's.
+  function cardOf(p) {
+    var joined = p.calls.filter(function (c) { return !c.offered; });
+    var offered = p.calls.filter(function (c) { return c.offered; });
+    var call = joined[0] || offered[0];
+    if (call) { return {contact: call.contact_id, phone: call.phone, finishes: false}; }
+    if (p.state === "wrap_up" && p.last_call) {
+      return {contact: p.last_call.contact_id, phone: p.last_call.phone, finishes: true};
+    }
+    return null;
+  }
+
+  function showCard(p) {
+    var wanted = cardOf(p);
+    var holder = byId("ws-card");
+    var caption = byId("ws-card-caption");
+    if (!wanted) {
+      if (cardContact !== null || holder.firstChild) {
+        while (holder.firstChild) { holder.removeChild(holder.firstChild); }
+        cardContact = null;
+      }
+      caption.textContent = "";
+      return;
+    }
+    caption.textContent = wanted.contact ? "" : label("no-contact") + " (" + wanted.phone + ")";
+    if (wanted.contact === cardContact && wanted.finishes === cardFinishes) { return; }
+    if (wanted.contact === cardContact && cardContact !== null && window.SipCard) {
+      cardFinishes = wanted.finishes;  // same card, the call ended: keep what he typed
+      holder.setAttribute("data-finish-wrap-up", cardFinishes ? "true" : "false");
+      return;
+    }
+    while (holder.firstChild) { holder.removeChild(holder.firstChild); }
+    cardContact = wanted.contact;
+    cardFinishes = wanted.finishes;
+    holder.setAttribute("data-contact", cardContact === null ? "" : cardContact);
+    holder.setAttribute("data-finish-wrap-up", cardFinishes ? "true" : "false");
+    if (cardContact !== null && window.SipCard) {
+      window.SipCard.mount(holder, cardContact, {
+        finishWrapUp: function () { return holder.getAttribute("data-finish-wrap-up") === "true"; },
+        onSaved: function () {}
+      });
+    }
+  }
+
+  function draw(p) {
+    picture = p;
+    offset = p.now_ms - Date.now();
+    root.setAttribute("data-state", p.state);
+    byId("ws-state").textContent = p.state_label;
+    var since = byId("ws-since");
+    since.textContent = clock(p.since_ms);
+    if (p.since_ms !== null) { since.setAttribute("data-since", p.since_ms); }
+    else { since.removeAttribute("data-since"); }
+    byId("ws-phone").textContent = label("phone-" + p.phone);
+    byId("ws-telephony").hidden = p.telephony;
+    byId("ws-finish").hidden = p.state !== "wrap_up";
+    var calls = byId("ws-calls");
+    while (calls.firstChild) { calls.removeChild(calls.firstChild); }
+    if (!p.calls.length) { calls.appendChild(element("p", label("no-call"), "muted")); }
+    p.calls.forEach(function (c) { calls.appendChild(callBox(c)); });
+    showCard(p);
+  }
+
+  function tick() {
+    var cells = root.querySelectorAll("[data-since]");
+    for (var i = 0; i < cells.length; i++) {
+      cells[i].textContent = clock(Number(cells[i].getAttribute("data-since")));
+    }
+  }
+
+  function connect() {
+    var url = new URL(root.getAttribute("data-url"), window.location.href);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    var socket = new WebSocket(url.toString());
+    socket.onopen = function () { retry = 1000; link.hidden = true; };
+    socket.onmessage = function (event) { draw(JSON.parse(event.data)); };
+    socket.onclose = function () {
+      if (stopped) { return; }
+      link.hidden = false;
+      // A refused handshake looks like any other close: ask whether we are still signed in.
+      fetch(root.getAttribute("data-me-url"), {credentials: "same-origin"}).then(function (r) {
+        if (r.status === 401 || r.status === 403) {
+          stopped = true;
+          link.textContent = label("signed-out");
+          return;
+        }
+        window.setTimeout(connect, retry);
+        retry = Math.min(retry * 2, 15000);
+      }, function () {
+        window.setTimeout(connect, retry);
+        retry = Math.min(retry * 2, 15000);
+      });
+    };
+  }
+
+  byId("ws-finish").addEventListener("click", function () {
+    post(root.getAttribute("data-state-url"), {state: "card_saved"});
+  });
+
+  byId("ws-dial").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var result = byId("ws-dial-result");
+    var phone = byId("ws-dial-phone").value;
+    result.textContent = "";
+    post(root.getAttribute("data-call-url"), {operator_id: picture.user_id, phone: phone})
+      .then(function (response) {
+        return response.json().then(function (body) {
+          if (response.ok) { result.textContent = label("dial-started"); return; }
+          var message = body && body.error && body.error.message;
+          result.textContent = label("dial-failed") + (message ? ": " + message : "");
+        });
+      }, function () { result.textContent = label("dial-failed"); });
+  });
+
+  var softphone = byId("ws-softphone");
+  if (softphone && window.SipSoftphone) { window.SipSoftphone.mount(softphone, {}); }
+
+  draw(JSON.parse(byId("workspace-initial").textContent));
+  window.setInterval(tick, 1000);
+  connect();
+})();

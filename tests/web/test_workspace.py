@@ -1,0 +1,180 @@
+"""«Рабочее место»: the operator's state, calls and last call through the API, the push and
+the page.  The dialer's runtime is the real one over the site's SQLite file and bus; the call
+layer under it records what it is asked (tests/fake_calls.py).  Live calls of the real call
+layer are followed end to end in tests/calls/test_workspace_sipp.py."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+from fake_calls import FakeCallLayer, StartDialer, until
+from test_browser import load_driver, sign_in
+from test_browser import until as browser_until
+from webtools import Browser, Site
+
+from sipspeak.dialer.ports import CallAnswered, CallEnded, CallOutcome, OperatorAnswered
+from sipspeak.dialer.runtime import CampaignRuntime
+from sipspeak.storage.models import NewContact
+
+
+@pytest.fixture
+async def dialer(staff: Site, start_dialer: StartDialer,
+                 ) -> tuple[Site, CampaignRuntime, FakeCallLayer]:
+    """«Продажи», progressive, launched, with the operator in its group and one contact."""
+    db = staff.db
+    trunk = await db.trunks.create(name="t", host="sip:127.0.0.1:5999", username="u",
+                                   password="p")
+    sales = await db.projects.create(
+        "Продажи", trunk_id=trunk, caller_id="74950001122", dial_mode="progressive",
+        client_time_from="00:00", client_time_to="00:00", launched=True)
+    group = await db.groups.create("Смена")
+    await db.groups.add_members(group, [staff.users["oper@test.ru"]])
+    await db.projects.set_groups(sales, [group])
+    await db.contacts.insert_many(project_id=sales, upload_id=None,
+                                  contacts=[NewContact(phone="79000000001")])
+    runtime, calls = await start_dialer()
+    return staff, runtime, calls
+
+
+async def next_picture(socket: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    message = await socket.receive(timeout=10)
+    assert message.type is aiohttp.WSMsgType.TEXT, message
+    picture: dict[str, Any] = json.loads(message.data)
+    return picture
+
+
+async def pictures_until(socket: aiohttp.ClientWebSocketResponse, state: str,
+                         ) -> dict[str, Any]:
+    for _ in range(20):
+        picture = await next_picture(socket)
+        if picture["state"] == state:
+            return picture
+    raise AssertionError(f"no picture in state {state}")
+
+
+async def test_without_telephony_and_dialer_the_picture_says_so(staff: Site) -> None:
+    status, body = await staff.api_get("oper@test.ru", "/api/v1/workspace")
+    assert status == 200
+    assert (body["status"], body["state"], body["state_label"]) == (
+        "offline", "offline", "Не в системе")
+    assert (body["telephony"], body["dialer"], body["calls"], body["last_call"]) == (
+        False, False, [], None)
+    assert body["phone"] == "offline"  # he has an extension, no registrar runs
+    status, admin = await staff.api_get("admin@test.ru", "/api/v1/workspace")
+    assert status == 200 and admin["phone"] == "none" and admin["user_id"] != body["user_id"]
+    # Without the dialer the chosen status still shows.
+    operator = await staff.signed_in("oper@test.ru")
+    assert (await operator.api("POST", "/api/v1/agent/state", {"state": "pause"})).status == 200
+    status, body = await staff.api_get("oper@test.ru", "/api/v1/workspace")
+    assert (body["status"], body["state"], body["state_label"]) == ("pause", "paused", "Пауза")
+
+
+async def test_a_call_walks_the_operator_through_talk_and_wrap_up_to_the_saved_card(
+        dialer: tuple[Site, CampaignRuntime, FakeCallLayer]) -> None:
+    site, runtime, calls = dialer
+    operator_id = site.users["oper@test.ru"]
+    browser = await site.signed_in("oper@test.ru")
+    async with browser.session.ws_connect("/api/v1/workspace") as socket:
+        first = await next_picture(socket)
+        assert first["state"] == "offline" and first["dialer"] is True
+        assert (await browser.api("POST", "/api/v1/agent/state",
+                                  {"state": "available"})).status == 200
+        free = await pictures_until(socket, "available")
+        assert free["status"] == "available" and free["since_ms"] <= runtime.now_ms()
+        # The progressive dialer calls for him; the customer answers, his phone rings.
+        await until(lambda: bool(calls.originated), "a dial for the free operator")
+        call_id, contact, _ = calls.originated[0]
+        runtime.on_call_event(CallAnswered(call_id, runtime.now_ms()))
+        ringing = await pictures_until(socket, "ringing")
+        assert ringing["state_label"] == "Ожидание ответа"
+        ring_id = calls.rings[0][0]
+        runtime.on_operator_event(OperatorAnswered(ring_id, operator_id, runtime.now_ms()))
+        talking = await pictures_until(socket, "talking")
+        assert talking["status"] == "available"
+        # The call ends; its CDR row (the call layer's) names him: the card of that call
+        # stays during wrap-up.
+        project = (await site.db.projects.list())[0]
+        cdr = await site.db.calls.open(direction="outbound", started_at=runtime.now_ms(),
+                                       project_id=project.id, contact_id=contact.contact_id,
+                                       contact_phone=contact.phone, operator_id=operator_id)
+        runtime.on_call_event(CallEnded(call_id, runtime.now_ms(), CallOutcome.ANSWERED))
+        wrap = await pictures_until(socket, "wrap_up")
+        assert wrap["state_label"] == "В карточке"
+        assert wrap["last_call"]["cdr_id"] == cdr
+        assert (wrap["last_call"]["contact_id"], wrap["last_call"]["phone"],
+                wrap["last_call"]["project"]) == (contact.contact_id, "79000000001", "Продажи")
+        # Saving the card ends the wrap-up: he is free again.
+        answer = await browser.api("POST", "/api/v1/agent/state", {"state": "card_saved"})
+        assert answer.status == 200 and (await answer.json())["state"] == "available"
+        await pictures_until(socket, "available")
+    # Another operator's events do not concern him, and he only ever sees himself.
+    status, other = await site.api_get("admin@test.ru", "/api/v1/workspace")
+    assert status == 200 and other["last_call"] is None and other["state"] == "offline"
+
+
+async def test_card_saved_is_not_a_status_of_its_own(staff: Site) -> None:
+    operator = await staff.signed_in("oper@test.ru")
+    answer = await operator.api("POST", "/api/v1/agent/state", {"state": "card_saved"})
+    assert answer.status == 200 and (await answer.json())["state"] == "offline"
+    rows = await staff.db.intervals.between(start=0, end=2**62,
+                                            user_id=staff.users["oper@test.ru"])
+    assert [r.state for r in rows] == []  # nothing written: not a status
+    answer = await operator.api("POST", "/api/v1/agent/state", {"state": "sleeping"})
+    assert answer.status == 422
+
+
+async def test_the_push_is_the_callers_own_and_refuses_other_sites(
+        dialer: tuple[Site, CampaignRuntime, FakeCallLayer]) -> None:
+    site, _, _ = dialer
+    browser = await site.signed_in("oper@test.ru")
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await browser.session.ws_connect("/api/v1/workspace",
+                                         headers={"Origin": "https://evil.example"})
+    assert refused.value.status == 403
+    async with browser.session.ws_connect("/api/v1/workspace") as socket:
+        assert (await next_picture(socket))["user_id"] == site.users["oper@test.ru"]
+        assert (await browser.form("/logout", {})).status in (302, 303)
+        site.services.bus.publish("agent.state", user_id=site.users["oper@test.ru"],
+                                  state="available", at=0)
+        message = await socket.receive(timeout=10)
+        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), message
+
+
+async def menu_of(browser: Browser) -> str:
+    return await (await browser.get("/workspace")).text()
+
+
+async def test_the_page_in_chromium_follows_the_operator(
+        dialer: tuple[Site, CampaignRuntime, FakeCallLayer]) -> None:
+    site, runtime, calls = dialer
+    page = await menu_of(await site.signed_in("oper@test.ru"))
+    assert 'href="/workspace"' in page and "Рабочее место" in page
+    driver = load_driver()
+    base = site.base.rstrip("/")
+    async with driver.ChromiumDriver.launch() as chromium:
+        await sign_in(chromium, base, "oper@test.ru")
+        await chromium.navigate(f"{base}/workspace")
+
+        async def text_of(element_id: str) -> str:
+            found = await chromium.execute(
+                f"var e = document.getElementById('{element_id}');"
+                " return e ? e.textContent : null;")
+            return str(found)
+
+        async def shows(element_id: str, text: str) -> bool:
+            return text in await text_of(element_id)
+
+        await browser_until(lambda: shows("ws-state", "Не в системе"), "signed out state")
+        assert await shows("ws-calls", "Звонков нет")
+        runtime.set_agent_status(site.users["oper@test.ru"], "available")
+        await browser_until(lambda: shows("ws-state", "Свободен"), "pushed without reload")
+        await until(lambda: bool(calls.originated), "a dial for the free operator")
+        runtime.on_call_event(CallAnswered(calls.originated[0][0], runtime.now_ms()))
+        await browser_until(lambda: shows("ws-state", "Ожидание ответа"), "ringing pushed")
+        hidden = await chromium.execute("return document.getElementById('ws-finish').hidden;")
+        assert hidden is True
+        severe = [e for e in await chromium.console_logs() if e.get("level") == "SEVERE"]
+        assert severe == []
