@@ -29,6 +29,7 @@ from sipspeak.storage import NotFound
 from sipspeak.storage.models import Trunk, User
 
 from .call import Call
+from .contacts import inbound_contact
 from .legs import SipLeg
 from .ringing import Ring
 from .service import CallService
@@ -101,8 +102,10 @@ class CallCenter(CallService):
             return
         project = await self.db.projects.get(trunk.inbound_project_id)
         phone = _user_part(request.from_.uri)
+        contact_id = await inbound_contact(self.db, project.id, phone)  # his card pops up
         call = self.new_call(kind="inbound", direction="inbound", project_id=project.id,
                              trunk_id=trunk.id, phone=phone, caller_id=phone,
+                             contact_id=contact_id,
                              dialer=self.acd_attached, music_on_hold=project.music_on_hold,
                              auto_answer=project.operator_auto_answer,
                              operator_timeout_s=project.operator_timeout_s)

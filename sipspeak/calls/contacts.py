@@ -1,0 +1,58 @@
+"""Whose call is it: the project's contact of an inbound caller, created when he is new.
+
+An inbound call pops up the caller's client card like a dialled one, so it needs his contact:
+the project's contact with the caller's number (E.164, as the base stores them), or, for a
+number the base does not have, a new contact enriched with region, time zone and carrier —
+marked as called, so the project's dialling does not ring back someone who just called.  A
+caller without a usable number (anonymous, an extension) has no contact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import lru_cache
+
+from sipspeak.crm.enrichment import Enricher, default_enricher
+from sipspeak.crm.phones import InvalidPhoneError, normalize_phone
+from sipspeak.storage import Database, StorageError
+from sipspeak.storage.models import NewContact
+
+__all__ = ["inbound_contact"]
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def _enricher() -> Enricher:
+    return default_enricher()
+
+
+async def inbound_contact(db: Database, project_id: int, caller: str) -> int | None:
+    """The id of the project's contact for ``caller``; None when the number is unusable or
+    storage fails (the call goes on without a card)."""
+    try:
+        phone = normalize_phone(caller)
+    except InvalidPhoneError:
+        return None
+    try:
+        found = await _find(db, project_id, phone)
+        if found is not None:
+            return found
+        info = (await asyncio.to_thread(_enricher)).info(phone)
+        await db.contacts.insert_many(project_id=project_id, upload_id=None, contacts=[
+            NewContact(phone=phone, region=info.region, timezone=info.timezone,
+                       carrier=info.carrier)])
+        created = await _find(db, project_id, phone)
+        if created is not None:
+            await db.contacts.update(created, dial_state="called")
+        return created
+    except StorageError as exc:
+        log.warning("no contact for the caller %s in project %s: %s", phone, project_id, exc)
+        return None
+
+
+async def _find(db: Database, project_id: int, phone: str) -> int | None:
+    rows = await db.contacts.list(project_id=project_id, phone=phone, limit=50,
+                                  order_by_updated=True)
+    return next((c.id for c in rows if c.phone == phone), None)
