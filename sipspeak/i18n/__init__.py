@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
+from .card import CARD_EN, CARD_RU
 from .errors import ERRORS_EN, ERRORS_RU
 from .monitoring import MONITORING_EN, MONITORING_RU
 from .projects import PROJECTS_EN, PROJECTS_RU
@@ -108,3 +109,4 @@ extend({"ru": MONITORING_RU, "en": MONITORING_EN})
 extend({"ru": REPORTS_RU, "en": REPORTS_EN})
 extend({"ru": ERRORS_RU, "en": ERRORS_EN})
 extend({"ru": WORKSPACE_RU, "en": WORKSPACE_EN})
+extend({"ru": CARD_RU, "en": CARD_EN})

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from ...i18n import Text
 from ..db import now_ms
 from ..errors import NotFound
 from ..models import (
     BlacklistEntry,
+    Call,
     Comment,
     Contact,
     ContactFilter,
@@ -416,6 +417,95 @@ class ContactsRepo(Repo):
             f"DELETE FROM contacts WHERE id IN ({', '.join('?' for _ in ids)})", ids)
         return cursor.rowcount
 
+    # -- the client card (manual §5.2.2, §6.1.1) ----------------------------------------------
+
+    CARD_COLUMNS = frozenset({"full_name", "email", "birth_date", "position", "city", "address",
+                              "description", "status_id", "operator_id"})
+    """What the card's «Сохранить» may change (never the number or the dialer's state)."""
+
+    async def save_card(self, contact_id: int, *, changes: Mapping[str, object],
+                        custom: Mapping[str, str] | None = None,
+                        tags: Sequence[str] | None = None) -> None:
+        """Write one «Сохранить» of the card in one transaction: the columns, the custom
+        fields merged into ``custom`` (an empty value removes a field), the tags (replaced
+        when given) and ``updated_at``. Anything failing (a status or operator removed
+        meanwhile) leaves the contact as it was."""
+        unknown = set(changes) - self.CARD_COLUMNS
+        if unknown:
+            raise ValueError(f"not card fields: {', '.join(sorted(unknown))}")
+        async with self.db.transaction():
+            row = await self.db.fetchone("SELECT custom FROM contacts WHERE id = ?",
+                                         (contact_id,))
+            if row is None:
+                raise NotFound(Text("storage.error.contact_not_found", id=contact_id))
+            values: dict[str, object] = dict(changes)
+            if custom:
+                merged = _custom_of(row["custom"])
+                for name, value in custom.items():
+                    if value:
+                        merged[name] = value
+                    else:
+                        merged.pop(name, None)
+                values["custom"] = json.dumps(merged, ensure_ascii=False)
+            if tags is not None:
+                tag_ids = await TagsRepo(self.db).ensure(tags)
+                await self.db.execute("DELETE FROM contact_tags WHERE contact_id = ?",
+                                      (contact_id,))
+                await self.db.executemany(
+                    "INSERT INTO contact_tags(contact_id, tag_id) VALUES (?, ?)",
+                    [(contact_id, t) for t in tag_ids])
+            assignments = "".join(f"{name} = ?, " for name in values)
+            await self.db.execute(
+                f"UPDATE contacts SET {assignments}updated_at = ? WHERE id = ?",
+                (*values.values(), now_ms(), contact_id))
+
+    async def delete_unless_dialling(
+            self, contact_ids: Iterable[int], *,
+            project_ids: Iterable[int] | None) -> tuple[builtins.list[int], int]:
+        """Delete the contacts of ``project_ids`` (None = any project) among ``contact_ids``
+        that are not being dialled, in one statement (a claim of the dialer cannot slip in
+        between); return ``(the ids deleted, how many were left as being dialled)``."""
+        ids = builtins.list(dict.fromkeys(contact_ids))
+        if not ids:
+            return [], 0
+        where = f"id IN ({', '.join('?' for _ in ids)})"
+        params: builtins.list[object] = builtins.list(ids)
+        if project_ids is not None:
+            projects = sorted(set(project_ids))
+            where += (f" AND project_id IN ({', '.join('?' for _ in projects)})"
+                      if projects else " AND 0")
+            params += projects
+        async with self.db.transaction():
+            busy = await self.db.fetchone(
+                f"SELECT COUNT(*) AS n FROM contacts WHERE {where} AND dial_state = 'dialing'",
+                params)
+            cursor = await self.db.execute(
+                f"DELETE FROM contacts WHERE {where} AND dial_state != 'dialing' RETURNING id",
+                params)
+            deleted = sorted(int(row[0]) for row in await cursor.fetchall())
+            return deleted, int(busy["n"]) if busy is not None else 0
+
+    async def calls_of(self, contact_id: int, phone: str, *,
+                       project_ids: Iterable[int] | None,
+                       limit: int = 100) -> builtins.list[tuple[Call, str, str]]:
+        """«Показать звонки»: the calls of the contact or of its number (newest first) in
+        ``project_ids`` (None = all), with the project's and the operator's names."""
+        sql = ("SELECT c.*, COALESCE(p.name, '') AS project_name,"
+               " COALESCE(u.full_name, '') AS operator_name FROM calls c"
+               " LEFT JOIN projects p ON p.id = c.project_id"
+               " LEFT JOIN users u ON u.id = c.operator_id"
+               " WHERE (c.contact_id = ? OR c.contact_phone = ?)")
+        params: builtins.list[object] = [contact_id, phone]
+        if project_ids is not None:
+            projects = sorted(set(project_ids))
+            sql += (f" AND c.project_id IN ({', '.join('?' for _ in projects)})"
+                    if projects else " AND 0")
+            params += projects
+        rows = await self.db.fetchall(
+            sql + " ORDER BY c.started_at DESC, c.id DESC LIMIT ?", [*params, limit])
+        return [(record(Call, r), str(r["project_name"]), str(r["operator_name"]))
+                for r in rows]
+
 
 class CommentsRepo(Repo):
     async def add(self, *, contact_id: int, user_id: int | None, text: str) -> int:
@@ -429,6 +519,15 @@ class CommentsRepo(Repo):
         rows = await self.db.fetchall(
             "SELECT * FROM contact_comments WHERE contact_id = ? ORDER BY id", (contact_id,))
         return [record(Comment, row) for row in rows]
+
+    async def newest_first(self, contact_id: int, *,
+                           limit: int = 500) -> builtins.list[tuple[Comment, str]]:
+        """The card's «Комментарии»: newest first, each with its author's name."""
+        rows = await self.db.fetchall(
+            "SELECT m.*, COALESCE(u.full_name, '') AS author FROM contact_comments m"
+            " LEFT JOIN users u ON u.id = m.user_id WHERE m.contact_id = ?"
+            " ORDER BY m.created_at DESC, m.id DESC LIMIT ?", (contact_id, limit))
+        return [(record(Comment, row), str(row["author"])) for row in rows]
 
 
 class TasksRepo(Repo):
@@ -497,6 +596,24 @@ class TasksRepo(Repo):
             found.update(int(r["contact_id"]) for r in rows)
         return found
 
+    async def of_contact(self, contact_id: int) -> builtins.list[tuple[Task, str]]:
+        """The card's «Задачи»: open ones first (earliest due first), then the done ones
+        (last done first), each with its operator's name."""
+        rows = await self.db.fetchall(
+            "SELECT t.*, COALESCE(u.full_name, '') AS operator_name FROM tasks t"
+            " LEFT JOIN users u ON u.id = t.operator_id WHERE t.contact_id = ?"
+            " ORDER BY t.done_at IS NOT NULL, CASE WHEN t.done_at IS NULL THEN t.due_at"
+            " ELSE -t.done_at END, t.id", (contact_id,))
+        return [(record(Task, r), str(r["operator_name"])) for r in rows]
+
+    async def complete_of_contact(self, contact_id: int, task_id: int) -> None:
+        """Mark the contact's open task done; NotFound for another contact's or a done one."""
+        cursor = await self.db.execute(
+            "UPDATE tasks SET done_at = ? WHERE id = ? AND contact_id = ? AND done_at IS NULL",
+            (now_ms(), task_id, contact_id))
+        if cursor.rowcount == 0:
+            raise NotFound(Text("storage.error.task_not_found", id=task_id))
+
     async def complete(self, task_id: int) -> None:
         cursor = await self.db.execute(
             "UPDATE tasks SET done_at = ? WHERE id = ? AND done_at IS NULL", (now_ms(), task_id))
@@ -551,3 +668,14 @@ class BlacklistRepo(Repo):
             "SELECT * FROM blacklist WHERE phone LIKE ? ORDER BY created_at DESC, phone"
             " LIMIT ? OFFSET ?", (f"%{search}%", limit, offset))
         return [record(BlacklistEntry, r) for r in rows]
+
+
+def _custom_of(text: str | None) -> dict[str, str]:
+    """The stored ``custom`` JSON as a dict of strings ({} for anything else)."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items() if v is not None}
