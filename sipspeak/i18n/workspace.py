@@ -34,6 +34,11 @@ WORKSPACE_RU: dict[str, str] = {
     "workspace.unavailable": "Телефония не запущена: звонки недоступны",
     "workspace.disconnected": "Нет связи с сервером, переподключение…",
     "workspace.signed_out": "Сеанс завершён: войдите снова",
+    "workspace.tasks": "Мои задачи",
+    "workspace.no_tasks": "Задач нет",
+    "workspace.task.due": "пора",
+    "workspace.task.auto": "звонок автоматически",
+    "workspace.task.open": "Открыть карточку",
 }
 
 WORKSPACE_EN: dict[str, str] = {
@@ -68,4 +73,9 @@ WORKSPACE_EN: dict[str, str] = {
     "workspace.unavailable": "Telephony is not running: no calls",
     "workspace.disconnected": "No connection to the server, reconnecting…",
     "workspace.signed_out": "Signed out: sign in again",
+    "workspace.tasks": "My tasks",
+    "workspace.no_tasks": "No tasks",
+    "workspace.task.due": "due",
+    "workspace.task.auto": "called automatically",
+    "workspace.task.open": "Open the card",
 }

@@ -21,7 +21,7 @@ from aiohttp import web
 from ..calls.views import OperatorCall, operator_calls
 from ..events import Event
 from ..i18n import translate
-from ..storage import now_ms
+from ..storage import NotFound, now_ms
 from ..storage.models import Call, User
 from .auth import ALL_ROLES, current_user, route
 from .layout import current_agent_state, language_of, render
@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = ["setup_routes", "workspace_picture"]
 
-_TOPICS = ("agent.", "call.", "phone.")
+_TOPICS = ("agent.", "call.", "phone.", "task.")
+TASKS_SHOWN = 20
+"""His open tasks shown at most, earliest due first."""
 STATIC = Path(__file__).parent / "static"
 #: The chosen status when the dialer does not run, as its finer state.
 _STATE_OF_STATUS = {"available": "available", "pause": "paused", "dnd": "do_not_disturb",
@@ -54,13 +56,19 @@ LAST_CALL_OUT: dict[str, Any] = {"type": ["object", "null"], "properties": {
     "contact_id": {"type": ["integer", "null"]}, "direction": {"type": "string"},
     "result": {"type": "string"}, "started_at": {"type": "integer"},
     "ended_at": {"type": ["integer", "null"]}}}
+TASK_OUT: dict[str, Any] = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "contact_id": {"type": "integer"}, "phone": {"type": "string"},
+    "name": {"type": ["string", "null"]}, "text": {"type": "string"},
+    "due_at": {"type": "integer"}, "auto_call": {"type": "boolean"},
+    "due": {"type": "boolean"}}}
 PICTURE_OUT: dict[str, Any] = {"type": "object", "properties": {
     "now_ms": {"type": "integer"}, "user_id": {"type": "integer"},
     "status": {"type": "string"}, "state": {"type": "string"},
     "state_label": {"type": "string"}, "since_ms": {"type": ["integer", "null"]},
     "phone": {"type": "string", "enum": ["online", "offline", "none"]},
     "telephony": {"type": "boolean"}, "dialer": {"type": "boolean"},
-    "calls": {"type": "array", "items": CALL_OUT}, "last_call": LAST_CALL_OUT}}
+    "calls": {"type": "array", "items": CALL_OUT}, "last_call": LAST_CALL_OUT,
+    "tasks": {"type": "array", "items": TASK_OUT}}}
 
 
 async def workspace_picture(request: web.Request) -> dict[str, Any]:
@@ -86,7 +94,22 @@ async def workspace_picture(request: web.Request) -> dict[str, Any]:
         "dialer": campaigns is not None,
         "calls": [_call_json(c, names, lang) for c in calls],
         "last_call": _last_json(last[0], names) if last else None,
+        "tasks": await _tasks(services, user.id, now_ms()),
     }
+
+
+async def _tasks(services: Services, user_id: int, now: int) -> list[dict[str, Any]]:
+    """His open tasks («Задачи» of the client cards assigned to him), earliest due first."""
+    out = []
+    for task in (await services.db.tasks.list(operator_id=user_id, open_only=True))[:TASKS_SHOWN]:
+        try:
+            contact = await services.db.contacts.get(task.contact_id)
+        except NotFound:
+            continue
+        out.append({"id": task.id, "contact_id": task.contact_id, "phone": contact.phone,
+                    "name": contact.full_name, "text": task.text, "due_at": task.due_at,
+                    "auto_call": task.auto_call, "due": task.due_at <= now})
+    return out
 
 
 async def _project_names(services: Services, calls: list[OperatorCall],

@@ -178,3 +178,25 @@ async def test_the_page_in_chromium_follows_the_operator(
         assert hidden is True
         severe = [e for e in await chromium.console_logs() if e.get("level") == "SEVERE"]
         assert severe == []
+
+
+async def test_his_open_tasks_earliest_first(staff: Site) -> None:
+    db = staff.db
+    me, admin = staff.users["oper@test.ru"], staff.users["admin@test.ru"]
+    sales = await db.projects.create("Продажи")
+    await db.contacts.insert_many(project_id=sales, upload_id=None, contacts=[
+        NewContact(phone="+79000000001", full_name="Иван"), NewContact(phone="+79000000002")])
+    first, second = sorted(c.id for c in await db.contacts.list(project_id=sales))
+    later = await db.tasks.add(contact_id=second, operator_id=me, text="перезвонить",
+                               due_at=4_000_000_000_000, auto_call=True)
+    overdue = await db.tasks.add(contact_id=first, operator_id=me, text="", due_at=1000)
+    done = await db.tasks.add(contact_id=first, operator_id=me, text="x", due_at=500)
+    await db.tasks.complete(done)
+    await db.tasks.add(contact_id=first, operator_id=admin, text="не его", due_at=10)
+    status, body = await staff.api_get("oper@test.ru", "/api/v1/workspace")
+    assert status == 200
+    assert [(t["id"], t["contact_id"], t["phone"], t["name"], t["due"], t["auto_call"])
+            for t in body["tasks"]] == [
+        (overdue, first, "+79000000001", "Иван", True, False),
+        (later, second, "+79000000002", None, False, True)]
+    assert body["tasks"][1]["text"] == "перезвонить"

@@ -57,8 +57,39 @@
     return box;
   }
 
+  var chosenTask = null;  // a task's contact he opened by hand, while he has no call
+
+  function when(ms) {
+    var d = new Date(ms);
+    var two = function (n) { return (n < 10 ? "0" : "") + n; };
+    return two(d.getDate()) + "-" + two(d.getMonth() + 1) + "-" + d.getFullYear() + " " +
+      two(d.getHours()) + ":" + two(d.getMinutes());
+  }
+
+  function drawTasks(p) {
+    var list = byId("ws-tasks");
+    while (list.firstChild) { list.removeChild(list.firstChild); }
+    if (!p.tasks.length) { list.appendChild(element("li", label("no-tasks"), "muted")); }
+    p.tasks.forEach(function (t) {
+      var item = element("li", null, "ws-task" + (t.due ? " due" : ""));
+      item.setAttribute("data-task", t.id);
+      item.appendChild(element("strong", when(t.due_at) + (t.due ? " (" + label("task-due") + ")" : "")));
+      item.appendChild(document.createTextNode(" " + t.phone + (t.name ? " · " + t.name : "") +
+        (t.text ? " — " + t.text : "") + (t.auto_call ? " · " + label("task-auto") : "")));
+      var open = element("button", label("task-open"), "link");
+      open.type = "button";
+      open.addEventListener("click", function () {
+        chosenTask = {contact: t.contact_id, phone: t.phone, finishes: false};
+        showCard(picture);
+      });
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(open);
+      list.appendChild(item);
+    });
+  }
+
   // Which card to show: the call he talks on, else the one ringing him, else — during
-  // wrap-up — his last call's.
+  // wrap-up — his last call's, else a task's card he opened.
   function cardOf(p) {
     var joined = p.calls.filter(function (c) { return !c.offered; });
     var offered = p.calls.filter(function (c) { return c.offered; });
@@ -67,7 +98,7 @@
     if (p.state === "wrap_up" && p.last_call) {
       return {contact: p.last_call.contact_id, phone: p.last_call.phone, finishes: true};
     }
-    return null;
+    return chosenTask;
   }
 
   function showCard(p) {
@@ -118,6 +149,8 @@
     while (calls.firstChild) { calls.removeChild(calls.firstChild); }
     if (!p.calls.length) { calls.appendChild(element("p", label("no-call"), "muted")); }
     p.calls.forEach(function (c) { calls.appendChild(callBox(c)); });
+    if (p.calls.length || p.state === "wrap_up") { chosenTask = null; }
+    drawTasks(p);
     showCard(p);
   }
 
