@@ -71,6 +71,10 @@ CALLS_OUT = {"type": "object", "properties": {"items": {"type": "array", "items"
         "kind": _STRING, "phone": _STRING, "duration_ms": _INT, "talk_ms": _INT,
         "result": _STRING, "client_status": _STRING, "operator_status": _STRING,
         "project_name": _STRING, "operator_name": _STRING}}}}}
+COMMENTS_OUT = {"type": "object", "properties": {
+    "id": _INT, "comments": {"type": "array", "items": COMMENT_OUT}}}
+TASKS_OUT = {"type": "object", "properties": {
+    "id": _INT, "tasks": {"type": "array", "items": TASK_OUT}}}
 DELETE_IN = {"type": "object", "required": ["ids"], "properties": {
     "ids": {"type": "array", "items": _INT}}}
 DELETE_OUT = {"type": "object", "properties": {
@@ -110,10 +114,11 @@ async def api_card_save(request: web.Request) -> web.Response:
         raise Invalid(Text("card.error.finish"), field="finish_wrap_up")
     contact_id = path_id(request)
     zone = ZoneInfo(call_center_zone(request))
+    service, visible = _service(request), await visible_project_ids(request)
+    await service.contact(contact_id, visible)  # someone else's: 404 whatever was sent
     try:
-        edit = parse_edit(data, today=datetime.now(zone).date())
-        await _service(request).save(contact_id, edit,
-                                     visible=await visible_project_ids(request))
+        await service.save(contact_id, parse_edit(data, today=datetime.now(zone).date()),
+                           visible=visible)
     except CardError as exc:
         raise _invalid(exc) from None
     if finish:
@@ -192,11 +197,11 @@ def setup_routes(app: web.Application) -> None:
     route(app, "PATCH", f"{card}/card", api_card_save, roles=ALL_ROLES, api=True,
           request_schema=CARD_IN, response_schema=CARD_OUT)
     route(app, "POST", f"{card}/comments", api_comment_add, roles=ALL_ROLES, api=True,
-          request_schema=COMMENT_IN)
+          request_schema=COMMENT_IN, response_schema=COMMENTS_OUT)
     route(app, "POST", f"{card}/tasks", api_task_add, roles=ALL_ROLES, api=True,
-          request_schema=TASK_IN)
+          request_schema=TASK_IN, response_schema=TASKS_OUT)
     route(app, "POST", card + r"/tasks/{task_id:\d+}/done", api_task_done, roles=ALL_ROLES,
-          api=True)
+          api=True, response_schema=TASKS_OUT)
     route(app, "GET", f"{card}/calls", api_calls, roles=ALL_ROLES, api=True,
           response_schema=CALLS_OUT)
     route(app, "DELETE", "/api/v1/contacts", api_delete, roles=STAFF, api=True,

@@ -3,6 +3,7 @@ may see and change which card, what a save answers, and the wrap-up it ends."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -58,6 +59,8 @@ async def test_who_sees_which_card(staff: Site) -> None:
     browser = await staff.signed_in("oper@test.ru")
     for method, path, body in (
             ("PATCH", f"/api/v1/contacts/{poll}/card", {"full_name": "x"}),
+            ("PATCH", f"/api/v1/contacts/{poll}/card", {"email": "not an e-mail"}),
+            ("POST", f"/api/v1/contacts/{poll}/tasks/1/done", None),
             ("POST", f"/api/v1/contacts/{poll}/comments", {"text": "x"}),
             ("POST", f"/api/v1/contacts/{poll}/tasks", {"text": "x", "due_at": 1})):
         response = await browser.api(method, path, body)
@@ -176,3 +179,24 @@ async def test_delete_keeps_contacts_being_dialled_and_others(staff: Site) -> No
     assert await response.json() == {"deleted": 1, "dialing": 1, "skipped": 1,
                                      "ids": [ids["poll"]]}
     assert [c.id for c in await db.contacts.list()] == [busy]
+
+
+async def test_the_api_is_documented_and_the_card_speaks_the_readers_language(
+        staff: Site) -> None:
+    status, document = await staff.api_get("oper@test.ru", "/api/v1/openapi.json")
+    assert status == 200
+    card = document["paths"]["/api/v1/contacts/{id}/card"]
+    assert set(card) >= {"get", "patch"}
+    patch = card["patch"]["requestBody"]["content"]["application/json"]["schema"]
+    assert patch["properties"]["finish_wrap_up"] == {"type": "boolean"}
+    assert "ids" in document["paths"]["/api/v1/contacts"]["delete"]["requestBody"][
+        "content"]["application/json"]["schema"]["properties"]
+    # The component's words (templates/card/_texts.html) in Russian, or English for him.
+    await staff.db.users.update(staff.users["sup@test.ru"], language="en")
+    for email, save in (("admin@test.ru", "Сохранить"), ("sup@test.ru", "Save")):
+        page = await (await staff.signed_in(email)).get("/reports/contacts")
+        html = await page.text()
+        blob = html.split('id="sipcard-texts">', 1)[1].split("</script>", 1)[0]
+        texts = json.loads(blob)
+        assert texts["save"] == save and len(texts) > 40
+        assert not [k for k, v in texts.items() if v.startswith("card.")], texts
