@@ -176,8 +176,42 @@ async def test_the_page_in_chromium_follows_the_operator(
         await browser_until(lambda: shows("ws-state", "Ожидание ответа"), "ringing pushed")
         hidden = await chromium.execute("return document.getElementById('ws-finish').hidden;")
         assert hidden is True
+        operator_id = site.users["oper@test.ru"]
+        call_id, contact, _ = calls.originated[0]
+        runtime.on_operator_event(OperatorAnswered(calls.rings[0][0], operator_id,
+                                                   runtime.now_ms()))
+        await browser_until(lambda: shows("ws-state", "В разговоре"), "talking pushed")
+
+        async def card_of() -> Any:
+            return await chromium.execute(
+                "var c = document.querySelector('#ws-card .sipcard');"
+                " return c ? Number(c.getAttribute('data-card')) : null;")
+
+        # (No call layer runs here, so the call itself is not in the picture: the card pops
+        # up with its CDR row at the wrap-up; tests/calls/test_workspace_sipp.py has the call.)
+        project = (await site.db.projects.list())[0]
+        await site.db.calls.open(direction="outbound", started_at=runtime.now_ms(),
+                                 project_id=project.id, contact_id=contact.contact_id,
+                                 contact_phone=contact.phone, operator_id=operator_id)
+        runtime.on_call_event(CallEnded(call_id, runtime.now_ms(), CallOutcome.ANSWERED))
+        await browser_until(lambda: shows("ws-state", "В карточке"), "wrap-up pushed")
+        assert await chromium.execute(
+            "return document.getElementById('ws-finish').hidden;") is False
+        await browser_until(lambda: _equal(card_of(), contact.contact_id), "the card popped up")
+        # He fills the card in and saves it: the wrap-up ends, he is free again.
+        await chromium.execute(
+            "var i = document.querySelector('#ws-card [data-field=full_name]');"
+            " i.value = 'Пётр Петров';"
+            " document.querySelector('#ws-card .sipcard-save').click();")
+        await browser_until(lambda: shows("ws-state", "Свободен"), "saving ended the wrap-up")
+        saved = await site.db.contacts.get(contact.contact_id)
+        assert saved.full_name == "Пётр Петров"
         severe = [e for e in await chromium.console_logs() if e.get("level") == "SEVERE"]
         assert severe == []
+
+
+async def _equal(value: Any, expected: Any) -> bool:
+    return bool(await value == expected)
 
 
 async def test_his_open_tasks_earliest_first(staff: Site) -> None:

@@ -126,9 +126,10 @@
     holder.setAttribute("data-contact", cardContact === null ? "" : cardContact);
     holder.setAttribute("data-finish-wrap-up", cardFinishes ? "true" : "false");
     if (cardContact !== null && window.SipCard) {
+      // Read when the card is saved: the same card may be opened on a call and saved after it.
       window.SipCard.mount(holder, cardContact, {
-        finishWrapUp: function () { return holder.getAttribute("data-finish-wrap-up") === "true"; },
-        onSaved: function () {}
+        get finishWrapUp() { return holder.getAttribute("data-finish-wrap-up") === "true"; },
+        operatorId: picture.user_id
       });
     }
   }
