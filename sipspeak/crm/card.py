@@ -182,13 +182,11 @@ def _text(data: Mapping[str, Any], name: str, max_len: int) -> str:
     value = data[name]
     if value is None:
         return ""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or "\x00" in value:
         raise CardError(Text("card.error.text", field=_label(name)), field=name)
     text = value.strip()
     if len(text) > max_len:
         raise CardError(Text("card.error.too_long", field=_label(name), max=max_len), field=name)
-    if "\x00" in text:
-        raise CardError(Text("card.error.text", field=_label(name)), field=name)
     return text
 
 
@@ -200,15 +198,10 @@ def _id(data: Mapping[str, Any], name: str) -> int | None:
     value = data[name]
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise CardError(Text("card.error.choice", field=_label(name)), field=name)
-    try:
-        number = int(value)
-    except ValueError:
-        raise CardError(Text("card.error.choice", field=_label(name)), field=name) from None
-    if number < 1:
-        raise CardError(Text("card.error.choice", field=_label(name)), field=name)
-    return number
+    if isinstance(value, (int, str)) and not isinstance(value, bool) and str(value).isdigit() \
+            and int(value) >= 1:
+        return int(value)
+    raise CardError(Text("card.error.choice", field=_label(name)), field=name)
 
 
 def parse_edit(data: Mapping[str, Any], *, today: date) -> CardEdit:
@@ -234,7 +227,8 @@ def parse_edit(data: Mapping[str, Any], *, today: date) -> CardEdit:
             raise CardError(Text("card.error.custom"), field="custom")
         for name, value in raw_custom.items():
             key = f"custom:{name}"
-            if value is not None and not isinstance(value, (str, int, float)):
+            if value is not None and (isinstance(value, bool) or "\x00" in str(value)
+                                      or not isinstance(value, (str, int, float))):
                 raise CardError(Text("card.error.text", field=str(name)), field=key)
             text = "" if value is None else str(value).strip()
             if len(text) > MAX_CUSTOM:

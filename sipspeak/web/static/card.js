@@ -92,6 +92,7 @@
         this.t("local_time") + ": " + card.local_time));
     }
     head.appendChild(el("span", {"class": "sipcard-note", "data-error-for": "call"}));
+    head.appendChild(el("span", {"class": "muted sipcard-project"}, card.project_name));
     box.appendChild(head);
     var tabs = el("div", {"class": "sipcard-tabs", role: "tablist"});
     var panes = el("div", {"class": "sipcard-panes"});
