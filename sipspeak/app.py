@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .calls.entry import CallCenter
     from .calls.runtime import CallRuntime
     from .dialer.runtime import CampaignRuntime
+    from .media.webrtc_gateway import WebRtcGateway
 
 log = logging.getLogger("sipspeak")
 
@@ -41,6 +42,8 @@ class Services:
     call_runtime: CallRuntime | None = None
     #: The dialer: launched projects dial through call control; None until started.
     campaigns: CampaignRuntime | None = None
+    #: The WebRTC gateway of the operators' browser softphones ([webrtc]); None until started.
+    webrtc: WebRtcGateway | None = None
 
     @property
     def calls(self) -> CallCenter | None:
@@ -127,14 +130,25 @@ async def serve(config: Config, *, out: Callable[[str], None] = print) -> None:
 
 
 async def start_calls(services: Services) -> None:
-    """SIP listen sockets, registrar, trunk registrations, RTP ports and call control."""
-    from .calls.runtime import CallRuntime, CallRuntimeError
+    """SIP listen sockets, registrar, trunk registrations, RTP ports, the WebRTC gateway of
+    the browser softphones and call control."""
+    from .calls.runtime import CallRuntime, CallRuntimeError, webrtc_settings
+    from .media.webrtc_gateway import WebRtcGateway
 
+    services.webrtc = WebRtcGateway(settings=webrtc_settings(services.config))
     try:
         services.call_runtime = await CallRuntime.start(services.config, services.db,
-                                                        services.bus)
+                                                        services.bus, gateway=services.webrtc)
     except CallRuntimeError as exc:
         raise StartupError(str(exc)) from None
+
+
+async def stop_calls(services: Services) -> None:
+    """Call control first (its calls end, browser legs included), then the gateway."""
+    if services.call_runtime is not None:
+        await services.call_runtime.aclose()
+    if services.webrtc is not None:
+        await services.webrtc.close()
 
 
 async def start_campaigns(services: Services) -> None:
@@ -222,8 +236,8 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
     finally:
         if services is not None:
             await stop_campaigns(services)
-        if services is not None and services.call_runtime is not None:
-            await services.call_runtime.aclose()
+        if services is not None:
+            await stop_calls(services)
         if services is not None and services.campaigns is not None:
             await services.campaigns.aclose()
         await db.close()
@@ -259,6 +273,8 @@ __all__ = [
     "recover_after_stop",
     "run_serve",
     "serve",
+    "start_calls",
     "start_campaigns",
+    "stop_calls",
     "stop_campaigns",
 ]

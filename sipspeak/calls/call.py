@@ -1,4 +1,8 @@
-"""One call as the service holds it: its legs, media objects, state and CDR identity."""
+"""One call as the service holds it: its legs, media objects, state and CDR identity.
+
+The customer's leg is always SIP; the operator's is SIP (his phone) or WebRTC (his
+browser softphone, :class:`~sipspeak.calls.browser.BrowserLeg`).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,15 @@ from sipspeak.media.player import Player
 from sipspeak.media.recorder import WavRecorder
 
 from .amd_tap import AmdTap
+from .browser import BrowserLeg
 from .cdr import Tariff
 from .legs import SipLeg
 from .state import CallState
 
-__all__ = ["Call", "CallLog"]
+__all__ = ["Call", "CallLog", "OperatorLeg"]
+
+#: The operator's side of a call: his SIP phone's leg or his browser's WebRTC leg.
+OperatorLeg = SipLeg | BrowserLeg
 
 
 class CallLog(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -51,7 +59,7 @@ class Call:
     tariff: Tariff | None = None
     cdr_id: int | None = None
     customer: SipLeg | None = None
-    operator: SipLeg | None = None
+    operator: OperatorLeg | None = None
     bridge: Bridge | None = None
     player: Player | None = None  # plays to the customer: the wait, the operator's hold
     operator_music: Player | None = None  # plays to the operator while the customer holds

@@ -9,8 +9,9 @@
   challenged with 407 (RFC 3261 §22.3) and, once authenticated, is his manual call: it goes
   out through *his* trunk (``users.trunk_id``) with early media passed back to him.
 * Anything else gets 403: no open relay, no toll fraud.
-* ``click_to_call``: the operator's phone rings first (auto-answer asked), then the
-  customer is dialled through the operator's trunk and bridged from the first ringback.
+* ``click_to_call``: the operator's phone or browser softphone rings first (auto-answer
+  asked), then the customer is dialled through the operator's trunk and bridged from the
+  first ringback.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ class CallCenter(CallService):
                 user = await self.db.users.get(user_id)
             except NotFound:
                 continue
-            if user.extension and self.phones.is_online(user.extension, now):
+            if self.operator_online(user.id, user.extension, now):
                 operators.append(user)
         pending = {f"{call.id}-all-{u.id}" for u in operators}
         if not pending:
@@ -186,7 +187,7 @@ class CallCenter(CallService):
 
     def customer_answered(self, call: Call) -> None:
         operator = call.operator
-        if (call.kind == "manual" and operator is not None
+        if (call.kind == "manual" and isinstance(operator, SipLeg)
                 and operator.session.state is SessionState.EARLY):
             operator.session.answer(operator.local_sdp, self.loop.time())
         super().customer_answered(call)
@@ -199,7 +200,9 @@ class CallCenter(CallService):
             operator = await self.db.users.get(operator_id)
         except NotFound:
             raise ClickToCallError(Text("calls.error.no_operator", id=operator_id)) from None
-        if not operator.extension or operator.trunk_id is None:
+        reachable = operator.extension or (
+            self.browsers is not None and self.browsers.is_online(operator.id))
+        if not reachable or operator.trunk_id is None:
             raise ClickToCallError(Text("calls.error.operator_unrouted"))
         project = None
         if contact_id is not None:
@@ -225,7 +228,7 @@ class CallCenter(CallService):
         def result(ring: Ring, ev: OperatorEvent) -> None:
             if isinstance(ev, OperatorAnswered) and call.state.live and ring.leg is not None:
                 call.operator = ring.leg
-                self.track(ring.leg.session, call, "operator")
+                self.track_leg(ring.leg, call, "operator")
                 self.spawn(self.dial(call), f"dial {call.id}")
             elif isinstance(ev, OperatorAnswered):
                 self.stop_ringing(ring.ring_id)

@@ -46,7 +46,7 @@ def _music(call: Call, side: Side) -> Player | None:
         listener = call.operator or call.customer
         if listener is None:
             return None
-        call.operator_music = Player(codec=listener.endpoint.codec)
+        call.operator_music = Player(codec=listener.media_leg.codec)
     return call.operator_music
 
 

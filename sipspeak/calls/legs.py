@@ -27,7 +27,7 @@ from sipspeak.sip.sdp import (
     negotiate_answer,
     parse_sdp,
 )
-from sipspeak.sip.session import InviteSession
+from sipspeak.sip.session import InviteSession, SessionState
 
 __all__ = ["MediaOffer", "SipLeg", "sdp_of", "apply_remote"]
 
@@ -96,6 +96,23 @@ class SipLeg:
     @property
     def call_id(self) -> str:
         return self.session.call_id
+
+    @property
+    def media_leg(self) -> RtpEndpoint:
+        """What the bridge relays (an operator leg may also be a browser's)."""
+        return self.endpoint
+
+    def hangup(self, now: float, status: int | None = None) -> None:
+        """BYE, CANCEL or a final refusal, whatever the session's state (RFC 3261 §15)."""
+        if self.session.state is SessionState.TERMINATED:
+            return
+        if status is None:
+            self.session.hangup(now)
+        else:
+            self.session.hangup(now, status)
+
+    def close_media(self, reason: str) -> None:
+        self.endpoint.close(reason)
 
     def remote_answer(self, content_type: str | None, body: bytes) -> bool:
         """Our offer was answered (183 early media or 2xx); True if media is now set."""

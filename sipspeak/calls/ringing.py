@@ -1,4 +1,4 @@
-"""Ringing an operator's phones: fork to every registered contact, first answer wins.
+"""Ringing an operator's phones and browsers: offer to every device, first answer wins.
 
 One :class:`Ring` is one offer of a call to one operator (manual §5.2.4): an INVITE to each
 live binding of his extension (parallel forking in the spirit of RFC 3261 §16.6 step 8, done
@@ -6,6 +6,12 @@ by a B2BUA), all carrying the same SDP offer for one RTP endpoint of ours.  The 
 wins: its SDP points the endpoint at that phone, the other branches are CANCELled.  With
 auto-answer the INVITEs carry ``Call-Info: <sip:…>;answer-after=0`` and
 ``Alert-Info: <http://…>;info=alert-autoanswer`` (the two forms phones understand).
+
+His connected browser softphones are offered the call at the same moment
+(:class:`~sipspeak.calls.browser.BrowserOffer`, one WebRTC leg each): a browser's accepted
+SDP answer wins like a 2xx (``ring.leg`` is then a
+:class:`~sipspeak.calls.browser.BrowserLeg`), and a browser that refuses or goes away
+counts as a branch that failed with 603.
 
 Results go to ``on_result(ring, event)`` as the dialer's operator events:
 ``OperatorAnswered`` (``ring.leg`` holds the answered leg), ``OperatorDeclined`` (every
@@ -17,8 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from sipspeak.dialer.ports import (
     OperatorAnswered,
@@ -32,6 +39,7 @@ from sipspeak.sip.session import CallAnswered, CallFailed, InviteSession
 from sipspeak.sip.uri import SipUri
 from sipspeak.sip.useragent import UserAgent
 
+from .browser import BrowserLeg, BrowserOffer, BrowserPhones
 from .legs import MediaOffer, SipLeg
 from .phones import PhoneTarget
 
@@ -52,12 +60,16 @@ class Ring:
     ring_id: str
     operator_id: int
     call_id: str
-    endpoint: RtpEndpoint
-    sdp: MediaOffer
+    endpoint: RtpEndpoint | None  # the phones' media; None when only browsers are rung
+    sdp: MediaOffer | None
     on_result: Callable[[Ring, OperatorEvent], None]
     now_ms: Callable[[], int]
     forks: list[InviteSession] = field(default_factory=list)
-    leg: SipLeg | None = None
+    offers: list[BrowserOffer] = field(default_factory=list)
+    browsers: BrowserPhones | None = None
+    spawn: Callable[[Coroutine[Any, Any, Any], str], object] | None = None
+    loop_time: Callable[[], float] = lambda: 0.0  # the SIP layer's clock, for the CANCELs
+    leg: SipLeg | BrowserLeg | None = None
     done: bool = False
     declined: bool = False
     timer: asyncio.TimerHandle | None = None
@@ -67,6 +79,9 @@ class Ring:
         session = event.session
         if self.done:
             session.hangup(now)  # a second phone answered too late
+            return
+        if self.endpoint is None or self.sdp is None:  # no phone was rung: not our fork
+            session.hangup(now)
             return
         leg = SipLeg(session=session, endpoint=self.endpoint, sdp=self.sdp, role="operator")
         if not leg.remote_answer(event.response.headers.get("Content-Type"),
@@ -87,8 +102,31 @@ class Ring:
             self.declined = True
         self._maybe_declined()
 
+    # -- the browsers' answers ---------------------------------------------------------------
+    def add_offer(self, offer: BrowserOffer) -> None:
+        offer.on_answer = self._browser_answered
+        offer.on_decline = self._browser_declined
+        self.offers.append(offer)
+
+    def _browser_answered(self, offer: BrowserOffer) -> None:
+        if offer in self.offers:
+            self.offers.remove(offer)
+        if self.done or self.browsers is None or self.spawn is None:
+            if self.browsers is not None:
+                self.browsers.withdraw(offer)
+            return
+        self.leg = self.browsers.take(offer, self.spawn)
+        self._finish(self.loop_time(), keep=None)
+        self.on_result(self, OperatorAnswered(self.ring_id, self.operator_id, self.now_ms()))
+
+    def _browser_declined(self, offer: BrowserOffer) -> None:
+        if offer in self.offers:
+            self.offers.remove(offer)
+            self.declined = True  # refused, or gone: like a 603 (RFC 3261 §21.6.2)
+            self._maybe_declined()
+
     def _maybe_declined(self) -> None:
-        if not self.forks and not self.done:
+        if not self.forks and not self.offers and not self.done:
             self.done = True
             self._cancel_timer()
             self.on_result(self, OperatorDeclined(self.ring_id, self.operator_id, self.now_ms()))
@@ -105,7 +143,7 @@ class Ring:
         if not self.done:
             self._finish(now, keep=None)
         elif self.leg is not None:
-            self.leg.session.hangup(now)
+            self.leg.hangup(now)
 
     def _finish(self, now: float, keep: InviteSession | None) -> None:
         self.done = True
@@ -113,6 +151,10 @@ class Ring:
         for fork in list(self.forks):
             if fork is not keep:
                 fork.hangup(now)
+        for offer in list(self.offers):
+            if self.browsers is not None:
+                self.browsers.withdraw(offer)
+        self.offers.clear()
 
     def _cancel_timer(self) -> None:
         if self.timer is not None:
@@ -123,6 +165,8 @@ class Ring:
 def start_ring(ring: Ring, ua: UserAgent, targets: list[PhoneTarget], *, extension: str,
                caller: str, local_host: str, auto_answer: bool, now: float) -> None:
     """Send one INVITE per target, all with ``ring.sdp``'s offer."""
+    if not targets or ring.sdp is None:
+        return
     body = ring.sdp.make_offer()
     headers = auto_answer_headers(local_host) if auto_answer else []
     for target in targets:

@@ -4,8 +4,11 @@
 announces ``[sip] public_address`` (or the listen address) in Via, Contact and SDP, hands
 RTP ports out of ``[rtp] port_min..port_max`` and starts the registrar, one registration
 per active trunk and the :class:`~sipspeak.calls.entry.CallCenter`.  A ``registrar`` may be
-passed in (its expiry limits, e.g. a short ``min_expires`` in tests).  ``aclose()`` ends the
-calls (their CDRs completed), unregisters the trunks and closes every socket.
+passed in (its expiry limits, e.g. a short ``min_expires`` in tests).  The WebRTC gateway of
+the operators' browser softphones (``[webrtc]``, :func:`webrtc_settings`) is passed in by the
+composition root, which closes it after the runtime; without one the runtime makes its own.
+``aclose()`` ends the calls (their CDRs completed), unregisters the trunks and closes every
+socket.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pathlib import Path
 from sipspeak.config import Config, parse_hostport
 from sipspeak.events import EventBus
 from sipspeak.media.portpool import PortPool
+from sipspeak.media.webrtc import IceServer, WebRtcSettings
+from sipspeak.media.webrtc_gateway import WebRtcGateway
 from sipspeak.sip.events import Address
 from sipspeak.sip.registrar import Registrar
 from sipspeak.sip.trunk import TrunkState
@@ -26,11 +31,12 @@ from sipspeak.sip.transport import SipEndpoint
 from sipspeak.sip.useragent import UserAgent
 from sipspeak.storage import Database
 
+from .browser import BrowserPhones
 from .entry import CallCenter
 from .phones import PhoneDirectory
 from .trunks import TrunkDirectory
 
-__all__ = ["CallRuntime", "CallRuntimeError", "reachable_address"]
+__all__ = ["CallRuntime", "CallRuntimeError", "reachable_address", "webrtc_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +57,24 @@ def reachable_address(bind_host: str) -> str:
             return "127.0.0.1"
 
 
+def webrtc_settings(config: Config) -> WebRtcSettings:
+    """The gateway's settings from ``[webrtc]``."""
+    hosts = tuple(config.get("webrtc", "host_addresses"))
+    return WebRtcSettings(
+        host_addresses=hosts or None,
+        ice_servers=tuple(IceServer(url=url) for url in config.get("webrtc", "stun_servers")),
+        media_timeout=float(config.get("webrtc", "media_timeout")))
+
+
 @dataclass(slots=True)
 class CallRuntime:
     endpoint: SipEndpoint
     trunks: TrunkDirectory
     phones: PhoneDirectory
+    browsers: BrowserPhones
     calls: CallCenter
     addresses: list[Address]
+    own_gateway: WebRtcGateway | None = None  # made here (none was passed): closed here
 
     @property
     def trunk_states(self) -> dict[int, TrunkState]:
@@ -68,7 +85,8 @@ class CallRuntime:
                     recordings_dir: Path | None = None,
                     trunk_reconcile_interval: float = 10.0,
                     trunk_stop_timeout: float = 5.0,
-                    registrar: Registrar | None = None) -> CallRuntime:
+                    registrar: Registrar | None = None,
+                    gateway: WebRtcGateway | None = None) -> CallRuntime:
         listen = [(item.split(":", 1)[0], *parse_hostport(item.split(":", 1)[1]))
                   for item in config.get("sip", "listen")]
         first_host = listen[0][1]
@@ -97,24 +115,32 @@ class CallRuntime:
                                 reconcile_interval=trunk_reconcile_interval,
                                 stop_timeout=trunk_stop_timeout)
         phones = PhoneDirectory(db=db, bus=bus, registrar=registrar)
+        own_gateway = None
+        if gateway is None:
+            gateway = own_gateway = WebRtcGateway(settings=webrtc_settings(config))
+        browsers = BrowserPhones(bus=bus, gateway=gateway)
         media_host = first_host if first_host not in ("", "::") else "0.0.0.0"
         calls = CallCenter(db=db, bus=bus, ua=ua, pool=pool, trunks=trunks, phones=phones,
                            recordings_dir=recordings_dir or config.recordings_dir,
                            media_host=media_host, public_host=public,
-                           inactivity_timeout=float(config.get("rtp", "inactivity_timeout")))
+                           inactivity_timeout=float(config.get("rtp", "inactivity_timeout")),
+                           browsers=browsers)
         endpoint.on_event = calls.on_sip_event
         await phones.start(ua)
         await trunks.start()
         log.info("SIP on %s (public address %s)",
                  ", ".join(f"{a.transport.lower()}:{a.host}:{a.port}" for a in addresses), public)
-        return cls(endpoint=endpoint, trunks=trunks, phones=phones, calls=calls,
-                   addresses=addresses)
+        return cls(endpoint=endpoint, trunks=trunks, phones=phones, browsers=browsers,
+                   calls=calls, addresses=addresses, own_gateway=own_gateway)
 
     async def reload_trunks(self) -> None:
         await self.trunks.reload_trunks()
 
     async def aclose(self) -> None:
         await self.calls.aclose()
+        await self.browsers.aclose()
+        if self.own_gateway is not None:
+            await self.own_gateway.close()
         await self.trunks.aclose()
         await self.phones.aclose()
         await self.endpoint.close()

@@ -3,8 +3,8 @@
 ``CallService`` implements the dialer's ports (:class:`~sipspeak.dialer.ports.CallControl`
 and :class:`~sipspeak.dialer.ports.OperatorRinger`): ``originate`` places a customer call
 through the project's trunk (digest auth on 401/407, the project's caller ID, our SDP),
-``ring_operator`` forks an offer to an operator's phones, ``bridge`` joins the answered
-operator to the customer through :class:`~sipspeak.media.bridge.Bridge`, ``hang_up`` ends
+``ring_operator`` offers the call to an operator's phones and browsers
+(:mod:`~sipspeak.calls.operators`), ``bridge`` joins the answered operator to the customer through :class:`~sipspeak.media.bridge.Bridge`, ``hang_up`` ends
 it.  The dialer hears back through :meth:`CallService.attach_dialer`; every step is also
 published on the bus (``call.ringing``, ``call.answered``, ``call.amd``, ``call.bridged``,
 ``call.dtmf``, ``call.hold`` with the holding ``side``, ``call.ended``, ``call.inbound``).
@@ -19,12 +19,7 @@ click-to-call live in :mod:`sipspeak.calls.entry`, which extends this class.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import secrets
-from collections.abc import Callable, Coroutine
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -33,47 +28,32 @@ from sipspeak.dialer.ports import (
     AmdVerdict,
     CallAnswered,
     CallEnded,
-    CallEvent,
     CallOutcome,
     CallRinging,
     DialContact,
-    OperatorAnswered,
-    OperatorDeclined,
-    OperatorEvent,
     ProjectDialSettings,
 )
-from sipspeak.events import EventBus
 from sipspeak.media.amd.detector import AmdResult as DetectorResult
 from sipspeak.media.bridge import Bridge
-from sipspeak.media.dtmf import DtmfDigit
-from sipspeak.media.endpoint import RtpEndpoint, open_endpoint
 from sipspeak.media.player import Player
-from sipspeak.media.portpool import PortPool, PortPoolExhausted
+from sipspeak.media.portpool import PortPoolExhausted
 from sipspeak.media.recorder import WavRecorder
-from sipspeak.media.rtp import Codec
 from sipspeak.sip import session as sip
 from sipspeak.sip.headers import NameAddr
 from sipspeak.sip.session import InviteSession, SessionState
 from sipspeak.sip.uri import SipUri
-from sipspeak.sip.useragent import UserAgent
-from sipspeak.storage import Database, NotFound, now_ms
+from sipspeak.storage import NotFound
 
 from .amd_tap import AmdTap, amd_params, fan, verdict_of
-from .call import Call, CallLog
+from .call import Call
 from .cdr import Tariff, completion_columns
-from .hold import hold_changed, media_silence_expected
-from .legs import MediaOffer, SipLeg
-from .phones import PhoneDirectory
-from .ringing import Ring, start_ring
-from .state import CallState, Due
-from .trunks import TrunkDirectory
+from .hold import hold_changed
+from .legs import SipLeg
+from .operators import OperatorSide
 
 __all__ = ["CallService", "failure_status"]
 
 log = logging.getLogger(__name__)
-
-CallListener = Callable[[CallEvent], None]
-OperatorListener = Callable[[OperatorEvent], None]
 
 
 def failure_status(outcome: CallOutcome, code: int | None) -> int:
@@ -84,101 +64,9 @@ def failure_status(outcome: CallOutcome, code: int | None) -> int:
             CallOutcome.CONGESTION: 503}.get(outcome, 487)
 
 
-class CallService:
-    """See the module docstring."""
-
-    def __init__(self, *, db: Database, bus: EventBus, ua: UserAgent, pool: PortPool,
-                 trunks: TrunkDirectory, phones: PhoneDirectory, recordings_dir: Path,
-                 media_host: str, public_host: str, inactivity_timeout: float = 30.0,
-                 clock: Callable[[], int] = now_ms) -> None:
-        self.db = db
-        self.bus = bus
-        self.ua = ua
-        self.pool = pool
-        self.trunks = trunks
-        self.phones = phones
-        self.recordings_dir = recordings_dir
-        self.media_host = media_host
-        self.public_host = public_host
-        self.inactivity_timeout = inactivity_timeout
-        self.clock = clock
-        self.loop = asyncio.get_running_loop()
-        self.calls: dict[str, Call] = {}
-        self.rings: dict[str, Ring] = {}
-        self.finished: dict[str, int] = {}  # call id -> CDR id, for calls that ended
-        self._legs: dict[InviteSession, tuple[Call, str]] = {}
-        self._forks: dict[InviteSession, Ring] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._ids = itertools.count(1)
-        self._on_call: CallListener | None = None
-        self._on_operator: OperatorListener | None = None
-        self._ring_hooks: dict[str, Callable[[Ring, OperatorEvent], None]] = {}
-        self.closing = False
-
-    # -- plumbing --------------------------------------------------------------------------
-    def attach_dialer(self, on_call: CallListener | None,
-                      on_operator: OperatorListener | None) -> None:
-        """The dialer's listeners; with them attached its ACD takes inbound calls too."""
-        self._on_call = on_call
-        self._on_operator = on_operator
-
-    @property
-    def acd_attached(self) -> bool:
-        return self._on_operator is not None
-
-    def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
-        """An owned task: kept until done, cancelled by :meth:`aclose`, errors logged."""
-        task = self.loop.create_task(coro, name=what)
-        self._tasks.add(task)
-
-        def done(t: asyncio.Task[Any]) -> None:
-            self._tasks.discard(t)
-            if not t.cancelled() and t.exception() is not None:
-                log.error("%s failed", what, exc_info=t.exception())
-
-        task.add_done_callback(done)
-        return task
-
-    def new_call(self, *, kind: str, direction: str, **values: Any) -> Call:
-        call_id = f"c{next(self._ids)}-{secrets.token_hex(4)}"
-        call = Call(id=call_id, kind=kind, direction=direction,
-                    state=CallState(started_ms=self.clock()),
-                    log=CallLog(log, {"call": call_id}), **values)
-        self.calls[call_id] = call
-        return call
-
-    def get(self, call_id: str) -> Call | None:
-        return self.calls.get(call_id)
-
-    def _publish(self, topic: str, call: Call, **data: Any) -> None:
-        self.bus.publish(topic, call_id=call.id, cdr_id=call.cdr_id, project_id=call.project_id,
-                         operator_id=call.operator_id, contact_id=call.contact_id,
-                         phone=call.phone, direction=call.direction, kind=call.kind,
-                         at=self.clock(), **data)
-
-    def _to_dialer(self, call: Call, event: CallEvent) -> None:
-        if call.dialer and self._on_call is not None:
-            try:
-                self._on_call(event)
-            except Exception:
-                call.log.exception("dialer listener failed on %s", type(event).__name__)
-
-    async def open_media(self, call: Call, role: str) -> tuple[RtpEndpoint, MediaOffer]:
-        def inactive(_: RtpEndpoint) -> None:
-            self._media_timeout(call, role)
-
-        def dtmf(digit: DtmfDigit) -> None:
-            self._publish("call.dtmf", call, side=role, digit=digit.digit,
-                          duration_ms=digit.duration_ms)
-
-        endpoint = await open_endpoint(pool=self.pool, codec="PCMU", host=self.media_host,
-                                       name=f"{call.id}-{role}",
-                                       inactivity_timeout=self.inactivity_timeout,
-                                       on_inactive=inactive, on_dtmf=dtmf)
-        return endpoint, MediaOffer(address=self.public_host, port=endpoint.local_port)
-
-    def track(self, session: InviteSession, call: Call, role: str) -> None:
-        self._legs[session] = (call, role)
+class CallService(OperatorSide):
+    """See the module docstring; the state, timers and operators' side are inherited from
+    :class:`~sipspeak.calls.core.CallCore` and :class:`~sipspeak.calls.operators.OperatorSide`."""
 
     # -- CallControl ------------------------------------------------------------------------
     def originate(self, contact: DialContact, settings: ProjectDialSettings) -> str:
@@ -211,18 +99,6 @@ class CallService:
                 call.kind = "robot"
         await self.dial(call)
 
-    def bridge(self, call_id: str, operator_id: int) -> None:
-        call = self.calls.get(call_id)
-        if call is None or not call.state.live:
-            log.info("bridge: call %s is gone", call_id)
-            return
-        for ring_id in list(call.ring_ids):
-            ring = self.rings.get(ring_id)
-            if ring is not None and ring.operator_id == operator_id and ring.leg is not None:
-                self.join_operator(call, ring)
-                return
-        call.log.warning("bridge: operator %s has no answered leg", operator_id)
-
     def hang_up(self, call_id: str) -> None:
         call = self.calls.get(call_id)
         if call is None or not call.state.live:
@@ -239,103 +115,6 @@ class CallService:
             self.end(call, call.state.released(self.clock(), machine=machine))
         else:
             leg.session.hangup(self.loop.time())  # CANCEL: the 487 ends the call
-
-    # -- OperatorRinger ------------------------------------------------------------------------
-    def ring_operator(self, ring_id: str, operator_id: int, call_id: str, *,
-                      auto_answer: bool) -> None:
-        call = self.calls.get(call_id)
-        if call is None or not call.state.live:
-            return
-        self.spawn(self.ring(call, ring_id, operator_id, auto_answer=auto_answer),
-                   f"ring {ring_id}")
-
-    def stop_ringing(self, ring_id: str) -> None:
-        ring = self.rings.get(ring_id)
-        if ring is None:
-            return
-        call = self.calls.get(ring.call_id)
-        if call is not None and call.operator is ring.leg and ring.leg is not None:
-            return  # already bridged: that leg belongs to the call now
-        ring.stop(self.loop.time())
-        self._drop_ring(ring)
-
-    def start_hold_music(self, call_id: str) -> None:
-        call = self.calls.get(call_id)
-        if call is not None and call.player is not None and call.operator is None:
-            call.player.start()
-
-    async def ring(self, call: Call, ring_id: str, operator_id: int, *, auto_answer: bool,
-                   timeout_s: float | None = None,
-                   hook: Callable[[Ring, OperatorEvent], None] | None = None) -> Ring | None:
-        try:
-            extension = (await self.db.users.get(operator_id)).extension or ""
-        except NotFound:
-            extension = ""  # a removed operator: declined below
-        try:
-            endpoint, sdp = await self.open_media(call, "operator")
-        except (PortPoolExhausted, OSError) as exc:
-            call.log.error("no RTP port to ring operator %s: %s", operator_id, exc)
-            declined = OperatorDeclined(ring_id, operator_id, self.clock())
-            if hook is None and self._on_operator is not None:
-                self._on_operator(declined)
-            elif hook is not None:
-                self.loop.call_soon(hook, Ring(
-                    ring_id=ring_id, operator_id=operator_id, call_id=call.id,
-                    endpoint=None, sdp=MediaOffer(address=self.public_host, port=0),  # type: ignore[arg-type]
-                    on_result=self._ring_result, now_ms=self.clock, done=True), declined)
-            return None
-
-        ring = Ring(ring_id=ring_id, operator_id=operator_id, call_id=call.id,
-                    endpoint=endpoint, sdp=sdp, on_result=self._ring_result, now_ms=self.clock)
-        self.rings[ring_id] = ring
-        call.ring_ids.add(ring_id)
-        call.operators_offered = True
-        if hook is not None:
-            self._ring_hooks[ring_id] = hook
-        now = self.loop.time()
-        targets = self.phones.targets(extension, now) if extension else []
-        if not call.state.live or not targets:
-            ring.forks.clear()
-            self.loop.call_soon(ring._maybe_declined)
-            return ring
-        start_ring(ring, self.ua, targets, extension=extension,
-                   caller=call.phone, local_host=self.public_host, auto_answer=auto_answer,
-                   now=now)
-        for fork in ring.forks:
-            self._forks[fork] = ring
-        ring.timer = self.loop.call_later(timeout_s or call.operator_timeout_s,
-                                          lambda: ring.timed_out(self.loop.time()))
-        return ring
-
-    def _ring_result(self, ring: Ring, event: OperatorEvent) -> None:
-        hook = self._ring_hooks.pop(ring.ring_id, None)
-        if not isinstance(event, OperatorAnswered):
-            self._drop_ring(ring)
-        else:
-            call = self.calls.get(ring.call_id)
-            if ring.leg is not None and call is not None:
-                self.track(ring.leg.session, call, "ring")
-        if hook is not None:
-            hook(ring, event)
-        elif self._on_operator is not None:
-            try:
-                self._on_operator(event)
-            except Exception:
-                log.exception("dialer operator listener failed")
-
-    def _drop_ring(self, ring: Ring) -> None:
-        self.rings.pop(ring.ring_id, None)
-        if ring.leg is not None and self._legs.get(ring.leg.session, (None, ""))[1] == "ring":
-            del self._legs[ring.leg.session]
-        self._ring_hooks.pop(ring.ring_id, None)
-        for fork in list(self._forks):
-            if self._forks[fork] is ring:
-                del self._forks[fork]
-        call = self.calls.get(ring.call_id)
-        if call is not None:
-            call.ring_ids.discard(ring.ring_id)
-        if call is None or call.operator is None or call.operator.endpoint is not ring.endpoint:
-            ring.endpoint.close("ring over")
 
     # -- dialling ------------------------------------------------------------------------------
     async def dial(self, call: Call) -> None:
@@ -382,7 +161,7 @@ class CallService:
         self.track(session, call, "customer")
         if call.operator is not None:
             # The operator is already on (click-to-call, manual call): early media reaches him.
-            call.bridge = Bridge(customer=endpoint, operator=call.operator.endpoint)
+            call.bridge = Bridge(customer=endpoint, operator=call.operator.media_leg)
         call.log.info("INVITE sip:%s@%s via trunk %s", call.phone, target.host, route.trunk.name)
         self.arm(call)
 
@@ -402,55 +181,6 @@ class CallService:
             operator_id=call.operator_id, trunk_id=call.trunk_id, contact_phone=call.phone,
             from_number=from_number, to_number=to_number, region=region, timezone=timezone,
             tags=tags)
-
-    # -- timers -----------------------------------------------------------------------------
-    def arm(self, call: Call) -> None:
-        if call.timer is not None:
-            call.timer.cancel()
-            call.timer = None
-        deadline = call.state.get_timer()
-        if deadline is None:
-            return
-        delay = max(0.0, (deadline - self.clock()) / 1000.0)
-        call.timer = self.loop.call_later(delay, self._timer_due, call)
-
-    def _timer_due(self, call: Call) -> None:
-        call.timer = None
-        for due in call.state.handle_timer(self.clock()):
-            if due is Due.CANCEL_DIAL and call.customer is not None:
-                call.log.info("dial timeout: CANCEL")
-                call.customer.session.cancel(self.loop.time())
-            elif due is Due.GLOBAL_TIMEOUT:
-                call.log.info("global timeout")
-                bridged = call.state.bridged_ms is not None
-                self.end(call, CallOutcome.ANSWERED if bridged else
-                         (CallOutcome.ABANDONED if call.state.answered_ms else
-                          CallOutcome.NO_ANSWER))
-        self.arm(call)
-
-    def _media_timeout(self, call: Call, role: str) -> None:
-        """An endpoint heard nothing for the inactivity timeout: the call is lost.
-
-        Silence before the answer does not count (no RTP while ringing is normal): the
-        inactivity must also have lasted that long since the answer.
-        """
-        if call.state.answered_ms is None or not call.state.live:
-            return
-        if role == "operator" and call.operator is None:
-            return
-        if media_silence_expected(call, role):
-            return  # a holding leg sends nothing; its resume re-arms the check
-        since = (self.clock() - call.state.answered_ms) / 1000.0
-        if since < self.inactivity_timeout:
-            self.loop.call_later(self.inactivity_timeout - since, self._media_recheck, call, role)
-            return
-        call.log.info("no RTP from the %s: the call is lost", role)
-        self.end(call, call.state.hung_up(self.clock(), media_lost=True))
-
-    def _media_recheck(self, call: Call, role: str) -> None:
-        leg = call.customer if role == "customer" else call.operator
-        if leg is not None and leg.endpoint.inactive and call.state.live:
-            self._media_timeout(call, role)
 
     # -- SIP events -----------------------------------------------------------------------------
     def on_sip_event(self, event: object) -> None:
@@ -479,7 +209,7 @@ class CallService:
         elif role == "customer":
             self._customer_event(call, event)
         elif isinstance(event, (sip.CallEnded, sip.CallFailed)):
-            self._operator_gone(call, session, role)
+            self.operator_gone(call, session)
 
     def incoming(self, event: sip.IncomingCall) -> None:
         """Overridden by :class:`~sipspeak.calls.entry.CallCenter`; alone: 403."""
@@ -562,54 +292,10 @@ class CallService:
             rec = call.recorder
             call.bridge.set_tap("customer", rec.tap("customer") if rec else None)
 
-    def join_operator(self, call: Call, ring: Ring) -> None:
-        """Put the operator's answered leg in place of the hold player."""
-        leg = ring.leg
-        if leg is None or call.bridge is None:
-            return
-        call.operator = leg
-        call.operator_id = ring.operator_id
-        self.track(leg.session, call, "operator")
-        call.bridge.replace("operator", leg.endpoint)
-        if call.player is not None:
-            self.spawn(call.player.stop(), f"hold music off {call.id}")
-        for other in list(call.ring_ids):
-            if other != ring.ring_id and other in self.rings:
-                self.stop_ringing(other)
-        self._operator_on(call, self.clock())
-
-    def _operator_on(self, call: Call, now: int) -> None:
-        call.state.bridge(now)
-        call.log.info("bridged with operator %s", call.operator_id)
-        self._publish("call.bridged", call)
-        if call.cdr_id is not None:
-            self.spawn(self.db.calls.update(call.cdr_id, operator_id=call.operator_id,
-                                            bridged_at=call.state.bridged_ms),
-                       f"cdr bridged {call.id}")
-
-    def _operator_gone(self, call: Call, session: InviteSession, role: str) -> None:
-        if call.operator is not None and call.operator.session is session:
-            if call.state.bridged_ms is not None:
-                self.end(call, call.state.hung_up(self.clock()))
-            else:
-                self.operator_left_early(call)
-        # A ring leg that answered and then hung up before the bridge: forget it.
-        for ring_id in list(call.ring_ids):
-            ring = self.rings.get(ring_id)
-            if ring is not None and ring.leg is not None and ring.leg.session is session:
-                ring.leg = None
-                self._drop_ring(ring)
-
-    def operator_left_early(self, call: Call) -> None:
-        """The operator's own leg ended before the customer answered (manual, click)."""
-        if call.customer is not None:
-            call.customer.session.hangup(self.loop.time())
-        else:
-            self.end(call, CallOutcome.NO_ANSWER)
-
     def _reinvite(self, call: Call, session: InviteSession, event: sip.ReinviteReceived) -> None:
         leg = call.customer if call.customer and call.customer.session is session else (
-            call.operator if call.operator and call.operator.session is session else None)
+            call.operator if isinstance(call.operator, SipLeg) and call.operator.session is session
+            else None)
         now = self.loop.time()
         if leg is None:
             session.reject_reinvite(488, now)
@@ -643,8 +329,8 @@ class CallService:
         now = self.loop.time()
         status = failure_status(outcome, call.state.sip_code)
         for leg in (call.customer, call.operator):
-            if leg is not None and leg.session.state is not SessionState.TERMINATED:
-                leg.session.hangup(now, status)
+            if leg is not None:
+                leg.hangup(now, status)
         for ring_id in list(call.ring_ids):
             ring = self.rings.get(ring_id)
             if ring is not None:
@@ -654,7 +340,8 @@ class CallService:
             call.bridge.close()
         for leg in (call.customer, call.operator):
             if leg is not None:
-                leg.endpoint.close("call ended")
+                leg.close_media("call ended")
+            if isinstance(leg, SipLeg):
                 self._legs.pop(leg.session, None)
         if call.recorder is not None:
             call.recorder.close(wait=False)

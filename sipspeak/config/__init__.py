@@ -69,6 +69,27 @@ def _networks(value: Any) -> list[str]:
     return out
 
 
+def _addresses(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError("must be a list of IP addresses")
+    out: list[str] = []
+    for item in value:
+        try:
+            out.append(str(ipaddress.ip_address(str(item).strip())))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an IP address") from None
+    return out
+
+
+def _stun_urls(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError("must be a list of stun:host:port URLs")
+    for item in value:
+        if not isinstance(item, str) or not item.startswith("stun:") or len(item) < 6:
+            raise ValueError(f"{item!r} is not a stun:host[:port] URL (RFC 7064)")
+    return list(value)
+
+
 def _str(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a string, got {type(value).__name__}")
@@ -156,6 +177,16 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "port_max": Setting(30000, _int_range(1025, 65535), "highest RTP port"),
         "inactivity_timeout": Setting(30, _int_range(1, 3600),
                                       "seconds without RTP before a call is ended as lost"),
+    },
+    "webrtc": {
+        "host_addresses": Setting([], _addresses,
+                                  "addresses the browser softphones' media (ICE host candidates) "
+                                  "is offered on; empty = every non-loopback interface"),
+        "stun_servers": Setting([], _stun_urls,
+                                "STUN servers (stun:host:port) for a server-reflexive address "
+                                "behind NAT; empty = none"),
+        "media_timeout": Setting(10, _int_range(1, 3600),
+                                 "seconds without audio from a browser before its call ends"),
     },
     "web": {
         "listen": Setting("127.0.0.1:8080", _hostport, "web UI and REST API address"),
