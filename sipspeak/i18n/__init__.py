@@ -24,6 +24,7 @@ from .errors import ERRORS_EN, ERRORS_RU
 from .monitoring import MONITORING_EN, MONITORING_RU
 from .projects import PROJECTS_EN, PROJECTS_RU
 from .reports import REPORTS_EN, REPORTS_RU
+from .softphone import SOFTPHONE_EN, SOFTPHONE_RU
 from .ui import UI
 from .workspace import WORKSPACE_EN, WORKSPACE_RU
 
@@ -108,5 +109,6 @@ extend({"ru": PROJECTS_RU, "en": PROJECTS_EN})
 extend({"ru": MONITORING_RU, "en": MONITORING_EN})
 extend({"ru": REPORTS_RU, "en": REPORTS_EN})
 extend({"ru": ERRORS_RU, "en": ERRORS_EN})
+extend({"ru": SOFTPHONE_RU, "en": SOFTPHONE_EN})
 extend({"ru": WORKSPACE_RU, "en": WORKSPACE_EN})
 extend({"ru": CARD_RU, "en": CARD_EN})

@@ -54,6 +54,7 @@ MENU: tuple[MenuItem, ...] = (
     MenuItem("menu.blacklist", "blacklist", "⊘"),
     MenuItem("menu.files", "files", "▭"),
     MenuItem("menu.monitoring", "monitoring", "◉"),
+    MenuItem("menu.softphone", "softphone", "✆"),
 )
 
 

@@ -61,13 +61,14 @@ async def picture(request: web.Request) -> dict[str, Any]:
     queues = [q for q in board.queues if visible is None or q.project_id in visible]
     names = {p.id: p.name for p in await services.db.projects.list()}
     users = {u.id: u for u in await services.db.users.list(include_deleted=True)}
-    phones = getattr(services.call_runtime, "phones", None)
+    calls = services.calls
     now = asyncio.get_running_loop().time()
 
     def online(operator_id: int) -> bool:
+        """A registered SIP phone or a connected browser softphone."""
         user = users.get(operator_id)
-        return bool(phones is not None and user is not None and user.extension
-                    and phones.is_online(user.extension, now))
+        return bool(calls is not None and user is not None
+                    and calls.operator_online(user.id, user.extension, now))
 
     out = []
     for queue in queues:
