@@ -8,6 +8,8 @@ provider delivering the customer's inbound call, a socket as the customer's RTP 
 * The browser leaves mid-call (the page unloads): the customer's leg ends with our BYE.
 * His SIP phone and his browser ring together; the browser answers, the phone is CANCELled;
   the operator hangs up in the widget and the customer gets the BYE.
+* Click-to-call for an operator who has only a browser: it answers by itself, then the
+  customer is dialled through his trunk and hears him.
 * A malformed signalling message is answered with an error; a browser socket that goes away
   while it rings declines the call at once.
 """
@@ -36,6 +38,7 @@ from callworld import (
     dominant_frequency,
     free_port,
     free_port_range,
+    start_provider,
 )
 from childproc import Peer
 
@@ -121,16 +124,20 @@ class Stack:
         provider_port = free_port()
         trunk_id, project_id = await world.inbound_project(provider_port)
         await world.db.projects.update(project_id, operator_auto_answer=auto_answer)
-        if not _HASH:
-            _HASH.append(hash_password(PASSWORD))
-        user_id = await world.db.users.create(
-            role="operator", full_name="Оператор", email=EMAIL, password_hash=_HASH[0],
-            extension=OPERATOR_EXTENSION, sip_password=OPERATOR_PASSWORD, trunk_id=trunk_id)
+        user_id = await self.user(trunk_id, OPERATOR_EXTENSION)
         group = await world.db.groups.create("Смена")
         await world.db.groups.add_members(group, [user_id])
         await world.db.projects.set_groups(project_id, [group])
         self.provider_port = provider_port
         return project_id, user_id
+
+    async def user(self, trunk_id: int | None, extension: str | None) -> int:
+        if not _HASH:
+            _HASH.append(hash_password(PASSWORD))
+        return await self.world.db.users.create(
+            role="operator", full_name="Оператор", email=EMAIL, password_hash=_HASH[0],
+            extension=extension, sip_password=OPERATOR_PASSWORD if extension else None,
+            trunk_id=trunk_id)
 
     async def sign_in(self) -> None:
         browser = self.browser
@@ -331,6 +338,32 @@ async def test_phone_and_browser_ring_together_the_phone_stops_when_the_browser_
     assert ended.data["outcome"] == "answered"
     assert (await finished_row(world, call_id)).operator_id == operator_id
     await stack.wait_state("ready")
+
+
+async def test_click_to_call_of_an_operator_with_only_a_browser(stack: Stack) -> None:
+    world = stack.world
+    customer = stack.party(CUSTOMER_HZ)
+    _, port = await start_provider(stack.spawn, "provider_early.xml", rtp_port=customer.port)
+    trunk_id = await world.add_trunk(port, host=f"127.0.0.1:{port}")
+    await world.log.wait("trunk.state", trunk_id=trunk_id, state="registered")
+    operator_id = await stack.user(trunk_id, extension=None)
+    await stack.sign_in()
+    await stack.open_softphone()
+    call = await world.runtime.calls.click_to_call(operator_id=operator_id, phone="79030001122")
+    # The browser rings first and answers by itself; then the customer is dialled.
+    await world.log.wait("call.ringing", call_id=call.id, timeout=20)
+    await stack.wait_state("in_call")
+    await world.log.wait("call.bridged", call_id=call.id, timeout=20)
+
+    async def customer_hears_the_operator() -> bool:
+        audio = customer.audio()
+        return len(audio) > 8000 and abs(dominant_frequency(audio[-4000:]) - MIC_HZ) < 30
+    await until(customer_hears_the_operator, "the browser's 1 kHz at the customer", 15)
+    world.runtime.calls.hang_up(call.id)
+    await world.log.wait("call.ended", call_id=call.id)
+    await stack.wait_state("ready")
+    row = await finished_row(world, call.id)
+    assert row.kind == "click" and row.operator_id == operator_id and row.result == "answered"
 
 
 async def test_bad_messages_get_errors_and_a_vanished_browser_declines_at_once(
