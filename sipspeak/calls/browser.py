@@ -196,7 +196,11 @@ class BrowserPhones:
         """A WebRTC leg with its SDP offer for each phone (concurrently); a phone whose
         offer cannot be made (or that went away meanwhile) is left out."""
         async def one(phone: BrowserPhone) -> BrowserOffer | None:
-            rtc = self.gateway.open_leg(call_id=call_id)
+            try:
+                rtc = self.gateway.open_leg(call_id=call_id)
+            except RuntimeError as exc:  # the gateway is closed: shutting down
+                log.info("%s: no WebRTC leg for browser %s: %s", call_id, phone.id, exc)
+                return None
             try:
                 sdp = await asyncio.wait_for(rtc.create_offer(), OFFER_TIMEOUT_S)
             except (WebRtcSignallingError, TimeoutError, OSError) as exc:

@@ -3,8 +3,9 @@ tone) signed in on /softphone, the real call runtime and web site, sipp as the t
 provider delivering the customer's inbound call, a socket as the customer's RTP (600 Hz).
 
 * The call rings the browser, the operator clicks «Ответить»: audio flows both ways (the
-  customer hears 1 kHz, the browser's getStats counts inbound RTP), the customer hangs up,
-  the widget goes idle and the CDR names the operator.
+  customer hears 1 kHz, the browser's getStats counts inbound RTP), a key on the widget's
+  keypad reaches the customer as an RFC 4733 event, the customer hangs up, the widget goes
+  idle and the CDR names the operator.
 * The browser leaves mid-call (the page unloads): the customer's leg ends with our BYE.
 * His SIP phone and his browser ring together; the browser answers, the phone is CANCELled;
   the operator hangs up in the widget and the customer gets the BYE.
@@ -272,6 +273,15 @@ async def test_inbound_call_answered_in_the_browser_talks_both_ways(stack: Stack
         stats = await browser_stats(browser)
         return stats["received"] > 50 and stats["sent"] > 50
     await until(browser_receives, "inbound RTP in the browser's stats", 15)
+
+    # A key pressed on the widget's keypad reaches the customer as RFC 4733 events.
+    await browser.click(await browser.find(".sip-softphone .sp-keypad button:nth-child(5)"))
+    dtmf = await world.log.wait("call.dtmf", call_id=call_id, side="operator", timeout=5)
+    assert dtmf.data["digit"] == "5"
+
+    async def customer_gets_the_event() -> bool:
+        return any(pt == 101 and payload[0] == 5 for pt, payload in customer.received)
+    await until(customer_gets_the_event, "the telephone-event at the customer", 5)
 
     code, out = await provider.wait(30)  # the customer hung up (BYE answered 200)
     assert code == 0, out[-2000:]
