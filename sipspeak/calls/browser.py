@@ -134,7 +134,11 @@ class BrowserLeg:
 
     def gone(self) -> None:
         """The browser's side ended (hang-up, socket closed, WebRTC closed): like a BYE."""
-        if self._release() and self.on_gone is not None:
+        if not self._release():
+            return
+        if self.phone.connected:  # its media failed: the page may not know yet
+            self.phone.send({"type": "ended", "ring": self.ring_id})
+        if self.on_gone is not None:
             self.on_gone(self)
 
     def _release(self) -> bool:

@@ -11,6 +11,8 @@ provider delivering the customer's inbound call, a socket as the customer's RTP 
   the operator hangs up in the widget and the customer gets the BYE.
 * Click-to-call for an operator who has only a browser: it answers by itself, then the
   customer is dialled through his trunk and hears him.
+* The browser's media closes mid-call while its socket stays: the call ends and the widget
+  goes idle; once signed out the widget stops reconnecting.
 * A malformed signalling message is answered with an error; a browser socket that goes away
   while it rings declines the call at once.
 """
@@ -51,6 +53,7 @@ from sipspeak.media.webrtc import WebRtcSettings
 from sipspeak.media.webrtc_gateway import WebRtcGateway
 from sipspeak.security import hash_password
 from sipspeak.storage import Database
+from sipspeak.web import softphone
 from sipspeak.web.app import create_app
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "media"))
@@ -315,6 +318,48 @@ async def test_browser_leaving_mid_call_ends_the_customer_leg_with_bye(stack: St
     assert row.operator_id == operator_id and row.result == "answered"
     await world.log.wait("phone.offline", user_id=operator_id, device="browser")
     assert not world.runtime.calls.operator_online(operator_id, None, 0.0)
+
+
+async def test_browser_media_closing_mid_call_ends_the_call(stack: Stack) -> None:
+    # The page closes its peer connection (as when ICE fails) but keeps the socket: the
+    # server ends the call like a BYE and tells the widget, which goes idle.
+    world = stack.world
+    _, operator_id = await stack.operator(auto_answer=True)
+    await stack.sign_in()
+    await stack.open_softphone()
+    customer = stack.party(CUSTOMER_HZ)
+    provider = await stack.customer_calls(stack.provider_port, "inbound_unattended.xml",
+                                          rtp_port=customer.port)
+    call_id = (await world.log.wait("call.inbound", timeout=20)).data["call_id"]
+    await stack.wait_state("in_call")
+    await stack.browser.execute(
+        "document.querySelector('[data-softphone]').sipSoftphone.pc.close();")
+    code, out = await provider.wait(15)
+    assert code == 0, out[-2000:]
+    ended = await world.log.wait("call.ended", call_id=call_id, timeout=10)
+    assert ended.data["outcome"] == "answered"
+    await stack.wait_state("ready")
+    assert (await finished_row(world, call_id)).operator_id == operator_id
+    assert world.runtime.calls.operator_online(operator_id, None, 0.0)  # still connected
+
+
+async def test_widget_stops_reconnecting_once_signed_out(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(softphone, "RECHECK_S", 0.5)
+    await stack.operator(auto_answer=True)
+    await stack.sign_in()
+    await stack.open_softphone()
+    status = await stack.browser.execute_async(
+        "const done = arguments[0];"
+        "const token = document.querySelector('meta[name=csrf-token]').content;"
+        "fetch('/logout', {method: 'POST', headers: {'X-CSRF-Token': token},"
+        "  redirect: 'manual'}).then(r => done(r.status), e => done(String(e)));")
+    assert status in (0, 302, 303)  # a manual redirect reads as status 0
+    await stack.wait_state("signed_out", timeout=15)
+    assert "войдите снова" in await stack.browser.text(
+        await stack.browser.find(".sip-softphone"))
+    assert not stack.world.runtime.browsers.is_online(
+        (await stack.world.db.users.by_email(EMAIL)).id)
 
 
 async def test_phone_and_browser_ring_together_the_phone_stops_when_the_browser_answers(
