@@ -126,8 +126,12 @@ class CallCore:
                 call.log.exception("dialer listener failed on %s", type(event).__name__)
 
     async def open_media(self, call: Call, role: str) -> tuple[RtpEndpoint, MediaOffer]:
-        def inactive(_: RtpEndpoint) -> None:
-            self._media_timeout(call, role)
+        def inactive(endpoint: RtpEndpoint) -> None:
+            leg = call.customer if role == "customer" else call.operator
+            if isinstance(leg, SipLeg) and leg.endpoint is endpoint:
+                self._media_timeout(call, role)
+            # else: a ring's endpoint nobody uses (yet, or any more: a browser answered,
+            # whose WebRTC leg watches its own media)
 
         def dtmf(digit: DtmfDigit) -> None:
             self._publish("call.dtmf", call, side=role, digit=digit.digit,
@@ -192,8 +196,6 @@ class CallCore:
         inactivity must also have lasted that long since the answer.
         """
         if call.state.answered_ms is None or not call.state.live:
-            return
-        if role == "operator" and call.operator is None:
             return
         if media_silence_expected(call, role):
             return  # a holding leg sends nothing; its resume re-arms the check

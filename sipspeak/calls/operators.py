@@ -16,7 +16,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sipspeak.dialer.ports import CallOutcome, OperatorAnswered, OperatorDeclined, OperatorEvent
+from sipspeak.dialer.ports import (
+    CallOutcome,
+    OperatorAnswered,
+    OperatorDeclined,
+    OperatorEvent,
+)
 from sipspeak.media.endpoint import RtpEndpoint
 from sipspeak.media.player import play_dtmf
 from sipspeak.media.portpool import PortPoolExhausted
@@ -150,6 +155,9 @@ class OperatorSide(CallCore):
             call = self.calls.get(ring.call_id)
             if ring.leg is not None and call is not None:
                 self.track_leg(ring.leg, call, "ring")
+            if isinstance(ring.leg, BrowserLeg) and ring.endpoint is not None:
+                ring.endpoint.close("a browser answered")  # the phones' media is not needed
+                ring.endpoint = None
         if hook is not None:
             hook(ring, event)
         elif self._on_operator is not None:

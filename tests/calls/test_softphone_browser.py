@@ -57,7 +57,7 @@ from sipspeak.web import softphone
 from sipspeak.web.app import create_app
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "media"))
-from chromium_driver import ChromiumDriver  # noqa: E402
+from chromium_driver import ChromiumDriver
 
 # One Chromium for the module (starting it is the slow part); each test has its own site.
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
@@ -186,7 +186,7 @@ async def stack(tmp_path: Path, chromium: ChromiumDriver) -> AsyncIterator[Stack
     config = load_config(environ={}).with_overrides({
         ("sip", "listen"): ["udp:127.0.0.1:0"],
         ("rtp", "port_min"): first, ("rtp", "port_max"): first + 400,
-        ("rtp", "inactivity_timeout"): 5,
+        ("rtp", "inactivity_timeout"): 2,
         ("storage", "data_dir"): str(tmp_path / "data"),
     })
     gateway = WebRtcGateway(settings=WebRtcSettings(host_addresses=("127.0.0.1",)))
@@ -385,6 +385,9 @@ async def test_phone_and_browser_ring_together_the_phone_stops_when_the_browser_
     trace = await phone.read_until("487 Request Terminated", 10)  # CANCELled
     assert "CANCEL sip:" in trace
     await stack.wait_state("in_call")
+    # The phones' RTP endpoint, unused now, hears nothing: that must not end the call.
+    await asyncio.sleep(3)
+    assert not world.log.all("call.ended")
     # The operator hangs up in the widget: the customer gets our BYE.
     await stack.browser.click(await stack.browser.find(".sip-softphone .sp-hangup"))
     code, out = await provider.wait(15)
