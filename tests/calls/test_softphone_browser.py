@@ -9,6 +9,8 @@ provider delivering the customer's inbound call, a socket as the customer's RTP 
 * The browser leaves mid-call (the page unloads): the customer's leg ends with our BYE.
 * His SIP phone and his browser ring together; the browser answers, the phone is CANCELled;
   the operator hangs up in the widget and the customer gets the BYE.
+* The dialer's ACD path: an outbound call answered by the customer is offered to the
+  operator (ring_operator), his browser answers, the dialer bridges it.
 * Click-to-call for an operator who has only a browser: it answers by itself, then the
   customer is dialled through his trunk and hears him.
 * The browser's media closes mid-call while its socket stays: the call ends and the widget
@@ -44,6 +46,7 @@ from callworld import (
     start_provider,
 )
 from childproc import Peer
+from test_operator_ringing import Dialer
 
 from sipspeak.app import Services
 from sipspeak.calls.runtime import CallRuntime
@@ -396,6 +399,44 @@ async def test_phone_and_browser_ring_together_the_phone_stops_when_the_browser_
     assert ended.data["outcome"] == "answered"
     assert (await finished_row(world, call_id)).operator_id == operator_id
     await stack.wait_state("ready")
+
+
+async def test_dialer_offers_an_answered_outbound_call_to_the_browser(stack: Stack) -> None:
+    world = stack.world
+    customer = stack.party(CUSTOMER_HZ)
+    _, port = await start_provider(stack.spawn, "provider.xml", rtp_port=customer.port)
+    trunk_id = await world.add_trunk(port)
+    await world.log.wait("trunk.state", trunk_id=trunk_id, state="registered")
+    project_id = await world.add_project(trunk_id)
+    operator_id = await stack.user(trunk_id, extension=None)
+    await stack.sign_in()
+    await stack.open_softphone()
+    dialer = Dialer(world, operator_id)  # rings him on CallAnswered, bridges his answer
+    call_id = await dialer.dial(world, project_id, trunk_id)
+    await stack.wait_state("ringing")
+    widget = await stack.browser.text(await stack.browser.find(".sip-softphone"))
+    assert "79030001122" in widget and "Тест" in widget
+    await stack.browser.click(await stack.browser.find(".sip-softphone .sp-answer"))
+    bridged = await world.log.wait("call.bridged", call_id=call_id, timeout=15)
+    assert bridged.data["operator_id"] == operator_id
+    await stack.wait_state("in_call")
+    # The ring names the call and its contact: a page can show the contact's card.
+    ring = await stack.browser.execute(
+        "const r = document.querySelector('[data-softphone]').sipSoftphone.ring;"
+        "return {call: r.call, contact: r.contact, project: r.project};")
+    contact = (await world.db.contacts.list(project_id=project_id))[0].id
+    assert ring == {"call": call_id, "contact": contact, "project": "Тест"}
+
+    async def customer_hears_the_operator() -> bool:
+        audio = customer.audio()
+        return len(audio) > 8000 and abs(dominant_frequency(audio[-4000:]) - MIC_HZ) < 30
+    await until(customer_hears_the_operator, "the browser's 1 kHz at the customer", 15)
+    world.runtime.calls.hang_up(call_id)
+    ended = await world.log.wait("call.ended", call_id=call_id)
+    assert ended.data["outcome"] == "answered"
+    await stack.wait_state("ready")
+    row = await finished_row(world, call_id)
+    assert row.kind == "auto" and row.operator_id == operator_id and row.result == "answered"
 
 
 async def test_click_to_call_of_an_operator_with_only_a_browser(stack: Stack) -> None:
