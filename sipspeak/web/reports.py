@@ -7,7 +7,9 @@ zone ``tz``, by default the call center's ``[general] timezone``): «В лини
 history (the intervals in storage summed in SQL, and — while the dialer runs — each
 operator's current state up to now).  An administrator sees every operator, a supervisor the operators of the
 projects he supervises.  The page, ``GET /api/v1/reports/operators`` and the CSV / XLSX
-downloads take the same filters (``from``, ``to``, ``tz``, ``group_id``, ``q``).
+downloads take the same filters (``from``, ``to``, ``tz``, ``group_id``, ``q``); with
+``by_day`` the report has the manual's «Дата» column: a row per day and operator (the days he
+has time in), the days cut at midnight in ``tz``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ ROW_OUT: dict[str, Any] = {"type": "object", "properties": {
     "user_id": {"type": "integer"}, "name": {"type": "string"},
     "extension": {"type": ["string", "null"]}, "phone": {"type": "string"},
     "groups": {"type": "array", "items": {"type": "string"}},
+    "date": {"type": "string", "format": "date", "description": "with by_day only"},
     **{f"{c}_ms": {"type": "integer"} for c in COLUMNS}}}
 REPORT_OUT: dict[str, Any] = {"type": "object", "properties": {
     "from": {"type": "string", "format": "date"}, "to": {"type": "string", "format": "date"},
@@ -57,12 +60,29 @@ class Period:
     start_ms: int
     end_ms: int
 
+    def days(self) -> list[tuple[date, int, int]]:
+        """Each day of the period with its bounds (ms) in the period's zone."""
+        zone = ZoneInfo(self.zone)
+        out = []
+        day = self.first
+        while day <= self.last:
+            after = day + timedelta(days=1)
+            out.append((day, _midnight(day, zone), _midnight(after, zone)))
+            day = after
+        return out
+
+
+def _midnight(day: date, zone: ZoneInfo) -> int:
+    return int(datetime.combine(day, time(), zone).timestamp() * 1000)
+
 
 @dataclass(frozen=True, slots=True)
 class ReportRow:
     user: User
     groups: tuple[str, ...]
     stats: OperatorStatistics
+    day: date | None = None
+    """The row's day («Дата») when the report is by day."""
 
     def duration(self, column: str) -> int:
         value: int = getattr(self.stats, f"{column}_ms")
@@ -97,11 +117,8 @@ def read_period(fields: Fields, default_zone: str) -> Period:
     if (last - first).days >= MAX_DAYS:
         raise Invalid(Text("reports.error.span", days=MAX_DAYS), field="to")
 
-    def midnight(day: date) -> int:
-        return int(datetime.combine(day, time(), zone).timestamp() * 1000)
-
-    return Period(first=first, last=last, zone=zone_name, start_ms=midnight(first),
-                  end_ms=midnight(last + timedelta(days=1)))
+    return Period(first=first, last=last, zone=zone_name, start_ms=_midnight(first, zone),
+                  end_ms=_midnight(last + timedelta(days=1), zone))
 
 
 def call_center_zone(request: web.Request) -> str:
@@ -125,17 +142,24 @@ async def visible_operators(request: web.Request) -> list[User]:
     return [o for o in operators if o.id in allowed]
 
 
-async def _totals(request: web.Request, period: Period,
-                  user_ids: list[int]) -> dict[int, dict[AgentState, int]]:
-    """Milliseconds per operator and state within the period: the stored history (an open
-    interval ends now) and, while the dialer runs, each operator's current state so far."""
+async def _totals(request: web.Request, period: Period, user_ids: list[int], *,
+                  by_day: bool) -> dict[tuple[int, int], dict[AgentState, int]]:
+    """Milliseconds per (day index, operator) and state within the period — one "day" 0 for
+    the whole period unless ``by_day``: the stored history (an open interval ends now) and,
+    while the dialer runs, each operator's current state so far."""
     services = services_of(request)
-    out: dict[int, dict[AgentState, int]] = {}
-    stored = await services.db.intervals.totals(start=period.start_ms, end=period.end_ms,
-                                                now=now_ms(), user_ids=user_ids)
-    for (user_id, state), ms in stored.items():
+    bounds = ([(start, end) for _, start, end in period.days()] if by_day
+              else [(period.start_ms, period.end_ms)])
+    out: dict[tuple[int, int], dict[AgentState, int]] = {}
+    if by_day:
+        stored = await services.db.intervals.totals_by_day(days=bounds, now=now_ms(),
+                                                           user_ids=user_ids)
+    else:
+        stored = {(0, user, state): ms for (user, state), ms in (await services.db.intervals.totals(
+            start=period.start_ms, end=period.end_ms, now=now_ms(), user_ids=user_ids)).items()}
+    for (index, user_id, state), ms in stored.items():
         if state in _STATES:
-            out.setdefault(user_id, {})[AgentState(state)] = ms
+            out.setdefault((index, user_id), {})[AgentState(state)] = ms
     campaigns = getattr(services, "campaigns", None)
     if campaigns is not None:
         wanted = set(user_ids)
@@ -144,9 +168,11 @@ async def _totals(request: web.Request, period: Period,
             if machine.agent_id not in wanted:
                 continue
             live = machine.open_interval(max(live_now, machine.since_ms))
-            ms = max(0, min(live.end_ms, period.end_ms) - max(live.start_ms, period.start_ms))
-            states = out.setdefault(machine.agent_id, {})
-            states[live.state] = states.get(live.state, 0) + ms
+            for index, (start, end) in enumerate(bounds):
+                ms = max(0, min(live.end_ms, end) - max(live.start_ms, start))
+                if ms:
+                    states = out.setdefault((index, machine.agent_id), {})
+                    states[live.state] = states.get(live.state, 0) + ms
     return out
 
 
@@ -167,10 +193,17 @@ async def operator_report(request: web.Request, fields: Fields) -> tuple[Period,
                  if (members is None or o.id in members)
                  and (not search or search in o.full_name.casefold()
                       or search in (o.extension or ""))]
-    totals = await _totals(request, period, [o.id for o in operators])
-    rows = [ReportRow(user=o, groups=tuple(names_of.get(o.id, ())),
-                      stats=statistics_from_totals(o.id, totals.get(o.id, {})))
-            for o in operators]
+    by_day = fields.flag("by_day")
+    totals = await _totals(request, period, [o.id for o in operators], by_day=by_day)
+    if not by_day:
+        return period, [ReportRow(user=o, groups=tuple(names_of.get(o.id, ())),
+                                  stats=statistics_from_totals(o.id, totals.get((0, o.id), {})))
+                        for o in operators]
+    # «Дата»: a row per day and operator, for the days he has time in.
+    rows = [ReportRow(user=o, groups=tuple(names_of.get(o.id, ())), day=day,
+                      stats=statistics_from_totals(o.id, totals[(index, o.id)]))
+            for index, (day, _, _) in enumerate(period.days())
+            for o in operators if (index, o.id) in totals]
     return period, rows
 
 
@@ -187,15 +220,20 @@ async def visible_groups(request: web.Request) -> list[Group]:
 
 
 def _row_json(row: ReportRow) -> dict[str, Any]:
-    return {"user_id": row.user.id, "name": row.user.full_name, "extension": row.user.extension,
+    return {**({"date": row.day.isoformat()} if row.day is not None else {}),
+            "user_id": row.user.id, "name": row.user.full_name, "extension": row.user.extension,
             "phone": row.user.phone, "groups": list(row.groups),
             **{f"{c}_ms": row.duration(c) for c in COLUMNS}}
 
 
 def _table(rows: list[ReportRow], lang: str) -> list[list[Any]]:
     """Header and rows as the downloads write them (durations HH:MM:SS)."""
-    header = [translate(f"reports.col.{c}", lang) for c in ("name", "phone", "groups", *COLUMNS)]
-    body = [[_name(r.user), r.user.phone, ", ".join(r.groups),
+    by_day = any(r.day is not None for r in rows)
+    first = ("date",) if by_day else ()
+    header = [translate(f"reports.col.{c}", lang)
+              for c in (*first, "name", "phone", "groups", *COLUMNS)]
+    body = [[*((r.day.strftime("%d-%m-%Y") if r.day else "",) if by_day else ()),
+             _name(r.user), r.user.phone, ", ".join(r.groups),
              *(format_hms(r.duration(c)) for c in COLUMNS)] for r in rows]
     return [header, *body]
 
@@ -219,6 +257,7 @@ async def reports_page(request: web.Request) -> web.Response:
         "name_of": _name, "groups": await visible_groups(request),
         "group_id": fields.optional_int("group_id", low=1) if error is None else None,
         "q": fields.text("q", max_len=100) if error is None else "",
+        "by_day": fields.flag("by_day") if error is None else False,
         "downloads": f"?{query}" if query and error is None else "",
         "error": None if error is None else error_text(request, error),
     }, status=200 if error is None else error.status)
@@ -251,7 +290,7 @@ async def operators_xlsx(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    query = ("from", "to", "tz", "group_id", "q")
+    query = ("from", "to", "tz", "group_id", "q", "by_day")
     route(app, "GET", "/reports/operators", reports_page, roles=STAFF,
           name="reports.operators")
     route(app, "GET", "/reports/operators.csv", operators_csv, roles=STAFF)

@@ -187,3 +187,37 @@ async def test_days_follow_the_configured_call_center_zone(staff: Site) -> None:
     # 23:50–00:10 Moscow is 01:50–02:10 in Yekaterinburg: all twenty minutes on 2 March.
     [oper] = [r for r in body["items"] if r["name"] == "Оператор"]
     assert oper["available_ms"] == 30 * MINUTE
+
+
+async def test_by_day_a_row_per_day_and_operator_with_the_date(staff: Site) -> None:
+    await history(staff)
+    two_days = "from=2026-03-01&to=2026-03-02&by_day=1"
+    status, body = await report(staff, "admin@test.ru", two_days)
+    assert status == 200
+    rows = [(r["date"], r["name"], r["available_ms"] // MINUTE, r["on_line_ms"] // MINUTE)
+            for r in body["items"]]
+    # The interval across midnight is cut at it: ten minutes on each day; a day an operator
+    # has no time in has no row.
+    assert rows == [("2026-03-01", "Оператор", 10, 10),
+                    ("2026-03-02", "Иванова", 0, 30),
+                    ("2026-03-02", "Оператор", 20, 31),
+                    ("2026-03-02", "Чужой", 0, 5)]
+    # The days add up to the period's totals.
+    _, whole = await report(staff, "admin@test.ru", "from=2026-03-01&to=2026-03-02")
+    oper = next(r for r in whole["items"] if r["name"] == "Оператор")
+    assert oper["available_ms"] == 30 * MINUTE and "date" not in oper
+    # In UTC the cut is three hours later: the interval across Moscow's midnight falls on
+    # 1 March whole, 2 March keeps the ten minutes of the morning.
+    _, utc = await report(staff, "admin@test.ru", two_days + "&tz=UTC")
+    assert [(r["date"], r["available_ms"] // MINUTE) for r in utc["items"]
+            if r["name"] == "Оператор"] == [("2026-03-01", 20), ("2026-03-02", 10)]
+    browser = await staff.signed_in("sup@test.ru")
+    text = (await (await browser.get(f"/reports/operators.csv?{two_days}")).read()
+            ).decode("utf-8-sig")
+    table = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert table[0][:3] == ["Дата", "ФИО", "Тел."]
+    assert [row[:2] for row in table[1:]] == [["01-03-2026", "Оператор (333)"],
+                                              ["02-03-2026", "Иванова (334)"],
+                                              ["02-03-2026", "Оператор (333)"]]
+    page = await (await browser.get(f"/reports/operators?{two_days}")).text()
+    assert page.count('data-day="2026-03-02"') == 2 and 'name="by_day" value="1" checked' in page

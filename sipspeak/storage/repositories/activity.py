@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import fields
 
 from ...i18n import Text
@@ -188,6 +188,41 @@ class OperatorIntervalsRepo(Repo):
             params += ids
         rows = await self.db.fetchall(sql + " GROUP BY user_id, state", params)
         return {(int(r["user_id"]), str(r["state"])): int(r["ms"] or 0) for r in rows}
+
+    async def totals_by_day(self, *, days: Sequence[tuple[int, int]], now: int,
+                            user_ids: Iterable[int],
+                            ) -> dict[tuple[int, int, str], int]:
+        """Milliseconds per (day index, user, state): :meth:`totals` for each ``[start, end)``
+        of ``days``.  A user's intervals follow one another, so a day is the intervals that
+        start in it plus, per user, the one that started last before it if it is still
+        running; both are index seeks on (user, start), so a long period costs what its
+        days hold, not days × history."""
+        ids = sorted(set(user_ids))
+        out: dict[tuple[int, int, str], int] = {}
+        if not ids or not days:
+            return out
+        users = ", ".join("(?)" for _ in ids)
+        marks = ", ".join("?" for _ in ids)
+        sql = (f"WITH u(id) AS (VALUES {users}),"
+               " carry AS (SELECT u.id AS user_id, (SELECT MAX(started_at) FROM operator_intervals"
+               "   WHERE user_id = u.id AND started_at < ?) AS st FROM u)"
+               " SELECT o.user_id AS user_id, o.state AS state,"
+               "   MIN(COALESCE(o.ended_at, ?), ?) - ? AS ms"
+               " FROM carry JOIN operator_intervals o"
+               "   ON o.user_id = carry.user_id AND o.started_at = carry.st"
+               " WHERE o.ended_at IS NULL OR o.ended_at > ?"
+               " UNION ALL"
+               " SELECT user_id, state, MIN(COALESCE(ended_at, ?), ?) - started_at AS ms"
+               " FROM operator_intervals"
+               f" WHERE user_id IN ({marks}) AND started_at >= ? AND started_at < ?")
+        for index, (start, end) in enumerate(days):
+            params = [*ids, start, now, end, start, start, now, end, *ids, start, end]
+            for r in await self.db.fetchall(sql, params):
+                ms = int(r["ms"] or 0)
+                if ms > 0:
+                    key = (index, int(r["user_id"]), str(r["state"]))
+                    out[key] = out.get(key, 0) + ms
+        return out
 
 
 class NotificationsRepo(Repo):
