@@ -166,6 +166,16 @@ async def test_the_page_in_chromium_follows_the_operators_live(
             "return document.getElementById('monitoring-link').hidden;") is True
         severe = [e for e in await browser.console_logs() if e.get("level") == "SEVERE"]
         assert severe == []
+        # Signed out elsewhere: the push ends and the page says so instead of retrying.
+        await browser.execute("window.sipspeak.postJson('/logout', {});")
+
+        async def signed_out() -> bool:
+            text = await browser.execute(
+                "var l = document.getElementById('monitoring-link');"
+                " return l.hidden ? '' : l.textContent;")
+            return bool(text == "Сеанс завершён: войдите снова")
+
+        await browser_until(signed_out, "the page told it is signed out")
 
 
 async def test_names_cannot_break_out_of_the_embedded_picture(

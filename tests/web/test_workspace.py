@@ -208,6 +208,9 @@ async def test_the_page_in_chromium_follows_the_operator(
         assert saved.full_name == "Пётр Петров"
         severe = [e for e in await chromium.console_logs() if e.get("level") == "SEVERE"]
         assert severe == []
+        # Signed out elsewhere: the push ends and the page says so instead of retrying.
+        await chromium.execute("window.sipspeak.postJson('/logout', {});")
+        await browser_until(lambda: shows("ws-link", "Сеанс завершён"), "told it is signed out")
 
 
 async def _equal(value: Any, expected: Any) -> bool:

@@ -81,6 +81,11 @@
     }
   }
 
+  function again() {
+    window.setTimeout(connect, retry);
+    retry = Math.min(retry * 2, 15000);
+  }
+
   function connect() {
     var url = new URL(root.getAttribute("data-url"), window.location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
@@ -89,8 +94,14 @@
     socket.onmessage = function (event) { draw(JSON.parse(event.data)); };
     socket.onclose = function () {
       link.hidden = false;
-      window.setTimeout(connect, retry);
-      retry = Math.min(retry * 2, 15000);
+      // A refused handshake looks like any other close: ask whether we may still look.
+      fetch("/api/v1/me", {credentials: "same-origin"}).then(function (r) {
+        if (r.status === 401 || r.status === 403) {
+          link.textContent = label("signed-out");
+          return;
+        }
+        again();
+      }, again);
     };
   }
 
