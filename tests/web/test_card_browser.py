@@ -108,6 +108,13 @@ async def test_a_report_row_opens_the_card_that_saves_and_takes_comments(staff: 
         assert "Удалено: 1" in result
         assert not await browser.execute(
             f"return !!document.querySelector('tr[data-contact=\"{other.id}\"]');")
+        # Enter on the focused row closes its card (and opens it again).
+        toggle = (f"const r = document.querySelector('tr[data-contact=\"{ivan.id}\"]'); r.focus();"
+                  " r.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}));"
+                  " return document.querySelectorAll('tr.sipcard-row').length;")
+        assert await browser.execute(toggle) == 0
+        assert await browser.execute(toggle) == 1
+        await browser.wait_for('.sipcard input[data-field="full_name"]')
         # The refused e-mail (422) and click-to-call without telephony (503) are the failed
         # requests Chromium logs.
         errors = [e for e in await browser.console_logs() if e.get("level") == "SEVERE"

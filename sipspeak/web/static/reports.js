@@ -41,10 +41,7 @@
       function (box) { return box.checked; });
   }
 
-  table.addEventListener("click", function (event) {
-    if (event.target.closest("input, button, a, .sipcard-row")) { return; }
-    var row = event.target.closest("tr[data-contact]");
-    if (!row) { return; }
+  function toggle(row) {
     var next = row.nextElementSibling;
     if (next && next.classList.contains("sipcard-row")) {
       next.remove();
@@ -60,6 +57,19 @@
     row.parentNode.insertBefore(holder, row.nextSibling);
     row.classList.add("open");
     window.SipCard.mount(box, Number(row.getAttribute("data-contact")), {});
+  }
+
+  table.addEventListener("click", function (event) {
+    if (event.target.closest("input, button, a, .sipcard-row")) { return; }
+    var row = event.target.closest("tr[data-contact]");
+    if (row) { toggle(row); }
+  });
+  table.addEventListener("keydown", function (event) {
+    var row = event.target;
+    if ((event.key === "Enter" || event.key === " ") && row.matches("tr[data-contact]")) {
+      event.preventDefault();
+      toggle(row);
+    }
   });
 
   if (all) {
