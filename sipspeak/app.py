@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .calls.entry import CallCenter
     from .calls.runtime import CallRuntime
     from .dialer.runtime import CampaignRuntime
+    from .integrations.outbox import LeadOutbox
     from .media.webrtc_gateway import WebRtcGateway
 
 log = logging.getLogger("sipspeak")
@@ -44,6 +45,8 @@ class Services:
     campaigns: CampaignRuntime | None = None
     #: The WebRTC gateway of the operators' browser softphones ([webrtc]); None until started.
     webrtc: WebRtcGateway | None = None
+    #: Leads for the projects' CRM (Bitrix24), stored then delivered; None until started.
+    leads: LeadOutbox | None = None
 
     @property
     def calls(self) -> CallCenter | None:
@@ -218,6 +221,10 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
         except BaseException:
             await runner.cleanup()
             raise
+        from .integrations.outbox import LeadOutbox
+
+        services.leads = LeadOutbox(db, services.bus)
+        await services.leads.start()
         # Only once every port is bound: a start that fails must not use up the one-time
         # password of the first admin.
         await ensure_first_admin(db, out)
@@ -240,6 +247,8 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
             await stop_calls(services)
         if services is not None and services.campaigns is not None:
             await services.campaigns.aclose()
+        if services is not None and services.leads is not None:
+            await services.leads.aclose()
         await db.close()
 
 

@@ -14,3 +14,6 @@ settings.register_profile(
     "sipspeak", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 settings.load_profile("sipspeak")
+
+# The CRM stand-in (crm_standin.py) serves the integrations and the web tests alike.
+pytest_plugins = ["crm_standin"]

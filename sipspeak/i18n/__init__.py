@@ -21,6 +21,7 @@ from typing import Union
 
 from .card import CARD_EN, CARD_RU
 from .errors import ERRORS_EN, ERRORS_RU
+from .integrations import INTEGRATIONS_EN, INTEGRATIONS_RU
 from .monitoring import MONITORING_EN, MONITORING_RU
 from .projects import PROJECTS_EN, PROJECTS_RU
 from .reports import REPORTS_EN, REPORTS_RU
@@ -112,3 +113,4 @@ extend({"ru": ERRORS_RU, "en": ERRORS_EN})
 extend({"ru": SOFTPHONE_RU, "en": SOFTPHONE_EN})
 extend({"ru": WORKSPACE_RU, "en": WORKSPACE_EN})
 extend({"ru": CARD_RU, "en": CARD_EN})
+extend({"ru": INTEGRATIONS_RU, "en": INTEGRATIONS_EN})

@@ -85,6 +85,7 @@ class Database:
         self.tokens = r.TokensRepo(self)
         self.sessions = r.WebSessionsRepo(self)
         self.phone_bindings = r.PhoneBindingsRepo(self)
+        self.crm_leads = r.CrmLeadsRepo(self)
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True) -> Database:

@@ -411,3 +411,23 @@ class PhoneBindingRow:
     user_agent: str | None
     credentials_tag: str = ""
     """Tells whether the operator's SIP credentials changed since (see calls.phones)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CrmLead:
+    """A lead for a project's CRM (``crm_leads``): what to send and how delivery went."""
+
+    id: int
+    project_id: int | None
+    contact_id: int | None
+    user_id: int | None
+    state: str
+    """pending / sent / failed"""
+    fields: str
+    """The lead's fields as JSON (the CRM's field names)."""
+    attempts: int
+    next_attempt_at: int
+    crm_id: str | None
+    error: str
+    created_at: int
+    sent_at: int | None

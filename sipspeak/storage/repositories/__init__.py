@@ -10,13 +10,15 @@ from .contacts import (
     UploadsRepo,
 )
 from .files import FilesRepo
+from .leads import CrmLeadsRepo
 from .people import GroupsRepo, TokensRepo, UsersRepo, WebSessionsRepo
 from .phones import PhoneBindingsRepo
 from .projects import ProjectsRepo
 from .settings import SettingsRepo, StatusesRepo, TrunksRepo
 
 __all__ = [
-    "BlacklistRepo", "CallsRepo", "CommentsRepo", "ContactsRepo", "FilesRepo", "GroupsRepo",
+    "BlacklistRepo", "CallsRepo", "CommentsRepo", "ContactsRepo", "CrmLeadsRepo", "FilesRepo",
+    "GroupsRepo",
     "NotificationsRepo", "OperatorIntervalsRepo", "PhoneBindingsRepo", "ProjectsRepo",
     "SettingsRepo", "StatusesRepo",
     "TagsRepo", "TasksRepo", "TokensRepo", "TrunksRepo", "UploadsRepo", "UsersRepo",

@@ -1,0 +1,71 @@
+"""«Отправить заявку» (§5.2.7): a client card sent as a lead to the project's Bitrix24 (the
+stand-in of tests/crm_standin.py), by the button's API and by the card taking the project's
+«Статус CRM»; only for whoever may see the card."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from buslog import BusLog
+from crm_standin import Crm
+from webtools import Site
+
+from sipspeak.integrations.outbox import LeadOutbox
+from sipspeak.storage.models import NewContact
+
+
+@pytest.fixture
+async def world(staff: Site, crm: tuple[Crm, str]) -> AsyncIterator[dict[str, Any]]:
+    stand_in, host = crm
+    db = staff.db
+    outbox = LeadOutbox(db, staff.services.bus)
+    await outbox.start()
+    staff.services.leads = outbox
+    lead_status = await db.statuses.create("Лид")
+    other_status = await db.statuses.create("Перезвонить")
+    project = await db.projects.create(
+        "Продажи", bitrix_host=host, bitrix_login="bot", bitrix_password="pw",
+        bitrix_title="Обзвон", crm_status_id=lead_status)
+    bare = await db.projects.create("Без CRM")
+    group = await db.groups.create("Смена")
+    await db.groups.add_members(group, [staff.users["oper@test.ru"]])
+    await db.projects.set_groups(project, [group])
+    await db.projects.set_groups(bare, [group])
+    await db.contacts.insert_many(project_id=project, upload_id=None, contacts=[
+        NewContact(phone="+79161234567", full_name="Петров Пётр")])
+    await db.contacts.insert_many(project_id=bare, upload_id=None, contacts=[
+        NewContact(phone="+79161234568")])
+    contact = (await db.contacts.list(project_id=project))[0].id
+    other = (await db.contacts.list(project_id=bare))[0].id
+    stranger = await staff.user("operator", "stranger@test.ru")
+    try:
+        yield {"crm": stand_in, "contact": contact, "other": other, "stranger": stranger,
+               "lead": lead_status, "callback": other_status, "log": BusLog(staff.services.bus)}
+    finally:
+        staff.services.leads = None
+        await outbox.aclose()
+
+
+async def test_the_button_sends_the_card_as_a_lead(staff: Site, world: dict[str, Any]) -> None:
+    operator = await staff.signed_in("oper@test.ru")
+    contact = world["contact"]
+    answer = await operator.api("POST", f"/api/v1/contacts/{contact}/comments",
+                                {"text": "Ждёт коммерческое предложение"})
+    assert answer.status in (200, 201), await answer.text()
+    answer = await operator.api("POST", f"/api/v1/contacts/{contact}/lead")
+    assert answer.status == 202, await answer.text()
+    lead_id = (await answer.json())["lead_id"]
+    await world["log"].wait("crm.lead", lead_id=lead_id, state="sent")
+    form = world["crm"].forms[-1]
+    assert (form["TITLE"], form["LAST_NAME"], form["NAME"], form["PHONE_MOBILE"]) == (
+        "Обзвон", "Петров", "Пётр", "+79161234567")
+    assert "Комментарий: Ждёт коммерческое предложение" in form["COMMENTS"]
+    # A project without CRM settings says so with the field; someone else's card is 404.
+    answer = await operator.api("POST", f"/api/v1/contacts/{world['other']}/lead")
+    assert answer.status == 422
+    assert (await answer.json())["error"]["field"] == "project"
+    stranger = await staff.signed_in("stranger@test.ru")
+    assert (await stranger.api("POST", f"/api/v1/contacts/{contact}/lead")).status == 404
+    assert len(world["crm"].forms) == 1
