@@ -117,6 +117,7 @@ class CardCall:
     operator_status: str
     project_name: str
     operator_name: str
+    recording: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,7 +432,7 @@ class CardService:
         return [CardCall(c.id, c.started_at, c.direction, c.kind,
                          self._phone(c.contact_phone, project, viewer), c.duration_ms,
                          c.talk_ms, c.result, c.client_status, c.operator_status,
-                         project_name, operator_name)
+                         project_name, operator_name, bool(c.recording_path))
                 for c, project_name, operator_name in rows]
 
     async def delete(self, contact_ids: Iterable[int], *,

@@ -70,7 +70,8 @@ CALLS_OUT = {"type": "object", "properties": {"items": {"type": "array", "items"
         "id": _INT, "started_at": _INT, "started": _STRING, "direction": _STRING,
         "kind": _STRING, "phone": _STRING, "duration_ms": _INT, "talk_ms": _INT,
         "result": _STRING, "client_status": _STRING, "operator_status": _STRING,
-        "project_name": _STRING, "operator_name": _STRING}}}}}
+        "project_name": _STRING, "operator_name": _STRING, "recording": {"type": "boolean"},
+        "recording_url": {"type": ["string", "null"]}}}}}}
 COMMENTS_OUT = {"type": "object", "properties": {
     "id": _INT, "comments": {"type": "array", "items": COMMENT_OUT}}}
 TASKS_OUT = {"type": "object", "properties": {
@@ -170,9 +171,13 @@ async def api_calls(request: web.Request) -> web.Response:
                                           visible=await visible_project_ids(request),
                                           viewer=current_user(request))
     zone = ZoneInfo(call_center_zone(request))
+    # Recordings are played where the calls report serves them: to staff.
+    listens = current_user(request).role in STAFF
     return json_ok({"items": [
         {**asdict(c), "started": datetime.fromtimestamp(c.started_at / 1000, zone)
-         .strftime("%d-%m-%Y %H:%M")} for c in calls]})
+         .strftime("%d-%m-%Y %H:%M"),
+         "recording_url": f"/reports/calls/{c.id}/recording" if c.recording and listens
+         else None} for c in calls]})
 
 
 async def api_delete(request: web.Request) -> web.Response:

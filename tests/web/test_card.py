@@ -144,16 +144,21 @@ async def test_comments_tasks_and_calls(staff: Site) -> None:
     assert (await response.json())["tasks"][0]["done_at"] is not None
     response = await browser.api("POST", f"/api/v1/contacts/{ivan}/tasks/{task['id']}/done")
     assert response.status == 404
-    await staff.db.calls.open(direction="outbound", started_at=1_700_000_000_000,
-                              project_id=ids["sales"], contact_id=ivan,
-                              contact_phone="79228711345", result="answered")
+    call = await staff.db.calls.open(direction="outbound", started_at=1_700_000_000_000,
+                                     project_id=ids["sales"], contact_id=ivan,
+                                     contact_phone="79228711345", result="answered",
+                                     recording_path="/nowhere/call.wav")
     await staff.db.calls.open(direction="outbound", started_at=1_700_000_000_000,
                               project_id=None, contact_phone="79228711345")
     status, calls = await staff.api_get("oper@test.ru", f"/api/v1/contacts/{ivan}/calls")
     assert status == 200 and [c["result"] for c in calls["items"]] == ["answered"]
     assert calls["items"][0]["project_name"] == "Продажи"
+    # Recordings are the calls report's, which operators do not open.
+    assert calls["items"][0]["recording"] and calls["items"][0]["recording_url"] is None
     _, everything = await staff.api_get("admin@test.ru", f"/api/v1/contacts/{ivan}/calls")
     assert len(everything["items"]) == 2
+    assert {c["id"]: c["recording_url"] for c in everything["items"]}[call] == \
+        f"/reports/calls/{call}/recording"
 
 
 async def test_delete_keeps_contacts_being_dialled_and_others(staff: Site) -> None:

@@ -65,6 +65,14 @@ async def test_a_report_row_opens_the_card_that_saves_and_takes_comments(staff: 
             return contact.full_name == "Иванов Иван" and contact.status_id == recall
 
         await until(saved, "the card saved")
+
+        async def redrawn() -> bool:
+            # The card is drawn again from the save's answer, saying so beside «Сохранить».
+            return str(await browser.execute(
+                "const n = document.querySelector('[data-pane=\"main\"] [data-error-for=\"\"]');"
+                " return n ? n.textContent : '';")) == "Сохранено"
+
+        await until(redrawn, "the card drawn from the save's answer")
         assert '"Дополнительная информация": "после 18:00"' in (await db.contacts.get(ivan.id)).custom
 
         # «Позвонить» asks click-to-call for the signed-in user and this contact: with no
@@ -104,10 +112,15 @@ async def test_a_report_row_opens_the_card_that_saves_and_takes_comments(staff: 
             return [c.id for c in await db.contacts.list(project_id=sales)] == [ivan.id]
 
         await until(deleted, "the contact deleted")
-        result = await browser.text(await browser.wait_for("#contacts-delete-result"))
-        assert "Удалено: 1" in result
-        assert not await browser.execute(
-            f"return !!document.querySelector('tr[data-contact=\"{other.id}\"]');")
+
+        async def told() -> bool:
+            # The answer reaches the page a moment after storage committed.
+            return bool(await browser.execute(
+                "return document.getElementById('contacts-delete-result').textContent"
+                f".includes('Удалено: 1') && !document.querySelector("
+                f"'tr[data-contact=\"{other.id}\"]');"))
+
+        await until(told, "the deletion's answer on the page and the row gone")
         # Enter on the focused row closes its card (and opens it again).
         toggle = (f"const r = document.querySelector('tr[data-contact=\"{ivan.id}\"]'); r.focus();"
                   " r.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true}));"

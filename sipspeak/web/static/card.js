@@ -324,8 +324,8 @@
         table.textContent = "";
         if (!r.ok) { return; }
         var head = table.createTHead().insertRow();
-        ["date", "direction", "field_phone", "duration", "result", "operator", "project"]
-          .forEach(function (k) { head.appendChild(el("th", {}, self.t(k))); });
+        ["date", "direction", "field_phone", "duration", "result", "operator", "project",
+          "recording"].forEach(function (k) { head.appendChild(el("th", {}, self.t(k))); });
         var body = table.createTBody();
         r.data.items.forEach(function (c) {
           var row = body.insertRow();
@@ -333,9 +333,14 @@
             c.client_status || c.result, c.operator_name, c.project_name].forEach(function (v) {
             row.appendChild(el("td", {}, v));
           });
+          var listen = row.insertCell();
+          if (c.recording_url) {
+            listen.appendChild(el("audio", {controls: "controls", preload: "none",
+              src: c.recording_url}));
+          }
         });
         if (!r.data.items.length) {
-          body.insertRow().appendChild(el("td", {colspan: 7, "class": "muted"}, self.t("no_calls")));
+          body.insertRow().appendChild(el("td", {colspan: 8, "class": "muted"}, self.t("no_calls")));
         }
       });
     });
