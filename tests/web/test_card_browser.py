@@ -88,6 +88,10 @@ async def test_a_report_row_opens_the_card_that_saves_and_takes_comments(staff: 
 
         await browser.click(await browser.find('.sipcard [data-tab="script"]'))
         assert "Добрый день" in await browser.text(await browser.find(".sipcard-script"))
+        shown = await browser.execute(
+            "return Array.from(document.querySelectorAll('.sipcard [data-pane]'))"
+            ".filter(p => p.offsetParent !== null).map(p => p.dataset.pane);")
+        assert shown == ["script"]  # one tab's pane at a time
         await browser.click(await browser.find('.sipcard [data-tab="comments"]'))
         await browser.type_text(await browser.find(
             '.sipcard [data-pane="comments"] textarea[data-field="text"]'), "перезвонить вечером")

@@ -53,6 +53,9 @@
     var cell = holder.insertCell();
     cell.colSpan = row.cells.length;
     var box = document.createElement("div");
+    box.className = "sipcard-holder";
+    // The table scrolls sideways: the card keeps to the visible width and stays in view.
+    box.style.width = Math.max(320, table.parentNode.clientWidth - 24) + "px";
     cell.appendChild(box);
     row.parentNode.insertBefore(holder, row.nextSibling);
     row.classList.add("open");
