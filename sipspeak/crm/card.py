@@ -39,6 +39,8 @@ __all__ = ["Card", "CardCall", "CardComment", "CardEdit", "CardError", "CardServ
 TEXT_FIELDS: dict[str, int] = {"full_name": 200, "position": 200, "email": 254, "city": 100,
                                "address": 500, "description": 4000}
 """The card's free-text fields and the longest value each takes."""
+EDITABLE = frozenset({*TEXT_FIELDS, "birth_date", "custom", "tags", "status_id", "operator_id"})
+"""What a «Сохранить» may send."""
 FIXED_ORDER = ("full_name", "phone", "position", "email", "city", "birth_date", "address",
                "region", "description")
 """The fixed fields in the order of the manual's card (Рис. 47)."""
@@ -206,7 +208,12 @@ def _id(data: Mapping[str, Any], name: str) -> int | None:
 
 
 def parse_edit(data: Mapping[str, Any], *, today: date) -> CardEdit:
-    """A «Сохранить» request (the JSON object the API receives) → :class:`CardEdit`."""
+    """A «Сохранить» request (the JSON object the API receives) → :class:`CardEdit`.
+    The number, region and robot status are not the card's to change: sending them (or any
+    other unknown name) is refused rather than silently dropped."""
+    for name in data:
+        if name not in EDITABLE:
+            raise CardError(Text("card.error.unknown", name=str(name)), field=str(name))
     columns: dict[str, str | None] = {}
     for name, max_len in TEXT_FIELDS.items():
         if name in data:

@@ -67,6 +67,7 @@ CARD_RU: dict[str, str] = {
     "card.error.too_many": "За один раз можно удалить не больше {max} контактов",
     "card.error.ids": "Передайте список номеров (id) контактов",
     "card.error.finish": "«finish_wrap_up»: true или false",
+    "card.error.unknown": "Поле «{name}» карточки не изменяется",
 }
 
 CARD_EN: dict[str, str] = {
@@ -130,4 +131,5 @@ CARD_EN: dict[str, str] = {
     "card.error.too_many": "At most {max} contacts can be deleted at once",
     "card.error.ids": "Send a list of the contacts' ids",
     "card.error.finish": "«finish_wrap_up»: true or false",
+    "card.error.unknown": "The card's field «{name}» cannot be changed",
 }

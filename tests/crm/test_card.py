@@ -86,6 +86,8 @@ def test_the_shape_of_a_save_is_checked_field_by_field() -> None:
     assert refused({"tags": [str(i) for i in range(21)]}).field == "tags"
     assert refused({"status_id": "новый"}).field == "status_id"
     assert refused({"operator_id": True}).field == "operator_id"
+    assert refused({"phone": "79990000000"}).field == "phone"
+    assert refused({"robot_status": "x"}).field == "robot_status"
     ok = edit(full_name="  Иван  ", email="", birth_date="01-01-1991", tags="a, b,a",
               status_id=None, custom={"Сумма": " 5 "})
     assert ok.columns == {"full_name": "Иван", "email": None, "birth_date": "1991-01-01"}
