@@ -54,7 +54,7 @@ CARD_OUT: dict[str, Any] = {"type": "object", "properties": {
     "comments": {"type": "array", "items": COMMENT_OUT},
     "tasks": {"type": "array", "items": TASK_OUT}, "dial_state": _STRING,
     "updated_at": _INT}}
-CARD_IN: dict[str, Any] = {"type": "object", "properties": {
+CARD_IN: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": {
     **{name: {"type": ["string", "null"]} for name in (
         "full_name", "position", "email", "city", "birth_date", "address", "description")},
     "custom": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
