@@ -507,3 +507,61 @@ async def test_bad_messages_get_errors_and_a_vanished_browser_declines_at_once(
     assert asyncio.get_running_loop().time() - started < 5
     code, out = await provider.wait(15)
     assert code == 0, out[-2000:]
+
+
+async def test_the_workspace_shows_the_caller_and_his_card_and_answers_in_the_widget(
+        stack: Stack) -> None:
+    world = stack.world
+    project_id, operator_id = await stack.operator(auto_answer=False)
+    await stack.sign_in()
+    browser = stack.browser
+    await browser.navigate(f"{stack.base}/workspace")
+    await stack.wait_state("ready")  # the softphone mounted in the workspace
+    customer = stack.party(CUSTOMER_HZ)
+    provider = await stack.customer_calls(stack.provider_port, "inbound.xml",
+                                          rtp_port=customer.port, pause_ms=4000)
+    inbound = await world.log.wait("call.inbound", timeout=20)
+    call_id = inbound.data["call_id"]
+    contact = await world.db.contacts.get(inbound.data["contact_id"])
+    assert (contact.project_id, contact.phone) == (project_id, "+79031234567")
+
+    async def text_of(selector: str) -> str:
+        found = await browser.execute(
+            f"var e = document.querySelector('{selector}'); return e ? e.textContent : '';")
+        return str(found)
+
+    async def card_shown() -> bool:
+        return bool(await browser.execute(
+            "var c = document.querySelector('#ws-card .sipcard');"
+            f" return !!c && c.getAttribute('data-card') === '{contact.id}';"))
+
+    # While it rings: the call is offered to him, the caller's card is already open.
+    await stack.wait_state("ringing")
+    await until(lambda: _contains(text_of("#ws-calls"), "Входящий вызов: 79031234567"),
+                "the offered call in the workspace")
+    await until(card_shown, "the caller's card while it rings")
+    await browser.click(await browser.find(".sip-softphone .sp-answer"))
+    await world.log.wait("call.bridged", call_id=call_id, timeout=15)
+    await until(lambda: _contains(text_of("#ws-calls"), "Разговор"), "talking in the workspace")
+    # He types into the card during the call; the call ends; the card and his text stay.
+    await browser.execute("document.querySelector('#ws-card [data-field=full_name]').value ="
+                          " 'Сидоров Сидор';")
+    code, out = await provider.wait(30)
+    assert code == 0, out[-2000:]
+    await world.log.wait("call.ended", call_id=call_id, timeout=10)
+    await until(lambda: _contains(text_of("#ws-calls"), "Звонков нет"), "the call gone")
+    assert await card_shown()
+    assert await browser.execute(
+        "return document.querySelector('#ws-card [data-field=full_name]').value;"
+    ) == "Сидоров Сидор"
+    await browser.execute("document.querySelector('#ws-card .sipcard-save').click();")
+
+    async def saved() -> bool:
+        return (await world.db.contacts.get(contact.id)).full_name == "Сидоров Сидор"
+    await until(saved, "the card saved")
+    row = await finished_row(world, call_id)
+    assert row.contact_id == contact.id and row.operator_id == operator_id
+
+
+async def _contains(text: Any, part: str) -> bool:
+    return part in await text

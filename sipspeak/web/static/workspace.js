@@ -106,11 +106,10 @@
     var holder = byId("ws-card");
     var caption = byId("ws-card-caption");
     if (!wanted) {
-      if (cardContact !== null || holder.firstChild) {
-        while (holder.firstChild) { holder.removeChild(holder.firstChild); }
-        cardContact = null;
-      }
+      // The last card stays (what he typed is not lost) until another call brings its own.
       caption.textContent = "";
+      cardFinishes = false;
+      holder.setAttribute("data-finish-wrap-up", "false");
       return;
     }
     caption.textContent = wanted.contact ? "" : label("no-contact") + " (" + wanted.phone + ")";
