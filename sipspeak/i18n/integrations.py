@@ -10,6 +10,8 @@ INTEGRATIONS_RU: dict[str, str] = {
     "crm.label.status": "Статус",
     "crm.label.operator": "Оператор",
     "crm.label.comment": "Комментарий",
+    "crm.ui.send_lead": "Отправить заявку",
+    "crm.ui.lead_queued": "Заявка принята и отправляется в CRM",
 }
 
 INTEGRATIONS_EN: dict[str, str] = {
@@ -20,4 +22,6 @@ INTEGRATIONS_EN: dict[str, str] = {
     "crm.label.status": "Status",
     "crm.label.operator": "Operator",
     "crm.label.comment": "Comment",
+    "crm.ui.send_lead": "Send the lead",
+    "crm.ui.lead_queued": "The lead is on its way to the CRM",
 }

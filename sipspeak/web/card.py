@@ -26,6 +26,7 @@ from ..storage import now_ms
 from .auth import ALL_ROLES, STAFF, current_user, route, visible_project_ids
 from .errors import Invalid, json_ok
 from .forms import json_object
+from .leads import send_on_status
 from .pages import path_id, services_of
 from .profile import CARD_SAVED, set_agent_state
 from .reports import call_center_zone
@@ -116,7 +117,7 @@ async def api_card_save(request: web.Request) -> web.Response:
     contact_id = path_id(request)
     zone = ZoneInfo(call_center_zone(request))
     service, visible = _service(request), await visible_project_ids(request)
-    await service.contact(contact_id, visible)  # someone else's: 404 whatever was sent
+    before = await service.contact(contact_id, visible)  # someone else's: 404 whatever was sent
     try:
         await service.save(contact_id, parse_edit(data, today=datetime.now(zone).date()),
                            visible=visible)
@@ -124,7 +125,9 @@ async def api_card_save(request: web.Request) -> web.Response:
         raise _invalid(exc) from None
     if finish:
         await set_agent_state(services_of(request), current_user(request), CARD_SAVED)
-    return json_ok(card_json(await _card(request, contact_id)))
+    card = await _card(request, contact_id)
+    await send_on_status(request, card, before.status_id)  # «Статус CRM»: the lead goes out
+    return json_ok(card_json(card))
 
 
 async def api_comment_add(request: web.Request) -> web.Response:

@@ -69,3 +69,52 @@ async def test_the_button_sends_the_card_as_a_lead(staff: Site, world: dict[str,
     stranger = await staff.signed_in("stranger@test.ru")
     assert (await stranger.api("POST", f"/api/v1/contacts/{contact}/lead")).status == 404
     assert len(world["crm"].forms) == 1
+
+
+async def test_taking_the_crm_status_sends_the_lead_once(staff: Site,
+                                                         world: dict[str, Any]) -> None:
+    operator = await staff.signed_in("oper@test.ru")
+    card = f"/api/v1/contacts/{world['contact']}/card"
+    answer = await operator.api("PATCH", card, {"status_id": world["callback"]})
+    assert answer.status == 200, await answer.text()
+    answer = await operator.api("PATCH", card, {"status_id": world["lead"]})
+    assert answer.status == 200, await answer.text()
+    await world["log"].wait("crm.lead", state="sent")
+    assert "Статус: Лид" in world["crm"].forms[-1]["COMMENTS"]
+    # Saving the card again with the same status sends nothing more.
+    answer = await operator.api("PATCH", card, {"status_id": world["lead"],
+                                                "full_name": "Петров Пётр Петрович"})
+    assert answer.status == 200
+    assert len(world["crm"].forms) == 1
+    assert len(await staff.db.crm_leads.list(contact_id=world["contact"])) == 1
+
+
+async def test_the_cards_button_in_chromium(staff: Site, world: dict[str, Any]) -> None:
+    from test_browser import load_driver, sign_in, until
+
+    base = staff.base.rstrip("/")
+    async with load_driver().ChromiumDriver.launch() as browser:
+        await sign_in(browser, base, "admin@test.ru")
+        await browser.navigate(f"{base}/reports/contacts")
+
+        async def note() -> str:
+            return str(await browser.execute(
+                "var n = document.querySelector('.sipcard [data-pane=\"main\"]"
+                " [data-error-for=\"\"]'); return n ? n.textContent : '';"))
+
+        # A project without CRM settings: the card says so, nothing is sent.
+        await browser.click(await browser.find(
+            f'tr[data-contact="{world["other"]}"] td[data-column="phone"]'))
+        await browser.click(await browser.wait_for(".sipcard .sipcard-lead"))
+        await until(lambda: _has(note(), "не настроена интеграция с CRM"), "the refusal")
+        await browser.navigate(f"{base}/reports/contacts")
+        await browser.click(await browser.find(
+            f'tr[data-contact="{world["contact"]}"] td[data-column="phone"]'))
+        await browser.click(await browser.wait_for(".sipcard .sipcard-lead"))
+        await until(lambda: _has(note(), "Заявка принята"), "the lead accepted")
+        await world["log"].wait("crm.lead", state="sent")
+        assert [f["PHONE_MOBILE"] for f in world["crm"].forms] == ["+79161234567"]
+
+
+async def _has(text: Any, part: str) -> bool:
+    return part in await text

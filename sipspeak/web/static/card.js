@@ -170,6 +170,9 @@
       this.t("no_operator"));
     var actions = el("div", {"class": "sipcard-actions"});
     actions.appendChild(el("button", {type: "submit", "class": "sipcard-save"}, this.t("save")));
+    var lead = el("button", {type: "button", "class": "sipcard-lead"}, this.t("send_lead"));
+    lead.addEventListener("click", function () { self.sendLead(form, lead); });
+    actions.appendChild(lead);
     actions.appendChild(el("span", {"class": "sipcard-note", "data-error-for": ""}));
     form.appendChild(actions);
     form.addEventListener("submit", function (event) { event.preventDefault(); self.save(form); });
@@ -216,6 +219,19 @@
       note.textContent = self.t("saved");
       note.classList.remove("error");
       if (self.options.onSaved) { self.options.onSaved(r.data); }
+    });
+  };
+
+  // «Отправить заявку»: the card as a lead for the project's CRM (delivered by the server).
+  Card.prototype.sendLead = function (form, button) {
+    var self = this;
+    button.disabled = true;
+    api("POST", this.base + "/lead").then(function (r) {
+      button.disabled = false;
+      if (self.errors(form, r)) { return; }
+      var note = form.querySelector('[data-error-for=""]');
+      note.textContent = self.t("lead_queued");
+      note.classList.remove("error");
     });
   };
 
