@@ -137,6 +137,9 @@ class OperatorSide(CallCore):
         if not ring.done:
             ring.timer = self.loop.call_later(timeout_s or call.operator_timeout_s,
                                               lambda: ring.timed_out(self.loop.time()))
+            # His workspace pops the caller's card up now, not at its next refresh.
+            self.bus.publish("call.offered", call_id=call.id, ring_id=ring_id,
+                             user_id=operator_id, contact_id=call.contact_id, at=self.clock())
         return ring
 
     async def _project_name(self, call: Call) -> str:
@@ -167,7 +170,9 @@ class OperatorSide(CallCore):
                 log.exception("dialer operator listener failed")
 
     def _drop_ring(self, ring: Ring) -> None:
-        self.rings.pop(ring.ring_id, None)
+        if self.rings.pop(ring.ring_id, None) is not None:
+            self.bus.publish("call.offer_ended", call_id=ring.call_id, ring_id=ring.ring_id,
+                             user_id=ring.operator_id, at=self.clock())
         leg = ring.leg
         if isinstance(leg, SipLeg) and self._legs.get(leg.session, (None, ""))[1] == "ring":
             del self._legs[leg.session]

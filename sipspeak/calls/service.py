@@ -7,7 +7,8 @@ through the project's trunk (digest auth on 401/407, the project's caller ID, ou
 (:mod:`~sipspeak.calls.operators`), ``bridge`` joins the answered operator to the customer through :class:`~sipspeak.media.bridge.Bridge`, ``hang_up`` ends
 it.  The dialer hears back through :meth:`CallService.attach_dialer`; every step is also
 published on the bus (``call.ringing``, ``call.answered``, ``call.amd``, ``call.bridged``,
-``call.dtmf``, ``call.hold`` with the holding ``side``, ``call.ended``, ``call.inbound``).
+``call.dtmf``, ``call.hold`` with the holding ``side``, ``call.ended``, ``call.inbound``; an
+operator being rung: ``call.offered`` / ``call.offer_ended`` with his ``user_id``).
 
 Per call: a :class:`~sipspeak.calls.state.CallState` (sans-IO, ms) holds phases and
 deadlines, one ``call_at`` is armed from its ``get_timer()``; a CDR row is opened when the

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,6 +33,8 @@ PUSH_MIN_INTERVAL_S = 0.25
 """Bursts of events (a call answered, bridged, an operator rung …) make one push."""
 REFRESH_S = 5.0
 """Without events the picture is re-read this often (wrap-up limits, a phone expiring)."""
+
+log = logging.getLogger(__name__)
 
 Picture = Callable[[web.Request], Awaitable[dict[str, Any]]]
 Relevant = Callable[[Event], bool]
@@ -130,6 +133,7 @@ async def _push(request: web.Request, socket: web.WebSocketResponse, picture: Pi
                 changed.clear()
                 user = await signed_in_now(request)
                 if user is None or not may(user):
+                    log.debug("push to %s: the sign-in is gone", request.path)
                     break  # signed out, removed or another role now: the push ends with it
                 try:
                     current = await picture(request)
@@ -142,8 +146,10 @@ async def _push(request: web.Request, socket: web.WebSocketResponse, picture: Pi
                 last = text
             await asyncio.sleep(PUSH_MIN_INTERVAL_S)
     except ConnectionError:
-        pass  # the page went away between two pushes
+        log.debug("push to %s: the page went away", request.path)
     finally:
+        log.debug("push to %s ends (page closed: %s, socket closed: %s)", request.path,
+                  reader.done(), socket.closed)
         watcher.cancel()
         reader.cancel()
         await asyncio.gather(watcher, reader, return_exceptions=True)

@@ -519,10 +519,12 @@ async def test_the_workspace_shows_the_caller_and_his_card_and_answers_in_the_wi
     await stack.wait_state("ready")  # the softphone mounted in the workspace
     customer = stack.party(CUSTOMER_HZ)
     provider = await stack.customer_calls(stack.provider_port, "inbound.xml",
-                                          rtp_port=customer.port, pause_ms=4000)
+                                          rtp_port=customer.port, pause_ms=8000)
     inbound = await world.log.wait("call.inbound", timeout=20)
     call_id = inbound.data["call_id"]
     contact = await world.db.contacts.get(inbound.data["contact_id"])
+    offered = await world.log.wait("call.offered", call_id=call_id, timeout=10)
+    assert (offered.data["user_id"], offered.data["contact_id"]) == (operator_id, contact.id)
     assert (contact.project_id, contact.phone) == (project_id, "+79031234567")
 
     async def text_of(selector: str) -> str:
@@ -538,7 +540,7 @@ async def test_the_workspace_shows_the_caller_and_his_card_and_answers_in_the_wi
     # While it rings: the call is offered to him, the caller's card is already open.
     await stack.wait_state("ringing")
     await until(lambda: _contains(text_of("#ws-calls"), "Входящий вызов: 79031234567"),
-                "the offered call in the workspace")
+                "the offered call in the workspace", 3)  # pushed at once, not refreshed
     await until(card_shown, "the caller's card while it rings")
     await browser.click(await browser.find(".sip-softphone .sp-answer"))
     await world.log.wait("call.bridged", call_id=call_id, timeout=15)
