@@ -6,29 +6,8 @@
   if (!root) { return; }
   var link = document.getElementById("monitoring-link");
   var label = function (name) { return root.getAttribute("data-" + name) || ""; };
-  var offset = 0;  // server clock − this clock, ms
-  var retry = 1000;
-
-  function clock(sinceMs) {
-    if (sinceMs === null || sinceMs === undefined) { return ""; }
-    var total = Math.max(0, Math.floor((Date.now() + offset - sinceMs) / 1000));
-    var h = Math.floor(total / 3600), m = Math.floor(total % 3600 / 60), s = total % 60;
-    var two = function (n) { return (n < 10 ? "0" : "") + n; };
-    return (h ? h + ":" + two(m) : two(m)) + ":" + two(s);
-  }
-
-  function element(tag, text, cls) {
-    var node = document.createElement(tag);
-    if (text !== undefined && text !== null) { node.textContent = String(text); }
-    if (cls) { node.className = cls; }
-    return node;
-  }
-
-  function timed(tag, sinceMs) {
-    var node = element(tag, clock(sinceMs), "since");
-    if (sinceMs !== null && sinceMs !== undefined) { node.setAttribute("data-since", sinceMs); }
-    return node;
-  }
+  var live = window.SipLive;
+  var element = live.element, timed = live.timed;
 
   function queue(q) {
     var box = element("section", null, "panel monitoring-queue");
@@ -68,45 +47,16 @@
   function draw(picture) {
     while (root.firstChild) { root.removeChild(root.firstChild); }
     if (!picture) { root.appendChild(element("p", label("unavailable"), "muted")); return; }
-    offset = picture.now_ms - Date.now();
+    live.sync(picture.now_ms);
     if (!picture.queues.length) { root.appendChild(element("p", label("empty"), "muted")); }
     picture.queues.forEach(function (q) { root.appendChild(queue(q)); });
     root.setAttribute("data-now", picture.now_ms);
   }
 
-  function tick() {
-    var cells = root.querySelectorAll("[data-since]");
-    for (var i = 0; i < cells.length; i++) {
-      cells[i].textContent = clock(Number(cells[i].getAttribute("data-since")));
-    }
-  }
-
-  function again() {
-    window.setTimeout(connect, retry);
-    retry = Math.min(retry * 2, 15000);
-  }
-
-  function connect() {
-    var url = new URL(root.getAttribute("data-url"), window.location.href);
-    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    var socket = new WebSocket(url.toString());
-    socket.onopen = function () { retry = 1000; link.hidden = true; };
-    socket.onmessage = function (event) { draw(JSON.parse(event.data)); };
-    socket.onclose = function () {
-      link.hidden = false;
-      // A refused handshake looks like any other close: ask whether we may still look.
-      fetch("/api/v1/me", {credentials: "same-origin"}).then(function (r) {
-        if (r.status === 401 || r.status === 403) {
-          link.textContent = label("signed-out");
-          return;
-        }
-        again();
-      }, again);
-    };
-  }
-
   var initial = document.getElementById("monitoring-initial");
   draw(initial ? JSON.parse(initial.textContent) : null);
-  window.setInterval(tick, 1000);
-  if (initial && initial.textContent !== "null") { connect(); }
+  window.setInterval(function () { live.tick(root); }, 1000);
+  if (initial && initial.textContent !== "null") {
+    live.connect(root.getAttribute("data-url"), draw, link, label("signed-out"));
+  }
 })();

@@ -8,9 +8,8 @@
   var label = function (name) { return root.getAttribute("data-" + name) || ""; };
   var byId = function (id) { return document.getElementById(id); };
   var link = byId("ws-link");
-  var offset = 0;  // server clock − this clock, ms
-  var retry = 1000;
-  var stopped = false;
+  var live = window.SipLive;
+  var element = live.element, timed = live.timed, clock = live.clock;
   var picture = null;
   var cardContact = null;  // the contact whose card is mounted
   var cardFinishes = false;  // saving it ends the wrap-up
@@ -19,27 +18,6 @@
     if (window.sipspeak && window.sipspeak.postJson) { return window.sipspeak.postJson(url, body); }
     return fetch(url, {method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
-  }
-
-  function clock(sinceMs) {
-    if (sinceMs === null || sinceMs === undefined) { return ""; }
-    var total = Math.max(0, Math.floor((Date.now() + offset - sinceMs) / 1000));
-    var h = Math.floor(total / 3600), m = Math.floor(total % 3600 / 60), s = total % 60;
-    var two = function (n) { return (n < 10 ? "0" : "") + n; };
-    return (h ? h + ":" + two(m) : two(m)) + ":" + two(s);
-  }
-
-  function element(tag, text, cls) {
-    var node = document.createElement(tag);
-    if (text !== undefined && text !== null) { node.textContent = String(text); }
-    if (cls) { node.className = cls; }
-    return node;
-  }
-
-  function timed(tag, sinceMs) {
-    var node = element(tag, clock(sinceMs), "since");
-    if (sinceMs !== null && sinceMs !== undefined) { node.setAttribute("data-since", sinceMs); }
-    return node;
   }
 
   function callBox(call) {
@@ -135,7 +113,7 @@
 
   function draw(p) {
     picture = p;
-    offset = p.now_ms - Date.now();
+    live.sync(p.now_ms);
     root.setAttribute("data-state", p.state);
     byId("ws-state").textContent = p.state_label;
     var since = byId("ws-since");
@@ -152,38 +130,6 @@
     if (p.calls.length || p.state === "wrap_up") { chosenTask = null; }
     drawTasks(p);
     showCard(p);
-  }
-
-  function tick() {
-    var cells = root.querySelectorAll("[data-since]");
-    for (var i = 0; i < cells.length; i++) {
-      cells[i].textContent = clock(Number(cells[i].getAttribute("data-since")));
-    }
-  }
-
-  function connect() {
-    var url = new URL(root.getAttribute("data-url"), window.location.href);
-    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    var socket = new WebSocket(url.toString());
-    socket.onopen = function () { retry = 1000; link.hidden = true; };
-    socket.onmessage = function (event) { draw(JSON.parse(event.data)); };
-    socket.onclose = function () {
-      if (stopped) { return; }
-      link.hidden = false;
-      // A refused handshake looks like any other close: ask whether we are still signed in.
-      fetch(root.getAttribute("data-me-url"), {credentials: "same-origin"}).then(function (r) {
-        if (r.status === 401 || r.status === 403) {
-          stopped = true;
-          link.textContent = label("signed-out");
-          return;
-        }
-        window.setTimeout(connect, retry);
-        retry = Math.min(retry * 2, 15000);
-      }, function () {
-        window.setTimeout(connect, retry);
-        retry = Math.min(retry * 2, 15000);
-      });
-    };
   }
 
   byId("ws-finish").addEventListener("click", function () {
@@ -209,6 +155,6 @@
   if (softphone && window.SipSoftphone) { window.SipSoftphone.mount(softphone, {}); }
 
   draw(JSON.parse(byId("workspace-initial").textContent));
-  window.setInterval(tick, 1000);
-  connect();
+  window.setInterval(function () { live.tick(root); }, 1000);
+  live.connect(root.getAttribute("data-url"), draw, link, label("signed-out"));
 })();
