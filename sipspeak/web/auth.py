@@ -451,6 +451,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id:
         await services.db.sessions.delete(token_digest(session_id))
+    # Live sockets of his (the browser softphone) check their sign-in now, not at leisure.
+    services.bus.publish("session.ended", user_id=user.id)
     response = redirect("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

@@ -106,9 +106,19 @@ async def _serve(request: web.Request, socket: web.WebSocketResponse, user_id: i
         while (message := await outbox.get()) is not None:
             await socket.send_str(json.dumps(message, ensure_ascii=False))
 
+    subscription = services_of(request).bus.subscribe("session.ended", "user.")
+
+    async def watch() -> None:
+        # A sign-out (or his account changed) rings no more: check the sign-in at once.
+        async for event in subscription:
+            if event.data.get("user_id") == user_id and await signed_in_now(request) is None:
+                await socket.close()
+                return
+
     send({"type": "hello", "available": browsers is not None})
     phone: BrowserPhone | None = browsers.connect(user_id, send) if browsers else None
     writing = asyncio.create_task(writer(), name=f"softphone-write-{user_id}")
+    watching = asyncio.create_task(watch(), name=f"softphone-watch-{user_id}")
     try:
         while not socket.closed and not writing.done():
             try:
@@ -137,13 +147,15 @@ async def _serve(request: web.Request, socket: web.WebSocketResponse, user_id: i
     except ConnectionError:
         pass  # the browser went away between two messages
     finally:
+        watching.cancel()
+        subscription.close()
         if phone is not None and browsers is not None:
             browsers.disconnect(phone)  # its rings are declined, its call ends
         outbox.put_nowait(None)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writing, 1.0)
         writing.cancel()
-        await asyncio.gather(writing, return_exceptions=True)
+        await asyncio.gather(writing, watching, return_exceptions=True)
         await socket.close()
 
 

@@ -138,6 +138,7 @@ async def user_save(request: web.Request) -> web.Response:
 
     async def action() -> str:
         await service.update_user(user_id, user_changes(fields))
+        _changed(request, user_id)
         return "/settings/users?ok=saved"
 
     async def failed(error: ApiError) -> web.Response:
@@ -154,6 +155,7 @@ async def user_delete(request: web.Request) -> web.Response:
 
     async def action() -> str:
         await service.delete_user(user_id)
+        _changed(request, user_id)
         return "/settings/users?ok=deleted"
 
     async def failed(error: ApiError) -> web.Response:
@@ -162,6 +164,12 @@ async def user_delete(request: web.Request) -> web.Response:
         return await render(request, "settings/users.html", context, status=error.status)
 
     return await form_post(request, action, failed)
+
+
+def _changed(request: web.Request, user_id: int) -> None:
+    """Live sockets of his (the browser softphone) check his sign-in again now: a removed
+    user or a changed password may have ended it."""
+    services_of(request).bus.publish("user.changed", user_id=user_id)
 
 
 # -- API --------------------------------------------------------------------------------
@@ -197,12 +205,14 @@ async def api_user_update(request: web.Request) -> web.Response:
     """Change a user (only the fields given)."""
     service = people(request)
     user = await service.update_user(path_id(request), user_changes(await Fields.read(request)))
+    _changed(request, user.id)
     return json_ok(user_json(user, group_ids=await service.group_ids_of(user.id)))
 
 
 async def api_user_delete(request: web.Request) -> web.Response:
     """Remove a user (soft delete: history stays, sessions and tokens end)."""
     await people(request).delete_user(path_id(request))
+    _changed(request, path_id(request))
     return json_ok({"id": path_id(request), "deleted": True})
 
 

@@ -68,3 +68,27 @@ async def test_socket_checks_origin_answers_errors_and_ends_with_the_session(
         await socket.send_str('{"type": "ping"}')
         closing = await socket.receive(timeout=10)
         assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+
+
+async def test_a_sign_out_or_a_removal_ends_the_socket_without_waiting_for_a_message(
+        staff: Site) -> None:
+    # The socket re-checks its sign-in every RECHECK_S (30 s) anyway; a logout elsewhere or
+    # the administrator removing the operator must end it at once: it could be rung meanwhile.
+    origin = {"Origin": staff.base.rstrip("/")}
+    browser = await staff.signed_in("oper@test.ru")
+    other_tab = await staff.signed_in("oper@test.ru")  # another session stays signed in
+    async with browser.session.ws_connect("/api/v1/softphone", headers=origin) as socket:
+        assert json.loads((await socket.receive(timeout=10)).data)["type"] == "hello"
+        async with other_tab.session.ws_connect("/api/v1/softphone", headers=origin) as kept:
+            assert json.loads((await kept.receive(timeout=10)).data)["type"] == "hello"
+            assert (await browser.form("/logout", {})).status in (302, 303)
+            closing = await socket.receive(timeout=10)
+            assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            # The other tab's session lives on: its socket stays open.
+            await kept.send_str('{"type": "ping"}')
+            assert json.loads((await kept.receive(timeout=10)).data)["type"] == "error"
+            admin = await staff.signed_in("admin@test.ru")
+            removed = await admin.api("DELETE", f"/api/v1/users/{staff.users['oper@test.ru']}")
+            assert removed.status == 200
+            closing = await kept.receive(timeout=10)
+            assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
