@@ -15,5 +15,5 @@ settings.register_profile(
 )
 settings.load_profile("sipspeak")
 
-# The CRM stand-in (crm_standin.py) serves the integrations and the web tests alike.
-pytest_plugins = ["crm_standin"]
+# The CRM and mail stand-ins serve the integrations and the web tests alike.
+pytest_plugins = ["crm_standin", "smtp_standin"]

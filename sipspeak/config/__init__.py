@@ -208,6 +208,16 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "timezone": Setting("Europe/Moscow", _timezone, "call-center time zone (IANA)"),
         "language": Setting("ru", _choice("ru", "en"), "default UI language"),
     },
+    "smtp": {
+        "host": Setting("", _str, "mail server for e-mails from client cards; empty = no e-mail"),
+        "port": Setting(587, _int_range(1, 65535), "mail server port"),
+        "security": Setting("starttls", _choice("starttls", "ssl", "none"),
+                            "starttls (RFC 3207), ssl (implicit TLS) or none"),
+        "username": Setting("", _str, "login at the mail server; empty = no AUTH"),
+        "password": Setting("", _str, "password at the mail server"),
+        "from_address": Setting("", _str, "the From of the e-mails"),
+        "timeout": Setting(15, _int_range(1, 120), "seconds to wait for the mail server"),
+    },
     "support": {
         "phone": Setting("", _str, "support hot line shown in the UI (empty = hidden)"),
         "email": Setting("", _str, "support e-mail shown in the UI"),

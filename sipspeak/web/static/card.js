@@ -97,7 +97,8 @@
     var tabs = el("div", {"class": "sipcard-tabs", role: "tablist"});
     var panes = el("div", {"class": "sipcard-panes"});
     [["main", this.main()], ["script", this.script()], ["tasks", this.tasks()],
-      ["comments", this.comments()], ["calls", this.calls()]].forEach(function (pair) {
+      ["comments", this.comments()], ["email", this.email()],
+      ["calls", this.calls()]].forEach(function (pair) {
       var button = el("button", {type: "button", role: "tab", "data-tab": pair[0]},
         self.t(pair[0]));
       button.addEventListener("click", function () { self.show(pair[0]); });
@@ -327,6 +328,42 @@
       list.appendChild(el("li", {"class": "muted"}, this.t("no_comments")));
     }
     pane.appendChild(list);
+    return pane;
+  };
+
+  // «E-mail»: the project's template filled in by the server, edited here, then sent.
+  Card.prototype.email = function () {
+    var self = this, pane = el("div", {"class": "sipcard-list"});
+    var form = el("form", {"class": "sipcard-mail", novalidate: "novalidate"});
+    var to = this.field(form, "email", this.t("mail_to"), this.card.fields.email || "", true);
+    var subject = this.field(form, "subject", this.t("mail_subject"), "");
+    var body = this.field(form, "body", this.t("mail_body"), "", false, "textarea");
+    var send = el("button", {type: "submit", "class": "sipcard-mail-send"}, this.t("mail_send"));
+    form.appendChild(send);
+    form.appendChild(el("span", {"class": "sipcard-note", "data-error-for": ""}));
+    api("GET", this.base + "/email").then(function (r) {
+      if (self.errors(form, r)) { return; }
+      to.value = r.data.to;
+      subject.value = r.data.subject;
+      body.value = r.data.body;
+      if (!r.data.available) {
+        send.disabled = true;
+        form.querySelector('[data-error-for=""]').textContent = self.t("mail_off");
+      }
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      send.disabled = true;
+      api("POST", self.base + "/email", {subject: subject.value, body: body.value})
+        .then(function (r) {
+          send.disabled = false;
+          if (self.errors(form, r)) { return; }
+          var note = form.querySelector('[data-error-for=""]');
+          note.textContent = self.t("mail_sent");
+          note.classList.remove("error");
+        });
+    });
+    pane.appendChild(form);
     return pane;
   };
 

@@ -1,0 +1,93 @@
+"""The client card's «E-mail» tab: the project's template filled in from the card, sent.
+
+``GET /api/v1/contacts/{id}/email`` is the draft (to, subject, body; ``available`` tells
+whether ``[smtp]`` is set up); ``POST`` the same path with ``{subject, body}`` sends it to the
+contact's e-mail address through :mod:`sipspeak.integrations.mail` and notes it in the card's
+comments.  Who may: whoever may see the card.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..crm.card import Card, CardService
+from ..i18n import Text, message_of
+from ..integrations import mail
+from ..storage import now_ms
+from .auth import ALL_ROLES, current_user, route, visible_project_ids
+from .errors import ApiError, Invalid, json_ok
+from .forms import json_object
+from .pages import path_id, services_of
+
+__all__ = ["setup_routes"]
+
+DRAFT_OUT: dict[str, Any] = {"type": "object", "properties": {
+    "available": {"type": "boolean"}, "to": {"type": "string"},
+    "subject": {"type": "string"}, "body": {"type": "string"}}}
+SEND_IN: dict[str, Any] = {"type": "object", "required": ["subject", "body"], "properties": {
+    "subject": {"type": "string", "maxLength": mail.MAX_SUBJECT},
+    "body": {"type": "string", "maxLength": mail.MAX_BODY}}}
+
+
+async def _card(request: web.Request) -> Card:
+    return await CardService(services_of(request).db).card(
+        path_id(request), visible=await visible_project_ids(request),
+        viewer=current_user(request), now_ms=now_ms())
+
+
+async def _draft(request: web.Request, card: Card) -> mail.Draft:
+    project = await services_of(request).db.projects.get(card.project_id)
+    values = {name: value for name, value in card.fields.items() if value}
+    values.update({c.name: c.value for c in card.custom if c.value})
+    values["project"] = card.project_name
+    values["operator"] = current_user(request).full_name
+    return mail.render(project.email_template, values, default_subject=card.project_name)
+
+
+async def api_email_draft(request: web.Request) -> web.Response:
+    """The card's e-mail from the project's template, to edit before sending."""
+    card = await _card(request)
+    draft = await _draft(request, card)
+    return json_ok({"available": mail.configured(services_of(request).config),
+                    "to": card.fields.get("email", ""), "subject": draft.subject,
+                    "body": draft.body})
+
+
+async def api_email_send(request: web.Request) -> web.Response:
+    """Send the e-mail to the contact; it is noted in the card's comments."""
+    data = await json_object(request)
+    card = await _card(request)
+    services = services_of(request)
+    subject, body = data.get("subject"), data.get("body")
+    if (not isinstance(subject, str) or not subject.strip() or len(subject) > mail.MAX_SUBJECT
+            or "\n" in subject or "\r" in subject):  # no header of one's own (Bcc: …)
+        raise Invalid(Text("mail.error.subject"), field="subject")
+    if not isinstance(body, str) or not body.strip() or len(body) > mail.MAX_BODY:
+        raise Invalid(Text("mail.error.body"), field="body")
+    to = card.fields.get("email", "")
+    if not to or not mail.valid_address(to):
+        raise Invalid(Text("mail.error.no_address"), field="email")
+    if not mail.configured(services.config):
+        raise ApiError(503, "unavailable", Text("mail.error.unavailable"))
+    draft = mail.Draft(subject=subject.strip(), body=body)
+    try:
+        await mail.send(services.config, mail.message(
+            services.config, to=to, draft=draft, to_name=card.fields.get("full_name", "")))
+    except mail.MailError as exc:
+        raise ApiError(502, "mail_failed", message_of(exc)) from None
+    user = current_user(request)
+    language = str(services.config.get("general", "language") or "ru")
+    await services.db.comments.add(
+        contact_id=card.contact_id, user_id=user.id,
+        text=Text("mail.comment.sent", to=to, subject=draft.subject).render(language))
+    return json_ok({"sent": True, "to": to})
+
+
+def setup_routes(app: web.Application) -> None:
+    path = r"/api/v1/contacts/{id:\d+}/email"
+    route(app, "GET", path, api_email_draft, roles=ALL_ROLES, api=True,
+          response_schema=DRAFT_OUT)
+    route(app, "POST", path, api_email_send, roles=ALL_ROLES, api=True,
+          request_schema=SEND_IN)
