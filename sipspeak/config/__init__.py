@@ -150,6 +150,14 @@ def _choice(*options: str) -> Callable[[Any], str]:
     return check
 
 
+def _sms_url(value: Any) -> str:
+    text = _str(value).strip()
+    if text and (not text.startswith(("http://", "https://")) or "{to}" not in text
+                 or "{text}" not in text):
+        raise ValueError("must be an http(s) URL with {to} and {text} in it, or empty")
+    return text
+
+
 def _database_url(value: Any) -> str:
     text = _str(value).strip()
     if text and not text.startswith("sqlite:///"):
@@ -217,6 +225,14 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "password": Setting("", _str, "password at the mail server"),
         "from_address": Setting("", _str, "the From of the e-mails"),
         "timeout": Setting(15, _int_range(1, 120), "seconds to wait for the mail server"),
+    },
+    "sms": {
+        "url": Setting("", _sms_url, "SMS gateway URL with {to} and {text}; empty = no SMS"),
+        "method": Setting("GET", _choice("GET", "POST"),
+                          "GET: the URL as is; POST: its query sent as a form"),
+        "success_text": Setting("", _str, "text the gateway's answer must contain; "
+                                          "empty = any 2xx answer"),
+        "timeout": Setting(15, _int_range(1, 120), "seconds to wait for the gateway"),
     },
     "support": {
         "phone": Setting("", _str, "support hot line shown in the UI (empty = hidden)"),

@@ -28,6 +28,17 @@ INTEGRATIONS_RU: dict[str, str] = {
     "mail.ui.send": "Отправить",
     "mail.ui.sent": "Письмо отправлено",
     "mail.ui.off": "Почта не настроена: отправка недоступна",
+    "sms.error.text": "текст SMS должен быть непустым, не длиннее {limit} символов",
+    "sms.error.unavailable": "SMS не настроены ([sms] url)",
+    "sms.error.gateway": "SMS-шлюз недоступен: {reason}",
+    "sms.error.refused": "SMS-шлюз не принял сообщение (HTTP {status}): {answer}",
+    "sms.comment.sent": "Отправлено SMS на {to}: «{text}»",
+    "sms.ui.tab": "SMS",
+    "sms.ui.to": "Кому",
+    "sms.ui.text": "Текст",
+    "sms.ui.send": "Отправить",
+    "sms.ui.sent": "SMS отправлено",
+    "sms.ui.off": "SMS не настроены: отправка недоступна",
 }
 
 INTEGRATIONS_EN: dict[str, str] = {
@@ -56,4 +67,15 @@ INTEGRATIONS_EN: dict[str, str] = {
     "mail.ui.send": "Send",
     "mail.ui.sent": "E-mail sent",
     "mail.ui.off": "E-mail is not set up: sending is off",
+    "sms.error.text": "the SMS text must be non-empty, at most {limit} characters",
+    "sms.error.unavailable": "SMS is not set up ([sms] url)",
+    "sms.error.gateway": "the SMS gateway is unreachable: {reason}",
+    "sms.error.refused": "the SMS gateway did not take the message (HTTP {status}): {answer}",
+    "sms.comment.sent": "SMS sent to {to}: «{text}»",
+    "sms.ui.tab": "SMS",
+    "sms.ui.to": "To",
+    "sms.ui.text": "Text",
+    "sms.ui.send": "Send",
+    "sms.ui.sent": "SMS sent",
+    "sms.ui.off": "SMS is not set up: sending is off",
 }

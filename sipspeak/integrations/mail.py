@@ -1,11 +1,8 @@
 """E-mail from a client card (manual §5.2.7: «Во вкладках SMS, E-mail можно задать шаблон …
 для отправки напрямую из карточки»).
 
-The project's e-mail template is plain text with placeholders in braces: the card's fields
-(``{full_name}``, ``{phone}``, ``{email}``, ``{city}``, ``{position}``, ``{address}``,
-``{birth_date}``, ``{region}``), ``{project}``, ``{operator}`` and the project's extra card
-fields by their names (``{Дополнительная информация}``); a placeholder it does not know stays
-as written.  A first line ``Тема: …`` (or ``Subject: …``) is the subject, else the project's
+The project's e-mail template is plain text with placeholders
+(:mod:`sipspeak.integrations.placeholders`).  A first line ``Тема: …`` (or ``Subject: …``) is the subject, else the project's
 name.  :func:`render` and :func:`message` are pure; :func:`send` hands the message to the
 ``[smtp]`` server (RFC 5321; STARTTLS RFC 3207 or implicit TLS; AUTH RFC 4954 when a login
 is set) in a worker thread with the configured timeout.
@@ -25,9 +22,10 @@ from email.utils import formataddr, make_msgid, parseaddr
 from sipspeak.config import Config
 from sipspeak.i18n import Text
 
+from .placeholders import fill
+
 __all__ = ["Draft", "MailError", "configured", "message", "render", "send"]
 
-_PLACEHOLDER = re.compile(r"\{([^{}\n]{1,64})\}")
 _SUBJECT = re.compile(r"^(?:Тема|Subject)\s*:\s*(.*)$", re.IGNORECASE)
 MAX_SUBJECT = 300
 MAX_BODY = 20_000
@@ -45,7 +43,7 @@ class Draft:
 
 def render(template: str, values: Mapping[str, str], *, default_subject: str) -> Draft:
     """The template with the card's values in: a draft to show, edit and send."""
-    text = _PLACEHOLDER.sub(lambda m: values.get(m.group(1).strip(), m.group(0)), template)
+    text = fill(template, values)
     lines = text.replace("\r\n", "\n").split("\n")
     found = _SUBJECT.match(lines[0]) if lines else None
     if found is not None:

@@ -15,6 +15,7 @@ from aiohttp import web
 from ..crm.card import Card, CardService
 from ..i18n import Text, message_of
 from ..integrations import mail
+from ..integrations.placeholders import card_values
 from ..storage import now_ms
 from .auth import ALL_ROLES, current_user, route, visible_project_ids
 from .errors import ApiError, Invalid, json_ok
@@ -39,10 +40,7 @@ async def _card(request: web.Request) -> Card:
 
 async def _draft(request: web.Request, card: Card) -> mail.Draft:
     project = await services_of(request).db.projects.get(card.project_id)
-    values = {name: value for name, value in card.fields.items() if value}
-    values.update({c.name: c.value for c in card.custom if c.value})
-    values["project"] = card.project_name
-    values["operator"] = current_user(request).full_name
+    values = card_values(card, operator=current_user(request).full_name)
     return mail.render(project.email_template, values, default_subject=card.project_name)
 
 

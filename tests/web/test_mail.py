@@ -141,3 +141,13 @@ async def test_the_cards_email_tab_in_chromium(staff: Site, world: dict[str, Any
             return text == "Письмо отправлено"
 
         await until(noted, "the card saying it went")
+        # The «SMS» tab beside it: no gateway is set up here, so it says so and cannot send.
+        await browser.click(await browser.find('.sipcard [data-tab="sms"]'))
+
+        async def sms_off() -> bool:
+            return bool(await browser.execute(
+                "var n = document.querySelector('.sipcard-sms [data-error-for=\"\"]');"
+                " return n.textContent === 'SMS не настроены: отправка недоступна'"
+                " && document.querySelector('.sipcard-sms-send').disabled;"))
+
+        await until(sms_off, "the SMS tab saying SMS is off")

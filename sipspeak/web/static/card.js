@@ -97,7 +97,7 @@
     var tabs = el("div", {"class": "sipcard-tabs", role: "tablist"});
     var panes = el("div", {"class": "sipcard-panes"});
     [["main", this.main()], ["script", this.script()], ["tasks", this.tasks()],
-      ["comments", this.comments()], ["email", this.email()],
+      ["comments", this.comments()], ["email", this.email()], ["sms", this.sms()],
       ["calls", this.calls()]].forEach(function (pair) {
       var button = el("button", {type: "button", role: "tab", "data-tab": pair[0]},
         self.t(pair[0]));
@@ -362,6 +362,39 @@
           note.textContent = self.t("mail_sent");
           note.classList.remove("error");
         });
+    });
+    pane.appendChild(form);
+    return pane;
+  };
+
+  // «SMS»: the project's template filled in by the server, edited here, then sent.
+  Card.prototype.sms = function () {
+    var self = this, pane = el("div", {"class": "sipcard-list"});
+    var form = el("form", {"class": "sipcard-sms", novalidate: "novalidate"});
+    var to = this.field(form, "to", this.t("sms_to"), this.card.phone || "", true);
+    var text = this.field(form, "text", this.t("sms_text"), "", false, "textarea");
+    var send = el("button", {type: "submit", "class": "sipcard-sms-send"}, this.t("sms_send"));
+    form.appendChild(send);
+    form.appendChild(el("span", {"class": "sipcard-note", "data-error-for": ""}));
+    api("GET", this.base + "/sms").then(function (r) {
+      if (self.errors(form, r)) { return; }
+      to.value = r.data.to;
+      text.value = r.data.text;
+      if (!r.data.available) {
+        send.disabled = true;
+        form.querySelector('[data-error-for=""]').textContent = self.t("sms_off");
+      }
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      send.disabled = true;
+      api("POST", self.base + "/sms", {text: text.value}).then(function (r) {
+        send.disabled = false;
+        if (self.errors(form, r)) { return; }
+        var note = form.querySelector('[data-error-for=""]');
+        note.textContent = self.t("sms_sent");
+        note.classList.remove("error");
+      });
     });
     pane.appendChild(form);
     return pane;
