@@ -18,6 +18,7 @@ class FakeCallLayer:
         self.originated: list[tuple[str, DialContact, ProjectDialSettings]] = []
         self.bridged: list[tuple[str, int]] = []
         self.hung_up: list[str] = []
+        self.abandoned: list[str] = []
         self.rings: list[tuple[str, int, str]] = []
         self.clock: Callable[[], int] | None = None
         self.rung_at: list[int] = []
@@ -34,6 +35,10 @@ class FakeCallLayer:
 
     def hang_up(self, call_id: str) -> None:
         self.hung_up.append(call_id)
+
+    def abandon(self, call_id: str) -> None:
+        self.abandoned.append(call_id)
+        self.hung_up.append(call_id)  # released, after the project's message if any
 
     def ring_operator(self, ring_id: str, operator_id: int, call_id: str, *,
                       auto_answer: bool) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sipspeak.media.bridge import Bridge
@@ -55,6 +56,7 @@ class Call:
     amd_params: str = ""
     music_on_hold: bool = True
     auto_answer: bool = False
+    abandon_message: Path | None = None  # played to a person no operator took
     operator_timeout_s: int = 30
     tariff: Tariff | None = None
     cdr_id: int | None = None

@@ -51,7 +51,8 @@ class CallCore:
                  trunks: TrunkDirectory, phones: PhoneDirectory, recordings_dir: Path,
                  media_host: str, public_host: str, inactivity_timeout: float = 30.0,
                  clock: Callable[[], int] = now_ms,
-                 browsers: BrowserPhones | None = None) -> None:
+                 browsers: BrowserPhones | None = None,
+                 files_dir: Path | None = None) -> None:
         self.db = db
         self.bus = bus
         self.ua = ua
@@ -60,6 +61,7 @@ class CallCore:
         self.phones = phones
         self.browsers = browsers
         self.recordings_dir = recordings_dir
+        self.files_dir = files_dir  # the file manager's: the projects' recorded messages
         self.media_host = media_host
         self.public_host = public_host
         self.inactivity_timeout = inactivity_timeout

@@ -107,6 +107,7 @@ class CallCenter(CallService):
         call = self.new_call(kind="inbound", direction="inbound", project_id=project.id,
                              trunk_id=trunk.id, phone=phone, caller_id=phone,
                              contact_id=contact_id,
+                             abandon_message=await self.abandon_message_of(project),
                              dialer=self.acd_attached, music_on_hold=project.music_on_hold,
                              auto_answer=project.operator_auto_answer,
                              operator_timeout_s=project.operator_timeout_s)
@@ -147,7 +148,7 @@ class CallCenter(CallService):
         pending = {f"{call.id}-all-{u.id}" for u in operators}
         if not pending:
             call.log.info("no operator of project %s is online", call.project_id)
-            self.end(call, CallOutcome.ABANDONED, reason="no operator online")
+            self._nobody_took(call, "no operator online")
             return
 
         def result(ring: Ring, ev: OperatorEvent) -> None:
@@ -157,11 +158,19 @@ class CallCenter(CallService):
             elif isinstance(ev, OperatorAnswered):
                 self.stop_ringing(ring.ring_id)
             elif not pending and call.operator is None:
-                self.end(call, CallOutcome.ABANDONED, reason="no operator answered")
+                self._nobody_took(call, "no operator answered")
 
         for user in operators:
             await self.ring(call, f"{call.id}-all-{user.id}", user.id,
                             auto_answer=call.auto_answer, timeout_s=timeout_s, hook=result)
+
+    def _nobody_took(self, call: Call, reason: str) -> None:
+        """Ring-all found nobody: the project's message to the caller, or the release now."""
+        if call.abandon_message is not None:
+            call.log.info("%s", reason)
+            self.abandon(call.id)
+        else:
+            self.end(call, CallOutcome.ABANDONED, reason=reason)
 
     # -- an operator's manual call ------------------------------------------------------------
     async def _manual_call(self, session: InviteSession, event: sip.IncomingCall,

@@ -25,9 +25,9 @@ from sipspeak.media.webrtc import IceServer, WebRtcSettings
 from sipspeak.media.webrtc_gateway import WebRtcGateway
 from sipspeak.sip.events import Address
 from sipspeak.sip.registrar import Registrar
+from sipspeak.sip.transport import SipEndpoint
 from sipspeak.sip.trunk import TrunkState
 from sipspeak.sip.trunk_aio import UserAgentChannel
-from sipspeak.sip.transport import SipEndpoint
 from sipspeak.sip.useragent import UserAgent
 from sipspeak.storage import Database
 
@@ -124,7 +124,7 @@ class CallRuntime:
                            recordings_dir=recordings_dir or config.recordings_dir,
                            media_host=media_host, public_host=public,
                            inactivity_timeout=float(config.get("rtp", "inactivity_timeout")),
-                           browsers=browsers)
+                           browsers=browsers, files_dir=config.files_dir)
         endpoint.on_event = calls.on_sip_event
         await phones.start(ua)
         await trunks.start()

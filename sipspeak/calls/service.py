@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from sipspeak.dialer.ports import (
     ProjectDialSettings,
 )
 from sipspeak.media.amd.detector import AmdResult as DetectorResult
+from sipspeak.media.audio import WavFormatError, load_wav
 from sipspeak.media.bridge import Bridge
 from sipspeak.media.player import Player
 from sipspeak.media.portpool import PortPoolExhausted
@@ -44,6 +46,7 @@ from sipspeak.sip.headers import NameAddr
 from sipspeak.sip.session import InviteSession, SessionState
 from sipspeak.sip.uri import SipUri
 from sipspeak.storage import NotFound
+from sipspeak.storage.models import Project
 
 from .amd_tap import AmdTap, amd_params, fan, verdict_of
 from .call import Call
@@ -55,6 +58,9 @@ from .operators import OperatorSide
 __all__ = ["CallService", "failure_status"]
 
 log = logging.getLogger(__name__)
+
+MAX_ABANDON_MESSAGE_S = 60.0
+"""A project's message to a person no operator took is cut off after this long."""
 
 
 def failure_status(outcome: CallOutcome, code: int | None) -> int:
@@ -94,11 +100,67 @@ class CallService(OperatorSide):
             project = await self.db.projects.get(call.project_id)
             call.amd_params = project.amd_params
             call.music_on_hold = project.music_on_hold
+            call.abandon_message = await self.abandon_message_of(project)
             call.auto_answer = project.operator_auto_answer
             call.operator_timeout_s = project.operator_timeout_s
             if project.robot:
                 call.kind = "robot"
         await self.dial(call)
+
+    async def abandon_message_of(self, project: Project) -> Path | None:
+        """The project's recording for a person no operator took, if it has one on disk."""
+        file_id = project.abandon_message_file_id
+        if file_id is None or self.files_dir is None:
+            return None
+        try:
+            stored = await self.db.files.file(file_id)
+        except NotFound:
+            return None
+        path = self.files_dir / stored.stored_name
+        return path if path.is_file() else None
+
+    def abandon(self, call_id: str) -> None:
+        """A person no operator took within the queue timeout: the project's message is
+        played to him first (if it has one), then the call is released as :meth:`hang_up`
+        would — the customer may hang up meanwhile, nobody is bridged any more."""
+        call = self.calls.get(call_id)
+        if call is None or not call.state.live:
+            return
+        leg = call.customer
+        if (call.abandon_message is None or leg is None or call.bridge is None
+                or call.operator is not None or leg.session.state is not SessionState.CONFIRMED):
+            self.hang_up(call_id)
+            return
+        message, call.abandon_message = call.abandon_message, None  # once
+        self.spawn(self._play_then_release(call, message), f"abandon message {call.id}")
+
+    async def _play_then_release(self, call: Call, message: Path) -> None:
+        leg, bridge = call.customer, call.bridge
+        assert leg is not None and bridge is not None
+        try:
+            audio = await asyncio.to_thread(load_wav, message)
+        except (WavFormatError, OSError) as exc:
+            call.log.error("abandon message %s unreadable: %s", message, exc)
+            self.hang_up(call.id)
+            return
+        if not call.state.live or call.operator is not None:
+            return
+        player = Player(codec=leg.endpoint.codec, audio=audio, loop=False)
+        previous, call.player = call.player, player
+        bridge.replace("operator", player)
+        if previous is not None:
+            await previous.stop()
+        player.start()
+        call.log.info("no operator: playing %s before the release", message.name)
+        ended = asyncio.ensure_future(call.ended.wait())
+        played = asyncio.ensure_future(player.done.wait())
+        try:
+            await asyncio.wait((ended, played), timeout=MAX_ABANDON_MESSAGE_S,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            played.cancel()
+        self.hang_up(call.id)
 
     def hang_up(self, call_id: str) -> None:
         call = self.calls.get(call_id)

@@ -8,7 +8,8 @@ layer and by the simulator (:mod:`.simulation`, ``bench/dialer_sim.py``).
 Modules
 -------
 ====================  ===========================================================================
-``ports``             the interface to calls/: ``CallControl`` (originate / bridge / hang_up),
+``ports``             the interface to calls/: ``CallControl`` (originate / bridge / hang_up /
+                      abandon),
                       ``OperatorRinger`` (ring_operator / stop_ringing / start_hold_music) and the
                       frozen events they report (``CallRinging``, ``CallAnswered``, ``AmdResult``,
                       ``CallEnded(outcome)``, ``OperatorAnswered`` / ``Declined`` / ``RingTimeout``)
@@ -58,7 +59,8 @@ one ``AgentRoster`` and, per running project, an ``AcdQueue``, a pacer and the p
    when the customer hangs up → ``queue.customer_left``.
 4. *Queue actions*: ``RingOperator`` → ``OperatorRinger.ring_operator``; ``StopRinging`` →
    ``stop_ringing``; ``StartHoldMusic``; ``BridgeCall`` → ``CallControl.bridge``; ``AbandonCall``
-   → ``hang_up`` with outcome ABANDONED. Operator events go back to ``queue.on_operator_event``.
+   → ``abandon`` (the project's message, then the release) with outcome ABANDONED. Operator
+   events go back to ``queue.on_operator_event``.
    When any operator becomes AVAILABLE, ``dispatch(now_ms)`` runs on every queue they belong to.
 5. *Operator actions* from the workspace (status buttons, «Сохранить» on the card) are roster
    triggers. Every closed ``AgentStateInterval`` from ``roster.drain_intervals()`` goes to

@@ -177,6 +177,11 @@ class CallControl(Protocol):
         """Release a customer leg (CANCEL before the answer, BYE after)."""
         ...
 
+    def abandon(self, call_id: str) -> None:
+        """Release a person no operator took within the queue timeout — after the project's
+        message to him, if it has one (a safe-harbour message)."""
+        ...
+
 
 class OperatorRinger(Protocol):
     """Operator legs for the ACD queue: ring one operator's phone or browser for a waiting call.

@@ -521,7 +521,7 @@ class CampaignRuntime:
                     dial.abandoned = True
                 if isinstance(pacer, PredictivePacer) and dial is not None and dial.paced:
                     pacer.observe_person(abandoned=True)
-                self._calls.hang_up(action.call_id)
+                self._calls.abandon(action.call_id)
 
     def _task_done(self, task_id: int, operator_id: int) -> Callable[[], Awaitable[None]]:
         """The job that marks an operator task done: its call was answered and bridged."""

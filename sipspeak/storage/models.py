@@ -126,6 +126,8 @@ class Project:
     call_from_end: bool
     group_ids: tuple[int, ...] = ()
     status_ids: tuple[int, ...] = ()
+    abandon_message_file_id: int | None = None
+    """A WAV of the file manager played to a customer no operator took (None: none)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,6 +154,7 @@ async def _edit_context(request: web.Request, project: Project, tab: str) -> dic
     return {
         "project": project, "details": details, "tab": tab, "tabs": TAB_ORDER,
         "trunks": await db.trunks.list(), "statuses": await db.statuses.list(),
+        "sound_files": await db.files.sound_files(),
         "groups": groups, "time_zones": time_zones(), "strategies": STRATEGY_KEYS,
         "dial_modes": DIAL_MODE_KEYS, "retry_kinds": RETRY_KINDS, "weekdays": WEEKDAYS,
         "fixed_fields": FIXED_CARD_FIELDS, "notice": notice(request, "projects.ok"),

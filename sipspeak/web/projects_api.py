@@ -46,7 +46,7 @@ SETTINGS_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
         "start": _STR, "end": _STR}}},
     "group_ids": _IDS, "queue_timeout_s": _INT, "operator_timeout_s": _INT,
     "strategy": {"enum": ["ring_all", "round_robin", "longest_idle", "fewest_calls", "linear"]},
-    "operator_auto_answer": _BOOL, "music_on_hold": _BOOL, "supervisor_id": _OPT_ID,
+    "operator_auto_answer": _BOOL, "music_on_hold": _BOOL, "supervisor_id": _OPT_ID, "abandon_message_file_id": _OPT_ID,
     "status_ids": _IDS, "operator_tasks_enabled": _BOOL,
     "task_rules": {"type": "array", "items": {"type": "object", "properties": {
         "operator_id": _INT, "status_id": _INT}}},

@@ -8,6 +8,7 @@ message, before anything is written.  All writes of one save happen in one trans
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import re
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..i18n import Message, Text
 from ..media.amd.params import AmdParams, AmdParamsError
+from ..media.audio import WavFormatError, load_wav
 from ..storage import NotFound
 from ..storage.models import (
     DIAL_MODES,
@@ -79,7 +81,7 @@ TABS: dict[str, tuple[str, ...]] = {
     "schedule": ("intervals",),
     "queue": ("group_ids", "queue_timeout_s", "operator_timeout_s", "strategy",
               "operator_auto_answer", "music_on_hold", "supervisor_id", "status_ids",
-              "operator_tasks_enabled", "task_rules"),
+              "operator_tasks_enabled", "task_rules", "abandon_message_file_id"),
     "attempts": ("dial_timeout_s", "global_timeout_enabled", "global_timeout_s",
                  "max_concurrent_calls", "dial_mode", "predictive_percent", "max_attempts",
                  *(f"retry_{k}_{p}" for k in RETRY_KINDS for p in ("intervals", "attempts"))),
@@ -262,6 +264,7 @@ _LABELS: dict[str, Text] = {
     "caller_id": Text("projects.label.caller_id"),
     "trunk_id": Text("projects.label.trunk_id"),
     "supervisor_id": Text("projects.label.supervisor_id"),
+    "abandon_message_file_id": Text("projects.label.abandon_message_file_id"),
     "crm_status_id": Text("projects.label.crm_status_id"),
     "strategy": Text("projects.label.strategy"),
     "dial_mode": Text("projects.label.dial_mode"),
@@ -288,6 +291,22 @@ def _label(name: str) -> Message:
 
 
 # -- settings ---------------------------------------------------------------------------
+
+
+async def _abandon_message(services: Services, file_id: int | None) -> int | None:
+    """The recording for customers no operator took: a WAV of the file manager that plays."""
+    if file_id is None:
+        return None
+    field = "abandon_message_file_id"
+    try:
+        stored = await services.db.files.file(file_id)
+    except NotFound:
+        raise Invalid(Text("projects.error.abandon_message", id=file_id), field=field) from None
+    try:
+        await asyncio.to_thread(load_wav, services.config.files_dir / stored.stored_name)
+    except (WavFormatError, OSError):
+        raise Invalid(Text("projects.error.abandon_wav", name=stored.name), field=field) from None
+    return file_id
 
 
 async def parse_settings(services: Services, user: User, project: Project | None,
@@ -402,6 +421,9 @@ async def _references(services: Services, user: User, project: Project | None,
             raise Invalid(Text("projects.error.crm_status", id=status_id),
                           field="crm_status_id")
         out["crm_status_id"] = status_id
+    if "abandon_message_file_id" in data:
+        out["abandon_message_file_id"] = await _abandon_message(
+            services, _optional_id(data, "abandon_message_file_id"))
     if "supervisor_id" in data:
         supervisor_id = _optional_id(data, "supervisor_id")
         if user.role != "admin" and supervisor_id != user.id:

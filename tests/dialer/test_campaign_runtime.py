@@ -174,7 +174,7 @@ async def test_machine_is_hung_up_and_rescheduled(rig: Rig) -> None:
     assert rig.calls.originated[0][2].amd_enabled
     runtime.on_call_event(CallAnswered(call_id, runtime.now_ms()))
     runtime.on_call_event(AmdResult(call_id, runtime.now_ms(), AmdVerdict.MACHINE))
-    assert rig.calls.hung_up == [call_id]
+    assert rig.calls.hung_up == [call_id] and rig.calls.abandoned == []
     ended_at = runtime.now_ms()
     runtime.on_call_event(CallEnded(call_id, ended_at, CallOutcome.ANSWERING_MACHINE))
     await runtime.settle()
@@ -190,6 +190,9 @@ async def test_waiting_customer_abandoned_after_queue_timeout_counts_as_lost(rig
     runtime.on_call_event(CallAnswered(call_id, runtime.now_ms()))
     assert rig.calls.hold_music == [call_id]
     await until(lambda: rig.calls.hung_up == [call_id], "the queue timeout", timeout=5)
+    # Released as a person no operator took (the project's message first, if it has one);
+    # the machine above was a plain hang-up.
+    assert rig.calls.abandoned == [call_id]
     ended_at = runtime.now_ms()
     # Hung up after the answer, not bridged: the call layer reports it as lost.
     runtime.on_call_event(CallEnded(call_id, ended_at, CallOutcome.LOST))

@@ -78,6 +78,12 @@ class FilesRepo(Repo):
             raise NotFound(Text("storage.error.file_not_found", id=file_id))
         return record(StoredFile, row)
 
+    async def sound_files(self) -> builtins.list[StoredFile]:
+        """Every WAV of the file manager (by its name), for the settings that play one."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM files WHERE lower(name) LIKE '%.wav' ORDER BY name COLLATE NOCASE")
+        return [record(StoredFile, r) for r in rows]
+
     async def files_in(self, folder_id: int | None) -> builtins.list[StoredFile]:
         if folder_id is None:
             rows = await self.db.fetchall("SELECT * FROM files WHERE folder_id IS NULL ORDER BY name")
