@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from sipspeak.crm.phones import shown_phone
 from sipspeak.dialer.ports import (
     CallOutcome,
     OperatorAnswered,
@@ -80,12 +81,13 @@ class OperatorSide(CallCore):
                    timeout_s: float | None = None,
                    hook: Callable[[Ring, OperatorEvent], None] | None = None) -> Ring | None:
         try:
-            extension = (await self.db.users.get(operator_id)).extension or ""
+            user = await self.db.users.get(operator_id)
+            extension, role = user.extension or "", user.role
         except NotFound:
-            extension = ""  # a removed operator: declined below
+            extension, role = "", "operator"  # a removed operator: declined below
         targets = self.phones.targets(extension, self.loop.time()) if extension else []
         phones = self.browsers.of(operator_id) if self.browsers is not None else []
-        project = await self._project_name(call) if phones else ""
+        project, show_numbers = await self._project_of(call) if phones else ("", True)
         endpoint: RtpEndpoint | None = None
         sdp: MediaOffer | None = None
         offers: list[BrowserOffer] = []
@@ -119,7 +121,8 @@ class OperatorSide(CallCore):
                 self.spawn(offer.rtc.close(), f"close offer {ring_id}")
             self.loop.call_soon(ring._maybe_declined)
             return ring
-        info = RingInfo(ring_id=ring_id, call_id=call.id, caller=call.phone, project=project,
+        caller = shown_phone(call.phone, show_numbers=show_numbers, role=role)
+        info = RingInfo(ring_id=ring_id, call_id=call.id, caller=caller, project=project,
                         contact_id=call.contact_id, auto_answer=auto_answer)
         start_ring(ring, self.ua, targets, extension=extension,
                    caller=call.phone, local_host=self.public_host, auto_answer=auto_answer,
@@ -142,13 +145,15 @@ class OperatorSide(CallCore):
                              user_id=operator_id, contact_id=call.contact_id, at=self.clock())
         return ring
 
-    async def _project_name(self, call: Call) -> str:
+    async def _project_of(self, call: Call) -> tuple[str, bool]:
+        """The call's project name and its «Показывать номера» for the browser's ring."""
         if call.project_id is None:
-            return ""
+            return "", True
         try:
-            return (await self.db.projects.get(call.project_id)).name
+            project = await self.db.projects.get(call.project_id)
         except NotFound:
-            return ""
+            return "", True
+        return project.name, project.show_numbers
 
     def _ring_result(self, ring: Ring, event: OperatorEvent) -> None:
         hook = self._ring_hooks.pop(ring.ring_id, None)

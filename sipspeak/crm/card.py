@@ -28,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sipspeak.crm.contact_rows import RowRejectedError, parse_birth_date
+from sipspeak.crm.phones import mask_phone, shown_phone  # noqa: F401  (mask_phone: re-exported)
 from sipspeak.i18n import Text
 from sipspeak.storage import Database, NotFound
 from sipspeak.storage.models import Contact, Project, User
@@ -279,13 +280,6 @@ def _dmy(iso: str | None) -> str:
         return iso
 
 
-def mask_phone(phone: str) -> str:
-    """A number an operator may not see (the project's «Показывать номера» is off)."""
-    if len(phone) <= 6:
-        return "***"
-    return phone[:4] + "*" * (len(phone) - 6) + phone[-2:]
-
-
 class CardService:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -352,7 +346,7 @@ class CardService:
 
     @staticmethod
     def _phone(phone: str, project: Project, viewer: User) -> str:
-        return phone if project.show_numbers or viewer.role != "operator" else mask_phone(phone)
+        return shown_phone(phone, show_numbers=project.show_numbers, role=viewer.role)
 
     async def save(self, contact_id: int, edit: CardEdit, *, visible: set[int] | None) -> None:
         """«Сохранить»: check the choices against the contact's project, then write it all in

@@ -130,3 +130,16 @@ def phone_error(value: object) -> Text | None:
     except InvalidPhoneError as exc:
         return exc.reason
     return None
+
+
+def mask_phone(phone: str) -> str:
+    """A number an operator may not see (the project's «Показывать номера» is off)."""
+    if len(phone) <= 6:
+        return "***"
+    return phone[:4] + "*" * (len(phone) - 6) + phone[-2:]
+
+
+def shown_phone(phone: str, *, show_numbers: bool, role: str) -> str:
+    """The customer's number as a user of ``role`` may see it in a project: an operator sees
+    it masked when the project's «Показывать номера» is off; staff always see it whole."""
+    return phone if show_numbers or role != "operator" else mask_phone(phone)

@@ -13,16 +13,18 @@ says so when its service does not run.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from ..calls.views import OperatorCall, operator_calls
+from ..crm.phones import shown_phone
 from ..events import Event
 from ..i18n import translate
 from ..storage import NotFound, now_ms
-from ..storage.models import Call, User
+from ..storage.models import Call, Contact, Project, Task, User
 from .auth import ALL_ROLES, current_user, route
 from .layout import current_agent_state, language_of, render
 from .monitoring import script_json
@@ -86,39 +88,50 @@ async def workspace_picture(request: web.Request) -> dict[str, Any]:
         state, since, now = _STATE_OF_STATUS.get(status, "offline"), None, now_ms()
     calls = operator_calls(center, user.id) if center is not None else []
     last = await services.db.calls.list(operator_id=user.id, limit=1)
-    names = await _project_names(services, calls, last)
+    tasks = await _open_tasks(services, user.id)
+    projects = await _projects(services, calls, last, [c for _, c in tasks])
+
+    def phone(number: str, project_id: int | None) -> str:
+        # «Показывать номера» off: an operator sees the customer's number masked.
+        project = projects.get(project_id) if project_id is not None else None
+        return shown_phone(number, show_numbers=project is None or project.show_numbers,
+                           role=user.role)
+
+    names = {pid: p.name for pid, p in projects.items()}
     return {
         "now_ms": now, "user_id": user.id, "status": status, "state": state,
         "state_label": translate(f"monitoring.state.{state}", lang), "since_ms": since,
         "phone": _phone(services, user), "telephony": center is not None,
         "dialer": campaigns is not None,
-        "calls": [_call_json(c, names, lang) for c in calls],
-        "last_call": _last_json(last[0], names) if last else None,
-        "tasks": await _tasks(services, user.id, now_ms()),
+        "calls": [_call_json(c, names, lang, phone) for c in calls],
+        "last_call": _last_json(last[0], names, phone) if last else None,
+        "tasks": [{"id": t.id, "contact_id": t.contact_id,
+                   "phone": phone(c.phone, c.project_id), "name": c.full_name,
+                   "text": t.text, "due_at": t.due_at, "auto_call": t.auto_call,
+                   "due": t.due_at <= now_ms()} for t, c in tasks],
     }
 
 
-async def _tasks(services: Services, user_id: int, now: int) -> list[dict[str, Any]]:
+async def _open_tasks(services: Services, user_id: int) -> list[tuple[Task, Contact]]:
     """His open tasks («Задачи» of the client cards assigned to him), earliest due first."""
     out = []
-    for task in (await services.db.tasks.list(operator_id=user_id, open_only=True))[:TASKS_SHOWN]:
+    for task in await services.db.tasks.list(operator_id=user_id, open_only=True,
+                                             limit=TASKS_SHOWN):
         try:
-            contact = await services.db.contacts.get(task.contact_id)
+            out.append((task, await services.db.contacts.get(task.contact_id)))
         except NotFound:
             continue
-        out.append({"id": task.id, "contact_id": task.contact_id, "phone": contact.phone,
-                    "name": contact.full_name, "text": task.text, "due_at": task.due_at,
-                    "auto_call": task.auto_call, "due": task.due_at <= now})
     return out
 
 
-async def _project_names(services: Services, calls: list[OperatorCall],
-                         last: list[Call]) -> dict[int, str]:
-    wanted = {c.project_id for c in calls} | {c.project_id for c in last}
+async def _projects(services: Services, calls: list[OperatorCall], last: list[Call],
+                    contacts: list[Contact]) -> dict[int, Project]:
+    wanted = ({c.project_id for c in calls} | {c.project_id for c in last}
+              | {c.project_id for c in contacts})
     wanted.discard(None)
     if not wanted:
         return {}
-    return {p.id: p.name for p in await services.db.projects.list() if p.id in wanted}
+    return {p.id: p for p in await services.db.projects.list() if p.id in wanted}
 
 
 def _phone(services: Services, user: User) -> str:
@@ -131,23 +144,26 @@ def _phone(services: Services, user: User) -> str:
     return "online" if online else "offline"
 
 
-def _call_json(call: OperatorCall, names: dict[int, str], lang: str) -> dict[str, Any]:
+def _call_json(call: OperatorCall, names: dict[int, str], lang: str,
+               phone: Callable[[str, int | None], str]) -> dict[str, Any]:
     return {
         "id": call.call_id, "cdr_id": call.cdr_id, "phase": call.phase,
         "phase_label": translate(f"workspace.phase.{call.phase}", lang),
         "offered": call.offered, "direction": call.direction, "kind": call.kind,
-        "phone": call.phone, "project_id": call.project_id,
+        "phone": phone(call.phone, call.project_id), "project_id": call.project_id,
         "project": names.get(call.project_id, "") if call.project_id is not None else "",
         "contact_id": call.contact_id, "started_ms": call.started_ms,
         "bridged_ms": call.bridged_ms,
     }
 
 
-def _last_json(row: Call, names: dict[int, str]) -> dict[str, Any]:
+def _last_json(row: Call, names: dict[int, str],
+               phone: Callable[[str, int | None], str]) -> dict[str, Any]:
+    number = row.contact_phone or (row.from_number if row.direction == "inbound"
+                                   else row.to_number)
     return {
         "cdr_id": row.id,
-        "phone": row.contact_phone or (row.from_number if row.direction == "inbound"
-                                       else row.to_number),
+        "phone": phone(number, row.project_id),
         "project_id": row.project_id,
         "project": names.get(row.project_id, "") if row.project_id is not None else "",
         "contact_id": row.contact_id, "direction": row.direction, "result": row.result,

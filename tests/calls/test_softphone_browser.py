@@ -513,6 +513,8 @@ async def test_the_workspace_shows_the_caller_and_his_card_and_answers_in_the_wi
         stack: Stack) -> None:
     world = stack.world
     project_id, operator_id = await stack.operator(auto_answer=False)
+    # «Показывать номера» off: the operator sees the caller's number masked everywhere.
+    await world.db.projects.update(project_id, show_numbers=False)
     await stack.sign_in()
     browser = stack.browser
     await browser.navigate(f"{stack.base}/workspace")
@@ -539,8 +541,10 @@ async def test_the_workspace_shows_the_caller_and_his_card_and_answers_in_the_wi
 
     # While it rings: the call is offered to him, the caller's card is already open.
     await stack.wait_state("ringing")
-    await until(lambda: _contains(text_of("#ws-calls"), "Входящий вызов: 79031234567"),
+    await until(lambda: _contains(text_of("#ws-calls"), "Входящий вызов: 7903*****67"),
                 "the offered call in the workspace", 3)  # pushed at once, not refreshed
+    widget = await text_of(".sip-softphone")
+    assert "7903*****67" in widget and "79031234567" not in widget
     await until(card_shown, "the caller's card while it rings")
     await browser.click(await browser.find(".sip-softphone .sp-answer"))
     await world.log.wait("call.bridged", call_id=call_id, timeout=15)

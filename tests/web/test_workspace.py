@@ -237,3 +237,22 @@ async def test_his_open_tasks_earliest_first(staff: Site) -> None:
         (overdue, first, "+79000000001", "Иван", True, False),
         (later, second, "+79000000002", None, False, True)]
     assert body["tasks"][1]["text"] == "перезвонить"
+
+
+async def test_hidden_numbers_stay_hidden_from_the_operator(staff: Site) -> None:
+    db = staff.db
+    me, admin = staff.users["oper@test.ru"], staff.users["admin@test.ru"]
+    hidden = await db.projects.create("Скрытые номера", show_numbers=False)
+    await db.contacts.insert_many(project_id=hidden, upload_id=None, contacts=[
+        NewContact(phone="+79000000001")])
+    [contact] = await db.contacts.list(project_id=hidden)
+    for user in (me, admin):
+        await db.tasks.add(contact_id=contact.id, operator_id=user, text="", due_at=1000)
+        await db.calls.open(direction="outbound", started_at=1000, project_id=hidden,
+                            contact_id=contact.id, contact_phone=contact.phone,
+                            operator_id=user)
+    _, mine = await staff.api_get("oper@test.ru", "/api/v1/workspace")
+    assert mine["tasks"][0]["phone"] == mine["last_call"]["phone"] == "+790******01"
+    # Staff see numbers whole, as on the card.
+    _, theirs = await staff.api_get("admin@test.ru", "/api/v1/workspace")
+    assert theirs["tasks"][0]["phone"] == theirs["last_call"]["phone"] == "+79000000001"

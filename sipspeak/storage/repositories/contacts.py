@@ -538,7 +538,7 @@ class TasksRepo(Repo):
             " VALUES (?,?,?,?,?,?)", (contact_id, operator_id, text, due_at, int(auto_call), now_ms()))
 
     async def list(self, *, contact_id: int | None = None, operator_id: int | None = None,
-                   open_only: bool = False) -> builtins.list[Task]:
+                   open_only: bool = False, limit: int | None = None) -> builtins.list[Task]:
         sql = "SELECT * FROM tasks WHERE 1=1"
         params: builtins.list[object] = []
         if contact_id is not None:
@@ -549,7 +549,11 @@ class TasksRepo(Repo):
             params.append(operator_id)
         if open_only:
             sql += " AND done_at IS NULL"
-        return [record(Task, r) for r in await self.db.fetchall(sql + " ORDER BY due_at", params)]
+        sql += " ORDER BY due_at, id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [record(Task, r) for r in await self.db.fetchall(sql, params)]
 
     async def due(self, *, now: int) -> builtins.list[Task]:
         rows = await self.db.fetchall(
