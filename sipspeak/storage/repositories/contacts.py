@@ -145,6 +145,23 @@ class ContactsRepo(Repo):
                     [(first_id + i, t) for i in range(len(contacts)) for t in tag_ids])
         return len(contacts)
 
+    async def find_in_project(self, project_id: int, phone: str) -> int | None:
+        """The project's contact with exactly this number (E.164), the latest updated."""
+        row = await self.db.fetchone(
+            "SELECT id FROM contacts WHERE project_id = ? AND phone = ?"
+            " ORDER BY updated_at DESC, id DESC LIMIT 1", (project_id, phone))
+        return None if row is None else int(row["id"])
+
+    async def add_caller(self, *, project_id: int, contact: NewContact) -> int:
+        """A contact for someone who called in: stored as already called, so the project's
+        dialling never picks him up as new."""
+        now = now_ms()
+        return await self.db.insert(
+            "INSERT INTO contacts(project_id, phone, region, timezone, carrier, dial_state,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'called', ?, ?)",
+            (project_id, contact.phone, contact.region, contact.timezone, contact.carrier,
+             now, now))
+
     async def existing_phones(self, project_id: int) -> set[str]:
         rows = await self.db.fetchall(
             "SELECT DISTINCT phone FROM contacts WHERE project_id = ?", (project_id,))
