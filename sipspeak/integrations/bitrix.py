@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from sipspeak.storage.models import Contact, Project
 
@@ -89,10 +90,11 @@ def lead_fields(project: Project, contact: Contact, *,
 
 
 def _bitrix_date(value: str | None) -> str:
-    """The card's DD-MM-YYYY as Bitrix's DD.MM.YYYY."""
-    if not value or not re.fullmatch(r"\d{2}-\d{2}-\d{4}", value):
+    """The stored birth date (ISO, YYYY-MM-DD) as Bitrix's DD.MM.YYYY; anything else: none."""
+    try:
+        return date.fromisoformat(value or "").strftime("%d.%m.%Y")
+    except ValueError:
         return ""
-    return value.replace("-", ".")
 
 
 def lead_request(project: Project, fields: Mapping[str, str]) -> LeadRequest:

@@ -33,7 +33,7 @@ async def _project_and_contact(db: Database, host: str, **settings: Any) -> tupl
     project_id = await db.projects.create("Продажи", **values)
     await db.contacts.insert_many(project_id=project_id, upload_id=None, contacts=[NewContact(
         phone="+79161234567", full_name="Иванов Иван Иванович", email="ivan@example.ru",
-        birth_date="01-02-1990", position="Директор", city="Оренбург", address="ул. Мира, 1",
+        birth_date="1990-02-01", position="Директор", city="Оренбург", address="ул. Мира, 1",
         description="Хочет тариф «Бизнес»", region="Оренбургская обл.")])
     return (await db.projects.get(project_id),
             (await db.contacts.list(project_id=project_id))[0])

@@ -77,10 +77,13 @@ async def test_taking_the_crm_status_sends_the_lead_once(staff: Site,
     card = f"/api/v1/contacts/{world['contact']}/card"
     answer = await operator.api("PATCH", card, {"status_id": world["callback"]})
     assert answer.status == 200, await answer.text()
-    answer = await operator.api("PATCH", card, {"status_id": world["lead"]})
+    answer = await operator.api("PATCH", card, {"status_id": world["lead"],
+                                                "birth_date": "17-05-1990"})
     assert answer.status == 200, await answer.text()
     await world["log"].wait("crm.lead", state="sent")
     assert "Статус: Лид" in world["crm"].forms[-1]["COMMENTS"]
+    # The card's date, as the card stores it, reaches Bitrix in its own form.
+    assert world["crm"].forms[-1]["BIRTHDATE"] == "17.05.1990"
     # Saving the card again with the same status sends nothing more.
     answer = await operator.api("PATCH", card, {"status_id": world["lead"],
                                                 "full_name": "Петров Пётр Петрович"})
