@@ -343,9 +343,9 @@ class BrowserPhones:
 
     async def aclose(self) -> None:
         """Every socket is closing: forget the phones, wait for the legs being closed."""
-        for phones in list(self._phones.values()):
-            for phone in phones:
-                self.disconnect(phone)
+        # disconnect() takes each phone out of these lists: walk a copy of them all.
+        for phone in [p for phones in self._phones.values() for p in phones]:
+            self.disconnect(phone)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
         for task in list(self._tasks):

@@ -69,6 +69,8 @@ class CallCore:
         self.loop = asyncio.get_running_loop()
         self.calls: dict[str, Call] = {}
         self.rings: dict[str, Ring] = {}
+        #: Rings being set up (media, browser offers): True once withdrawn meanwhile.
+        self.starting_rings: dict[str, bool] = {}
         self.finished: dict[str, int] = {}  # call id -> CDR id, for calls that ended
         self._legs: dict[InviteSession, tuple[Call, str]] = {}
         self._forks: dict[InviteSession, Ring] = {}

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -160,9 +161,10 @@ class CallCenter(CallService):
             elif not pending and call.operator is None:
                 self._nobody_took(call, "no operator answered")
 
-        for user in operators:
-            await self.ring(call, f"{call.id}-all-{user.id}", user.id,
-                            auto_answer=call.auto_answer, timeout_s=timeout_s, hook=result)
+        # All at once: a browser's offer takes a moment to make, the others need not wait.
+        await asyncio.gather(*(self.ring(call, f"{call.id}-all-{user.id}", user.id,
+                                         auto_answer=call.auto_answer, timeout_s=timeout_s,
+                                         hook=result) for user in operators))
 
     def _nobody_took(self, call: Call, reason: str) -> None:
         """Ring-all found nobody: the project's message to the caller, or the release now."""

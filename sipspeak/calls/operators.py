@@ -54,10 +54,14 @@ class OperatorSide(CallCore):
         call = self.calls.get(call_id)
         if call is None or not call.state.live:
             return
+        self.starting_rings[ring_id] = False  # from now on stop_ringing can withdraw it
         self.spawn(self.ring(call, ring_id, operator_id, auto_answer=auto_answer),
                    f"ring {ring_id}")
 
     def stop_ringing(self, ring_id: str) -> None:
+        if ring_id in self.starting_rings:
+            self.starting_rings[ring_id] = True  # withdrawn before it rang: it never will
+            return
         ring = self.rings.get(ring_id)
         if ring is None:
             return
@@ -80,6 +84,16 @@ class OperatorSide(CallCore):
     async def ring(self, call: Call, ring_id: str, operator_id: int, *, auto_answer: bool,
                    timeout_s: float | None = None,
                    hook: Callable[[Ring, OperatorEvent], None] | None = None) -> Ring | None:
+        self.starting_rings.setdefault(ring_id, False)
+        try:
+            return await self._ring(call, ring_id, operator_id, auto_answer=auto_answer,
+                                    timeout_s=timeout_s, hook=hook)
+        finally:
+            self.starting_rings.pop(ring_id, None)
+
+    async def _ring(self, call: Call, ring_id: str, operator_id: int, *, auto_answer: bool,
+                    timeout_s: float | None,
+                    hook: Callable[[Ring, OperatorEvent], None] | None) -> Ring | None:
         try:
             user = await self.db.users.get(operator_id)
             extension, role = user.extension or "", user.role
@@ -108,6 +122,19 @@ class OperatorSide(CallCore):
                     done=True), declined)
             return None
 
+        if self.starting_rings.get(ring_id) or (call.operator is not None and hook is not None):
+            # Withdrawn while its media and offers were being made (the queue gave the call
+            # to another operator, or ring-all's caller was already taken): ring nobody.
+            if endpoint is not None:
+                endpoint.close("ring withdrawn")
+            for offer in offers:
+                self.spawn(offer.rtc.close(), f"close offer {ring_id}")
+            if hook is not None:
+                self.loop.call_soon(hook, Ring(
+                    ring_id=ring_id, operator_id=operator_id, call_id=call.id,
+                    endpoint=None, sdp=None, on_result=self._ring_result, now_ms=self.clock,
+                    done=True), OperatorDeclined(ring_id, operator_id, self.clock()))
+            return None
         ring = Ring(ring_id=ring_id, operator_id=operator_id, call_id=call.id,
                     endpoint=endpoint, sdp=sdp, on_result=self._ring_result, now_ms=self.clock,
                     browsers=self.browsers, spawn=self.spawn, loop_time=self.loop.time)

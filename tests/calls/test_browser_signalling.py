@@ -114,3 +114,16 @@ async def test_directory_answers_bad_frames_and_tracks_who_is_online() -> None:
         ("phone.online", 7, "browser"), ("phone.offline", 7, "browser")]
     await browsers.aclose()
     await gateway.close()
+
+
+async def test_closing_the_directory_disconnects_every_tab() -> None:
+    bus = EventBus()
+    gateway = WebRtcGateway()
+    browsers = BrowserPhones(bus=bus, gateway=gateway)
+    tabs = [browsers.connect(7, lambda _: None) for _ in range(3)]
+    browsers.connect(8, lambda _: None)
+    assert len(browsers.of(7)) == len(tabs)
+    await browsers.aclose()
+    assert browsers.of(7) == [] and browsers.of(8) == []
+    assert not browsers.is_online(7) and not browsers.is_online(8)
+    await gateway.close()

@@ -158,3 +158,41 @@ async def test_customer_hanging_up_while_the_operator_rings_is_abandoned(
     assert row.answered_at is not None and row.bridged_at is None
     assert row.wait_ms > 0 and row.wait_ms == row.billing_ms and row.talk_ms == 0
     assert row.duration_ms == row.dial_ms + row.billing_ms
+
+
+async def test_a_ring_withdrawn_while_it_is_set_up_never_rings(
+        world: World, spawn: Any, rtp_party: Any, tmp_path: Path) -> None:
+    customer = rtp_party(1000.0)
+    _, port = await start_provider(spawn, "provider.xml", rtp_port=customer.port)
+    trunk_id = await world.add_trunk(port)
+    await world.log.wait("trunk.state", trunk_id=trunk_id, state="registered")
+    project_id = await world.add_project(trunk_id)
+    operator_id = await world.add_operator(trunk_id, project_id)
+    await start_phone(world, spawn, tmp_path / "phone", freq=440, auto_answer=True,
+                      registered=1)
+    in_use = world.runtime.calls.pool.in_use
+
+    class Withdrawing(Dialer):
+        def on_call(self, event: CallEvent) -> None:
+            if isinstance(event, CallAnswered):
+                # The queue offers the call, and withdraws the offer at once (another
+                # operator took it) before the ring's media was even set up; then offers
+                # it again.
+                self.calls.ring_operator("ring-1", self.operator_id, event.call_id,
+                                         auto_answer=True)
+                self.calls.stop_ringing("ring-1")
+                self.calls.ring_operator("ring-2", self.operator_id, event.call_id,
+                                         auto_answer=True)
+                return
+            super().on_call(event)
+
+    dialer = Withdrawing(world, operator_id)
+    call_id = await dialer.dial(world, project_id, trunk_id)
+    await world.log.wait("call.bridged", call_id=call_id, timeout=20)
+    offered = [e.data["ring_id"] for e in world.log.all("call.offered")]
+    assert offered == ["ring-2"]  # the withdrawn one never rang
+    assert [type(e) for e in dialer.operator_events] == [OperatorAnswered]
+    world.runtime.calls.hang_up(call_id)
+    await world.log.wait("call.ended", call_id=call_id)
+    await finished_row(world, call_id)
+    assert world.runtime.calls.pool.in_use == in_use  # no RTP port left behind
