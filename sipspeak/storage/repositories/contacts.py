@@ -511,11 +511,14 @@ class ContactsRepo(Repo):
                " COALESCE(u.full_name, '') AS operator_name FROM calls c"
                " LEFT JOIN projects p ON p.id = c.project_id"
                " LEFT JOIN users u ON u.id = c.operator_id"
-               " WHERE (c.contact_id = ? OR c.contact_phone = ?)")
+               # The two lookups by their own indexes, whatever the project filter.
+               " WHERE c.id IN (SELECT id FROM calls WHERE contact_id = ?"
+               " UNION SELECT id FROM calls WHERE contact_phone = ?)")
         params: builtins.list[object] = [contact_id, phone]
         if project_ids is not None:
             projects = sorted(set(project_ids))
-            sql += (f" AND c.project_id IN ({', '.join('?' for _ in projects)})"
+            # "+": filter the number's calls, never scan the projects' calls for the number.
+            sql += (f" AND +c.project_id IN ({', '.join('?' for _ in projects)})"
                     if projects else " AND 0")
             params += projects
         rows = await self.db.fetchall(
