@@ -348,9 +348,10 @@ class CardService:
     def _phone(phone: str, project: Project, viewer: User) -> str:
         return shown_phone(phone, show_numbers=project.show_numbers, role=viewer.role)
 
-    async def save(self, contact_id: int, edit: CardEdit, *, visible: set[int] | None) -> None:
+    async def save(self, contact_id: int, edit: CardEdit, *,
+                   visible: set[int] | None) -> int | None:
         """«Сохранить»: check the choices against the contact's project, then write it all in
-        one transaction."""
+        one transaction; the status the contact had just before the write."""
         contact = await self.contact(contact_id, visible)
         project = await self._db.projects.get(contact.project_id, include_deleted=True)
         changes: dict[str, object] = dict(edit.columns)
@@ -372,8 +373,8 @@ class CardService:
                     await self._db.projects.operator_ids(project.id):
                 raise CardError(Text("card.error.operator"), field="operator_id")
             changes["operator_id"] = edit.operator_id
-        await self._db.contacts.save_card(contact.id, changes=changes, custom=edit.custom,
-                                          tags=edit.tags)
+        return await self._db.contacts.save_card(contact.id, changes=changes,
+                                                 custom=edit.custom, tags=edit.tags)
 
     async def _task_rule(self, project: Project, status_id: int | None) -> int | None:
         if not project.operator_tasks_enabled or status_id is None:

@@ -117,16 +117,16 @@ async def api_card_save(request: web.Request) -> web.Response:
     contact_id = path_id(request)
     zone = ZoneInfo(call_center_zone(request))
     service, visible = _service(request), await visible_project_ids(request)
-    before = await service.contact(contact_id, visible)  # someone else's: 404 whatever was sent
+    await service.contact(contact_id, visible)  # someone else's: 404 whatever was sent
     try:
-        await service.save(contact_id, parse_edit(data, today=datetime.now(zone).date()),
-                           visible=visible)
+        before = await service.save(contact_id, parse_edit(data, today=datetime.now(zone).date()),
+                                    visible=visible)
     except CardError as exc:
         raise _invalid(exc) from None
     if finish:
         await set_agent_state(services_of(request), current_user(request), CARD_SAVED)
     card = await _card(request, contact_id)
-    await send_on_status(request, card, before.status_id)  # «Статус CRM»: the lead goes out
+    await send_on_status(request, card, before)  # «Статус CRM»: the lead goes out
     return json_ok(card_json(card))
 
 

@@ -121,3 +121,16 @@ async def test_the_cards_button_in_chromium(staff: Site, world: dict[str, Any]) 
 
 async def _has(text: Any, part: str) -> bool:
     return part in await text
+
+
+async def test_two_saves_at_once_send_one_lead(staff: Site, world: dict[str, Any]) -> None:
+    import asyncio
+
+    first = await staff.signed_in("oper@test.ru")
+    second = await staff.signed_in("admin@test.ru")
+    card = f"/api/v1/contacts/{world['contact']}/card"
+    answers = await asyncio.gather(*(b.api("PATCH", card, {"status_id": world["lead"]})
+                                     for b in (first, second)))
+    assert [a.status for a in answers] == [200, 200]
+    await world["log"].wait("crm.lead", state="sent")
+    assert len(await staff.db.crm_leads.list(contact_id=world["contact"])) == 1

@@ -442,16 +442,17 @@ class ContactsRepo(Repo):
 
     async def save_card(self, contact_id: int, *, changes: Mapping[str, object],
                         custom: Mapping[str, str] | None = None,
-                        tags: Sequence[str] | None = None) -> None:
+                        tags: Sequence[str] | None = None) -> int | None:
         """Write one «Сохранить» of the card in one transaction: the columns, the custom
         fields merged into ``custom`` (an empty value removes a field), the tags (replaced
         when given) and ``updated_at``. Anything failing (a status or operator removed
-        meanwhile) leaves the contact as it was."""
+        meanwhile) leaves the contact as it was.  Returns the status the contact had just
+        before this write (two saves at once each see the other's)."""
         unknown = set(changes) - self.CARD_COLUMNS
         if unknown:
             raise ValueError(f"not card fields: {', '.join(sorted(unknown))}")
         async with self.db.transaction():
-            row = await self.db.fetchone("SELECT custom FROM contacts WHERE id = ?",
+            row = await self.db.fetchone("SELECT custom, status_id FROM contacts WHERE id = ?",
                                          (contact_id,))
             if row is None:
                 raise NotFound(Text("storage.error.contact_not_found", id=contact_id))
@@ -475,6 +476,8 @@ class ContactsRepo(Repo):
             await self.db.execute(
                 f"UPDATE contacts SET {assignments}updated_at = ? WHERE id = ?",
                 (*values.values(), now_ms(), contact_id))
+        previous = row["status_id"]
+        return None if previous is None else int(previous)
 
     async def delete_unless_dialling(
             self, contact_ids: Iterable[int], *,
