@@ -10,19 +10,26 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
 from openpyxl import Workbook
 
 from ..crm.spreadsheet import formula_safe
+from ..i18n import Text
+from .errors import Invalid
 
-__all__ = ["Lines", "csv_download", "keyset_batches", "one_table", "xlsx_download"]
+__all__ = ["EVERY_ROW", "Lines", "csv_download", "keyset_batches", "one_table",
+           "refuse_beyond_a_sheet", "xlsx_download"]
 
 Lines = list[list[Any]]
 T = TypeVar("T")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX_MAX_ROWS = 1_000_000
+"""An XLSX sheet holds 1,048,576 rows: a larger export is refused (CSV has no limit)."""
 
 
 async def keyset_batches(fetch: Callable[[int, tuple[int, int] | None], Awaitable[list[T]]],
@@ -45,6 +52,16 @@ async def keyset_batches(fetch: Callable[[int, tuple[int, int] | None], Awaitabl
 async def one_table(lines: Lines) -> AsyncIterator[Lines]:
     """A table already at hand, as the downloads take it."""
     yield lines
+
+
+EVERY_ROW = 2**62
+"""keyset_batches' limit for a download of every row (CSV is streamed batch by batch)."""
+
+
+async def refuse_beyond_a_sheet(rows: int) -> None:
+    """An XLSX of more rows than a sheet holds is refused up front, never cut silently."""
+    if rows > XLSX_MAX_ROWS:
+        raise Invalid(Text("reports.error.xlsx_rows", rows=rows, limit=XLSX_MAX_ROWS))
 
 
 def _safe(lines: Iterable[list[Any]]) -> Lines:
@@ -76,9 +93,11 @@ async def csv_download(request: web.Request, filename: str,
     return response
 
 
-async def xlsx_download(filename: str, sheet_title: str,
-                        table: AsyncIterator[Lines]) -> web.Response:
-    """The table as an XLSX workbook (openpyxl's write-only sheet, filled off the loop)."""
+async def xlsx_download(request: web.Request, filename: str, sheet_title: str,
+                        table: AsyncIterator[Lines]) -> web.StreamResponse:
+    """The table as an XLSX workbook: openpyxl's write-only sheet filled off the loop, the
+    workbook saved to a temporary file and streamed from it, so a large export costs disk,
+    not memory."""
     book = Workbook(write_only=True)
     sheet = book.create_sheet(sheet_title[:31])
 
@@ -88,6 +107,14 @@ async def xlsx_download(filename: str, sheet_title: str,
 
     async for lines in table:
         await asyncio.to_thread(append, lines)
-    out = io.BytesIO()
-    await asyncio.to_thread(book.save, out)
-    return web.Response(body=out.getvalue(), content_type=XLSX, headers=_attachment(filename))
+    with tempfile.TemporaryDirectory(prefix="sipspeak-xlsx-") as folder:
+        path = Path(folder) / "export.xlsx"
+        await asyncio.to_thread(book.save, path)
+        response = web.StreamResponse(headers={"Content-Type": XLSX, **_attachment(filename)})
+        response.content_length = path.stat().st_size
+        await response.prepare(request)
+        with path.open("rb") as source:
+            while chunk := await asyncio.to_thread(source.read, 256 * 1024):
+                await response.write(chunk)
+        await response.write_eof()
+    return response

@@ -285,7 +285,8 @@ async def operators_xlsx(request: web.Request) -> web.Response:
     """The report as an XLSX workbook."""
     period, rows = await operator_report(request, await Fields.read(request))
     lang = language_of(request)
-    return await xlsx_download(_filename(period, "xlsx"), translate("reports.operators", lang),
+    return await xlsx_download(request, _filename(period, "xlsx"),
+                               translate("reports.operators", lang),
                                one_table(_table(rows, lang)))
 
 

@@ -3,8 +3,8 @@
 Filters: a period of whole days in a time zone (as :mod:`.reports`), project, direction,
 result, operator and a number (digits of the contact's, caller's or called number).  The page
 shows «Количество» and the calls a page at a time, newest first, with a column chooser and the
-recording to play or download; the CSV / XLSX downloads hold every call the filters keep (up to
-``MAX_EXPORT``).  An administrator sees every call, a supervisor the calls of his projects.
+recording to play or download; the CSV / XLSX downloads hold every call the filters keep (an
+XLSX beyond what a sheet holds is refused, CSV has no limit).  An administrator sees every call, a supervisor the calls of his projects.
 A recording is served only from the recordings directory, to a user who may see its call.
 """
 
@@ -24,14 +24,20 @@ from ..storage import NotFound
 from ..storage.models import CallFilter, CallReportRow
 from .auth import STAFF, route, visible_project_ids
 from .errors import ApiError, Invalid, json_ok
-from .exports import Lines, csv_download, keyset_batches, xlsx_download
+from .exports import (
+    EVERY_ROW,
+    Lines,
+    csv_download,
+    keyset_batches,
+    refuse_beyond_a_sheet,
+    xlsx_download,
+)
 from .forms import Fields
 from .layout import language_of, render
 from .pages import error_text, path_id, services_of
 from .reports import Period, call_center_zone, read_period, visible_operators
 
 PAGE_SIZE = 100
-MAX_EXPORT = 200_000
 EXPORT_BATCH = 1000
 DIRECTIONS = ("outbound", "inbound")
 RESULTS = ("answered", "busy", "no_answer", "failed", "congestion", "lost",
@@ -172,18 +178,22 @@ async def api_calls(request: web.Request) -> web.Response:
                     "items": [_call_json(r) for r in rows]})
 
 
-async def _table(request: web.Request) -> tuple[Period, AsyncIterator[Lines]]:
-    """The filters' period and every call they keep (at most ``MAX_EXPORT``) as a table."""
+async def _table(request: web.Request, *,
+                 xlsx: bool = False) -> tuple[Period, AsyncIterator[Lines]]:
+    """The filters' period and every call they keep as a table (for XLSX: refused beyond
+    what a sheet holds)."""
     period, where = await read_filter(request, await Fields.read(request))
     lang, zone = language_of(request), ZoneInfo(period.zone)
     db = services_of(request).db
+    if xlsx:
+        await refuse_beyond_a_sheet(await db.calls.report_count(where))
 
     async def lines() -> AsyncIterator[Lines]:
         yield [[translate(f"reports.call.{c}", lang) for c in COLUMNS]]
         async for rows in keyset_batches(
                 lambda count, after: db.calls.report(where, limit=count, before=after),
                 lambda row: (row.call.started_at, row.call.id),
-                batch=EXPORT_BATCH, limit=MAX_EXPORT):
+                batch=EXPORT_BATCH, limit=EVERY_ROW):
             yield [[cells(r, lang, zone)[c] for c in COLUMNS] for r in rows]
 
     return period, lines()
@@ -201,8 +211,8 @@ async def calls_csv(request: web.Request) -> web.StreamResponse:
 
 async def calls_xlsx(request: web.Request) -> web.Response:
     """Every call the filters keep, as an XLSX workbook."""
-    period, table = await _table(request)
-    return await xlsx_download(_filename(period, "xlsx"),
+    period, table = await _table(request, xlsx=True)
+    return await xlsx_download(request, _filename(period, "xlsx"),
                                translate("reports.calls", language_of(request)), table)
 
 

@@ -6,7 +6,7 @@ manual's (the chooser hides any of them): the card's fields, region / time zone 
 offset) / carrier found from the number, status, tags, work status (where the dialer is
 with the contact), robot status, the last comment, the number of tasks, operator, dates of
 creation and update, project.  The page shows 100 a page with «Количество»; CSV and XLSX
-hold every contact the filters keep (up to ``MAX_EXPORT``).  An administrator sees every
+hold every contact the filters keep (an XLSX beyond what a sheet holds is refused).  An administrator sees every
 project's contacts, a supervisor his projects'.
 """
 
@@ -23,14 +23,20 @@ from ..i18n import translate
 from ..storage.models import ContactFilter, ContactReportRow
 from .auth import STAFF, route, visible_project_ids
 from .errors import ApiError, json_ok
-from .exports import Lines, csv_download, keyset_batches, xlsx_download
+from .exports import (
+    EVERY_ROW,
+    Lines,
+    csv_download,
+    keyset_batches,
+    refuse_beyond_a_sheet,
+    xlsx_download,
+)
 from .forms import Fields
 from .layout import language_of, render
 from .pages import error_text, services_of
 from .reports import call_center_zone, read_period, visible_groups, visible_operators
 
 PAGE_SIZE = 100
-MAX_EXPORT = 200_000
 EXPORT_BATCH = 1000
 COLUMNS = ("phone", "full_name", "email", "position", "birth_date", "city", "address",
            "description", "region", "timezone", "carrier", "status", "tags", "work_status",
@@ -148,11 +154,14 @@ async def api_contacts(request: web.Request) -> web.Response:
                                **cells(r, lang, zone)} for r in rows]})
 
 
-async def _table(request: web.Request) -> AsyncIterator[Lines]:
-    """Every contact the filters keep (at most ``MAX_EXPORT``) as a table."""
+async def _table(request: web.Request, *, xlsx: bool = False) -> AsyncIterator[Lines]:
+    """Every contact the filters keep as a table (for XLSX: refused beyond what a sheet
+    holds)."""
     where = await read_filter(request, await Fields.read(request))
     lang, zone = language_of(request), _zone(request)
     db = services_of(request).db
+    if xlsx:
+        await refuse_beyond_a_sheet(await db.contacts.report_count(where))
     yield [[translate(f"reports.contact.{c}", lang) for c in COLUMNS]]
 
     def key(row: ContactReportRow) -> tuple[int, int]:
@@ -162,7 +171,7 @@ async def _table(request: web.Request) -> AsyncIterator[Lines]:
 
     async for rows in keyset_batches(
             lambda count, after: db.contacts.report(where, limit=count, after=after), key,
-            batch=EXPORT_BATCH, limit=MAX_EXPORT):
+            batch=EXPORT_BATCH, limit=EVERY_ROW):
         yield [[cells(r, lang, zone)[c] for c in COLUMNS] for r in rows]
 
 
@@ -173,9 +182,9 @@ async def contacts_csv(request: web.Request) -> web.StreamResponse:
 
 async def contacts_xlsx(request: web.Request) -> web.Response:
     """Every contact the filters keep, as an XLSX workbook."""
-    return await xlsx_download("contacts.xlsx",
+    return await xlsx_download(request, "contacts.xlsx",
                                translate("reports.contacts", language_of(request)),
-                               _table(request))
+                               _table(request, xlsx=True))
 
 
 def setup_routes(app: web.Application) -> None:

@@ -189,3 +189,22 @@ async def test_the_export_reads_on_batch_after_batch(staff: Site, monkeypatch: A
     table = list(csv.reader(io.StringIO(text), delimiter=";"))
     assert [int(row[1]) for row in table[1:]] == [ids["dropped"], twin, ids["busy"],
                                                  ids["answered"]]
+
+
+async def test_an_xlsx_beyond_a_sheet_is_refused_never_cut(staff: Site,
+                                                           monkeypatch: Any) -> None:
+    await calls(staff)
+    monkeypatch.setattr("sipspeak.web.exports.XLSX_MAX_ROWS", 2)  # a sheet of two rows
+    browser = await staff.signed_in("admin@test.ru")
+    response = await browser.get(f"/reports/calls.xlsx?{DAY}")
+    assert response.status == 422
+    assert "в выгрузке 3 строк, а лист XLSX вмещает не больше 2" in await response.text()
+    # The contacts' download too.
+    project = await staff.db.projects.create("База")
+    await staff.db.contacts.insert_many(project_id=project, upload_id=None, contacts=[
+        NewContact(phone=f"+7900000000{i}") for i in range(3)])
+    response = await browser.get(f"/reports/contacts.xlsx?project_id={project}")
+    assert response.status == 422 and "лист XLSX вмещает не больше 2" in await response.text()
+    # CSV has no such limit: every call is in it.
+    text = (await (await browser.get(f"/reports/calls.csv?{DAY}")).read()).decode("utf-8-sig")
+    assert len(list(csv.reader(io.StringIO(text), delimiter=";"))) == 1 + 3
