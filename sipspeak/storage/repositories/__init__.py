@@ -1,14 +1,9 @@
 """Repository classes: one per entity of the manual, SQL only here."""
 
 from .activity import CallsRepo, NotificationsRepo, OperatorIntervalsRepo
-from .contacts import (
-    BlacklistRepo,
-    CommentsRepo,
-    ContactsRepo,
-    TagsRepo,
-    TasksRepo,
-    UploadsRepo,
-)
+from .blacklist import BlacklistRepo
+from .card_items import CommentsRepo, TasksRepo
+from .contacts import ContactsRepo, TagsRepo, UploadsRepo
 from .files import FilesRepo
 from .leads import CrmLeadsRepo
 from .people import GroupsRepo, TokensRepo, UsersRepo, WebSessionsRepo
