@@ -10,6 +10,7 @@ per-call timers: one ``call_at`` armed from :meth:`~sipspeak.calls.state.CallSta
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import itertools
 import logging
@@ -44,7 +45,7 @@ CallListener = Callable[[CallEvent], None]
 OperatorListener = Callable[[OperatorEvent], None]
 
 
-class CallCore:
+class CallCore(abc.ABC):
     """See the module docstring."""
 
     def __init__(self, *, db: Database, bus: EventBus, ua: UserAgent, pool: PortPool,
@@ -158,15 +159,18 @@ class CallCore:
         leg.on_gone = lambda gone: self.operator_gone(call, gone)
         leg.on_dtmf = lambda _, digits: self.operator_dtmf(call, digits)
 
+    @abc.abstractmethod
     def operator_gone(self, call: Call, leg: SipLeg | BrowserLeg | InviteSession) -> None:
-        raise NotImplementedError  # see OperatorSide
+        """The operator's leg ended (:class:`~sipspeak.calls.operators.OperatorSide`)."""
 
+    @abc.abstractmethod
     def operator_dtmf(self, call: Call, digits: str) -> None:
-        raise NotImplementedError  # see OperatorSide
+        """Keys the operator pressed (:class:`~sipspeak.calls.operators.OperatorSide`)."""
 
+    @abc.abstractmethod
     def end(self, call: Call, outcome: CallOutcome, code: int | None = None, *,
             reason: str = "") -> None:
-        raise NotImplementedError  # see CallService
+        """End the call once (:class:`~sipspeak.calls.service.CallService`)."""
 
     # -- timers -------------------------------------------------------------------------------
     def arm(self, call: Call) -> None:
