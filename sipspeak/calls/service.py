@@ -20,6 +20,7 @@ click-to-call live in :mod:`sipspeak.calls.entry`, which extends this class.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from sipspeak.dialer.ports import (
     ProjectDialSettings,
 )
 from sipspeak.media.amd.detector import AmdResult as DetectorResult
-from sipspeak.media.audio import WavFormatError, load_wav
+from sipspeak.media.audio import RATE, Pcm, load_wav
 from sipspeak.media.bridge import Bridge
 from sipspeak.media.player import Player
 from sipspeak.media.portpool import PortPoolExhausted
@@ -61,6 +62,14 @@ log = logging.getLogger(__name__)
 
 MAX_ABANDON_MESSAGE_S = 60.0
 """A project's message to a person no operator took is cut off after this long."""
+
+
+@functools.lru_cache(maxsize=8)
+def _message_audio(path: str, mtime_ns: int) -> Pcm:
+    """A project's message decoded once per file version (a burst of abandons reuses it),
+    cut to what is ever played."""
+    del mtime_ns  # part of the cache key only
+    return load_wav(path)[: int(MAX_ABANDON_MESSAGE_S * RATE)]
 
 
 def failure_status(outcome: CallOutcome, code: int | None) -> int:
@@ -135,32 +144,48 @@ class CallService(OperatorSide):
         self.spawn(self._play_then_release(call, message), f"abandon message {call.id}")
 
     async def _play_then_release(self, call: Call, message: Path) -> None:
+        """Play the message, then release the caller — whatever fails on the way, he is
+        released (never left on hold music with the queue gone)."""
+        player: Player | None = None
+        try:
+            player = await self._play_message(call, message)
+            if player is not None:
+                ended = asyncio.ensure_future(call.ended.wait())
+                played = asyncio.ensure_future(player.done.wait())
+                try:
+                    await asyncio.wait((ended, played), timeout=MAX_ABANDON_MESSAGE_S,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    ended.cancel()
+                    played.cancel()
+        finally:
+            self.hang_up(call.id)
+            if player is not None:
+                await player.stop()
+
+    async def _play_message(self, call: Call, message: Path) -> Player | None:
+        """Put the message in place of the hold music; None when it cannot play."""
         leg, bridge = call.customer, call.bridge
         assert leg is not None and bridge is not None
         try:
-            audio = await asyncio.to_thread(load_wav, message)
-        except (WavFormatError, OSError) as exc:
-            call.log.error("abandon message %s unreadable: %s", message, exc)
-            self.hang_up(call.id)
-            return
+            stamp = message.stat().st_mtime_ns
+            audio = await asyncio.to_thread(_message_audio, str(message), stamp)
+        except Exception as exc:  # unreadable, truncated, too big: the caller is released
+            call.log.error("abandon message %s unusable: %s", message, exc)
+            return None
         if not call.state.live or call.operator is not None:
-            return
+            return None
         player = Player(codec=leg.endpoint.codec, audio=audio, loop=False)
-        previous, call.player = call.player, player
-        bridge.replace("operator", player)
+        previous = call.player
         if previous is not None:
             await previous.stop()
+        if not call.state.live:  # gone meanwhile: nothing to start
+            return None
+        call.player = player
+        bridge.replace("operator", player)
         player.start()
         call.log.info("no operator: playing %s before the release", message.name)
-        ended = asyncio.ensure_future(call.ended.wait())
-        played = asyncio.ensure_future(player.done.wait())
-        try:
-            await asyncio.wait((ended, played), timeout=MAX_ABANDON_MESSAGE_S,
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            ended.cancel()
-            played.cancel()
-        self.hang_up(call.id)
+        return player
 
     def hang_up(self, call_id: str) -> None:
         call = self.calls.get(call_id)

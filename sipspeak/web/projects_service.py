@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..i18n import Message, Text
 from ..media.amd.params import AmdParams, AmdParamsError
-from ..media.audio import WavFormatError, load_wav
+from ..media.audio import load_wav
 from ..storage import NotFound
 from ..storage.models import (
     DIAL_MODES,
@@ -304,7 +304,7 @@ async def _abandon_message(services: Services, file_id: int | None) -> int | Non
         raise Invalid(Text("projects.error.abandon_message", id=file_id), field=field) from None
     try:
         await asyncio.to_thread(load_wav, services.config.files_dir / stored.stored_name)
-    except (WavFormatError, OSError):
+    except (ValueError, OSError):  # WavFormatError, or PCM cut short
         raise Invalid(Text("projects.error.abandon_wav", name=stored.name), field=field) from None
     return file_id
 

@@ -79,14 +79,17 @@ async def test_an_unreadable_message_only_releases_the_caller(
     files.mkdir()
     world.runtime.calls.files_dir = files
     (files / "broken.wav").write_bytes(b"RIFF not really")
-    file_id = await world.db.files.add_file(name="broken.wav", stored_name="broken.wav",
-                                            size=15)
+    # A WAV cut short after it was chosen: its header promises more PCM than there is.
+    write_message(files / "cut.wav")
+    (files / "cut.wav").write_bytes((files / "cut.wav").read_bytes()[:-1001])
     provider_port = free_port()
     _, project_id = await world.inbound_project(provider_port)
-    await world.db.projects.update(project_id, abandon_message_file_id=file_id)
-    code, out = await run_uac(spawn, world, "inbound_unattended.xml", port=provider_port,
-                              service="117049", rtpport=str(rtp_party(1000.0).port))
-    assert code == 0, out[-2000:]
-    inbound = world.log.all("call.inbound")[0]
-    ended = await world.log.wait("call.ended", call_id=inbound.data["call_id"])
-    assert ended.data["outcome"] == "abandoned"
+    for number, stored in enumerate(("broken.wav", "cut.wav")):
+        file_id = await world.db.files.add_file(name=stored, stored_name=stored, size=15)
+        await world.db.projects.update(project_id, abandon_message_file_id=file_id)
+        code, out = await run_uac(spawn, world, "inbound_unattended.xml", port=provider_port,
+                                  service="117049", rtpport=str(rtp_party(1000.0).port))
+        assert code == 0, out[-2000:]  # released with our BYE, not left on hold music
+        inbound = world.log.all("call.inbound")[number]
+        ended = await world.log.wait("call.ended", call_id=inbound.data["call_id"])
+        assert ended.data["outcome"] == "abandoned"
