@@ -162,9 +162,18 @@ class CallCenter(CallService):
                 self._nobody_took(call, "no operator answered")
 
         # All at once: a browser's offer takes a moment to make, the others need not wait.
-        await asyncio.gather(*(self.ring(call, f"{call.id}-all-{user.id}", user.id,
-                                         auto_answer=call.auto_answer, timeout_s=timeout_s,
-                                         hook=result) for user in operators))
+        outcomes = await asyncio.gather(
+            *(self.ring(call, f"{call.id}-all-{user.id}", user.id, auto_answer=call.auto_answer,
+                        timeout_s=timeout_s, hook=result) for user in operators),
+            return_exceptions=True)
+        failed = False
+        for user, outcome in zip(operators, outcomes, strict=True):
+            if isinstance(outcome, BaseException):  # that ring never started: not waited for
+                call.log.error("ringing operator %s failed: %r", user.id, outcome)
+                pending.discard(f"{call.id}-all-{user.id}")
+                failed = True
+        if failed and not pending and call.operator is None and call.state.live:
+            self._nobody_took(call, "no operator could be rung")
 
     def _nobody_took(self, call: Call, reason: str) -> None:
         """Ring-all found nobody: the project's message to the caller, or the release now."""

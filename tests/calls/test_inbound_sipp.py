@@ -223,3 +223,22 @@ async def test_a_provider_name_that_does_not_resolve_is_not_looked_up_per_invite
                                   service="79990000000", fromuser="hacker", timeout=15)
         assert code == 0, out[-2000:]
     assert lookups == ["provider.invalid"]
+
+
+async def test_a_ring_that_fails_to_start_still_releases_the_caller(
+        world: World, spawn: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    provider_port = free_port()
+    trunk_id, project_id = await world.inbound_project(provider_port)
+    await world.add_operator(trunk_id, project_id)
+    await world.start_phone(spawn, tmp_path / "phone")  # online: ring-all rings him
+
+    async def broken_ring(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("storage went away")
+
+    monkeypatch.setattr(world.runtime.calls, "ring", broken_ring)
+    code, out = await run_uac(spawn, world, "inbound_unattended.xml", port=provider_port,
+                              service="117049", rtpport="9")
+    assert code == 0, out[-2000:]  # our BYE came: not left waiting for a ring that never was
+    inbound = world.log.all("call.inbound")[0]
+    ended = await world.log.wait("call.ended", call_id=inbound.data["call_id"])
+    assert ended.data["outcome"] == "abandoned"
