@@ -243,6 +243,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                 413: "too_large"}.get(exc.status, "http_error")
         return error_response(exc.status, code, exc.reason)
     except Exception as exc:
+        if _answer_started(request):
+            # A streamed answer (a download) is under way: an error page now would be
+            # written into its body.  The connection is cut instead; the client sees a
+            # broken download, not a corrupt one.
+            if not isinstance(exc, ConnectionError):
+                log.exception("%s %s failed mid-answer", request.method, request.path)
+            raise
         error = as_api_error(exc)
         if error is None:
             log.exception("%s %s failed", request.method, request.path)
@@ -254,6 +261,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         from .layout import render_error
 
         return await render_error(request, error)
+
+
+def _answer_started(request: web.Request) -> bool:
+    """Whether bytes of the answer already went out (a prepared StreamResponse)."""
+    writer = request.writer
+    return writer is not None and writer.output_size > 0
 
 
 @web.middleware

@@ -9,7 +9,9 @@ import wave
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import openpyxl
+import pytest
 from webtools import Site
 
 from sipspeak.storage.models import NewContact
@@ -208,3 +210,24 @@ async def test_an_xlsx_beyond_a_sheet_is_refused_never_cut(staff: Site,
     # CSV has no such limit: every call is in it.
     text = (await (await browser.get(f"/reports/calls.csv?{DAY}")).read()).decode("utf-8-sig")
     assert len(list(csv.reader(io.StringIO(text), delimiter=";"))) == 1 + 3
+
+
+async def test_a_failure_mid_download_cuts_it_and_writes_no_error_page_into_it(
+        staff: Site, monkeypatch: Any) -> None:
+    await calls(staff)
+    monkeypatch.setattr("sipspeak.web.reports_calls.EXPORT_BATCH", 1)
+    real = staff.db.calls.report
+    served = []
+
+    async def failing(*args: Any, **kwargs: Any) -> Any:
+        if served:
+            raise RuntimeError("the disk went away")
+        served.append(1)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(staff.db.calls, "report", failing)
+    browser = await staff.signed_in("admin@test.ru")
+    response = await browser.get(f"/reports/calls.csv?{DAY}")
+    assert response.status == 200  # the answer had started
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await response.read()
