@@ -101,7 +101,7 @@ class OperatorSide(CallCore):
             extension, role = "", "operator"  # a removed operator: declined below
         targets = self.phones.targets(extension, self.loop.time()) if extension else []
         phones = self.browsers.of(operator_id) if self.browsers is not None else []
-        project, show_numbers = await self._project_of(call) if phones else ("", True)
+        project, show_numbers = await self._project_of(call)
         endpoint: RtpEndpoint | None = None
         sdp: MediaOffer | None = None
         offers: list[BrowserOffer] = []
@@ -148,11 +148,12 @@ class OperatorSide(CallCore):
                 self.spawn(offer.rtc.close(), f"close offer {ring_id}")
             self.loop.call_soon(ring._maybe_declined)
             return ring
+        # «Показывать номера» off: his phone's display and his browser show it masked.
         caller = shown_phone(call.phone, show_numbers=show_numbers, role=role)
         info = RingInfo(ring_id=ring_id, call_id=call.id, caller=caller, project=project,
                         contact_id=call.contact_id, auto_answer=auto_answer)
         start_ring(ring, self.ua, targets, extension=extension,
-                   caller=call.phone, local_host=self.public_host, auto_answer=auto_answer,
+                   caller=caller, local_host=self.public_host, auto_answer=auto_answer,
                    now=self.loop.time())
         for fork in ring.forks:
             self._forks[fork] = ring
@@ -177,9 +178,9 @@ class OperatorSide(CallCore):
         if call.project_id is None:
             return "", True
         try:
-            project = await self.db.projects.get(call.project_id)
+            project = await self.db.projects.get(call.project_id, include_deleted=True)
         except NotFound:
-            return "", True
+            return "", False  # a project gone: hide the number rather than show it
         return project.name, project.show_numbers
 
     def _ring_result(self, ring: Ring, event: OperatorEvent) -> None:

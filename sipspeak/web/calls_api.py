@@ -13,9 +13,11 @@ from typing import Any
 from aiohttp import web
 
 from ..calls.entry import ClickToCallError
+from ..crm.phones import mask_phone, shown_phone
 from ..i18n import Text, message_of
+from ..storage import NotFound
 from ..storage.models import Call
-from .auth import ALL_ROLES, current_user, route
+from .auth import ALL_ROLES, current_user, route, visible_project_ids
 from .errors import ApiError, Forbidden, Invalid, json_ok
 from .forms import Fields
 from .pages import services_of
@@ -60,12 +62,20 @@ async def api_call_create(request: web.Request) -> web.Response:
 
 
 async def api_call(request: web.Request) -> web.Response:
-    """A call: its live state, or its CDR once it ended."""
+    """A call: its live state, or its CDR once it ended.  An operator reads only his own
+    calls (and one ringing him), a supervisor those of his projects; where «Показывать номера»
+    is off an operator gets the customer's number masked."""
     calls = _calls(request)
     key = request.match_info["id"]
+    user = current_user(request)
     live = calls.get(key)
     if live is not None and not live.ended.is_set():
-        return json_ok(calls.snapshot(live))
+        offered = any(r.call_id == live.id and r.operator_id == user.id
+                      for r in calls.rings.values())
+        await _may_read(request, live.project_id, live.operator_id, key, offered=offered)
+        snapshot = calls.snapshot(live)
+        snapshot["phone"] = await _shown(request, live.phone, live.project_id)
+        return json_ok(snapshot)
     cdr_id = calls.finished.get(key)
     if cdr_id is None and live is not None:
         cdr_id = live.cdr_id
@@ -74,10 +84,36 @@ async def api_call(request: web.Request) -> web.Response:
     if cdr_id is None:
         raise ApiError(404, "not_found", Text("storage.error.call_not_found", id=key))
     row = await services_of(request).db.calls.get(cdr_id)
+    await _may_read(request, row.project_id, row.operator_id, key)
+    cdr = cdr_json(row)
+    customer = "from_number" if row.direction == "inbound" else "to_number"
+    for name in ("contact_phone", customer):
+        cdr[name] = await _shown(request, cdr[name], row.project_id)
+    return json_ok({"id": key, "state": "ended" if row.ended_at else "live", "cdr": cdr})
+
+
+async def _may_read(request: web.Request, project_id: int | None, operator_id: int | None,
+                    key: str, *, offered: bool = False) -> None:
     user = current_user(request)
-    if user.role == "operator" and row.operator_id != user.id:
-        raise Forbidden()
-    return json_ok({"id": key, "state": "ended" if row.ended_at else "live", "cdr": cdr_json(row)})
+    if user.role == "operator":
+        allowed = operator_id == user.id or offered
+    else:
+        visible = await visible_project_ids(request)
+        allowed = visible is None or project_id in visible or operator_id == user.id
+    if not allowed:  # someone else's call: as if there were none
+        raise ApiError(404, "not_found", Text("storage.error.call_not_found", id=key))
+
+
+async def _shown(request: web.Request, phone: str, project_id: int | None) -> str:
+    """The customer's number as the caller may see it in the call's project."""
+    user = current_user(request)
+    if user.role != "operator" or project_id is None or not phone:
+        return phone
+    try:
+        project = await services_of(request).db.projects.get(project_id, include_deleted=True)
+    except NotFound:
+        return mask_phone(phone)  # a project gone: hide rather than show
+    return shown_phone(phone, show_numbers=project.show_numbers, role=user.role)
 
 
 def setup_routes(app: web.Application) -> None:

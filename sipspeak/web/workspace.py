@@ -93,8 +93,10 @@ async def workspace_picture(request: web.Request) -> dict[str, Any]:
 
     def phone(number: str, project_id: int | None) -> str:
         # «Показывать номера» off: an operator sees the customer's number masked.
-        project = projects.get(project_id) if project_id is not None else None
-        return shown_phone(number, show_numbers=project is None or project.show_numbers,
+        if project_id is None:  # not a project's call (his own manual one): his to see
+            return number
+        project = projects.get(project_id)  # a project gone: hidden rather than shown
+        return shown_phone(number, show_numbers=project is not None and project.show_numbers,
                            role=user.role)
 
     names = {pid: p.name for pid, p in projects.items()}

@@ -168,8 +168,10 @@ async def test_a_ring_withdrawn_while_it_is_set_up_never_rings(
     await world.log.wait("trunk.state", trunk_id=trunk_id, state="registered")
     project_id = await world.add_project(trunk_id)
     operator_id = await world.add_operator(trunk_id, project_id)
-    await start_phone(world, spawn, tmp_path / "phone", freq=440, auto_answer=True,
-                      registered=1)
+    phone = await start_phone(world, spawn, tmp_path / "phone", freq=440, auto_answer=True,
+                              registered=1)
+    # «Показывать номера» off: the phone's display gets the number masked too.
+    await world.db.projects.update(project_id, show_numbers=False)
     in_use = world.runtime.calls.pool.in_use
 
     class Withdrawing(Dialer):
@@ -191,6 +193,8 @@ async def test_a_ring_withdrawn_while_it_is_set_up_never_rings(
     await world.log.wait("call.bridged", call_id=call_id, timeout=20)
     offered = [e.data["ring_id"] for e in world.log.all("call.offered")]
     assert offered == ["ring-2"]  # the withdrawn one never rang
+    out = await phone.read_until("From:", timeout=10)
+    assert "7903*****22" in out and "79030001122" not in out
     assert [type(e) for e in dialer.operator_events] == [OperatorAnswered]
     world.runtime.calls.hang_up(call_id)
     await world.log.wait("call.ended", call_id=call_id)

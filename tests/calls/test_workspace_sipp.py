@@ -67,3 +67,22 @@ async def test_the_workspace_shows_the_inbound_call_and_its_callers_card(
         contact.id, project_id, "inbound")
     row = await world.db.calls.get(last["cdr_id"])
     assert row.contact_id == contact.id and row.operator_id == operator_id
+    # The call through the API: his own, with the number masked once the project hides
+    # numbers; another operator may not read it at all.
+    await world.db.projects.update(project_id, show_numbers=False)
+    await world.db.users.create(role="operator", full_name="Другой", email="other@x.test",
+                                password_hash="x")
+    other = await create_token(world.db, "other@x.test")
+    server = TestServer(create_app(services), host="127.0.0.1")
+    await server.start_server()
+    try:
+        url = server.make_url(f"/api/v1/calls/{row.id}")
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+            async with http.get(url) as response:
+                cdr = (await response.json())["cdr"]
+        assert (cdr["contact_phone"], cdr["from_number"]) == ("7903*****67", "7903*****67")
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {other}"}) as http:
+            async with http.get(url) as response:
+                assert response.status == 404
+    finally:
+        await server.close()
