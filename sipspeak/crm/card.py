@@ -349,9 +349,10 @@ class CardService:
         return shown_phone(phone, show_numbers=project.show_numbers, role=viewer.role)
 
     async def save(self, contact_id: int, edit: CardEdit, *,
-                   visible: set[int] | None) -> int | None:
+                   visible: set[int] | None) -> tuple[int | None, int | None]:
         """«Сохранить»: check the choices against the contact's project, then write it all in
-        one transaction; the status the contact had just before the write."""
+        one transaction; the status the contact had just before the write, and the one the
+        write left."""
         contact = await self.contact(contact_id, visible)
         project = await self._db.projects.get(contact.project_id, include_deleted=True)
         changes: dict[str, object] = dict(edit.columns)

@@ -119,14 +119,14 @@ async def api_card_save(request: web.Request) -> web.Response:
     service, visible = _service(request), await visible_project_ids(request)
     await service.contact(contact_id, visible)  # someone else's: 404 whatever was sent
     try:
-        before = await service.save(contact_id, parse_edit(data, today=datetime.now(zone).date()),
-                                    visible=visible)
+        before, written = await service.save(
+            contact_id, parse_edit(data, today=datetime.now(zone).date()), visible=visible)
     except CardError as exc:
         raise _invalid(exc) from None
     if finish:
         await set_agent_state(services_of(request), current_user(request), CARD_SAVED)
     card = await _card(request, contact_id)
-    await send_on_status(request, card, before)  # «Статус CRM»: the lead goes out
+    await send_on_status(request, card, before, written)  # «Статус CRM»: the lead goes out
     return json_ok(card_json(card))
 
 

@@ -55,14 +55,17 @@ async def _submit(request: web.Request, card: Card, user: User) -> int:
     return lead_id
 
 
-async def send_on_status(request: web.Request, card: Card, previous_status: int | None) -> None:
-    """After a card was saved: a lead when it just took the project's «Статус CRM».  Without
-    CRM settings or a running outbox nothing is sent (the save itself stands)."""
-    if card.status_id is None or card.status_id == previous_status:
+async def send_on_status(request: web.Request, card: Card, previous_status: int | None,
+                         written_status: int | None) -> None:
+    """After a card was saved: a lead when this save moved it to the project's «Статус
+    CRM» (judged from what the save itself read and wrote, not from a later read another
+    save may have changed).  Without CRM settings or a running outbox nothing is sent (the
+    save itself stands)."""
+    if written_status is None or written_status == previous_status:
         return
     services = services_of(request)
     project = await services.db.projects.get(card.project_id)
-    if project.crm_status_id != card.status_id or not configured(project):
+    if project.crm_status_id != written_status or not configured(project):
         return
     if getattr(services, "leads", None) is not None:
         await _submit(request, card, current_user(request))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from typing import cast
 from collections.abc import Iterable, Mapping, Sequence
 
 from ...i18n import Text
@@ -439,12 +440,12 @@ class ContactsRepo(Repo):
 
     async def save_card(self, contact_id: int, *, changes: Mapping[str, object],
                         custom: Mapping[str, str] | None = None,
-                        tags: Sequence[str] | None = None) -> int | None:
+                        tags: Sequence[str] | None = None) -> tuple[int | None, int | None]:
         """Write one «Сохранить» of the card in one transaction: the columns, the custom
         fields merged into ``custom`` (an empty value removes a field), the tags (replaced
         when given) and ``updated_at``. Anything failing (a status or operator removed
         meanwhile) leaves the contact as it was.  Returns the status the contact had just
-        before this write (two saves at once each see the other's)."""
+        before this write and the one it wrote (two saves at once each see the other's)."""
         unknown = set(changes) - self.CARD_COLUMNS
         if unknown:
             raise ValueError(f"not card fields: {', '.join(sorted(unknown))}")
@@ -473,8 +474,9 @@ class ContactsRepo(Repo):
             await self.db.execute(
                 f"UPDATE contacts SET {assignments}updated_at = ? WHERE id = ?",
                 (*values.values(), now_ms(), contact_id))
-        previous = row["status_id"]
-        return None if previous is None else int(previous)
+        previous = None if row["status_id"] is None else int(row["status_id"])
+        written = cast("int | None", values["status_id"]) if "status_id" in values else previous
+        return previous, written
 
     async def delete_unless_dialling(
             self, contact_ids: Iterable[int], *,
