@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import builtins
 import json
-from typing import cast
 from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
 from ...i18n import Text
 from ..db import now_ms
