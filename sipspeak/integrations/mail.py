@@ -71,7 +71,8 @@ def message(config: Config, *, to: str, draft: Draft, to_name: str = "") -> Emai
         raise MailError(Text("mail.error.subject"))
     msg = EmailMessage()
     msg["From"] = sender
-    msg["To"] = formataddr((to_name, to)) if to_name else to
+    name = " ".join(to_name.split())  # a name typed over several lines: one line
+    msg["To"] = formataddr((name, to)) if name else to
     msg["Subject"] = draft.subject
     msg["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or None)
     msg.set_content(draft.body)

@@ -14,13 +14,19 @@ from collections.abc import Mapping
 
 from sipspeak.crm.card import Card
 
-__all__ = ["card_values", "fill"]
+__all__ = ["card_values", "fill", "with_phone"]
 
 _PLACEHOLDER = re.compile(r"\{([^{}\n]{1,64})\}")
 
 
 def card_values(card: Card, *, operator: str) -> dict[str, str]:
+    """The card's values for a draft the operator sees.  Where the card shows him the number
+    masked, ``{phone}`` is left in the draft and filled with the real number only when the
+    message goes (:func:`with_phone`): the customer gets his number, the operator never sees
+    it."""
     values = {name: value for name, value in card.fields.items() if value}
+    if "*" in card.phone:
+        values.pop("phone", None)
     values.update({c.name: c.value for c in card.custom if c.value})
     values["project"] = card.project_name
     values["operator"] = operator
@@ -29,3 +35,8 @@ def card_values(card: Card, *, operator: str) -> dict[str, str]:
 
 def fill(template: str, values: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1).strip(), m.group(0)), template)
+
+
+def with_phone(text: str, phone: str) -> str:
+    """``{phone}`` left in a draft, filled as the message goes out."""
+    return fill(text, {"phone": phone})

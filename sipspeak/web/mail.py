@@ -15,7 +15,7 @@ from aiohttp import web
 from ..crm.card import Card, CardService
 from ..i18n import Text, message_of
 from ..integrations import mail
-from ..integrations.placeholders import card_values
+from ..integrations.placeholders import card_values, with_phone
 from ..storage import now_ms
 from .auth import ALL_ROLES, current_user, route, visible_project_ids
 from .errors import ApiError, Invalid, json_ok
@@ -69,7 +69,9 @@ async def api_email_send(request: web.Request) -> web.Response:
         raise Invalid(Text("mail.error.no_address"), field="email")
     if not mail.configured(services.config):
         raise ApiError(503, "unavailable", Text("mail.error.unavailable"))
-    draft = mail.Draft(subject=subject.strip(), body=body)
+    contact = await services.db.contacts.get(card.contact_id)  # the number, even if masked
+    draft = mail.Draft(subject=with_phone(subject.strip(), contact.phone),
+                       body=with_phone(body, contact.phone))
     try:
         await mail.send(services.config, mail.message(
             services.config, to=to, draft=draft, to_name=card.fields.get("full_name", "")))

@@ -16,7 +16,7 @@ from aiohttp import web
 from ..crm.card import Card, CardService
 from ..i18n import Text, message_of
 from ..integrations import sms
-from ..integrations.placeholders import card_values, fill
+from ..integrations.placeholders import card_values, fill, with_phone
 from ..storage import now_ms
 from .auth import ALL_ROLES, current_user, route, visible_project_ids
 from .errors import ApiError, Invalid, json_ok
@@ -58,7 +58,8 @@ async def api_sms_send(request: web.Request) -> web.Response:
         raise ApiError(503, "unavailable", Text("sms.error.unavailable"))
     contact = await services.db.contacts.get(card.contact_id)  # the number, even if masked
     try:
-        await sms.send(services.config, to=contact.phone, text=text.strip())
+        await sms.send(services.config, to=contact.phone,
+                       text=with_phone(text.strip(), contact.phone))
     except sms.SmsError as exc:
         raise ApiError(502, "sms_failed", message_of(exc)) from None
     language = str(services.config.get("general", "language") or "ru")

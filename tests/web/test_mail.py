@@ -59,6 +59,11 @@ async def test_the_template_becomes_an_email_sent_and_noted(staff: Site,
     comments = await staff.db.comments.list(world["ivan"])
     assert [c.text for c in comments] == [
         "Отправлено письмо на ivan@example.ru: «Предложение для Иван Петров»"]
+    # A name typed over two lines still makes one To header.
+    await staff.db.contacts.update(world["ivan"], full_name="Иван\nПетров")
+    answer = await operator.api("POST", path, {"subject": "Ещё", "body": "Текст"})
+    assert answer.status == 200, await answer.text()
+    assert world["server"].received[-1][2]["To"] == "Иван Петров <ivan@example.ru>"
 
 
 async def test_every_failure_says_why_and_sends_nothing(staff: Site,

@@ -47,7 +47,7 @@ async def world(staff: Site, gateway: tuple[Gateway, str]) -> dict[str, Any]:
         ("sms", "success_text"): '"status": "OK"'})
     project = await db.projects.create(
         "Продажи", show_numbers=False,
-        sms_template="{full_name}, ждём вас в офисе, {city}. & до встречи! {неизвестно}")
+        sms_template="{full_name}, ждём вас в офисе, {city}. & до встречи! {неизвестно} {phone}")
     group = await db.groups.create("Смена")
     await db.groups.add_members(group, [staff.users["oper@test.ru"]])
     await db.projects.set_groups(project, [group])
@@ -65,15 +65,18 @@ async def test_the_template_goes_to_the_gateway_by_get_and_post(staff: Site,
     draft = await (await operator.get(path)).json()
     # He is not shown the project's numbers: the draft's "to" is masked, the SMS is not.
     assert draft["available"] is True and "4567" not in draft["to"]
-    assert draft["text"] == "Иван Петров, ждём вас в офисе, Оренбург. & до встречи! {неизвестно}"
+    # His own number is the customer's to read, not the operator's: {phone} stays in the
+    # draft he sees and is filled only as the SMS goes.
+    assert draft["text"] == ("Иван Петров, ждём вас в офисе, Оренбург. & до встречи! "
+                             "{неизвестно} {phone}")
     answer = await operator.api("POST", path, {"text": draft["text"]})
     assert answer.status == 200, await answer.text()
     staff.services.config = staff.services.config.with_overrides({("sms", "method"): "POST"})
     answer = await operator.api("POST", path, {"text": "Второе & последнее"})
     assert answer.status == 200, await answer.text()
     (get, sent), (post, posted) = world["gateway"].got
-    assert get == "GET" and sent == {"api_id": "KEY", "to": "79161234567",
-                                     "msg": draft["text"], "json": "1"}
+    assert get == "GET" and sent == {"api_id": "KEY", "to": "79161234567", "json": "1",
+                                     "msg": draft["text"].replace("{phone}", "+79161234567")}
     assert post == "POST" and posted["msg"] == "Второе & последнее"
     assert posted["to"] == "79161234567"
     comments = [c.text for c in await staff.db.comments.list(world["ivan"])]
