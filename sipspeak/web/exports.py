@@ -8,8 +8,10 @@ starts, so a filter refused while reading it still answers its 4xx.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
+import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
@@ -105,8 +107,12 @@ async def xlsx_download(request: web.Request, filename: str, sheet_title: str,
         for line in _safe(lines):
             sheet.append(line)
 
-    async for lines in table:
-        await asyncio.to_thread(append, lines)
+    try:
+        async for lines in table:
+            await asyncio.to_thread(append, lines)
+    except BaseException:
+        _discard(sheet)  # the rows openpyxl had spooled to its own temporary file
+        raise
     with tempfile.TemporaryDirectory(prefix="sipspeak-xlsx-") as folder:
         path = Path(folder) / "export.xlsx"
         await asyncio.to_thread(book.save, path)
@@ -118,3 +124,13 @@ async def xlsx_download(request: web.Request, filename: str, sheet_title: str,
                 await response.write(chunk)
         await response.write_eof()
     return response
+
+
+def _discard(sheet: Any) -> None:
+    """Remove a write-only sheet's spool file when its workbook will never be saved."""
+    spool = getattr(getattr(sheet, "_writer", None), "out", None)
+    with contextlib.suppress(Exception):
+        sheet.close()  # ends the rows' XML and closes the spool
+    if isinstance(spool, str):
+        with contextlib.suppress(OSError):
+            os.remove(spool)
