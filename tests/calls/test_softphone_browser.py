@@ -264,10 +264,13 @@ async def test_inbound_call_answered_in_the_browser_talks_both_ways(stack: Stack
     browser = stack.browser
     widget = await browser.text(await browser.find(".sip-softphone"))
     assert "79031234567" in widget and "Тест" in widget and "Входящий звонок" in widget
+    ringtone = "return document.querySelector('.sip-softphone').getAttribute('data-ringtone');"
+    assert await browser.execute(ringtone) == "on"  # he hears it ring
     await browser.click(await browser.find(".sip-softphone .sp-answer"))
     bridged = await world.log.wait("call.bridged", call_id=call_id, timeout=15)
     assert bridged.data["operator_id"] == operator_id
     await stack.wait_state("in_call")
+    assert await browser.execute(ringtone) == "off"  # and no more once he answered
 
     # The customer hears the browser's microphone, the browser receives the customer.
     async def customer_hears_the_operator() -> bool:

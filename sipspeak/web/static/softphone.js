@@ -55,6 +55,7 @@
     this.stopped = false;
     this.state = "connecting";  // connecting ready offline unavailable signed_out ringing answering in_call
     this.ring = null;           // the "ring" message being offered / talked on
+    this.tone = null;           // the ringtone playing while a call offers itself
     this.pc = null;
     this.microphone = null;
     this.muted = false;
@@ -112,9 +113,39 @@
     this.update();
   };
 
+  // The ring the operator hears while a call offers itself (425 Hz, 1 s on, 3 s off, as
+  // Russian ringing sounds); WebAudio, so no file to fetch. The page may not start audio
+  // before the user touched it; the attribute tells the ring is wanted either way.
+  Softphone.prototype.ringtone = function (on) {
+    if (!!this.tone === on) { return; }
+    this.root.setAttribute("data-ringtone", on ? "on" : "off");
+    if (!on) {
+      window.clearInterval(this.tone.timer);
+      try { this.tone.osc.stop(); this.tone.ctx.close(); } catch (e) { /* already gone */ }
+      this.tone = null;
+      return;
+    }
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) { this.tone = {timer: 0, osc: null, ctx: null}; return; }
+    var ctx = new Ctx(), osc = ctx.createOscillator(), gain = ctx.createGain();
+    osc.frequency.value = 425;
+    gain.gain.value = 0;
+    osc.connect(gain);
+    gain.connect(ctx.destination);
+    osc.start();
+    var beat = 0;
+    var timer = window.setInterval(function () {
+      gain.gain.value = beat % 4 === 0 ? 0.2 : 0;
+      beat += 1;
+    }, 1000);
+    gain.gain.value = 0.2;
+    this.tone = {timer: timer, osc: osc, ctx: ctx};
+  };
+
   Softphone.prototype.update = function () {
     var state = this.state, ring = this.ring;
     this.root.setAttribute("data-state", state);
+    this.ringtone(state === "ringing" && !(ring && ring.auto_answer));
     var label = {connecting: "connecting", ready: "ready", offline: "offline",
                  unavailable: "unavailable", signed_out: "signed_out", ringing: "incoming",
                  answering: "incoming", in_call: "in_call"}[state];
