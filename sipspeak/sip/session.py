@@ -27,16 +27,25 @@ OPTIONS / INFO / NOTIFY in the call (answered 200 already, e.g. INFO DTMF).
 
 from __future__ import annotations
 
-import enum
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from sipspeak.sip.dialog import Dialog, DialogState, OutOfOrderRequest
 from sipspeak.sip.events import Address
 from sipspeak.sip.headers import CSeq, NameAddr, Via
 from sipspeak.sip.message import Headers, SipRequest, SipResponse, make_response
+from sipspeak.sip.session_events import CallAnswered as CallAnswered
+from sipspeak.sip.session_events import CallConfirmed as CallConfirmed
+from sipspeak.sip.session_events import CallEnded as CallEnded
+from sipspeak.sip.session_events import CallFailed as CallFailed
+from sipspeak.sip.session_events import CallProgress as CallProgress
+from sipspeak.sip.session_events import IncomingCall as IncomingCall
+from sipspeak.sip.session_events import ReinviteAnswered as ReinviteAnswered
+from sipspeak.sip.session_events import ReinviteReceived as ReinviteReceived
+from sipspeak.sip.session_events import RequestInDialog as RequestInDialog
+from sipspeak.sip.session_events import SessionState as SessionState
 from sipspeak.sip.transaction import State
 
 if TYPE_CHECKING:
@@ -67,73 +76,6 @@ class SessionHost(Protocol):
     def session_ended(self, session: InviteSession) -> None: ...
 
     def changed(self) -> None: ...
-
-
-class SessionState(enum.Enum):
-    """Life of an INVITE session (dialog states of §12 plus the time before a dialog)."""
-
-    INITIAL = "Initial"
-    EARLY = "Early"
-    CONFIRMED = "Confirmed"
-    TERMINATED = "Terminated"
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingCall:
-    session: InviteSession
-    request: SipRequest
-
-
-@dataclass(frozen=True, slots=True)
-class CallProgress:
-    session: InviteSession
-    response: SipResponse
-
-
-@dataclass(frozen=True, slots=True)
-class CallAnswered:
-    session: InviteSession
-    response: SipResponse
-
-
-@dataclass(frozen=True, slots=True)
-class CallConfirmed:
-    session: InviteSession
-    ack: SipRequest
-
-
-@dataclass(frozen=True, slots=True)
-class CallFailed:
-    session: InviteSession
-    status: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class CallEnded:
-    session: InviteSession
-    by_remote: bool
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReinviteReceived:
-    session: InviteSession
-    request: SipRequest
-
-
-@dataclass(frozen=True, slots=True)
-class RequestInDialog:
-    """An OPTIONS, INFO or NOTIFY inside the call, already answered 200."""
-
-    session: InviteSession
-    request: SipRequest
-
-
-@dataclass(frozen=True, slots=True)
-class ReinviteAnswered:
-    session: InviteSession
-    response: SipResponse
 
 
 def new_tag() -> str:

@@ -23,7 +23,7 @@ from .auth import STAFF, route, visible_project_ids
 from .errors import ApiError
 from .layout import language_of, render
 from .pages import services_of
-from .push import live_picture, same_origin, setup_push  # noqa: F401  (same_origin: re-exported)
+from .push import live_picture, setup_push
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ the route answers whether the softphone is available and how many of the user's 
 connected, with the widget's texts in his language.
 
 Like the monitoring push: the page opening the socket must be ours (Origin, see
-:func:`~sipspeak.web.monitoring.same_origin`), the session is checked again while the socket
+:func:`~sipspeak.web.push.same_origin`), the session is checked again while the socket
 lives (every ``RECHECK_S`` and on every message; the socket closes once it is gone), and
 shutdown closes every socket with 1001 (going away).
 """
@@ -31,8 +31,8 @@ from ..i18n import Text, translate
 from .auth import ALL_ROLES, current_user, route, signed_in_now
 from .errors import ApiError, json_ok
 from .layout import language_of, render
-from .monitoring import same_origin
 from .pages import services_of
+from .push import same_origin
 
 log = logging.getLogger(__name__)
 
