@@ -47,6 +47,7 @@ from collections.abc import Callable
 from typing import Any, Final, Literal
 
 from sipspeak.media.dtmf import DtmfDigit, DtmfReceiver
+from sipspeak.media.endpoint_sockets import address_in_use, bind_udp
 from sipspeak.media.fastpath import Port, RewriterCore
 from sipspeak.media.leg import PacketReceiver, RawPacketReceiver
 from sipspeak.media.portpool import PortPool
@@ -608,31 +609,6 @@ class RtpEndpoint:
                 self._on_dtmf(digit)
 
 
-def _address_in_use(exc: OSError) -> bool:
-    """Whether binding failed because another socket holds the port.
-
-    uvloop reports it as ``OSError("could not bind ...")`` without an errno,
-    the ``EADDRINUSE`` error being its ``__cause__``; asyncio raises the latter.
-    """
-    cause = exc.__cause__
-    return exc.errno == errno.EADDRINUSE or (
-        isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE
-    )
-
-
-def _bind_udp(host: str, port: int) -> socket.socket:
-    """A non-blocking UDP socket bound to ``host:port`` (numeric host)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        sock.setblocking(False)
-        sock.bind((host, port))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
 async def open_endpoint(
     *,
     pool: PortPool,
@@ -674,9 +650,9 @@ async def open_endpoint(
                 rng=rng or random.Random(),
             )
             try:
-                sock = _bind_udp(host, port)
+                sock = bind_udp(host, port)
             except OSError as exc:
-                if not _address_in_use(exc):
+                if not address_in_use(exc):
                     pool.release(port)
                     raise
                 skipped.append(port)
@@ -692,7 +668,7 @@ async def open_endpoint(
                     endpoint._pool = None  # released below, not by the endpoint
                     endpoint.close()
                     await endpoint.wait_closed()
-                    if not _address_in_use(exc):
+                    if not address_in_use(exc):
                         pool.release(port)
                         raise
                     skipped.append(port)
