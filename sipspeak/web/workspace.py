@@ -67,6 +67,8 @@ PICTURE_OUT: dict[str, Any] = {"type": "object", "properties": {
     "now_ms": {"type": "integer"}, "user_id": {"type": "integer"},
     "status": {"type": "string"}, "state": {"type": "string"},
     "state_label": {"type": "string"}, "since_ms": {"type": ["integer", "null"]},
+    "wrap_up_ends_ms": {"type": ["integer", "null"],
+                        "description": "when «В карточке» ends by itself (the wrap-up limit)"},
     "phone": {"type": "string", "enum": ["online", "offline", "none"]},
     "telephony": {"type": "boolean"}, "dialer": {"type": "boolean"},
     "calls": {"type": "array", "items": CALL_OUT}, "last_call": LAST_CALL_OUT,
@@ -81,9 +83,13 @@ async def workspace_picture(request: web.Request) -> dict[str, Any]:
     campaigns = getattr(services, "campaigns", None)
     center = services.calls
     status = await current_agent_state(services, user.id)
+    wrap_up_ends: int | None = None
     if campaigns is not None:
         line = campaigns.agent_line(user.id)
         state, since, now = line.state.value, line.since_ms, campaigns.now_ms()
+        limit = campaigns.roster.wrap_up_limit_ms
+        if state == "wrap_up" and since is not None and limit is not None:
+            wrap_up_ends = since + limit  # «В карточке» ends by itself then
     else:
         state, since, now = _STATE_OF_STATUS.get(status, "offline"), None, now_ms()
     calls = operator_calls(center, user.id) if center is not None else []
@@ -103,6 +109,7 @@ async def workspace_picture(request: web.Request) -> dict[str, Any]:
     return {
         "now_ms": now, "user_id": user.id, "status": status, "state": state,
         "state_label": translate(f"monitoring.state.{state}", lang), "since_ms": since,
+        "wrap_up_ends_ms": wrap_up_ends,
         "phone": _phone(services, user), "telephony": center is not None,
         "dialer": campaigns is not None,
         "calls": [_call_json(c, names, lang, phone) for c in calls],

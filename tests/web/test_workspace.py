@@ -103,6 +103,9 @@ async def test_a_call_walks_the_operator_through_talk_and_wrap_up_to_the_saved_c
         runtime.on_call_event(CallEnded(call_id, runtime.now_ms(), CallOutcome.ANSWERED))
         wrap = await pictures_until(socket, "wrap_up")
         assert wrap["state_label"] == "В карточке"
+        # It ends by itself at the service's wrap-up limit (30 s): the page counts down.
+        assert wrap["wrap_up_ends_ms"] == wrap["since_ms"] + 30_000
+        assert talking["wrap_up_ends_ms"] is None
         assert wrap["last_call"]["cdr_id"] == cdr
         assert (wrap["last_call"]["contact_id"], wrap["last_call"]["phone"],
                 wrap["last_call"]["project"]) == (contact.contact_id, "79000000001", "Продажи")
@@ -197,6 +200,9 @@ async def test_the_page_in_chromium_follows_the_operator(
         await browser_until(lambda: shows("ws-state", "В карточке"), "wrap-up pushed")
         assert await chromium.execute(
             "return document.getElementById('ws-finish').hidden;") is False
+        assert await chromium.execute(
+            "return document.getElementById('ws-wrap-up').hidden;") is False
+        assert await shows("ws-wrap-up-left", "00:")  # counting down to the limit
         await browser_until(lambda: _equal(card_of(), contact.contact_id), "the card popped up")
         # He fills the card in and saves it: the wrap-up ends, he is free again.
         await chromium.execute(

@@ -22,6 +22,14 @@
     return node;
   }
 
+  // Time left until untilMs on the server's clock: [h:]mm:ss, 00:00 once it passed.
+  function left(untilMs) {
+    if (untilMs === null || untilMs === undefined) { return ""; }
+    var total = Math.max(0, Math.ceil((untilMs - Date.now() - offset) / 1000));
+    var h = Math.floor(total / 3600), m = Math.floor(total % 3600 / 60), s = total % 60;
+    return (h ? h + ":" + two(m) : two(m)) + ":" + two(s);
+  }
+
   // An element counting on from sinceMs (every second, see tick).
   function timed(tag, sinceMs) {
     var node = element(tag, clock(sinceMs), "since");
@@ -33,6 +41,10 @@
     var cells = root.querySelectorAll("[data-since]");
     for (var i = 0; i < cells.length; i++) {
       cells[i].textContent = clock(Number(cells[i].getAttribute("data-since")));
+    }
+    var counts = root.querySelectorAll("[data-until]");
+    for (var j = 0; j < counts.length; j++) {
+      counts[j].textContent = left(Number(counts[j].getAttribute("data-until")));
     }
   }
 
@@ -63,7 +75,7 @@
   }
 
   window.SipLive = {
-    clock: clock, element: element, timed: timed, tick: tick, connect: connect,
+    clock: clock, left: left, element: element, timed: timed, tick: tick, connect: connect,
     // The server's "now" in a picture: times on the page count from its clock.
     sync: function (serverNowMs) { offset = serverNowMs - Date.now(); }
   };

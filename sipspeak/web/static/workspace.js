@@ -123,6 +123,13 @@
     byId("ws-phone").textContent = label("phone-" + p.phone);
     byId("ws-telephony").hidden = p.telephony;
     byId("ws-finish").hidden = p.state !== "wrap_up";
+    var ends = byId("ws-wrap-up-left");
+    byId("ws-wrap-up").hidden = p.wrap_up_ends_ms === null || p.wrap_up_ends_ms === undefined;
+    if (byId("ws-wrap-up").hidden) { ends.removeAttribute("data-until"); }
+    else {
+      ends.setAttribute("data-until", p.wrap_up_ends_ms);
+      ends.textContent = live.left(p.wrap_up_ends_ms);
+    }
     var calls = byId("ws-calls");
     while (calls.firstChild) { calls.removeChild(calls.firstChild); }
     if (!p.calls.length) { calls.appendChild(element("p", label("no-call"), "muted")); }
