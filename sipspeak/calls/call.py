@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sipspeak.media.bridge import Bridge
+from sipspeak.media.bridge import Bridge, Tap
+from sipspeak.media.listen import Listener
 from sipspeak.media.player import Player
 from sipspeak.media.recorder import WavRecorder
 
@@ -34,6 +35,17 @@ class CallLog(logging.LoggerAdapter):  # type: ignore[type-arg]
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         extra = self.extra or {}
         return f"[{extra.get('call')} {extra.get('sip_call_id', '-')}] {msg}", kwargs
+
+
+@dataclass(slots=True)
+class Listening:
+    """A supervisor listening in: his answered ring, the mixer feeding him, and the taps the
+    bridge had before (put back when he stops)."""
+
+    ring_id: str
+    user_id: int
+    listener: Listener | None = None
+    taps: dict[str, Tap | None] = field(default_factory=dict)
 
 
 @dataclass(eq=False, slots=True)
@@ -70,6 +82,7 @@ class Call:
     amd: AmdTap | None = None
     amd_result: str | None = None
     ring_ids: set[str] = field(default_factory=set)
+    listening: Listening | None = None  # a supervisor listening in (one at a time)
     operators_offered: bool = False
     hang_up_requested: bool = False
     ended: asyncio.Event = field(default_factory=asyncio.Event)

@@ -23,19 +23,26 @@ from sipspeak.dialer.ports import (
     OperatorDeclined,
     OperatorEvent,
 )
+from sipspeak.i18n import Text
 from sipspeak.media.endpoint import RtpEndpoint
+from sipspeak.media.listen import Listener
 from sipspeak.media.player import play_dtmf
 from sipspeak.media.portpool import PortPoolExhausted
 from sipspeak.sip.session import InviteSession
 from sipspeak.storage import NotFound
 
+from .amd_tap import fan
 from .browser import BrowserLeg, BrowserOffer, RingInfo
-from .call import Call
+from .call import Call, Listening
 from .core import CallCore
 from .legs import MediaOffer, SipLeg
 from .ringing import Ring, start_ring
 
-__all__ = ["OperatorSide"]
+__all__ = ["ListenRefused", "OperatorSide"]
+
+
+class ListenRefused(ValueError):
+    """A call nobody may listen to now: a catalogue :class:`Text`."""
 
 log = logging.getLogger("sipspeak.calls.service")
 
@@ -83,17 +90,19 @@ class OperatorSide(CallCore):
 
     async def ring(self, call: Call, ring_id: str, operator_id: int, *, auto_answer: bool,
                    timeout_s: float | None = None,
-                   hook: Callable[[Ring, OperatorEvent], None] | None = None) -> Ring | None:
+                   hook: Callable[[Ring, OperatorEvent], None] | None = None,
+                   listen: bool = False) -> Ring | None:
         self.starting_rings.setdefault(ring_id, False)
         try:
             return await self._ring(call, ring_id, operator_id, auto_answer=auto_answer,
-                                    timeout_s=timeout_s, hook=hook)
+                                    timeout_s=timeout_s, hook=hook, listen=listen)
         finally:
             self.starting_rings.pop(ring_id, None)
 
     async def _ring(self, call: Call, ring_id: str, operator_id: int, *, auto_answer: bool,
                     timeout_s: float | None,
-                    hook: Callable[[Ring, OperatorEvent], None] | None) -> Ring | None:
+                    hook: Callable[[Ring, OperatorEvent], None] | None,
+                    listen: bool) -> Ring | None:
         try:
             user = await self.db.users.get(operator_id)
             extension, role = user.extension or "", user.role
@@ -122,7 +131,8 @@ class OperatorSide(CallCore):
                     done=True), declined)
             return None
 
-        if self.starting_rings.get(ring_id) or (call.operator is not None and hook is not None):
+        taken = call.operator is not None and hook is not None and not listen
+        if self.starting_rings.get(ring_id) or taken:
             # Withdrawn while its media and offers were being made (the queue gave the call
             # to another operator, or ring-all's caller was already taken): ring nobody.
             if endpoint is not None:
@@ -202,7 +212,77 @@ class OperatorSide(CallCore):
             except Exception:
                 log.exception("dialer operator listener failed")
 
+    # -- a supervisor listening in ------------------------------------------------------------
+    async def listen(self, call_id: str, user_id: int) -> None:
+        """Ring ``user_id``'s phone or browser (auto-answer); once he answers he hears the
+        customer and the operator mixed, and neither hears him.  Until he hangs up or the
+        call ends.  :class:`ListenRefused` when the call is not a conversation now or someone
+        already listens."""
+        call = self.calls.get(call_id)
+        if (call is None or not call.state.live or call.operator is None
+                or call.bridge is None):
+            raise ListenRefused(Text("calls.error.not_talking"))
+        if call.listening is not None:
+            raise ListenRefused(Text("calls.error.listened"))
+        ring_id = f"{call.id}-listen-{user_id}"
+        call.listening = Listening(ring_id=ring_id, user_id=user_id)
+
+        def answered(ring: Ring, event: OperatorEvent) -> None:
+            listening = call.listening
+            if listening is None or listening.ring_id != ring.ring_id:
+                return
+            if not isinstance(event, OperatorAnswered) or ring.leg is None:
+                call.listening = None  # he did not take it: someone else may listen
+                return
+            bridge = call.bridge
+            if not call.state.live or bridge is None or call.operator is None:
+                self.stop_listening(call, hang_up=True)
+                return
+            listener = Listener(ring.leg.media_leg)
+            listening.listener = listener
+            for side in ("customer", "operator"):
+                listening.taps[side] = bridge.tap_of(side)
+                bridge.set_tap(side, fan(listening.taps[side], listener.tap(side)))
+            listener.start()
+            call.log.info("user %s listens in", listening.user_id)
+            self._publish("call.listening", call, listener_id=listening.user_id)
+
+        await self.ring(call, ring_id, user_id, auto_answer=True, hook=answered, listen=True)
+        if call.listening is not None and call.listening.ring_id == ring_id \
+                and ring_id not in self.rings and call.listening.listener is None:
+            call.listening = None  # the ring could not even start
+
+    def stop_listening(self, call: Call, *, hang_up: bool) -> None:
+        """The listener's leg goes (hung up when ``hang_up``), his taps are taken off."""
+        listening, call.listening = call.listening, None
+        if listening is None:
+            return
+        self._unhook_listener(call, listening)
+        ring = self.rings.get(listening.ring_id)
+        if ring is not None:
+            leg = ring.leg
+            if hang_up and leg is not None:
+                leg.hangup(self.loop.time())
+            ring.leg = None
+            ring.stop(self.loop.time())
+            self._drop_ring(ring)
+
+    def _unhook_listener(self, call: Call, listening: Listening) -> None:
+        if listening.listener is None:
+            return
+        self.spawn(listening.listener.stop(), f"listener off {call.id}")
+        if call.bridge is not None:
+            for side, tap in listening.taps.items():
+                call.bridge.set_tap(side, tap)  # type: ignore[arg-type]
+        self._publish("call.listening_ended", call, listener_id=listening.user_id)
+
     def _drop_ring(self, ring: Ring) -> None:
+        call = self.calls.get(ring.call_id)
+        if (call is not None and call.listening is not None
+                and call.listening.ring_id == ring.ring_id):
+            # The listener's ring goes (he hung up, or the call ended): so does his listening.
+            listening, call.listening = call.listening, None
+            self._unhook_listener(call, listening)
         if self.rings.pop(ring.ring_id, None) is not None:
             self.bus.publish("call.offer_ended", call_id=ring.call_id, ring_id=ring.ring_id,
                              user_id=ring.operator_id, at=self.clock())

@@ -419,6 +419,7 @@ class CallService(OperatorSide):
         for leg in (call.customer, call.operator):
             if leg is not None:
                 leg.hangup(now, status)
+        self.stop_listening(call, hang_up=True)  # a supervisor listening in is let go
         for ring_id in list(call.ring_ids):
             ring = self.rings.get(ring_id)
             if ring is not None:

@@ -23,6 +23,8 @@ MONITORING_RU: dict[str, str] = {
     "monitoring.state.talking": "В разговоре",
     "monitoring.state.ringing": "Ожидание ответа",
     "monitoring.state.ringback": "Слушает гудки",
+    "monitoring.listen": "Слушать",
+    "monitoring.listen.started": "Звоним вам: разговор будет слышен в вашем телефоне",
 }
 
 MONITORING_EN: dict[str, str] = {
@@ -45,5 +47,6 @@ MONITORING_EN: dict[str, str] = {
     "monitoring.state.wrap_up": "Wrap-up",
     "monitoring.state.talking": "Talking",
     "monitoring.state.ringing": "Ringing",
-    "monitoring.state.ringback": "Hearing ringback",
+    "monitoring.state.ringback": "Hearing ringback",    "monitoring.listen": "Listen",
+    "monitoring.listen.started": "Calling you: the conversation will play on your phone",
 }

@@ -328,6 +328,11 @@ class Bridge:
         """Observe the audio coming from ``side`` (after rewriting); ``None`` removes it."""
         self._directions[side].tap = tap
 
+    def tap_of(self, side: Side) -> Tap | None:
+        """The tap observing ``side`` now (to add another beside it)."""
+        tap: Tap | None = self._directions[side].tap
+        return tap
+
     def dtmf_packets(
         self, to: Side, digit: str, *, duration_ms: int = 100, volume: int = 10
     ) -> list[tuple[int, RtpPacket]]:

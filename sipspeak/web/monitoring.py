@@ -17,10 +17,12 @@ from typing import Any
 
 from aiohttp import web
 
+from ..calls.operators import ListenRefused
 from ..dialer.monitoring import Board
-from ..i18n import Text, translate
-from .auth import STAFF, route, visible_project_ids
-from .errors import ApiError
+from ..i18n import Text, message_of, translate
+from .auth import STAFF, current_user, route, visible_project_ids
+from .errors import ApiError, Invalid, json_ok
+from .forms import Fields
 from .layout import language_of, render
 from .pages import services_of
 from .push import live_picture, setup_push
@@ -116,8 +118,47 @@ async def api_monitoring(request: web.Request) -> web.StreamResponse:
                               may=lambda user: user.role in STAFF)
 
 
+LISTEN_IN = {"type": "object", "required": ["operator_id"], "properties": {
+    "operator_id": {"type": "integer"}}}
+LISTEN_OUT = {"type": "object", "properties": {"call_id": {"type": "string"}}}
+
+
+async def api_listen(request: web.Request) -> web.Response:
+    """«Слушать»: the caller's phone or softphone is rung and hears the operator's
+    conversation (both sides; nobody hears him)."""
+    fields = await Fields.read(request)
+    operator_id = fields.optional_int("operator_id", low=1)
+    if operator_id is None:
+        raise Invalid(Text("calls.error.operator_id"), field="operator_id")
+    board = _board(request)
+    visible = await visible_project_ids(request)
+    watched = {line.operator_id for q in board.queues
+               if visible is None or q.project_id in visible for line in q.operators}
+    if operator_id not in watched:  # not an operator of his queues: as if there were none
+        raise ApiError(404, "not_found", Text("calls.error.no_operator", id=operator_id))
+    calls = services_of(request).calls
+    if calls is None:
+        raise ApiError(503, "unavailable", Text("calls.error.unavailable"))
+    call = next((c for c in calls.calls.values()
+                 if c.operator_id == operator_id and c.operator is not None
+                 and c.state.live and c.state.bridged_ms is not None), None)
+    if call is None:
+        raise ApiError(409, "not_talking", Text("calls.error.not_talking"))
+    user = current_user(request)
+    if not calls.operator_online(user.id, user.extension,
+                                 asyncio.get_running_loop().time()):
+        raise Invalid(Text("calls.error.no_device"))
+    try:
+        await calls.listen(call.id, user.id)
+    except ListenRefused as exc:
+        raise ApiError(409, "not_talking", message_of(exc)) from None
+    return json_ok({"call_id": call.id}, status=202)
+
+
 def setup_routes(app: web.Application) -> None:
     setup_push(app)
+    route(app, "POST", "/api/v1/monitoring/listen", api_listen, roles=STAFF, api=True,
+          request_schema=LISTEN_IN, response_schema=LISTEN_OUT)
     route(app, "GET", "/monitoring", monitoring_page, roles=STAFF, name="monitoring")
     route(app, "GET", "/api/v1/monitoring", api_monitoring, roles=STAFF, api=True,
           response_schema=BOARD_OUT)

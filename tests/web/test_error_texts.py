@@ -15,7 +15,7 @@ from sipspeak.i18n.errors import ERRORS_EN, ERRORS_RU
 from sipspeak.i18n import CATALOGUE, LANGUAGES, Text
 
 ROOT = Path(sipspeak.__file__).parent
-SOURCES = [ROOT / "accounts.py", ROOT / "calls" / "entry.py",
+SOURCES = [ROOT / "accounts.py", ROOT / "calls" / "entry.py", ROOT / "calls" / "operators.py",
            *(path for area in ("i18n", "web", "crm", "storage")
              for path in sorted((ROOT / area).rglob("*.py")))]
 

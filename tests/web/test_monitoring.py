@@ -15,7 +15,7 @@ from test_browser import load_driver, sign_in
 from test_browser import until as browser_until
 from webtools import Site
 
-from sipspeak.dialer.ports import CallAnswered
+from sipspeak.dialer.ports import CallAnswered, OperatorAnswered
 from sipspeak.dialer.runtime import CampaignRuntime
 from sipspeak.storage.models import NewContact
 
@@ -166,6 +166,28 @@ async def test_the_page_in_chromium_follows_the_operators_live(
             "return document.getElementById('monitoring-link').hidden;") is True
         severe = [e for e in await browser.console_logs() if e.get("level") == "SEVERE"]
         assert severe == []
+        # Talking, he gets «Слушать»; here no call control runs, and the page says so.
+        runtime, calls = dialer[1], dialer[2]
+        site.services.bus.publish("agent.state", user_id=operator, state="available", at=0)
+        await until(lambda: bool(calls.originated), "a dial for the free operator")
+        runtime.on_call_event(CallAnswered(calls.originated[0][0], runtime.now_ms()))
+        await until(lambda: bool(calls.rings), "the operator rung")
+        runtime.on_operator_event(OperatorAnswered(calls.rings[0][0], operator,
+                                                   runtime.now_ms()))
+        listen = f'tr[data-operator="{operator}"] button[data-listen]'
+
+        async def listen_shown() -> bool:
+            return bool(await browser.execute(f"return !!document.querySelector('{listen}');"))
+
+        await browser_until(listen_shown, "«Слушать» beside the talking operator")
+        await browser.execute(f"document.querySelector('{listen}').click();")
+
+        async def refused() -> bool:
+            text = await browser.execute(
+                "return document.getElementById('monitoring-note').textContent;")
+            return bool(text)
+
+        await browser_until(refused, "the answer to «Слушать» shown")
         # Signed out elsewhere: the push ends and the page says so instead of retrying.
         await browser.execute("window.sipspeak.postJson('/logout', {});")
 
@@ -210,3 +232,23 @@ async def test_the_push_ends_with_the_sign_in_and_at_shutdown(
         await site.server.app.shutdown()  # what the service does when it stops
         message = await socket.receive(timeout=10)
         assert message.type is aiohttp.WSMsgType.CLOSE and message.data == 1001
+
+
+async def test_listen_answers_who_may_and_what_is_missing(
+        dialer: tuple[Site, CampaignRuntime, FakeCallLayer]) -> None:
+    site, _, _ = dialer
+    operator = site.users["oper@test.ru"]
+    sup = await site.signed_in("sup@test.ru")
+    answer = await sup.api("POST", "/api/v1/monitoring/listen", {})
+    assert answer.status == 422
+    # Not an operator of his queues: as if there were none.
+    stranger = await site.user("operator", "nobody@test.ru")
+    answer = await sup.api("POST", "/api/v1/monitoring/listen", {"operator_id": stranger})
+    assert answer.status == 404
+    # His operator, but no call control runs here.
+    answer = await sup.api("POST", "/api/v1/monitoring/listen", {"operator_id": operator})
+    assert answer.status == 503
+    operator_browser = await site.signed_in("oper@test.ru")
+    answer = await operator_browser.api("POST", "/api/v1/monitoring/listen",
+                                        {"operator_id": operator})
+    assert answer.status == 403  # operators do not listen to each other

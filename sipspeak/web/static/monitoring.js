@@ -9,6 +9,24 @@
   var live = window.SipLive;
   var element = live.element, timed = live.timed;
 
+  // «Слушать»: the supervisor's own phone or softphone is rung and hears the conversation.
+  function listenButton(operatorId) {
+    var button = element("button", label("listen"), "link listen");
+    button.type = "button";
+    button.setAttribute("data-listen", operatorId);
+    button.addEventListener("click", function () {
+      var note = document.getElementById("monitoring-note");
+      window.sipspeak.postJson("/api/v1/monitoring/listen", {operator_id: operatorId})
+        .then(function (response) {
+          return response.json().then(function (body) {
+            note.textContent = response.ok ? label("listen-started")
+              : ((body.error && body.error.message) || "");
+          });
+        });
+    });
+    return button;
+  }
+
   function queue(q) {
     var box = element("section", null, "panel monitoring-queue");
     box.setAttribute("data-project", q.project_id);
@@ -22,6 +40,7 @@
     ["number", "name", "status", "time"].forEach(function (k) {
       head.appendChild(element("th", label(k)));
     });
+    head.appendChild(element("th", ""));
     var body = table.createTBody();
     q.operators.forEach(function (o, i) {
       var row = body.insertRow();
@@ -31,6 +50,8 @@
       row.appendChild(element("td", o.name));
       row.appendChild(element("td", o.state_label, "state"));
       row.appendChild(timed("td", o.state === "offline" ? null : o.since_ms));
+      var act = row.insertCell();
+      if (o.state === "talking") { act.appendChild(listenButton(o.id)); }
     });
     box.appendChild(table);
     var waiting = element("p", label("waiting") + ": ", "waiting");
