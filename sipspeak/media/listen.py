@@ -2,11 +2,9 @@
 
 A supervisor listening to a call hears the customer and the operator at once, and neither
 hears him.  The bridge's taps (:meth:`~sipspeak.media.bridge.Bridge.set_tap`) hand each
-side's audio to :class:`Mixer` — a pure accumulator: G.711 payloads in, 20 ms frames of
-their sum out (a side with nothing queued counts as silence; a side that runs ahead keeps at
-most ``MAX_QUEUED`` frames, the oldest dropped, so the listener is never more than that
-behind).  :class:`Listener` is the thin asyncio shell that paces those frames out to the
-listener's leg every 20 ms as RTP in the leg's codec, on its own SSRC and sequence.
+side's audio to a :class:`~sipspeak.media.mixer.Mixer` (sans-IO); :class:`Listener` is the
+thin asyncio shell that paces those frames out to the listener's leg every 20 ms as RTP in
+the leg's codec, on its own SSRC and sequence.
 """
 
 from __future__ import annotations
@@ -14,51 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import deque
 from collections.abc import Callable
 
-import numpy as np
-
-from sipspeak.media.g711 import Pcm, decode, encode
+from sipspeak.media.g711 import Pcm, encode
 from sipspeak.media.leg import MediaLeg
+from sipspeak.media.mixer import FRAME, Mixer
 from sipspeak.media.pacer import FramePacer
 from sipspeak.media.rtp import PAYLOAD_TYPES, Codec, RtpPacket
 
-__all__ = ["FRAME", "Listener", "Mixer"]
+__all__ = ["Listener"]
 
 log = logging.getLogger(__name__)
 
-FRAME = 160
-"""Samples in 20 ms at 8 kHz."""
 PTIME = 0.020
-MAX_QUEUED = 10
-"""Frames a side may run ahead of the other (200 ms) before its oldest are dropped."""
-SIDES = ("customer", "operator")
-
-
-class Mixer:
-    """Each side's audio in, their sum out, 20 ms at a time."""
-
-    def __init__(self) -> None:
-        self._frames: dict[str, deque[Pcm]] = {side: deque(maxlen=MAX_QUEUED) for side in SIDES}
-        self._rest: dict[str, Pcm] = {side: np.zeros(0, dtype=np.int16) for side in SIDES}
-
-    def feed(self, side: str, codec: Codec, payload: bytes) -> None:
-        """One RTP payload of ``side`` (any length: cut into 20 ms frames)."""
-        pcm = np.concatenate((self._rest[side], decode(codec, payload)))
-        whole = len(pcm) // FRAME * FRAME
-        for start in range(0, whole, FRAME):
-            self._frames[side].append(pcm[start:start + FRAME])
-        self._rest[side] = pcm[whole:]
-
-    def next_frame(self) -> Pcm:
-        """The next 20 ms of both sides together (clipped to 16 bits)."""
-        total = np.zeros(FRAME, dtype=np.int32)
-        for side in SIDES:
-            if self._frames[side]:
-                total += self._frames[side].popleft()
-        out: Pcm = np.clip(total, -32768, 32767).astype(np.int16)
-        return out
 
 
 class Listener:

@@ -215,17 +215,7 @@ async def test_an_xlsx_beyond_a_sheet_is_refused_never_cut(staff: Site,
 async def test_a_failure_mid_download_cuts_it_and_writes_no_error_page_into_it(
         staff: Site, monkeypatch: Any) -> None:
     await calls(staff)
-    monkeypatch.setattr("sipspeak.web.reports_calls.EXPORT_BATCH", 1)
-    real = staff.db.calls.report
-    served = []
-
-    async def failing(*args: Any, **kwargs: Any) -> Any:
-        if served:
-            raise RuntimeError("the disk went away")
-        served.append(1)
-        return await real(*args, **kwargs)
-
-    monkeypatch.setattr(staff.db.calls, "report", failing)
+    fail_after_the_first_batch(staff, monkeypatch)
     browser = await staff.signed_in("admin@test.ru")
     response = await browser.get(f"/reports/calls.csv?{DAY}")
     assert response.status == 200  # the answer had started
@@ -239,6 +229,17 @@ async def test_an_xlsx_that_fails_while_filling_leaves_no_spool_behind(
     import tempfile
 
     await calls(staff)
+    fail_after_the_first_batch(staff, monkeypatch)
+    spools = f"{tempfile.gettempdir()}/openpyxl.*"
+    before = set(glob.glob(spools))
+    browser = await staff.signed_in("admin@test.ru")
+    response = await browser.get(f"/reports/calls.xlsx?{DAY}")
+    assert response.status == 500  # nothing was sent yet: an error page, not a file
+    assert set(glob.glob(spools)) - before == set()
+
+
+def fail_after_the_first_batch(staff: Site, monkeypatch: Any) -> None:
+    """Exports read one call a batch, and storage fails from the second batch on."""
     monkeypatch.setattr("sipspeak.web.reports_calls.EXPORT_BATCH", 1)
     real = staff.db.calls.report
     served = []
@@ -250,9 +251,3 @@ async def test_an_xlsx_that_fails_while_filling_leaves_no_spool_behind(
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(staff.db.calls, "report", failing)
-    spools = f"{tempfile.gettempdir()}/openpyxl.*"
-    before = set(glob.glob(spools))
-    browser = await staff.signed_in("admin@test.ru")
-    response = await browser.get(f"/reports/calls.xlsx?{DAY}")
-    assert response.status == 500  # nothing was sent yet: an error page, not a file
-    assert set(glob.glob(spools)) - before == set()
