@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import wave
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestServer
@@ -61,6 +59,7 @@ from sipspeak.web.app import create_app
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "media"))
 from chromium_driver import ChromiumDriver
+from sound import write_tone
 
 # One Chromium for the module (starting it is the slow part); each test has its own site.
 pytestmark = [pytest.mark.timeout(120), pytest.mark.asyncio(loop_scope="module")]
@@ -70,18 +69,6 @@ PASSWORD = "softphone-pass-1"
 MIC_HZ = 1000.0
 CUSTOMER_HZ = 600.0
 _HASH: list[str] = []
-
-
-def write_tone(path: Path, frequency: float, seconds: float = 2.0) -> Path:
-    rate = 48000
-    t = np.arange(int(rate * seconds)) / rate
-    samples = (0.5 * 32767 * np.sin(2 * np.pi * frequency * t)).astype("<i2")
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples.tobytes())
-    return path
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
-import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
@@ -37,6 +36,7 @@ from sipspeak.media.webrtc import (
 
 sys.path.insert(0, str(Path(__file__).parent))
 from chromium_driver import ChromiumDriver, WebDriverError
+from sound import write_tone
 
 # One Chromium for the module (starting it is the slow part); every test loads
 # the page afresh, so no JavaScript state carries over.
@@ -46,19 +46,6 @@ ASSETS = Path(__file__).parent / "webrtc_assets"
 LOOPBACK = WebRtcSettings(host_addresses=("127.0.0.1",))
 MIC_HZ = 1000.0
 RTP_HZ = 600.0
-
-
-def write_tone(path: Path, frequency: float, *, seconds: float = 2.0) -> Path:
-    """A mono 16-bit 48 kHz sine with a whole number of cycles (loops seamlessly)."""
-    rate = 48000
-    t = np.arange(int(rate * seconds)) / rate
-    samples = (0.5 * 32767 * np.sin(2 * np.pi * frequency * t)).astype("<i2")
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples.tobytes())
-    return path
 
 
 def dominant_frequency(samples: np.ndarray, rate: int) -> float:
