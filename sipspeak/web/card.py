@@ -24,6 +24,7 @@ from ..crm.card import Card, CardError, CardService, parse_edit
 from ..i18n import Text, message_of
 from ..storage import now_ms
 from .auth import ALL_ROLES, STAFF, current_user, route, visible_project_ids
+from .card_access import visible_card
 from .errors import Invalid, json_ok
 from .forms import json_object
 from .leads import send_on_status
@@ -99,8 +100,7 @@ def _invalid(exc: CardError) -> Invalid:
 
 
 async def _card(request: web.Request, contact_id: int) -> Card:
-    return await _service(request).card(contact_id, visible=await visible_project_ids(request),
-                                        viewer=current_user(request), now_ms=now_ms())
+    return await visible_card(request, contact_id)
 
 
 async def api_card(request: web.Request) -> web.Response:

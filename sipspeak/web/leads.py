@@ -12,14 +12,14 @@ from typing import Any
 
 from aiohttp import web
 
-from ..crm.card import Card, CardService
+from ..crm.card import Card
 from ..i18n import Text, translate
 from ..integrations.bitrix import configured
-from ..storage import now_ms
 from ..storage.models import User
-from .auth import ALL_ROLES, current_user, route, visible_project_ids
+from .auth import ALL_ROLES, current_user, route
+from .card_access import center_language, visible_card
 from .errors import ApiError, Invalid, json_ok
-from .pages import path_id, services_of
+from .pages import services_of
 
 __all__ = ["lead_notes", "send_on_status", "setup_routes"]
 
@@ -49,7 +49,7 @@ async def _submit(request: web.Request, card: Card, user: User) -> int:
     if not configured(project):
         raise Invalid(Text("crm.error.not_configured"), field="project")
     contact = await services.db.contacts.get(card.contact_id)
-    language = str(services.config.get("general", "language") or "ru")
+    language = center_language(request)
     lead_id: int = await outbox.submit(project, contact, user_id=user.id,
                                        notes=lead_notes(card, language))
     return lead_id
@@ -74,9 +74,7 @@ async def send_on_status(request: web.Request, card: Card, previous_status: int 
 async def api_send_lead(request: web.Request) -> web.Response:
     """«Отправить заявку»: the card as a lead for the project's CRM (delivered in turn)."""
     user = current_user(request)
-    card = await CardService(services_of(request).db).card(
-        path_id(request), visible=await visible_project_ids(request), viewer=user,
-        now_ms=now_ms())
+    card = await visible_card(request)
     return json_ok({"lead_id": await _submit(request, card, user)}, status=202)
 
 

@@ -12,15 +12,15 @@ from typing import Any
 
 from aiohttp import web
 
-from ..crm.card import Card, CardService
+from ..crm.card import Card
 from ..i18n import Text, message_of
 from ..integrations import mail
 from ..integrations.placeholders import card_values, with_phone
-from ..storage import now_ms
-from .auth import ALL_ROLES, current_user, route, visible_project_ids
+from .auth import ALL_ROLES, current_user, route
+from .card_access import center_language, visible_card
 from .errors import ApiError, Invalid, json_ok
 from .forms import json_object
-from .pages import path_id, services_of
+from .pages import services_of
 
 __all__ = ["setup_routes"]
 
@@ -32,12 +32,6 @@ SEND_IN: dict[str, Any] = {"type": "object", "required": ["subject", "body"], "p
     "body": {"type": "string", "maxLength": mail.MAX_BODY}}}
 
 
-async def _card(request: web.Request) -> Card:
-    return await CardService(services_of(request).db).card(
-        path_id(request), visible=await visible_project_ids(request),
-        viewer=current_user(request), now_ms=now_ms())
-
-
 async def _draft(request: web.Request, card: Card) -> mail.Draft:
     project = await services_of(request).db.projects.get(card.project_id)
     values = card_values(card, operator=current_user(request).full_name)
@@ -46,7 +40,7 @@ async def _draft(request: web.Request, card: Card) -> mail.Draft:
 
 async def api_email_draft(request: web.Request) -> web.Response:
     """The card's e-mail from the project's template, to edit before sending."""
-    card = await _card(request)
+    card = await visible_card(request)
     draft = await _draft(request, card)
     return json_ok({"available": mail.configured(services_of(request).config),
                     "to": card.fields.get("email", ""), "subject": draft.subject,
@@ -56,7 +50,7 @@ async def api_email_draft(request: web.Request) -> web.Response:
 async def api_email_send(request: web.Request) -> web.Response:
     """Send the e-mail to the contact; it is noted in the card's comments."""
     data = await json_object(request)
-    card = await _card(request)
+    card = await visible_card(request)
     services = services_of(request)
     subject, body = data.get("subject"), data.get("body")
     if (not isinstance(subject, str) or not subject.strip() or len(subject) > mail.MAX_SUBJECT
@@ -78,7 +72,7 @@ async def api_email_send(request: web.Request) -> web.Response:
     except mail.MailError as exc:
         raise ApiError(502, "mail_failed", message_of(exc)) from None
     user = current_user(request)
-    language = str(services.config.get("general", "language") or "ru")
+    language = center_language(request)
     await services.db.comments.add(
         contact_id=card.contact_id, user_id=user.id,
         text=Text("mail.comment.sent", to=to, subject=draft.subject).render(language))

@@ -13,15 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
-from ..crm.card import Card, CardService
 from ..i18n import Text, message_of
 from ..integrations import sms
 from ..integrations.placeholders import card_values, fill, with_phone
-from ..storage import now_ms
-from .auth import ALL_ROLES, current_user, route, visible_project_ids
+from .auth import ALL_ROLES, current_user, route
+from .card_access import center_language, visible_card
 from .errors import ApiError, Invalid, json_ok
 from .forms import json_object
-from .pages import path_id, services_of
+from .pages import services_of
 
 __all__ = ["setup_routes"]
 
@@ -31,15 +30,9 @@ SEND_IN: dict[str, Any] = {"type": "object", "required": ["text"], "properties":
     "text": {"type": "string", "maxLength": sms.MAX_TEXT}}}
 
 
-async def _card(request: web.Request) -> Card:
-    return await CardService(services_of(request).db).card(
-        path_id(request), visible=await visible_project_ids(request),
-        viewer=current_user(request), now_ms=now_ms())
-
-
 async def api_sms_draft(request: web.Request) -> web.Response:
     """The card's SMS from the project's template, to edit before sending."""
-    card = await _card(request)
+    card = await visible_card(request)
     project = await services_of(request).db.projects.get(card.project_id)
     text = fill(project.sms_template, card_values(card, operator=current_user(request).full_name))
     return json_ok({"available": sms.configured(services_of(request).config),
@@ -49,7 +42,7 @@ async def api_sms_draft(request: web.Request) -> web.Response:
 async def api_sms_send(request: web.Request) -> web.Response:
     """Send the SMS to the contact's number; it is noted in the card's comments."""
     data = await json_object(request)
-    card = await _card(request)
+    card = await visible_card(request)
     services = services_of(request)
     text = data.get("text")
     if not isinstance(text, str) or not text.strip() or len(text) > sms.MAX_TEXT:
@@ -62,7 +55,7 @@ async def api_sms_send(request: web.Request) -> web.Response:
                        text=with_phone(text.strip(), contact.phone))
     except sms.SmsError as exc:
         raise ApiError(502, "sms_failed", message_of(exc)) from None
-    language = str(services.config.get("general", "language") or "ru")
+    language = center_language(request)
     await services.db.comments.add(
         contact_id=card.contact_id, user_id=current_user(request).id,
         text=Text("sms.comment.sent", to=card.phone, text=text.strip()).render(language))
