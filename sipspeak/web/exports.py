@@ -60,7 +60,7 @@ EVERY_ROW = 2**62
 """keyset_batches' limit for a download of every row (CSV is streamed batch by batch)."""
 
 
-async def refuse_beyond_a_sheet(rows: int) -> None:
+def refuse_beyond_a_sheet(rows: int) -> None:
     """An XLSX of more rows than a sheet holds is refused up front, never cut silently."""
     if rows > XLSX_MAX_ROWS:
         raise Invalid(Text("reports.error.xlsx_rows", rows=rows, limit=XLSX_MAX_ROWS))

@@ -186,7 +186,7 @@ async def _table(request: web.Request, *,
     lang, zone = language_of(request), ZoneInfo(period.zone)
     db = services_of(request).db
     if xlsx:
-        await refuse_beyond_a_sheet(await db.calls.report_count(where))
+        refuse_beyond_a_sheet(await db.calls.report_count(where))
 
     async def lines() -> AsyncIterator[Lines]:
         yield [[translate(f"reports.call.{c}", lang) for c in COLUMNS]]

@@ -161,7 +161,7 @@ async def _table(request: web.Request, *, xlsx: bool = False) -> AsyncIterator[L
     lang, zone = language_of(request), _zone(request)
     db = services_of(request).db
     if xlsx:
-        await refuse_beyond_a_sheet(await db.contacts.report_count(where))
+        refuse_beyond_a_sheet(await db.contacts.report_count(where))
     yield [[translate(f"reports.contact.{c}", lang) for c in COLUMNS]]
 
     def key(row: ContactReportRow) -> tuple[int, int]:

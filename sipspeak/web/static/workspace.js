@@ -14,11 +14,7 @@
   var cardContact = null;  // the contact whose card is mounted
   var cardFinishes = false;  // saving it ends the wrap-up
 
-  function post(url, body) {
-    if (window.sipspeak && window.sipspeak.postJson) { return window.sipspeak.postJson(url, body); }
-    return fetch(url, {method: "POST", credentials: "same-origin",
-      headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
-  }
+  var post = window.sipspeak.postJson;  // app.js: JSON with the CSRF token
 
   function callBox(call) {
     var box = element("div", null, "ws-call" + (call.offered ? " offered" : ""));
