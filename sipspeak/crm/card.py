@@ -292,12 +292,26 @@ class CardService:
         return contact
 
     async def _statuses(self, project: Project, current: int | None) -> tuple[Choice, ...]:
-        """The project's statuses (all active ones when it chose none), and the contact's
-        current status even if it is no longer among them."""
+        """The statuses a card offers (§4.3.2): the project's active ones (every active one
+        when it chose none), and the contact's current status even if it is no longer
+        among them (deactivated or dropped from the project): it keeps showing, it is just
+        not offered to anybody else."""
         everything = await self._db.statuses.list()
         chosen = set(project.status_ids)
         return tuple(Choice(s.id, s.name) for s in everything
-                     if (s.id in chosen if chosen else s.active) or s.id == current)
+                     if (s.active and (s.id in chosen or not chosen)) or s.id == current)
+
+    async def _refuse_status(self, project: Project, status_id: int) -> CardError:
+        """Why a card may not take ``status_id``: deactivated (named), or not the project's."""
+        chosen = set(project.status_ids)
+        try:
+            status = await self._db.statuses.get(status_id)
+        except NotFound:
+            return CardError(Text("card.error.status"), field="status_id")
+        if not status.active and (status.id in chosen or not chosen):
+            return CardError(Text("card.error.status_inactive", name=status.name),
+                             field="status_id")
+        return CardError(Text("card.error.status"), field="status_id")
 
     async def _operators(self, project: Project, current: int | None) -> tuple[Choice, ...]:
         ids = await self._db.projects.operator_ids(project.id)
@@ -363,7 +377,7 @@ class CardService:
         if edit.status_given and edit.status_id != contact.status_id:
             allowed = {c.id for c in await self._statuses(project, None)}
             if edit.status_id is not None and edit.status_id not in allowed:
-                raise CardError(Text("card.error.status"), field="status_id")
+                raise await self._refuse_status(project, edit.status_id)
             changes["status_id"] = edit.status_id
             rule = await self._task_rule(project, edit.status_id)
             if rule is not None and not edit.operator_given:

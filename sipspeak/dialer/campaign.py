@@ -17,7 +17,7 @@ Nothing here awaits or reads a clock.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -110,6 +110,17 @@ class Campaign:
     def idle(self) -> bool:
         """No call of this campaign is alive: a stopped campaign may be dropped."""
         return not self.dials and self.queue.waiting_count == 0
+
+    def take_operator_order(self, operator_ids: Sequence[int]) -> bool:
+        """A new order of the same operators (their group's list was reordered) applies at
+        once, calls in flight or not: «по списку» and «по кругу» follow it.  Another set of
+        operators waits for the campaign to be built again."""
+        order = tuple(dict.fromkeys(operator_ids))
+        if order == self.operator_ids or sorted(order) != sorted(self.operator_ids):
+            return False
+        self.operator_ids = order
+        self.queue.settings = replace(self.queue.settings, operator_ids=order)
+        return True
 
     def pacing_input(self, now_ms: int, roster: AgentRoster) -> PacingInput:
         operators = [roster[op] for op in self.operator_ids if op in roster]

@@ -327,9 +327,11 @@ class CampaignRuntime:
         for project_id in sorted(launched):
             current = self.campaigns.get(project_id)
             if current is not None and not current.idle:
-                # Calls in flight keep the queue and the dials they belong to.
+                # Calls in flight keep the queue and the dials they belong to; a new order
+                # of the same operators (§5.2.4 «по списку») applies at once all the same.
                 if current.dial_settings is not None:
                     current.switch.start()
+                current.take_operator_order(await self._db.projects.operator_ids(project_id))
                 continue
             built = await self._build(project_id)
             if built is None:

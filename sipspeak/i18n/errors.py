@@ -300,6 +300,15 @@ ERRORS_RU: dict[str, str] = {
     "files.unit.kb": "{n} КБ",
     "files.unit.mb": "{n} МБ",
     "files.unit.gb": "{n} ГБ",
+    # -- status choices, the order of a group, script files (crm/card.py, web/groups.py,
+    #    web/projects.py)
+    "card.error.status_inactive": "Статус «{name}» деактивирован и больше не выбирается: выберите другой",
+    "groups.error.order": "Порядок: перечислите всех пользователей группы, каждого по одному разу (состав группы мог измениться, обновите страницу)",
+    "groups.error.direction": "Направление: up (выше) или down (ниже)",
+    "projects.error.script_file": "Выберите файл скрипта (.txt или .html)",
+    "projects.error.script_file_type": "Скрипт загружается из файла .txt или .html, а «{name}» не такой",
+    "projects.error.script_file_size": "Файл скрипта длиннее {max} символов",
+    "projects.error.script_file_encoding": "Файл скрипта не в кодировке UTF-8 и не в Windows-1251",
 }
 
 ERRORS_EN: dict[str, str] = {
@@ -577,4 +586,11 @@ ERRORS_EN: dict[str, str] = {
     "files.unit.kb": "{n} KB",
     "files.unit.mb": "{n} MB",
     "files.unit.gb": "{n} GB",
+    "card.error.status_inactive": "The status «{name}» is deactivated and can no longer be chosen: choose another one",
+    "groups.error.order": "Order: list every user of the group, each once (the group may have changed, reload the page)",
+    "groups.error.direction": "Direction: up or down",
+    "projects.error.script_file": "Choose a script file (.txt or .html)",
+    "projects.error.script_file_type": "A script is loaded from a .txt or .html file, «{name}» is neither",
+    "projects.error.script_file_size": "The script file is longer than {max} characters",
+    "projects.error.script_file_encoding": "The script file is neither UTF-8 nor Windows-1251",
 }

@@ -1,14 +1,23 @@
-"""Settings → Группы пользователей (§4.2): pages and /api/v1/groups over one service."""
+"""Settings → Группы пользователей (§4.2): pages and /api/v1/groups over one service.
+
+The members' order is the list of «Вызываются все операторы по списку» (§5.2.4): the page
+moves a member up or down, the API takes the whole new order.  Any change of the members
+tells the campaign runtime (``projects.changed`` for each launched project of the group), so
+its queue re-reads the operators and their order.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal
 
 from aiohttp import web
 
+from ..i18n import Text
+from ..storage import NotFound
+from ..storage.models import Group
 from .auth import ADMIN, STAFF, route
-from .errors import ApiError, json_ok
+from .errors import ApiError, Invalid, json_ok
 from .forms import Fields
 from .layout import render
 from .pages import error_text, form_post, notice, path_id, services_of
@@ -19,6 +28,46 @@ _ID = r"{id:\d+}"
 GROUP_OUT: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"}, "name": {"type": "string"},
     "member_ids": {"type": "array", "items": {"type": "integer"}}}}
+
+
+def moved(member_ids: Sequence[int], user_id: int,
+          direction: Literal["up", "down"]) -> list[int]:
+    """The order with ``user_id`` one place up or down (unchanged at the list's end)."""
+    order = list(member_ids)
+    at = order.index(user_id)
+    to = at - 1 if direction == "up" else at + 1
+    if 0 <= to < len(order):
+        order[at], order[to] = order[to], order[at]
+    return order
+
+
+async def _members_changed(request: web.Request, group_id: int) -> None:
+    """The launched projects of the group re-read their operators (the dialer's queue)."""
+    services = services_of(request)
+    for project in await services.db.projects.list(group_id=group_id, launched=True):
+        services.bus.publish("projects.changed", project_id=project.id, launched=True)
+
+
+async def reorder_members(request: web.Request, service: People, group_id: int,
+                          user_ids: Sequence[int]) -> Group:
+    """Put every member of the group in this order (each once); 422 otherwise."""
+    await service.get_group(group_id)
+    if not await services_of(request).db.groups.set_member_order(group_id, list(user_ids)):
+        raise Invalid(Text("groups.error.order"), field="user_ids")
+    await _members_changed(request, group_id)
+    return await service.get_group(group_id)
+
+
+async def move_member(request: web.Request, service: People, group_id: int, user_id: int,
+                      direction: str) -> Group:
+    """One member one place up or down in the group's list."""
+    group = await service.get_group(group_id)
+    if user_id not in group.member_ids:
+        raise NotFound(Text("people.error.not_member", user=user_id, group=group_id))
+    if direction not in ("up", "down"):
+        raise Invalid(Text("groups.error.direction"), field="direction")
+    order = moved(group.member_ids, user_id, "up" if direction == "up" else "down")
+    return await reorder_members(request, service, group_id, order)
 
 
 async def _context(request: web.Request, service: People) -> dict[str, Any]:
@@ -83,6 +132,7 @@ async def group_add_members(request: web.Request) -> web.Response:
 
     async def run() -> str:
         await service.add_members(group_id, fields.integers("user_ids"))
+        await _members_changed(request, group_id)
         return f"/settings/groups?ok=saved#group-{group_id}"
 
     return await _page_post(request, service, run)
@@ -94,6 +144,20 @@ async def group_remove_member(request: web.Request) -> web.Response:
 
     async def run() -> str:
         await service.remove_member(group_id, path_id(request, "user_id"))
+        await _members_changed(request, group_id)
+        return f"/settings/groups?ok=saved#group-{group_id}"
+
+    return await _page_post(request, service, run)
+
+
+async def group_move_member(request: web.Request) -> web.Response:
+    service = people(request)
+    fields = await Fields.read(request)
+    group_id = path_id(request)
+
+    async def run() -> str:
+        await move_member(request, service, group_id, path_id(request, "user_id"),
+                          fields.text("direction", max_len=10))
         return f"/settings/groups?ok=saved#group-{group_id}"
 
     return await _page_post(request, service, run)
@@ -150,6 +214,7 @@ async def api_group_add_members(request: web.Request) -> web.Response:
     service = people(request)
     fields = await Fields.read(request)
     await service.add_members(path_id(request), fields.integers("user_ids"))
+    await _members_changed(request, path_id(request))
     return json_ok(group_json(await service.get_group(path_id(request))))
 
 
@@ -157,7 +222,17 @@ async def api_group_remove_member(request: web.Request) -> web.Response:
     """Remove one user from a group."""
     service = people(request)
     await service.remove_member(path_id(request), path_id(request, "user_id"))
+    await _members_changed(request, path_id(request))
     return json_ok(group_json(await service.get_group(path_id(request))))
+
+
+async def api_group_member_order(request: web.Request) -> web.Response:
+    """Reorder the group's members (the list of the «по списку» strategy): every member's
+    id once, in the new order."""
+    service = people(request)
+    fields = await Fields.read(request)
+    group = await reorder_members(request, service, path_id(request), fields.integers("user_ids"))
+    return json_ok(group_json(group))
 
 
 def setup_routes(app: web.Application) -> None:
@@ -167,6 +242,8 @@ def setup_routes(app: web.Application) -> None:
     route(app, "POST", f"/settings/groups/{_ID}/members", group_add_members, roles=STAFF)
     route(app, "POST", rf"/settings/groups/{_ID}/members/{{user_id:\d+}}/remove",
           group_remove_member, roles=STAFF)
+    route(app, "POST", rf"/settings/groups/{_ID}/members/{{user_id:\d+}}/move",
+          group_move_member, roles=STAFF)
     route(app, "POST", f"/settings/groups/{_ID}/delete", group_delete, roles=ADMIN)
     list_out = {"type": "object", "properties": {"items": {"type": "array", "items": GROUP_OUT}}}
     name_in = {"type": "object", "required": ["name"], "properties": {
@@ -186,3 +263,8 @@ def setup_routes(app: web.Application) -> None:
               "user_ids": {"type": "array", "items": {"type": "integer"}}}})
     route(app, "DELETE", rf"/api/v1/groups/{_ID}/members/{{user_id:\d+}}",
           api_group_remove_member, roles=STAFF, api=True, response_schema=GROUP_OUT)
+    route(app, "PUT", f"/api/v1/groups/{_ID}/members/order", api_group_member_order,
+          roles=STAFF, api=True, response_schema=GROUP_OUT,
+          request_schema={"type": "object", "required": ["user_ids"], "properties": {
+              "user_ids": {"type": "array", "items": {"type": "integer"},
+                           "description": "every member once, first called first"}}})

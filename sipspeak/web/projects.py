@@ -8,16 +8,16 @@ is turned into the same mapping the API takes (:func:`form_settings`): an unchec
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from multidict import MultiDictProxy
 
 from ..i18n import Text
-from ..storage.models import Project, User
+from ..storage.models import Project, Status, User
 from . import projects_api
 from .auth import STAFF, current_user, route
-from .errors import ApiError, Invalid
+from .errors import ApiError, BadRequest, Invalid, json_ok
 from .layout import render
 from .pages import error_text, form_post, notice, path_id, services_of
 from .projects_service import (
@@ -38,6 +38,10 @@ from .projects_service import (
     time_zones,
     update_project,
 )
+from .script_file import MAX_FILE_BYTES, ScriptFileError, script_from_file
+
+if TYPE_CHECKING:
+    from ..app import Services
 
 _ID = r"{id:\d+}"
 TAB_ORDER: tuple[str, ...] = ("project", "card", "schedule", "queue", "attempts", "script",
@@ -153,7 +157,7 @@ async def _edit_context(request: web.Request, project: Project, tab: str) -> dic
         groups = [g for g in groups if g.id in allowed]
     return {
         "project": project, "details": details, "tab": tab, "tabs": TAB_ORDER,
-        "trunks": await db.trunks.list(), "statuses": await db.statuses.list(),
+        "trunks": await db.trunks.list(), "statuses": await _status_choices(services, project),
         "sound_files": await db.files.sound_files(),
         "groups": groups, "time_zones": time_zones(), "strategies": STRATEGY_KEYS,
         "dial_modes": DIAL_MODE_KEYS, "retry_kinds": RETRY_KINDS, "weekdays": WEEKDAYS,
@@ -162,6 +166,15 @@ async def _edit_context(request: web.Request, project: Project, tab: str) -> dic
                              for d in range(7)},
         **await _people(request, user),
     }
+
+
+async def _status_choices(services: Services, project: Project) -> list[Status]:
+    """The statuses the queue and integration tabs offer (§4.3.2): the active ones, and those
+    the project already uses though deactivated since (shown as such, so that saving the
+    tab does not drop them unasked)."""
+    rules = await services.db.projects.task_rules(project.id)
+    used = {*project.status_ids, project.crm_status_id, *(r.status_id for r in rules)}
+    return [s for s in await services.db.statuses.list() if s.active or s.id in used]
 
 
 def _tab(value: str) -> str:
@@ -242,6 +255,22 @@ async def project_delete(request: web.Request) -> web.Response:
     return await form_post(request, run, lambda e: _list_failed(request, e))
 
 
+async def api_script_file(request: web.Request) -> web.Response:
+    """Load an operator script from a .txt or .html file (multipart field ``file``): its HTML
+    for the script editor, sanitised like every script; nothing is saved."""
+    await project_for(services_of(request), current_user(request), path_id(request))
+    if request.content_type != "multipart/form-data":
+        raise BadRequest(Text("projects.error.script_file"), field="file")
+    upload = (await request.post()).get("file")
+    if not isinstance(upload, web.FileField) or not upload.filename:
+        raise Invalid(Text("projects.error.script_file"), field="file")
+    try:
+        html = script_from_file(upload.filename, upload.file.read(MAX_FILE_BYTES + 1))
+    except ScriptFileError as exc:
+        raise Invalid(exc.message, field="file") from None
+    return json_ok({"html": html})
+
+
 def setup_routes(app: web.Application) -> None:
     route(app, "GET", "/projects", projects_page, roles=STAFF, name="projects",
           query=("name", "group_id", "from", "to"))
@@ -251,6 +280,12 @@ def setup_routes(app: web.Application) -> None:
     route(app, "POST", f"/projects/{_ID}/launch", project_launch, roles=STAFF)
     route(app, "POST", f"/projects/{_ID}/copy", project_copy, roles=STAFF)
     route(app, "POST", f"/projects/{_ID}/delete", project_delete, roles=STAFF)
+    route(app, "POST", f"/api/v1/projects/{_ID}/script/file", api_script_file, roles=STAFF,
+          api=True, request_media="multipart/form-data",
+          request_schema={"type": "object", "required": ["file"], "properties": {
+              "file": {"type": "string", "format": "binary",
+                       "description": "a .txt or .html file (UTF-8 or Windows-1251)"}}},
+          response_schema={"type": "object", "properties": {"html": {"type": "string"}}})
     projects_api.setup_routes(app)
 
 

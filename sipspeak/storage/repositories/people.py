@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from ...i18n import Text
 from ..db import now_ms
@@ -173,6 +173,25 @@ class GroupsRepo(Repo):
     async def remove_member(self, group_id: int, user_id: int) -> None:
         await self.db.execute(
             "DELETE FROM group_members WHERE group_id = ? AND user_id = ?", (group_id, user_id))
+
+    async def set_member_order(self, group_id: int, user_ids: Sequence[int]) -> bool:
+        """Put the group's live members in the order of ``user_ids`` (the list order of the
+        «по списку» strategy), in one transaction.  False, and nothing changed, unless
+        ``user_ids`` names every live member exactly once (the group changed meanwhile, or
+        a wrong list); removed users keep their rows, after the live ones."""
+        async with self.db.transaction():
+            await self.get(group_id)
+            live = await self.member_ids(group_id)
+            if len(user_ids) != len(live) or set(user_ids) != set(live):
+                return False
+            rows = await self.db.fetchall(
+                "SELECT user_id FROM group_members WHERE group_id = ? ORDER BY position, user_id",
+                (group_id,))
+            order = [*user_ids, *(r["user_id"] for r in rows if r["user_id"] not in live)]
+            await self.db.executemany(
+                "UPDATE group_members SET position = ? WHERE group_id = ? AND user_id = ?",
+                [(position, group_id, user_id) for position, user_id in enumerate(order, 1)])
+        return True
 
 
 class TokensRepo(Repo):

@@ -74,5 +74,35 @@
       });
     });
     hidden.form.addEventListener("submit", function () { hidden.value = editor.innerHTML; });
+    // «Загрузить в текстовом формате»: the server turns a .txt or .html file into the
+    // script's sanitised HTML; the editor shows it, «Сохранить» keeps it.
+    var file = document.getElementById("script-file");
+    var fileError = document.getElementById("script-file-error");
+    if (file && fileError) {
+      var failed = function (message) {
+        fileError.textContent = message || file.getAttribute("data-failed");
+        fileError.hidden = false;
+      };
+      file.addEventListener("change", function () {
+        var chosen = file.files && file.files[0];
+        if (!chosen) { return; }
+        var body = new FormData();
+        body.append("file", chosen, chosen.name);
+        fileError.hidden = true;
+        fetch(file.getAttribute("data-url"), {
+          method: "POST", credentials: "same-origin", body: body,
+          headers: {"Accept": "application/json", "X-CSRF-Token": window.sipspeak ? window.sipspeak.csrf : ""}
+        }).then(function (response) {
+          return response.json().then(function (answer) {
+            if (response.ok && typeof answer.html === "string") {
+              editor.innerHTML = answer.html;
+              editor.focus();
+            } else {
+              failed(answer && answer.error ? answer.error.message : "");
+            }
+          });
+        }).catch(function () { failed(""); }).then(function () { file.value = ""; });
+      });
+    }
   }
 })();
