@@ -161,6 +161,10 @@ PROJECTS_RU: dict[str, str] = {
     "uploads.remove_blacklisted": "Удалить номера (черный список)",
     "uploads.remove_blacklisted_confirm": "Удалить из проекта номера из черного списка?",
     "uploads.ok.removed": "Номера из черного списка удалены из проекта",
+    "projects.dedupe": "Проверка на дубли номеров в проекте",
+    "projects.dedupe_confirm": "Найти контакты проекта с одинаковыми номерами и удалить дубли? Останется контакт с самой большой историей (звонки, комментарии, задачи), при равной — самый старый; история дублей перейдет к нему.",
+    "projects.deduped": "Проверка на дубли: удалено контактов — {removed}, номеров с дублями — {numbers}.",
+    "projects.deduped_dialling": "Номеров с дублями оставлено, потому что по ним сейчас идет звонок: {dialling}; повторите проверку позже.",
 }
 
 PROJECTS_EN: dict[str, str] = {
@@ -322,4 +326,8 @@ PROJECTS_EN: dict[str, str] = {
     "uploads.remove_blacklisted": "Remove numbers (blacklist)",
     "uploads.remove_blacklisted_confirm": "Remove blacklisted numbers from the project?",
     "uploads.ok.removed": "Blacklisted numbers removed from the project",
+    "projects.dedupe": "Check the project for duplicate numbers",
+    "projects.dedupe_confirm": "Find the project's contacts with the same number and delete the duplicates? The contact with the most history (calls, comments, tasks), or else the oldest, stays and takes over the duplicates' history.",
+    "projects.deduped": "Duplicate check: {removed} contacts deleted, {numbers} numbers had duplicates.",
+    "projects.deduped_dialling": "Numbers left with their duplicates because a call to them is under way: {dialling}; check again later.",
 }

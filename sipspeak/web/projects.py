@@ -7,18 +7,20 @@ is turned into the same mapping the API takes (:func:`form_settings`): an unchec
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from ..i18n import Text
+from ..crm.dedupe import remove_duplicates
+from ..i18n import Text, joined
 from ..storage.models import Project, Status, User
 from . import projects_api
 from .auth import STAFF, current_user, route
 from .errors import ApiError, BadRequest, Invalid, json_ok
-from .layout import render
+from .layout import language_of, render
 from .pages import error_text, form_post, notice, path_id, services_of
 from .projects_service import (
     DIAL_MODE_KEYS,
@@ -161,7 +163,8 @@ async def _edit_context(request: web.Request, project: Project, tab: str) -> dic
         "sound_files": await db.files.sound_files(),
         "groups": groups, "time_zones": time_zones(), "strategies": STRATEGY_KEYS,
         "dial_modes": DIAL_MODE_KEYS, "retry_kinds": RETRY_KINDS, "weekdays": WEEKDAYS,
-        "fixed_fields": FIXED_CARD_FIELDS, "notice": notice(request, "projects.ok"),
+        "fixed_fields": FIXED_CARD_FIELDS,
+        "notice": _dedupe_notice(request) or notice(request, "projects.ok"),
         "intervals_by_day": {d: [i for i in details["intervals"] if i["weekday"] == d]
                              for d in range(7)},
         **await _people(request, user),
@@ -255,6 +258,46 @@ async def project_delete(request: web.Request) -> web.Response:
     return await form_post(request, run, lambda e: _list_failed(request, e))
 
 
+async def project_remove_duplicates(request: web.Request) -> web.Response:
+    """«Проверка на дубли номеров в проекте» from the project's page."""
+    services = services_of(request)
+    project_id = path_id(request)
+
+    async def run() -> str:
+        await project_for(services, current_user(request), project_id)
+        report = await remove_duplicates(services.db, project_id)
+        return (f"/projects/{project_id}?ok=deduped&removed={report.removed}"
+                f"&numbers={report.numbers}&dialling={report.dialling}")
+
+    return await form_post(request, run, lambda e: _list_failed(request, e))
+
+
+async def api_remove_duplicates(request: web.Request) -> web.Response:
+    """«Проверка на дубли номеров в проекте»: delete the contacts whose number another
+    contact of the project has, keeping the one with the most history (calls, comments,
+    tasks) or the oldest, which takes over the others' history; never one being dialled.
+    One transaction; answers how many were removed."""
+    services = services_of(request)
+    await project_for(services, current_user(request), path_id(request))
+    return json_ok(asdict(await remove_duplicates(services.db, path_id(request))))
+
+
+def _dedupe_notice(request: web.Request) -> str | None:
+    """The report of a duplicate check the page was sent back with."""
+    if request.query.get("ok") != "deduped":
+        return None
+
+    def count(name: str) -> int:
+        value = request.query.get(name, "")
+        return int(value) if value.isdigit() and len(value) < 10 else 0
+
+    language = language_of(request)
+    text = Text("projects.deduped", removed=count("removed"), numbers=count("numbers"))
+    if count("dialling"):
+        text = joined([text, Text("projects.deduped_dialling", dialling=count("dialling"))])
+    return text.render(language)
+
+
 async def api_script_file(request: web.Request) -> web.Response:
     """Load an operator script from a .txt or .html file (multipart field ``file``): its HTML
     for the script editor, sanitised like every script; nothing is saved."""
@@ -280,6 +323,15 @@ def setup_routes(app: web.Application) -> None:
     route(app, "POST", f"/projects/{_ID}/launch", project_launch, roles=STAFF)
     route(app, "POST", f"/projects/{_ID}/copy", project_copy, roles=STAFF)
     route(app, "POST", f"/projects/{_ID}/delete", project_delete, roles=STAFF)
+    route(app, "POST", f"/projects/{_ID}/remove-duplicates", project_remove_duplicates,
+          roles=STAFF)
+    route(app, "POST", f"/api/v1/projects/{_ID}/contacts/remove-duplicates",
+          api_remove_duplicates, roles=STAFF, api=True, response_schema={
+              "type": "object", "properties": {
+                  "removed": {"type": "integer", "description": "contacts deleted"},
+                  "numbers": {"type": "integer", "description": "numbers that had duplicates"},
+                  "dialling": {"type": "integer",
+                               "description": "numbers left: a contact of theirs is dialled"}}})
     route(app, "POST", f"/api/v1/projects/{_ID}/script/file", api_script_file, roles=STAFF,
           api=True, request_media="multipart/form-data",
           request_schema={"type": "object", "required": ["file"], "properties": {

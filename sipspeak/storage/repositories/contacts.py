@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import cast
 
 from ...i18n import Text
@@ -115,6 +116,17 @@ class UploadsRepo(Repo):
             "error": by_state.get("error", 0),
             "new": by_state.get("new", 0),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ContactHistory:
+    """What the duplicate check (§5.5) weighs of a contact."""
+
+    id: int
+    dial_state: str
+    created_at: int
+    history: int
+    """Its calls, comments and tasks."""
 
 
 class ContactsRepo(Repo):
@@ -431,6 +443,63 @@ class ContactsRepo(Repo):
         cursor = await self.db.execute(
             f"DELETE FROM contacts WHERE id IN ({', '.join('?' for _ in ids)})", ids)
         return cursor.rowcount
+
+    # -- «Проверка на дубли номеров в проекте» (manual §5.5) -----------------------------------
+
+    async def phones_of(self, project_id: int) -> builtins.list[tuple[int, str]]:
+        """Every contact of the project as ``(id, phone)`` (off the project-phone index)."""
+        rows = await self.db.fetchall(
+            "SELECT id, phone FROM contacts WHERE project_id = ? ORDER BY id", (project_id,))
+        return [(int(r["id"]), str(r["phone"])) for r in rows]
+
+    async def histories(self, contact_ids: Sequence[int]) -> builtins.list[ContactHistory]:
+        """The dial state, age and amount of history of each of ``contact_ids``."""
+        out: builtins.list[ContactHistory] = []
+        for start in range(0, len(contact_ids), 500):
+            chunk = builtins.list(contact_ids[start:start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            rows = await self.db.fetchall(
+                "SELECT c.id, c.dial_state, c.created_at,"
+                " (SELECT COUNT(*) FROM calls x WHERE x.contact_id = c.id)"
+                " + (SELECT COUNT(*) FROM contact_comments m WHERE m.contact_id = c.id)"
+                " + (SELECT COUNT(*) FROM tasks t WHERE t.contact_id = c.id) AS history"
+                f" FROM contacts c WHERE c.id IN ({marks})", chunk)
+            out += [ContactHistory(int(r["id"]), str(r["dial_state"]), int(r["created_at"]),
+                                   int(r["history"])) for r in rows]
+        return out
+
+    async def merge_duplicates(self, merges: Mapping[int, Sequence[int]]) -> int:
+        """For each contact kept → its duplicates: their calls, comments, tasks, leads and
+        tags go over to the one kept, then the duplicates are deleted; never one being
+        dialled (it stays, with its history).  One transaction (the caller's, if open);
+        answers how many were deleted."""
+        pairs = [(loser, keeper) for keeper, losers in merges.items() for loser in losers
+                 if loser != keeper]
+        if not pairs:
+            return 0
+        async with self.db.transaction():
+            await self.db.execute("CREATE TEMP TABLE IF NOT EXISTS merged_contacts("
+                                  " loser INTEGER PRIMARY KEY, keeper INTEGER NOT NULL)")
+            await self.db.execute("DELETE FROM temp.merged_contacts")
+            await self.db.executemany(
+                "INSERT INTO temp.merged_contacts(loser, keeper) VALUES (?, ?)", pairs)
+            await self.db.execute(
+                "DELETE FROM temp.merged_contacts WHERE loser IN"
+                " (SELECT id FROM contacts WHERE dial_state = 'dialing')")
+            for table in ("calls", "contact_comments", "tasks", "crm_leads"):
+                await self.db.execute(
+                    f"UPDATE {table} SET contact_id = (SELECT keeper FROM temp.merged_contacts"
+                    f" WHERE loser = {table}.contact_id)"
+                    " WHERE contact_id IN (SELECT loser FROM temp.merged_contacts)")
+            await self.db.execute(
+                "INSERT OR IGNORE INTO contact_tags(contact_id, tag_id)"
+                " SELECT m.keeper, t.tag_id FROM contact_tags t"
+                " JOIN temp.merged_contacts m ON m.loser = t.contact_id")
+            cursor = await self.db.execute(
+                "DELETE FROM contacts WHERE id IN (SELECT loser FROM temp.merged_contacts)")
+            removed = cursor.rowcount
+            await self.db.execute("DELETE FROM temp.merged_contacts")
+        return removed
 
     # -- the client card (manual §5.2.2, §6.1.1) ----------------------------------------------
 
