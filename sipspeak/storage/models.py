@@ -285,6 +285,28 @@ class CallFilter:
     result: str | None = None
     phone: str = ""
     """Digits found in the contact's, the caller's or the called number."""
+    only_operator_id: int | None = None
+    """An operator reader: his own calls only, whatever the other filters say."""
+    phone_shown_only: bool = False
+    """The number search looks only at calls of projects that show numbers (an operator
+    must not find a hidden number's digits by searching for them)."""
+    group_id: int | None = None
+    """Calls of operators in this group."""
+    tag: str = ""
+    """Calls of contacts carrying this tag (§5.5)."""
+    kind: str | None = None
+    client_status: str | None = None
+    operator_status: str | None = None
+    sort: str = "date"
+    """One of ``CALL_SORTS``: the column the report is ordered by (then by id)."""
+    descending: bool = True
+
+
+CALL_SORTS: tuple[str, ...] = (
+    "project", "id", "date", "direction", "kind", "phone", "from", "to", "duration", "billing",
+    "dial", "wait", "talk", "client_status", "operator_status", "contact", "operator", "region",
+    "timezone", "result", "tags", "robot_status", "price")
+"""The calls report's columns it can be sorted by (every column of §6.2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +327,8 @@ class ContactFilter:
     comment: str = ""
     """Text found in one of the contact's comments."""
     order_by_updated: bool = False
+    tag: str = ""
+    """Contacts carrying this tag (§5.5)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +353,8 @@ class CallReportRow:
     project_name: str
     operator_name: str
     contact_name: str
+    shows_numbers: bool = True
+    """The project's «Показывать номера» (a call of no project: True)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,22 @@
 """«Отчеты» → «Звонки» (manual §6.2): every call with the columns of the manual.
 
-Filters: a period of whole days in a time zone (as :mod:`.reports`), project, direction,
-result, operator and a number (digits of the contact's, caller's or called number).  The page
-shows «Количество» and the calls a page at a time, newest first, with a column chooser and the
-recording to play or download; the CSV / XLSX downloads hold every call the filters keep (an
-XLSX beyond what a sheet holds is refused, CSV has no limit).  An administrator sees every call, a supervisor the calls of his projects.
-A recording is served only from the recordings directory, to a user who may see its call.
+Filters: a period of whole days in a time zone (as :mod:`.reports`), project, direction, call
+type, result, client status, operator status, operator, user group (the operator's), tag (the
+contact's, §5.5) and a number (digits of the contact's, caller's or called number).  The page
+shows «Количество» and the calls a page at a time, newest first or by the column clicked
+(``sort``, ``order``: sorted in SQL, so the pages and the downloads follow it), with a column
+chooser and the recording to play or download; the CSV / XLSX downloads hold every call the
+filters keep (an XLSX beyond what a sheet holds is refused, CSV has no limit).  An
+administrator sees every call, a supervisor the calls of his projects, an operator his own
+calls (§1.3), with the customer's number masked where the project hides numbers — and his
+number search finds no call whose number he may not see.  A recording is served only from the
+recordings directory, to staff who may see its call.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,10 +25,11 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from ..calls.cdr import ClientStatus, OperatorStatus
+from ..crm.phones import mask_phone
 from ..i18n import Text, translate
 from ..storage import NotFound
-from ..storage.models import CallFilter, CallReportRow
-from .auth import STAFF, route, visible_project_ids
+from ..storage.models import CALL_SORTS, CallFilter, CallReportRow
+from .auth import ALL_ROLES, STAFF, current_user, route, visible_project_ids
 from .errors import ApiError, Invalid, json_ok
 from .exports import (
     EVERY_ROW,
@@ -35,13 +42,22 @@ from .exports import (
 from .forms import Fields
 from .layout import language_of, render
 from .pages import error_text, path_id, services_of
-from .reports import Period, call_center_zone, read_period, visible_operators
+from .reports import (
+    Period,
+    call_center_zone,
+    read_period,
+    read_sort,
+    visible_groups,
+    visible_operators,
+    visible_projects,
+)
 
 PAGE_SIZE = 100
 EXPORT_BATCH = 1000
 DIRECTIONS = ("outbound", "inbound")
 RESULTS = ("answered", "busy", "no_answer", "failed", "congestion", "lost",
            "answering_machine", "abandoned")
+KINDS = ("auto", "manual", "click", "robot", "inbound")
 COLUMNS = ("project", "id", "date", "direction", "kind", "phone", "from", "to", "duration",
            "billing", "dial", "wait", "talk", "client_status", "operator_status", "contact",
            "operator", "region", "timezone", "result", "tags", "robot_status", "price")
@@ -67,24 +83,56 @@ REPORT_OUT: dict[str, Any] = {"type": "object", "properties": {
 
 _CLIENT = {status.value: status.name.lower() for status in ClientStatus}
 _OPERATOR = {status.value: status.name.lower() for status in OperatorStatus if status.value}
+CLIENT_STATUSES = tuple(_CLIENT.values())
+OPERATOR_STATUSES = tuple(_OPERATOR.values())
+
+
+def _choice(fields: Fields, name: str, allowed: tuple[str, ...]) -> str | None:
+    value = fields.text(name, max_len=40) or None
+    if value is not None and value not in allowed:
+        raise Invalid(Text("reports.error.choice"), field=name)
+    return value
 
 
 async def read_filter(request: web.Request, fields: Fields) -> tuple[Period, CallFilter]:
     period = read_period(fields, call_center_zone(request))
-    direction = fields.text("direction", max_len=20) or None
-    if direction is not None and direction not in DIRECTIONS:
-        raise Invalid(Text("reports.error.choice"), field="direction")
-    result = fields.text("result", max_len=30) or None
-    if result is not None and result not in RESULTS:
-        raise Invalid(Text("reports.error.choice"), field="result")
+    client = _choice(fields, "client_status", CLIENT_STATUSES)
+    operator = _choice(fields, "operator_status", OPERATOR_STATUSES)
+    sort, descending = read_sort(fields, CALL_SORTS, "date", descending=True)
     phone = "".join(ch for ch in fields.text("phone", max_len=40) if ch.isdigit())
-    visible = await visible_project_ids(request)
+    user = current_user(request)
+    own = user.role == "operator"
+    visible = None if own else await visible_project_ids(request)
     return period, CallFilter(
         started_from=period.start_ms, started_to=period.end_ms,
         project_ids=None if visible is None else frozenset(visible),
+        only_operator_id=user.id if own else None, phone_shown_only=own,
         project_id=fields.optional_int("project_id", low=1),
         operator_id=fields.optional_int("operator_id", low=1),
-        direction=direction, result=result, phone=phone)
+        group_id=fields.optional_int("group_id", low=1),
+        direction=_choice(fields, "direction", DIRECTIONS),
+        result=_choice(fields, "result", RESULTS), kind=_choice(fields, "kind", KINDS),
+        client_status=None if client is None else ClientStatus[client.upper()].value,
+        operator_status=None if operator is None else OperatorStatus[operator.upper()].value,
+        tag=fields.text("tag", max_len=100), phone=phone, sort=sort, descending=descending)
+
+
+def masked(row: CallReportRow, role: str) -> CallReportRow:
+    """The row as ``role`` may read it: an operator gets the customer's number masked where
+    the call's project hides numbers (the contact's number, and the caller's on an inbound
+    call or the called one on an outbound)."""
+    if role != "operator" or row.shows_numbers:
+        return row
+
+    def hide(number: str) -> str:
+        return mask_phone(number) if number else ""
+
+    call = replace(row.call, contact_phone=hide(row.call.contact_phone))
+    if call.direction == "inbound":
+        call = replace(call, from_number=hide(call.from_number))
+    else:
+        call = replace(call, to_number=hide(call.to_number))
+    return replace(row, call=call)
 
 
 def _seconds(ms: int) -> int:
@@ -151,31 +199,36 @@ async def calls_page(request: web.Request) -> web.Response:
         period, where = await read_filter(request, fields)
         page = 1
     db = services.db
+    role = current_user(request).role
     count = await db.calls.report_count(where)
     rows = await db.calls.report(where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     zone = ZoneInfo(period.zone)
-    visible = await visible_project_ids(request)
-    projects = [p for p in await db.projects.list() if visible is None or p.id in visible]
     query = {k: v for k, v in request.query.items() if k != "page"} if error is None else {}
     return await render(request, "reports/calls.html", {
         "period": period, "where": where, "count": count, "page": page,
         "pages": max(1, -(-count // PAGE_SIZE)), "columns": COLUMNS,
-        "rows": [(r, cells(r, lang, zone)) for r in rows], "projects": projects,
-        "operators": await visible_operators(request), "directions": DIRECTIONS,
-        "results": RESULTS, "query": query, "phone": fields.text("phone", max_len=40),
+        "rows": [(r, cells(masked(r, role), lang, zone)) for r in rows],
+        "projects": await visible_projects(request),
+        "operators": await visible_operators(request), "groups": await visible_groups(request),
+        "tags": await db.tags.list(), "directions": DIRECTIONS, "kinds": KINDS,
+        "results": RESULTS, "client_statuses": CLIENT_STATUSES,
+        "operator_statuses": OPERATOR_STATUSES, "client_status": fields.text("client_status"),
+        "operator_status": fields.text("operator_status"), "query": query,
+        "phone": fields.text("phone", max_len=40), "own": role == "operator",
         "error": None if error is None else error_text(request, error),
     }, status=200 if error is None else error.status)
 
 
 async def api_calls(request: web.Request) -> web.Response:
-    """The calls report (§6.2): «Количество» and a page of calls, newest first."""
+    """The calls report (§6.2): «Количество» and a page of calls, newest first or as sorted."""
     fields = await Fields.read(request)
     _, where = await read_filter(request, fields)
     page = _page(fields)
     db = services_of(request).db
+    role = current_user(request).role
     rows = await db.calls.report(where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return json_ok({"count": await db.calls.report_count(where), "page": page,
-                    "items": [_call_json(r) for r in rows]})
+                    "items": [_call_json(masked(r, role)) for r in rows]})
 
 
 async def _table(request: web.Request, *,
@@ -185,16 +238,18 @@ async def _table(request: web.Request, *,
     period, where = await read_filter(request, await Fields.read(request))
     lang, zone = language_of(request), ZoneInfo(period.zone)
     db = services_of(request).db
+    role = current_user(request).role
     if xlsx:
         refuse_beyond_a_sheet(await db.calls.report_count(where))
 
     async def lines() -> AsyncIterator[Lines]:
         yield [[translate(f"reports.call.{c}", lang) for c in COLUMNS]]
+        # Read on from the last row's place in the report's order (its sort value and id).
         async for rows in keyset_batches(
-                lambda count, after: db.calls.report(where, limit=count, before=after),
-                lambda row: (row.call.started_at, row.call.id),
+                lambda count, after: db.calls.report(where, limit=count, after=after),
+                lambda row: db.calls.sort_key(where, row),
                 batch=EXPORT_BATCH, limit=EVERY_ROW):
-            yield [[cells(r, lang, zone)[c] for c in COLUMNS] for r in rows]
+            yield [[cells(masked(r, role), lang, zone)[c] for c in COLUMNS] for r in rows]
 
     return period, lines()
 
@@ -209,7 +264,7 @@ async def calls_csv(request: web.Request) -> web.StreamResponse:
     return await csv_download(request, _filename(period, "csv"), table)
 
 
-async def calls_xlsx(request: web.Request) -> web.Response:
+async def calls_xlsx(request: web.Request) -> web.StreamResponse:
     """Every call the filters keep, as an XLSX workbook."""
     period, table = await _table(request, xlsx=True)
     return await xlsx_download(request, _filename(period, "xlsx"),
@@ -234,11 +289,12 @@ async def recording(request: web.Request) -> web.StreamResponse:
 
 
 def setup_routes(app: web.Application) -> None:
-    query = ("from", "to", "tz", "project_id", "operator_id", "direction", "result", "phone",
+    query = ("from", "to", "tz", "project_id", "operator_id", "group_id", "direction", "kind",
+             "result", "client_status", "operator_status", "tag", "phone", "sort", "order",
              "page")
-    route(app, "GET", "/reports/calls", calls_page, roles=STAFF, name="reports")
-    route(app, "GET", "/reports/calls.csv", calls_csv, roles=STAFF)
-    route(app, "GET", "/reports/calls.xlsx", calls_xlsx, roles=STAFF)
+    route(app, "GET", "/reports/calls", calls_page, roles=ALL_ROLES, name="reports")
+    route(app, "GET", "/reports/calls.csv", calls_csv, roles=ALL_ROLES)
+    route(app, "GET", "/reports/calls.xlsx", calls_xlsx, roles=ALL_ROLES)
     route(app, "GET", r"/reports/calls/{id:\d+}/recording", recording, roles=STAFF)
-    route(app, "GET", "/api/v1/reports/calls", api_calls, roles=STAFF, api=True,
+    route(app, "GET", "/api/v1/reports/calls", api_calls, roles=ALL_ROLES, api=True,
           response_schema=REPORT_OUT, query=query)

@@ -1,7 +1,8 @@
 """«Отчеты» → «Контакты» (manual §6.1): the contacts of the bases with what is known of them.
 
 Filters: number, «Сортировать по дате обновления», the period they were added in (optional),
-status, operator, user group (the operator's), a comment's text, project.  Columns are the
+status, operator, user group (the operator's), a comment's text, project, tag (the base's,
+§5.5 «для удобства просмотра статистики»).  Columns are the
 manual's (the chooser hides any of them): the card's fields, region / time zone (as a UTC
 offset) / carrier found from the number, status, tags, work status (where the dialer is
 with the contact), robot status, the last comment, the number of tasks, operator, dates of
@@ -65,7 +66,7 @@ async def read_filter(request: web.Request, fields: Fields) -> ContactFilter:
         status_id=fields.optional_int("status_id", low=1),
         operator_id=fields.optional_int("operator_id", low=1),
         group_id=fields.optional_int("group_id", low=1),
-        comment=fields.text("comment", max_len=200),
+        comment=fields.text("comment", max_len=200), tag=fields.text("tag", max_len=100),
         order_by_updated=fields.flag("by_update", False))
 
 
@@ -136,7 +137,8 @@ async def contacts_page(request: web.Request) -> web.Response:
         "projects": [p for p in await db.projects.list()
                      if visible is None or p.id in visible],
         "statuses": await db.statuses.list(), "operators": await visible_operators(request),
-        "groups": await visible_groups(request), "query": query, "fields": fields,
+        "groups": await visible_groups(request), "tags": await db.tags.list(),
+        "query": query, "fields": fields,
         "error": None if error is None else error_text(request, error),
     }, status=200 if error is None else error.status)
 
@@ -180,7 +182,7 @@ async def contacts_csv(request: web.Request) -> web.StreamResponse:
     return await csv_download(request, "contacts.csv", _table(request))
 
 
-async def contacts_xlsx(request: web.Request) -> web.Response:
+async def contacts_xlsx(request: web.Request) -> web.StreamResponse:
     """Every contact the filters keep, as an XLSX workbook."""
     return await xlsx_download(request, "contacts.xlsx",
                                translate("reports.contacts", language_of(request)),
@@ -189,7 +191,7 @@ async def contacts_xlsx(request: web.Request) -> web.Response:
 
 def setup_routes(app: web.Application) -> None:
     query = ("phone", "by_update", "from", "to", "tz", "status_id", "operator_id", "group_id",
-             "comment", "project_id", "page")
+             "comment", "project_id", "tag", "page")
     route(app, "GET", "/reports/contacts", contacts_page, roles=STAFF,
           name="reports.contacts")
     route(app, "GET", "/reports/contacts.csv", contacts_csv, roles=STAFF)

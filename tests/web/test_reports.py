@@ -84,8 +84,8 @@ async def test_filters_and_who_sees_whom(staff: Site) -> None:
     ids = await history(staff)
     status, sup = await report(staff, "sup@test.ru", DAY)
     assert status == 200 and sorted(r["name"] for r in sup["items"]) == ["Иванова", "Оператор"]
-    status, _ = await report(staff, "oper@test.ru", DAY)
-    assert status == 403
+    status, own = await report(staff, "oper@test.ru", DAY)
+    assert status == 200 and [r["name"] for r in own["items"]] == ["Оператор"]
     _, grouped = await report(staff, "admin@test.ru", DAY + f"&group_id={ids['other']}")
     assert [r["name"] for r in grouped["items"]] == ["Чужой"]
     _, found = await report(staff, "admin@test.ru", DAY + "&q=334")
@@ -152,6 +152,12 @@ async def test_the_current_state_counts_while_the_dialer_runs(
     status, body = await report(staff, "admin@test.ru", "")
     [row] = [r for r in body["items"] if r["user_id"] == oper]
     assert status == 200 and row["paused_ms"] >= 50 and row["on_line_ms"] == 0
+    # The status history ends with it too.
+    browser = await staff.signed_in("admin@test.ru")
+    text = (await (await browser.get("/reports/operators/history.csv?q=333")).read()
+            ).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert rows[-1][:2] == ["Оператор (333)", "Пауза"]
 
 
 async def test_the_column_chooser_in_chromium(staff: Site) -> None:

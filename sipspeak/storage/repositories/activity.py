@@ -3,16 +3,57 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields
+from typing import Any
 
 from ...i18n import Text
 from ..db import now_ms
 from ..errors import NotFound
-from ..models import Call, CallFilter, CallReportRow, Notification, OperatorInterval
+from ..models import (
+    CALL_SORTS,
+    Call,
+    CallFilter,
+    CallReportRow,
+    Notification,
+    OperatorInterval,
+)
 from .base import Repo, record
 
 _CALL_COLUMNS = tuple(f.name for f in fields(Call) if f.name != "id")
+
+_CALL_SORT: dict[str, tuple[str, Callable[[CallReportRow], object]]] = {
+    "project": ("COALESCE(p.name, '')", lambda r: r.project_name),
+    "id": ("c.id", lambda r: r.call.id),
+    "date": ("c.started_at", lambda r: r.call.started_at),
+    "direction": ("c.direction", lambda r: r.call.direction),
+    "kind": ("c.kind", lambda r: r.call.kind),
+    "phone": ("c.contact_phone", lambda r: r.call.contact_phone),
+    "from": ("c.from_number", lambda r: r.call.from_number),
+    "to": ("c.to_number", lambda r: r.call.to_number),
+    "duration": ("c.duration_ms", lambda r: r.call.duration_ms),
+    "billing": ("c.billing_ms", lambda r: r.call.billing_ms),
+    "dial": ("c.dial_ms", lambda r: r.call.dial_ms),
+    "wait": ("c.wait_ms", lambda r: r.call.wait_ms),
+    "talk": ("c.talk_ms", lambda r: r.call.talk_ms),
+    "client_status": ("c.client_status", lambda r: r.call.client_status),
+    "operator_status": ("c.operator_status", lambda r: r.call.operator_status),
+    "contact": ("COALESCE(k.full_name, '')", lambda r: r.contact_name),
+    "operator": ("COALESCE(u.full_name, '')", lambda r: r.operator_name),
+    "region": ("COALESCE(c.region, '')", lambda r: r.call.region or ""),
+    "timezone": ("COALESCE(c.timezone, '')", lambda r: r.call.timezone or ""),
+    "result": ("c.result", lambda r: r.call.result),
+    "tags": ("c.tags", lambda r: r.call.tags),
+    "robot_status": ("COALESCE(c.robot_status, '')", lambda r: r.call.robot_status or ""),
+    "price": ("c.price_kopecks", lambda r: r.call.price_kopecks),
+}
+"""Per sortable column of the calls report: its SQL expression (never NULL, so a keyset
+comparison holds) and the same value read from a row (the key a download reads on from)."""
+if set(_CALL_SORT) != set(CALL_SORTS):
+    raise RuntimeError("the calls report's sort keys and their SQL differ")
+_IN_GROUP = "c.operator_id IN (SELECT user_id FROM group_members WHERE group_id = ?)"
+_OF_TAG = ("c.contact_id IN (SELECT ct.contact_id FROM contact_tags ct"
+           " JOIN tags t ON t.id = ct.tag_id WHERE t.name = ?)")
 
 
 class CallsRepo(Repo):
@@ -73,8 +114,17 @@ class CallsRepo(Repo):
                               ("c.started_at < ?", where.started_to),
                               ("c.project_id = ?", where.project_id),
                               ("c.operator_id = ?", where.operator_id),
+                              ("c.operator_id = ?", where.only_operator_id),
                               ("c.direction = ?", where.direction),
-                              ("c.result = ?", where.result)):
+                              ("c.result = ?", where.result),
+                              ("c.kind = ?", where.kind),
+                              ("c.client_status = ?", where.client_status),
+                              ("c.operator_status = ?", where.operator_status),
+                              # An index seek per member on calls_operator(operator_id, …).
+                              (_IN_GROUP, where.group_id),
+                              # The tag's contacts (contact_tags_tag), then their calls
+                              # (calls_contact).
+                              (_OF_TAG, where.tag or None)):
             if value is not None:
                 sql += f" AND {clause}"
                 params.append(value)
@@ -85,6 +135,9 @@ class CallsRepo(Repo):
         if where.phone:
             sql += " AND (c.contact_phone LIKE ? OR c.from_number LIKE ? OR c.to_number LIKE ?)"
             params += [f"%{where.phone}%"] * 3
+            if where.phone_shown_only:
+                sql += (" AND (c.project_id IS NULL OR EXISTS (SELECT 1 FROM projects q"
+                        " WHERE q.id = c.project_id AND q.show_numbers = 1))")
         return sql, params
 
     async def report_count(self, where: CallFilter) -> int:
@@ -94,26 +147,38 @@ class CallsRepo(Repo):
         return int(row["n"]) if row is not None else 0
 
     async def report(self, where: CallFilter, *, limit: int = 100, offset: int = 0,
-                     before: tuple[int, int] | None = None) -> builtins.list[CallReportRow]:
-        """A page of the calls report, newest first, with the project's, the operator's and
-        the contact's names.  ``before`` = (started_at, id) of the last row of the previous
-        page reads on from there (rows added meanwhile neither repeat nor shift the pages)."""
+                     after: tuple[Any, int] | None = None) -> builtins.list[CallReportRow]:
+        """A page of the calls report in the filter's order (newest first by default, then
+        by id the same way), with the project's, the operator's and the contact's names.
+        ``after`` = :meth:`sort_key` of the last row of the previous page reads on from there
+        (rows added meanwhile neither repeat nor shift the pages)."""
+        if where.sort not in _CALL_SORT:
+            raise ValueError(f"unknown sort column {where.sort!r}")
         sql, params = self._where(where)
-        if before is not None:
-            sql += " AND (c.started_at < ? OR (c.started_at = ? AND c.id < ?))"
-            params += [before[0], before[0], before[1]]
+        expr = _CALL_SORT[where.sort][0]
+        way, beyond = ("DESC", "<") if where.descending else ("ASC", ">")
+        if after is not None:
+            sql += f" AND ({expr} {beyond} ? OR ({expr} = ? AND c.id {beyond} ?))"
+            params += [after[0], after[0], after[1]]
         rows = await self.db.fetchall(
             "SELECT c.*, COALESCE(p.name, '') AS project_name,"
+            " COALESCE(p.show_numbers, 1) AS shows_numbers,"
             " COALESCE(u.full_name, '') AS operator_name,"
             " COALESCE(k.full_name, '') AS contact_name FROM calls c"
             " LEFT JOIN projects p ON p.id = c.project_id"
             " LEFT JOIN users u ON u.id = c.operator_id"
             f" LEFT JOIN contacts k ON k.id = c.contact_id{sql}"
-            " ORDER BY c.started_at DESC, c.id DESC LIMIT ? OFFSET ?",
+            f" ORDER BY {expr} {way}, c.id {way} LIMIT ? OFFSET ?",
             [*params, limit, offset])
         return [CallReportRow(call=record(Call, r), project_name=r["project_name"],
-                              operator_name=r["operator_name"], contact_name=r["contact_name"])
+                              operator_name=r["operator_name"], contact_name=r["contact_name"],
+                              shows_numbers=bool(r["shows_numbers"]))
                 for r in rows]
+
+    @staticmethod
+    def sort_key(where: CallFilter, row: CallReportRow) -> tuple[Any, int]:
+        """The row's place in the report's order, for :meth:`report`'s ``after``."""
+        return _CALL_SORT[where.sort][1](row), row.call.id
 
     async def daily_totals(self, where: CallFilter, *,
                            offset_ms: int) -> builtins.list[tuple[int, str, int, int, int, int]]:
@@ -172,6 +237,33 @@ class OperatorIntervalsRepo(Repo):
         rows = await self.db.fetchall(sql + " ORDER BY user_id, started_at", params)
         return [record(OperatorInterval, r) for r in rows]
 
+
+    async def history(self, *, user_id: int, start: int, end: int, limit: int,
+                      after: tuple[int, int] | None = None) -> builtins.list[OperatorInterval]:
+        """One user's intervals that overlap ``[start, end)`` (as stored: not clipped; one
+        still open has no end), in the order they started, then by id; ``after`` =
+        (started_at, id) of the previous batch's last row reads on from there.  Read in that
+        order off operator_intervals_user(user_id, started_at): no sort, and each later batch
+        is a seek."""
+        sql = ("SELECT * FROM operator_intervals WHERE user_id = ? AND started_at < ?"
+               " AND (ended_at IS NULL OR ended_at > ?)")
+        params: builtins.list[object] = [user_id, end, start]
+        if after is not None:
+            sql += " AND started_at >= ? AND (started_at > ? OR id > ?)"
+            params += [after[0], after[0], after[1]]
+        rows = await self.db.fetchall(sql + " ORDER BY started_at, id LIMIT ?", [*params, limit])
+        return [record(OperatorInterval, r) for r in rows]
+
+    async def history_count(self, *, user_ids: Iterable[int], start: int, end: int) -> int:
+        """How many intervals :meth:`history` gives for these users."""
+        ids = sorted(set(user_ids))
+        if not ids:
+            return 0
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) AS n FROM operator_intervals"
+            f" WHERE user_id IN ({', '.join('?' * len(ids))}) AND started_at < ?"
+            " AND (ended_at IS NULL OR ended_at > ?)", [*ids, end, start])
+        return int(row["n"]) if row is not None else 0
 
     async def totals(self, *, start: int, end: int, now: int,
                      user_ids: Iterable[int] | None = None) -> dict[tuple[int, str], int]:

@@ -236,6 +236,11 @@ class ContactsRepo(Repo):
             sql += (" AND EXISTS (SELECT 1 FROM contact_comments m WHERE m.contact_id = k.id"
                     " AND m.text LIKE ?)")
             params.append(f"%{where.comment}%")
+        if where.tag:
+            # The tag's contacts off contact_tags_tag, each then found by its id.
+            sql += (" AND k.id IN (SELECT ct.contact_id FROM contact_tags ct"
+                    " JOIN tags t ON t.id = ct.tag_id WHERE t.name = ?)")
+            params.append(where.tag)
         return sql, params
 
     async def report_count(self, where: ContactFilter) -> int:
