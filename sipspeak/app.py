@@ -21,6 +21,7 @@ from .storage import Database, StorageError, now_ms
 if TYPE_CHECKING:
     from .calls.entry import CallCenter
     from .calls.runtime import CallRuntime
+    from .crm.reminders_aio import ReminderService
     from .dialer.runtime import CampaignRuntime
     from .integrations.outbox import LeadOutbox
     from .media.webrtc_gateway import WebRtcGateway
@@ -198,6 +199,7 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
     db = await open_database(config)
     use_refreshed_numbering(config)
     services: Services | None = None
+    reminders: ReminderService | None = None
     try:
         await recover_after_stop(db)
         services = Services(config=config, db=db)
@@ -225,6 +227,11 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
 
         services.leads = LeadOutbox(db, services.bus)
         await services.leads.start()
+        from .crm.reminders_aio import ReminderService
+
+        # Task reminders: those whose time passed while the service was down go out now.
+        reminders = ReminderService(db, services.bus)
+        await reminders.start()
         # Only once every port is bound: a start that fails must not use up the one-time
         # password of the first admin.
         await ensure_first_admin(db, out)
@@ -249,6 +256,8 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
             await services.campaigns.aclose()
         if services is not None and services.leads is not None:
             await services.leads.aclose()
+        if reminders is not None:
+            await reminders.aclose()
         await db.close()
 
 

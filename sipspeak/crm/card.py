@@ -432,7 +432,8 @@ class CardService:
                 await self._db.projects.operator_ids(contact.project_id):
             raise CardError(Text("card.error.operator"), field="operator_id")
         return await self._db.tasks.add(contact_id=contact.id, operator_id=operator_id,
-                                        text=text, due_at=due, auto_call=auto_call)
+                                        text=text, due_at=due, auto_call=auto_call,
+                                        created_by=author.id)
 
     async def complete_task(self, contact_id: int, task_id: int, *,
                             visible: set[int] | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from ...i18n import Text
 from ..db import now_ms
@@ -35,12 +36,26 @@ class CommentsRepo(Repo):
         return [(record(Comment, row), str(row["author"])) for row in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class TaskReminder:
+    """An open task whose «Дата оповещения» has come and whose reminder is not sent yet."""
+
+    id: int
+    contact_id: int
+    operator_id: int | None
+    created_by: int | None
+    text: str
+    due_at: int
+    auto_call: bool
+
+
 class TasksRepo(Repo):
     async def add(self, *, contact_id: int, operator_id: int | None, text: str, due_at: int,
-                  auto_call: bool = False) -> int:
+                  auto_call: bool = False, created_by: int | None = None) -> int:
         return await self.db.insert(
-            "INSERT INTO tasks(contact_id, operator_id, text, due_at, auto_call, created_at)"
-            " VALUES (?,?,?,?,?,?)", (contact_id, operator_id, text, due_at, int(auto_call), now_ms()))
+            "INSERT INTO tasks(contact_id, operator_id, text, due_at, auto_call, created_at,"
+            " created_by) VALUES (?,?,?,?,?,?,?)",
+            (contact_id, operator_id, text, due_at, int(auto_call), now_ms(), created_by))
 
     async def list(self, *, contact_id: int | None = None, operator_id: int | None = None,
                    open_only: bool = False, limit: int | None = None) -> builtins.list[Task]:
@@ -122,6 +137,30 @@ class TasksRepo(Repo):
             (now_ms(), task_id, contact_id))
         if cursor.rowcount == 0:
             raise NotFound(Text("storage.error.task_not_found", id=task_id))
+
+    # -- reminders («Дата оповещения», manual §6.1.1) -------------------------------------------
+
+    async def due_reminders(self, *, now: int, limit: int = 200) -> builtins.list[TaskReminder]:
+        """Open tasks due by ``now`` whose reminder was not sent, earliest first."""
+        rows = await self.db.fetchall(
+            "SELECT id, contact_id, operator_id, created_by, text, due_at, auto_call FROM tasks"
+            " WHERE reminded_at IS NULL AND done_at IS NULL AND due_at <= ?"
+            " ORDER BY due_at, id LIMIT ?", (now, limit))
+        return [record(TaskReminder, r) for r in rows]
+
+    async def next_reminder_at(self) -> int | None:
+        """When the earliest reminder not sent yet is due (None: none is waiting)."""
+        row = await self.db.fetchone(
+            "SELECT MIN(due_at) AS at FROM tasks WHERE reminded_at IS NULL AND done_at IS NULL")
+        return None if row is None or row["at"] is None else int(row["at"])
+
+    async def mark_reminded(self, task_id: int, *, at: int) -> bool:
+        """Record the task's reminder as sent; False if it already was (or the task is gone
+        or done): a reminder goes out once."""
+        cursor = await self.db.execute(
+            "UPDATE tasks SET reminded_at = ? WHERE id = ? AND reminded_at IS NULL"
+            " AND done_at IS NULL", (at, task_id))
+        return cursor.rowcount > 0
 
     async def complete(self, task_id: int) -> None:
         cursor = await self.db.execute(
