@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from ..dialer.ports import CallOutcome
 
-__all__ = ["CallTimes", "Tariff", "Durations", "durations", "price_kopecks", "outcome_for_status",
+__all__ = ["CallTimes", "Tariff", "MAX_PRICE_PER_MINUTE_KOPECKS", "MAX_BILLING_INCREMENT_S",
+           "Durations", "durations", "price_kopecks", "outcome_for_status",
            "ClientStatus", "OperatorStatus", "client_status", "RESULT_LABELS",
            "operator_status", "completion_columns"]
 
@@ -114,6 +115,12 @@ def durations(times: CallTimes) -> Durations:
         return Durations(duration, times.answered_ms - times.started_ms, billing, billing, 0)
     return Durations(duration, times.answered_ms - times.started_ms, billing,
                      times.bridged_ms - times.answered_ms, times.ended_ms - times.bridged_ms)
+
+
+MAX_PRICE_PER_MINUTE_KOPECKS = 100_000
+"""1000 ₽ a minute: dearer than any satellite or premium route; more is a typing slip."""
+MAX_BILLING_INCREMENT_S = 600
+"""Providers bill per second, per 6, 30 or 60 seconds; ten minutes is past any real plan."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,13 @@ ERRORS_RU: dict[str, str] = {
     "trunks.error.sources_invalid": "адреса провайдера: «{entry}» — не IP-адрес и не сеть",
     "trunks.error.sources_wide": "адреса провайдера: сеть {entry} слишком широкая",
     "trunks.error.sources_many": "адреса провайдера: не больше {max}",
+    # -- trunk money (web/trunk_money.py, web/trunks.py)
+    "money.error.format": "{field}: сумма в рублях, например 1200 или 1,20, не больше двух знаков после запятой",
+    "money.error.range": "{field}: от {low} до {high} ₽",
+    "money.error.increment": "шаг тарификации: целое число секунд от {low} до {high}",
+    "money.error.action": "действие: set (установить баланс) или topup (пополнить)",
+    "money.error.amount_missing": "укажите сумму в рублях",
+    "money.note.low_balance": "Баланс транка «{trunk}» {balance} ₽ — ниже порога {threshold} ₽: пополните счет у провайдера",
     # -- calls (web/calls_api.py, click-to-call in calls/entry.py)
     "calls.error.unavailable": "телефония не запущена",
     "monitoring.error.unavailable": "дозвон не запущен",
@@ -395,6 +402,12 @@ ERRORS_EN: dict[str, str] = {
     "trunks.error.sources_invalid": "provider addresses: “{entry}” is neither an IP address nor a network",
     "trunks.error.sources_wide": "provider addresses: the network {entry} is too wide",
     "trunks.error.sources_many": "provider addresses: at most {max}",
+    "money.error.format": "{field}: a sum in roubles such as 1200 or 1.20, at most two digits after the point",
+    "money.error.range": "{field}: from {low} to {high} ₽",
+    "money.error.increment": "billing increment: a whole number of seconds from {low} to {high}",
+    "money.error.action": "action: set (set the balance) or topup (top it up)",
+    "money.error.amount_missing": "give the sum in roubles",
+    "money.note.low_balance": "The balance of trunk “{trunk}” is {balance} ₽, below the threshold of {threshold} ₽: top up the provider account",
     "calls.error.unavailable": "telephony is not running",
     "monitoring.error.unavailable": "the dialer is not running",
     # -- reports (web/reports.py)

@@ -86,6 +86,7 @@ class Database:
         self.sessions = r.WebSessionsRepo(self)
         self.phone_bindings = r.PhoneBindingsRepo(self)
         self.crm_leads = r.CrmLeadsRepo(self)
+        self.money = r.TrunkMoneyRepo(self)
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True) -> Database:

@@ -72,6 +72,57 @@ class Trunk:
     """Networks the provider calls from besides its host's addresses ("185.45.152.0/24, …")."""
 
 
+BalanceKind = Literal["set", "topup"]
+BALANCE_KINDS: tuple[BalanceKind, ...] = ("set", "topup")
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceRecord:
+    """A balance of a trunk's account an administrator recorded (``trunk_balance_records``)."""
+
+    id: int
+    trunk_id: int
+    kind: BalanceKind
+    amount_kopecks: int
+    """What was entered: the balance (set) or the sum added (top-up)."""
+    balance_kopecks: int
+    """The account's balance right after this record."""
+    spent_mark_kopecks: int
+    """The trunk's total spend when it was recorded (calls priced later come off the balance)."""
+    comment: str
+    user_id: int | None
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkAccount:
+    """A trunk's money now: its last recorded balance less what its calls cost since."""
+
+    trunk_id: int
+    trunk_name: str
+    spent_kopecks: int
+    """Every priced call of the trunk, all time."""
+    low_balance_kopecks: int | None
+    low_notified: bool
+    last: BalanceRecord | None = None
+
+    @property
+    def spent_since_kopecks(self) -> int:
+        return 0 if self.last is None else self.spent_kopecks - self.last.spent_mark_kopecks
+
+    @property
+    def balance_kopecks(self) -> int | None:
+        """None until a balance is recorded."""
+        return None if self.last is None else self.last.balance_kopecks - self.spent_since_kopecks
+
+    @property
+    def low(self) -> bool:
+        """Below its threshold (a trunk without a threshold or a balance is never low)."""
+        balance = self.balance_kopecks
+        return (balance is not None and self.low_balance_kopecks is not None
+                and balance < self.low_balance_kopecks)
+
+
 @dataclass(frozen=True, slots=True)
 class Project:
     id: int

@@ -1,7 +1,12 @@
-"""Settings → Транки (§4.4): SIP trunks with inbound queue, active toggle, live registration.
+"""Settings → Транки (§4.4): SIP trunks with inbound queue, active toggle, live registration,
+tariff and balance.
 
 The host is written as the manual shows it: ``sip:host``, ``sip:user@host``, with or without
 ``:port``; a bare ``host[:port]`` is accepted and stored with the ``sip:`` prefix.
+«Контекст» says where the trunk's inbound calls go: ``inbound`` into the queue of its project,
+or nowhere (an outbound-only trunk answers them 480).  The tariff (price of a minute in
+roubles, billing increment in seconds) prices each call's «Цена» (calls/cdr.py); the balance
+of the trunk's account is recorded here too (:mod:`.trunk_money`).
 """
 
 from __future__ import annotations
@@ -11,19 +16,23 @@ import contextlib
 import ipaddress
 import re
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 from aiohttp import web
 
+from ..calls.cdr import MAX_BILLING_INCREMENT_S, MAX_PRICE_PER_MINUTE_KOPECKS
 from ..calls.sources import MAX_SOURCES, SourceListError, format_sources, parse_sources
 from ..i18n import Text
 from ..storage import NotFound
-from ..storage.models import Trunk
+from ..storage.models import Trunk, TrunkAccount
+from . import trunk_money
 from .auth import ADMIN, STAFF, route
 from .errors import ApiError, Invalid, json_ok
 from .forms import Fields
 from .layout import render
 from .pages import error_text, form_post, notice, path_id, services_of
+from .trunk_money import MAX_BALANCE_KOPECKS, parse_kopecks, record_balance, roubles
 
 _ID = r"{id:\d+}"
 MAX_NAME = 100
@@ -37,13 +46,23 @@ TRUNK_OUT: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"}, "name": {"type": "string"}, "username": {"type": "string"},
     "host": {"type": "string"}, "inbound_project_id": {"type": ["integer", "null"]},
     "active": {"type": "boolean"}, "registration": {"type": ["string", "null"]},
-    "inbound_sources": {"type": "string"}}}
+    "inbound_sources": {"type": "string"}, "context": {"type": "string",
+                                                      "enum": ["inbound", "outbound"]},
+    "price_per_minute": {"type": "string", "examples": ["1.20"]},
+    "price_per_minute_kopecks": {"type": "integer"}, "billing_increment_s": {"type": "integer"},
+    "low_balance_kopecks": {"type": ["integer", "null"]}}}
 TRUNK_IN: dict[str, Any] = {"type": "object", "properties": {
     "name": {"type": "string", "maxLength": MAX_NAME}, "username": {"type": "string"},
     "password": {"type": "string"},
     "host": {"type": "string", "examples": ["sip:192.168.1.100", "sip:117049@zadarma.com:5060"]},
     "inbound_project_id": {"type": ["integer", "null"]}, "active": {"type": "boolean"},
-    "inbound_sources": {"type": "string", "examples": ["185.45.152.0/24, 195.122.19.9"]}}}
+    "inbound_sources": {"type": "string", "examples": ["185.45.152.0/24, 195.122.19.9"]},
+    "price_per_minute": {"type": ["string", "integer"], "examples": ["1.20", "0,60"],
+                         "description": "roubles a minute, at most two digits after the point"},
+    "billing_increment_s": {"type": "integer", "minimum": 1,
+                            "maximum": MAX_BILLING_INCREMENT_S},
+    "low_balance": {"type": ["string", "integer", "null"], "examples": ["500"],
+                    "description": "roubles; below it the administrators are told; empty: never"}}}
 
 
 def normalise_host(text: str) -> str:
@@ -126,11 +145,26 @@ async def _watch_trunk_states(app: web.Application) -> AsyncIterator[None]:
         subscription.close()
 
 
-def trunk_json(request: web.Request, trunk: Trunk) -> dict[str, Any]:
+def context_of(trunk: Trunk) -> str:
+    """«Контекст»: ``inbound`` when inbound calls go to a project's queue, else ``outbound``."""
+    return "inbound" if trunk.inbound_project_id is not None else "outbound"
+
+
+def trunk_json(request: web.Request, trunk: Trunk,
+               account: TrunkAccount | None = None) -> dict[str, Any]:
     return {"id": trunk.id, "name": trunk.name, "username": trunk.username, "host": trunk.host,
             "inbound_project_id": trunk.inbound_project_id, "active": trunk.active,
             "robot": trunk.robot, "registration": registration_state(request, trunk.id),
-            "inbound_sources": trunk.inbound_sources}
+            "inbound_sources": trunk.inbound_sources, "context": context_of(trunk),
+            "price_per_minute": roubles(trunk.price_per_minute_kopecks),
+            "price_per_minute_kopecks": trunk.price_per_minute_kopecks,
+            "billing_increment_s": trunk.billing_increment_s,
+            "low_balance_kopecks": None if account is None else account.low_balance_kopecks}
+
+
+async def _one_json(request: web.Request, trunk_id: int) -> dict[str, Any]:
+    db = services_of(request).db
+    return trunk_json(request, await db.trunks.get(trunk_id), await db.money.account(trunk_id))
 
 
 async def _project(request: web.Request, project_id: int | None) -> int | None:
@@ -153,15 +187,46 @@ def _name(fields: Fields) -> str:
     return name
 
 
+def _price(fields: Fields) -> int:
+    price = parse_kopecks(fields, "price_per_minute", Text("trunks.price_per_minute"), low=0,
+                          high=MAX_PRICE_PER_MINUTE_KOPECKS)
+    return 0 if price is None else price
+
+
+def _increment(fields: Fields) -> int:
+    try:
+        value = fields.text("billing_increment_s", max_len=20)
+    except Invalid:
+        value = "?"  # not a whole number: said below
+    if not value:
+        return 60
+    if not value.isdigit() or not 1 <= int(value) <= MAX_BILLING_INCREMENT_S:
+        raise Invalid(Text("money.error.increment", low=1, high=MAX_BILLING_INCREMENT_S),
+                      field="billing_increment_s")
+    return int(value)
+
+
+def _low_balance(fields: Fields) -> int | None:
+    return parse_kopecks(fields, "low_balance", Text("trunks.low_balance"), low=0,
+                         high=MAX_BALANCE_KOPECKS)
+
+
 async def create_trunk(request: web.Request, fields: Fields) -> int:
+    db = services_of(request).db
     name = _name(fields)
     host = normalise_host(fields.text("host", max_len=300))
     project = await _project(request, fields.optional_int("inbound_project_id", low=1))
-    trunk_id = await services_of(request).db.trunks.create(
-        name=name, host=host, username=fields.text("username", max_len=100),
-        password=fields.secret("password", max_len=100), inbound_project_id=project,
-        active=fields.flag("active", True),
-        inbound_sources=normalise_sources(fields.text("inbound_sources", max_len=4000)))
+    sources = normalise_sources(fields.text("inbound_sources", max_len=4000))
+    username, password = fields.text("username", max_len=100), fields.secret("password",
+                                                                             max_len=100)
+    active = fields.flag("active", True)
+    price, increment, low = _price(fields), _increment(fields), _low_balance(fields)
+    async with db.transaction():  # every value was checked above: all of it or nothing
+        trunk_id = await db.trunks.create(
+            name=name, host=host, username=username, password=password,
+            inbound_project_id=project, active=active, inbound_sources=sources,
+            price_per_minute_kopecks=price, billing_increment_s=increment)
+        await db.money.set_low_balance(trunk_id, low)
     await _reload(request)
     return trunk_id
 
@@ -191,10 +256,20 @@ async def update_trunk(request: web.Request, trunk_id: int, fields: Fields) -> T
     if fields.has("inbound_sources"):
         changes["inbound_sources"] = normalise_sources(
             fields.text("inbound_sources", max_len=4000))
+    if fields.has("price_per_minute"):
+        changes["price_per_minute_kopecks"] = _price(fields)
+    if fields.has("billing_increment_s"):
+        changes["billing_increment_s"] = _increment(fields)
+    low = _low_balance(fields) if fields.has("low_balance") else None
     active = fields.optional_flag("active")
     if active is not None:
         changes["active"] = active
-    await db.trunks.update(trunk_id, **changes)
+    async with db.transaction():  # every value was checked above: all of it or nothing
+        await db.trunks.update(trunk_id, **changes)
+        if fields.has("low_balance"):
+            await db.money.set_low_balance(trunk_id, low)
+    if fields.has("low_balance"):
+        await trunk_money.notify_low_balances(db)
     await _reload(request)
     return await db.trunks.get(trunk_id)
 
@@ -203,10 +278,15 @@ async def _context(request: web.Request) -> dict[str, Any]:
     db = services_of(request).db
     trunks = await db.trunks.list()
     projects = await db.projects.list()
+    money = await trunk_money.money_today(request)
     return {"trunks": trunks, "projects": projects,
             "project_names": {p.id: p.name for p in projects},
             "states": {t.id: registration_state(request, t.id) for t in trunks},
-            "notice": notice(request, "trunks")}
+            "contexts": {t.id: context_of(t) for t in trunks},
+            "accounts": {a["trunk_id"]: a for a in money["trunks"]},
+            "histories": await db.money.histories(limit=trunk_money.HISTORY_SHOWN),
+            "roubles": roubles, "notice": notice(request, "trunks"),
+            "moment": partial(trunk_money.moment, trunk_money.call_center_zone(request))}
 
 
 async def trunks_page(request: web.Request) -> web.Response:
@@ -240,28 +320,41 @@ async def trunk_save(request: web.Request) -> web.Response:
     return await form_post(request, run, lambda e: _failed(request, e))
 
 
+async def trunk_balance(request: web.Request) -> web.Response:
+    fields = await Fields.read(request)
+
+    async def run() -> str:
+        trunk_id = path_id(request)
+        await services_of(request).db.trunks.get(trunk_id)
+        await record_balance(request, trunk_id, fields)
+        return "/settings/trunks?ok=recorded"
+
+    return await form_post(request, run, lambda e: _failed(request, e))
+
+
 async def api_trunks(request: web.Request) -> web.Response:
-    """List trunks with their live registration state."""
-    trunks = await services_of(request).db.trunks.list()
-    return json_ok({"items": [trunk_json(request, t) for t in trunks]})
+    """List trunks with their live registration state, context and tariff."""
+    db = services_of(request).db
+    accounts = {a.trunk_id: a for a in await db.money.accounts()}
+    return json_ok({"items": [trunk_json(request, t, accounts.get(t.id))
+                              for t in await db.trunks.list()]})
 
 
 async def api_trunk_create(request: web.Request) -> web.Response:
     """Create a trunk."""
     trunk_id = await create_trunk(request, await Fields.read(request))
-    return json_ok(trunk_json(request, await services_of(request).db.trunks.get(trunk_id)),
-                   status=201)
+    return json_ok(await _one_json(request, trunk_id), status=201)
 
 
 async def api_trunk(request: web.Request) -> web.Response:
     """One trunk (the password is never shown)."""
-    return json_ok(trunk_json(request, await services_of(request).db.trunks.get(path_id(request))))
+    return json_ok(await _one_json(request, path_id(request)))
 
 
 async def api_trunk_update(request: web.Request) -> web.Response:
     """Change a trunk (only the fields given; an empty password keeps the old one)."""
     trunk = await update_trunk(request, path_id(request), await Fields.read(request))
-    return json_ok(trunk_json(request, trunk))
+    return json_ok(await _one_json(request, trunk.id))
 
 
 def setup_routes(app: web.Application) -> None:
@@ -270,6 +363,7 @@ def setup_routes(app: web.Application) -> None:
     route(app, "GET", "/settings/trunks", trunks_page, roles=ADMIN, name="settings.trunks")
     route(app, "POST", "/settings/trunks", trunk_create, roles=ADMIN)
     route(app, "POST", f"/settings/trunks/{_ID}", trunk_save, roles=ADMIN)
+    route(app, "POST", f"/settings/trunks/{_ID}/balance", trunk_balance, roles=ADMIN)
     list_out = {"type": "object", "properties": {"items": {"type": "array", "items": TRUNK_OUT}}}
     route(app, "GET", "/api/v1/trunks", api_trunks, roles=STAFF, api=True,
           response_schema=list_out)
@@ -279,3 +373,4 @@ def setup_routes(app: web.Application) -> None:
           response_schema=TRUNK_OUT)
     route(app, "PATCH", f"/api/v1/trunks/{_ID}", api_trunk_update, roles=ADMIN, api=True,
           request_schema=TRUNK_IN, response_schema=TRUNK_OUT)
+    trunk_money.setup_routes(app)

@@ -6,6 +6,7 @@ from .card_items import CommentsRepo, TasksRepo
 from .contacts import ContactsRepo, TagsRepo, UploadsRepo
 from .files import FilesRepo
 from .leads import CrmLeadsRepo
+from .money import TrunkMoneyRepo
 from .people import GroupsRepo, TokensRepo, UsersRepo, WebSessionsRepo
 from .phones import PhoneBindingsRepo
 from .projects import ProjectsRepo
@@ -16,6 +17,7 @@ __all__ = [
     "GroupsRepo",
     "NotificationsRepo", "OperatorIntervalsRepo", "PhoneBindingsRepo", "ProjectsRepo",
     "SettingsRepo", "StatusesRepo",
-    "TagsRepo", "TasksRepo", "TokensRepo", "TrunksRepo", "UploadsRepo", "UsersRepo",
+    "TagsRepo", "TasksRepo", "TokensRepo", "TrunkMoneyRepo", "TrunksRepo", "UploadsRepo",
+    "UsersRepo",
     "WebSessionsRepo",
 ]
