@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .crm.reminders_aio import ReminderService
     from .dialer.runtime import CampaignRuntime
     from .integrations.outbox import LeadOutbox
+    from .integrations.webhook_outbox import WebhookOutbox
     from .media.webrtc_gateway import WebRtcGateway
 
 log = logging.getLogger("sipspeak")
@@ -48,6 +49,8 @@ class Services:
     webrtc: WebRtcGateway | None = None
     #: Leads for the projects' CRM (Bitrix24), stored then delivered; None until started.
     leads: LeadOutbox | None = None
+    #: Call events for the webhook receivers, stored then delivered; None until started.
+    webhooks: WebhookOutbox | None = None
 
     @property
     def calls(self) -> CallCenter | None:
@@ -174,6 +177,17 @@ async def stop_campaigns(services: Services) -> None:
         services.campaigns.stop_dialling()
 
 
+async def start_webhooks(services: Services) -> None:
+    """The webhooks outbox: it follows the call events on the bus from now on and delivers
+    what a previous run left undelivered."""
+    from .integrations.webhook_outbox import WebhookOutbox
+
+    services.webhooks = WebhookOutbox(
+        services.db, services.bus, timeout_s=float(services.config.get("webhooks", "timeout")),
+        concurrency=int(services.config.get("webhooks", "concurrency")))
+    await services.webhooks.start()
+
+
 NUMBERING_INDEX = "numbering.bin"
 """A refreshed numbering index in the data directory (``sipspeak numbering refresh``)."""
 
@@ -213,6 +227,7 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
         except OSError as exc:
             await runner.cleanup()
             raise StartupError(f"web listen address {host}:{port}: {exc.strerror}") from None
+        await start_webhooks(services)  # before the first call: it follows every one
         try:
             await start_calls(services)
         except StartupError:
@@ -256,6 +271,8 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
             await services.campaigns.aclose()
         if services is not None and services.leads is not None:
             await services.leads.aclose()
+        if services is not None and services.webhooks is not None:
+            await services.webhooks.aclose()
         if reminders is not None:
             await reminders.aclose()
         await db.close()
@@ -293,6 +310,7 @@ __all__ = [
     "serve",
     "start_calls",
     "start_campaigns",
+    "start_webhooks",
     "stop_calls",
     "stop_campaigns",
 ]

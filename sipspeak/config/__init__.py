@@ -234,6 +234,12 @@ SCHEMA: dict[str, dict[str, Setting]] = {
                                           "empty = any 2xx answer"),
         "timeout": Setting(15, _int_range(1, 120), "seconds to wait for the gateway"),
     },
+    "webhooks": {
+        "timeout": Setting(10, _int_range(1, 60),
+                           "seconds to wait for a webhook receiver's answer"),
+        "concurrency": Setting(4, _int_range(1, 64),
+                               "webhook requests in flight at once (one per receiver)"),
+    },
     "support": {
         "phone": Setting("", _str, "support hot line shown in the UI (empty = hidden)"),
         "email": Setting("", _str, "support e-mail shown in the UI"),

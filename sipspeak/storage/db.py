@@ -86,6 +86,8 @@ class Database:
         self.sessions = r.WebSessionsRepo(self)
         self.phone_bindings = r.PhoneBindingsRepo(self)
         self.crm_leads = r.CrmLeadsRepo(self)
+        self.webhooks = r.WebhooksRepo(self)
+        self.webhook_deliveries = r.WebhookDeliveriesRepo(self)
         self.money = r.TrunkMoneyRepo(self)
 
     @classmethod

@@ -510,3 +510,46 @@ class CrmLead:
     error: str
     created_at: int
     sent_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """An endpoint that call events are POSTed to (``webhooks``)."""
+
+    id: int
+    name: str
+    url: str
+    events: str
+    """The event types sent, space-separated."""
+    secret: str
+    active: bool
+    full_numbers: bool
+    """The customer's number whole even where the project hides numbers."""
+    failing_since: int | None
+    """A delivery failed for good at this time and none was taken since."""
+    last_error: str
+    created_at: int
+    updated_at: int
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        return tuple(self.events.split())
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One event for one endpoint (``webhook_deliveries``): the body and how delivery went."""
+
+    id: int
+    webhook_id: int
+    event_id: str
+    event_type: str
+    body: str
+    state: str
+    """pending / sent / failed"""
+    attempts: int
+    next_attempt_at: int
+    last_status: int | None
+    error: str
+    created_at: int
+    sent_at: int | None

@@ -50,6 +50,7 @@ MENU: tuple[MenuItem, ...] = (
         MenuItem("menu.groups", "settings.groups"),
         MenuItem("menu.statuses", "settings.statuses"),
         MenuItem("menu.trunks", "settings.trunks"),
+        MenuItem("menu.webhooks", "settings.webhooks"),
     )),
     MenuItem("menu.blacklist", "blacklist", "⊘"),
     MenuItem("menu.files", "files", "▭"),

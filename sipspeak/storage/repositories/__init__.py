@@ -11,6 +11,7 @@ from .people import GroupsRepo, TokensRepo, UsersRepo, WebSessionsRepo
 from .phones import PhoneBindingsRepo
 from .projects import ProjectsRepo
 from .settings import SettingsRepo, StatusesRepo, TrunksRepo
+from .webhooks import WebhookDeliveriesRepo, WebhooksRepo
 
 __all__ = [
     "BlacklistRepo", "CallsRepo", "CommentsRepo", "ContactsRepo", "CrmLeadsRepo", "FilesRepo",
@@ -20,4 +21,5 @@ __all__ = [
     "TagsRepo", "TasksRepo", "TokensRepo", "TrunkMoneyRepo", "TrunksRepo", "UploadsRepo",
     "UsersRepo",
     "WebSessionsRepo",
+    "WebhookDeliveriesRepo", "WebhooksRepo",
 ]
