@@ -131,9 +131,11 @@ async def test_the_new_lookups_use_indexes(staff: Site, monkeypatch: Any) -> Non
     # Calls of a group: a seek per member on calls_operator(operator_id, started_at).
     grouped = await plan(staff, *query("FROM calls c", "group_members"))
     assert "calls_operator (operator_id=? AND started_at>? AND started_at<?)" in grouped, grouped
-    # Contacts of a tag: the tag's contacts off contact_tags_tag, each found by its id.
+    # Contacts of a tag: the tag's contacts off contact_tags_tag, each found by its id; each
+    # row's tasks counted off tasks_contact, not by scanning the tasks.
     contacts = await plan(staff, *query("FROM contacts k", "k.id IN"))
     assert "contact_tags_tag" in contacts and "SCAN k\n" not in contacts + "\n", contacts
+    assert "tasks_contact" in contacts and "SCAN t\n" not in contacts + "\n", contacts
     # The status history: read in order off operator_intervals_user, no sort.
     intervals = await plan(staff, *query("FROM operator_intervals WHERE user_id = ?"))
     assert "operator_intervals_user" in intervals and "B-TREE" not in intervals, intervals
