@@ -100,7 +100,7 @@ async def test_tariff_from_the_api_and_the_form_prices_the_calls_report(staff: S
             for t in listed["items"]] == [("0.60", 1, "inbound")]
 
     page = await (await admin.get("/settings/trunks")).text()
-    assert "0.60 ₽/мин, шаг 1 с" in page
+    assert "0.60\u00a0₽/мин, шаг\u00a01\u00a0с" in page
     assert "inbound → Продажи" in page  # «Контекст»: inbound calls go to the project's queue
     assert 'name="price_per_minute"' in page and 'value="0.60"' in page
 
@@ -156,7 +156,7 @@ async def test_balance_less_calls_since_and_spend_of_the_call_center_day(staff: 
     in_zone(staff, VLADIVOSTOK)
     db = staff.db
     admin = await staff.signed_in("admin@test.ru")
-    assert await header_money(admin) == "Баланс: не задан / Расход (день): 0.00 ₽"
+    assert await header_money(admin) == "Баланс: не задан / Расход (день): 0.00\u00a0₽"
     zadarma = await db.trunks.create(name="zadarma", host="sip:zadarma.com",
                                      price_per_minute_kopecks=100, billing_increment_s=60)
     mts = await db.trunks.create(name="mts", host="sip:mts.ru", price_per_minute_kopecks=300,
@@ -184,7 +184,7 @@ async def test_balance_less_calls_since_and_spend_of_the_call_center_day(staff: 
     assert (trunks["zadarma"]["balance_kopecks"], trunks["zadarma"]["spent_since_kopecks"],
             trunks["zadarma"]["spent_today_kopecks"]) == (99_700, 300, 100)
     assert (trunks["mts"]["balance_kopecks"], trunks["mts"]["spent_today_kopecks"]) == (None, 50)
-    assert await header_money(admin) == "Баланс: 997.00 ₽ / Расход (день): 1.50 ₽"
+    assert await header_money(admin) == "Баланс: 997.00\u00a0₽ / Расход (день): 1.50\u00a0₽"
     # The day's spend is what the calls report lists for that day in that zone.
     prices = await report_prices(admin, day.isoformat(), VLADIVOSTOK)
     assert str(yesterday) not in prices and str(at_midnight) in prices
@@ -201,7 +201,7 @@ async def test_balance_less_calls_since_and_spend_of_the_call_center_day(staff: 
                                                  ("set", 100_000, 100_000, "счет 42")]
     assert all(r["user_id"] == staff.users["admin@test.ru"] for r in trunk_money["history"])
     page = await (await admin.get("/settings/trunks")).text()
-    assert "1497.50 ₽" in page and "счет 42" in page and "Баланс записан" in (
+    assert "1497.50&nbsp;₽" in page and "счет 42" in page and "Баланс записан" in (
         await (await admin.get("/settings/trunks?ok=recorded")).text())
 
     # A supervisor sees neither the header's money nor the API.
@@ -271,7 +271,7 @@ async def test_low_balance_tells_every_admin_once_until_topped_up(staff: Site) -
     assert await notify_low_balances(db) == 0
     assert len(await notes("admin@test.ru")) == 1
     page = await (await admin.get("/settings/trunks")).text()
-    assert "30.00 ₽ (ниже порога)" in page
+    assert "30.00&nbsp;₽ (ниже порога)" in page
     # Topped up above the threshold, the next fall below it is told again.
     await admin.api("POST", f"/api/v1/trunks/{trunk}/balance",
                     {"action": "topup", "amount": "100"})

@@ -45,6 +45,33 @@
     });
   }
 
+  // «Скорость соединения»: time a download from the server (web/linkspeed.py); the figure is
+  // kept for half an hour so that pages do not repeat it.
+  var speed = document.getElementById("link-speed");
+  if (speed && window.fetch && window.performance) {
+    var showSpeed = function (mbps) {
+      var shown = mbps < 10 ? mbps.toFixed(1) : String(Math.round(mbps));
+      speed.textContent = " | " + speed.getAttribute("data-text").replace("{mbps}", shown);
+      speed.hidden = false;
+    };
+    var kept = null;
+    try { kept = JSON.parse(window.localStorage.getItem("sipspeak.speed") || "null"); } catch (e) { kept = null; }
+    if (kept && typeof kept.mbps === "number" && Date.now() - kept.at < 30 * 60 * 1000) {
+      showSpeed(kept.mbps);
+    } else {
+      var started = performance.now();
+      fetch("/api/v1/link-speed", {credentials: "same-origin", cache: "no-store"}).then(function (response) {
+        if (!response.ok) { return null; }
+        return response.arrayBuffer().then(function (body) {
+          var seconds = Math.max((performance.now() - started) / 1000, 0.001);
+          var mbps = body.byteLength * 8 / seconds / 1e6;
+          window.localStorage.setItem("sipspeak.speed", JSON.stringify({mbps: mbps, at: Date.now()}));
+          showSpeed(mbps);
+        });
+      }).catch(function () { return null; });
+    }
+  }
+
   document.querySelectorAll("[data-read-notification]").forEach(function (button) {
     button.addEventListener("click", function () {
       var id = button.getAttribute("data-read-notification");
