@@ -12,7 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+import sqlite3
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from webtools import Site
@@ -20,6 +22,7 @@ from webtools import Site
 from sipspeak.calls.cdr import CallTimes, Tariff, completion_columns
 from sipspeak.dialer.ports import CallOutcome
 from sipspeak.storage import Database, now_ms
+from sipspeak.storage.db import migrations
 from sipspeak.web.trunk_money import day_bounds, notify_low_balances
 
 VLADIVOSTOK = "Asia/Vladivostok"  # UTC+10: its midnight is not UTC's
@@ -286,3 +289,36 @@ async def test_low_balance_tells_every_admin_once_until_topped_up(staff: Site) -
         "low_balance_kopecks"] is None
     await admin.api("PATCH", f"/api/v1/trunks/{trunk}", {"low_balance": "500"})
     assert len(await notes("admin@test.ru")) == 3
+
+
+async def test_upgrade_counts_the_calls_priced_before_and_a_repriced_call(tmp_path: Path,
+                                                                          ) -> None:
+    """A database from before migration 0008 starts with each trunk's spend so far; a call
+    priced again moves the spend by the difference; a removed trunk takes its money along."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
+                 " name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
+    for version, name, sql in migrations()[:7]:
+        conn.executescript(sql)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, ?, 0)", (version, name))
+    conn.execute("INSERT INTO trunks(name, host, created_at, updated_at)"
+                 " VALUES ('zadarma', 'sip:zadarma.com', 0, 0)")
+    for price in (150, 250):
+        conn.execute("INSERT INTO calls(trunk_id, started_at, direction, price_kopecks)"
+                     " VALUES (1, 0, 'outbound', ?)", (price,))
+    conn.commit()
+    conn.close()
+    db = await Database.open(path)
+    try:
+        assert (await db.money.account(1)).spent_kopecks == 400
+        await db.money.record_balance(1, kind="set", amount_kopecks=10_000)
+        await db.calls.update(1, price_kopecks=50)  # priced again: 1 ₽ less
+        account = await db.money.account(1)
+        assert (account.spent_kopecks, account.balance_kopecks) == (300, 10_100)
+        await db.trunks.delete(1)
+        assert await db.money.accounts() == []
+        assert await db.fetchall("SELECT * FROM trunk_balance_records") == []
+        assert (await db.calls.get(2)).trunk_id is None
+    finally:
+        await db.close()
