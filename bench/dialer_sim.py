@@ -8,6 +8,9 @@ idle share. The last line is one JSON object with every figure.
 
 The unlimited pacer needs a number of lines; an administrator would set one for the base, so it
 is fixed here at 1.5 lines per operator for every scenario, which shows what not adapting costs.
+``predictive`` may withdraw a dial that has rung 15 s unanswered (the product's default);
+``predictive-nw`` is the same pacer never withdrawing, for comparison. ``withdrawn`` is the
+share of dials withdrawn.
 
     python bench/dialer_sim.py            # full protocol
     python bench/dialer_sim.py --quick    # 2 seeds, 2-hour shift
@@ -34,7 +37,7 @@ from sipspeak.dialer.pacing import Pacer, ProgressivePacer, UnlimitedPacer
 from sipspeak.dialer.predictive import PredictivePacer
 from sipspeak.dialer.simulation import ShiftFigures, WorldParameters, simulate_shift
 
-PACERS = ("unlimited", "progressive", "predictive")
+PACERS = ("unlimited", "progressive", "predictive", "predictive-nw")
 SCENARIOS = ((10, 0.15), (10, 0.35), (50, 0.15), (50, 0.35))
 FIGURES = (
     "talk_minutes_per_agent_hour",
@@ -42,6 +45,7 @@ FIGURES = (
     "abandonment_rate",
     "dials_per_agent_hour",
     "idle_share",
+    "withdrawn_share",
 )
 UNLIMITED_LINES_PER_OPERATOR = 1.5
 
@@ -51,9 +55,16 @@ def make_pacer(name: str, agents: int) -> Pacer:
         return UnlimitedPacer(lines=round(agents * UNLIMITED_LINES_PER_OPERATOR))
     if name == "progressive":
         return ProgressivePacer()
-    if name == "predictive":
+    if name in ("predictive", "predictive-nw"):
         return PredictivePacer()
     raise ValueError(f"unknown pacer {name!r}")
+
+
+def _figure(figures: ShiftFigures, name: str) -> float:
+    if name == "withdrawn_share":
+        return figures.withdrawn / figures.dials if figures.dials else 0.0
+    value: float = asdict(figures)[name]
+    return value
 
 
 def run_one(
@@ -61,7 +72,12 @@ def run_one(
 ) -> tuple[str, int, float, int, ShiftFigures, float]:
     name, agents, answer_rate, seed, shift_s = job
     started = time.process_time()
-    params = WorldParameters(agents=agents, answer_rate=answer_rate, shift_s=shift_s)
+    params = WorldParameters(
+        agents=agents,
+        answer_rate=answer_rate,
+        shift_s=shift_s,
+        withdraw_after_s=None if name == "predictive-nw" else 15.0,
+    )
     figures = simulate_shift(params, make_pacer(name, agents), seed)
     return name, agents, answer_rate, seed, figures, time.process_time() - started
 
@@ -86,7 +102,7 @@ def main() -> int:
         for seed in range(1, seeds + 1)
     ]
     # Longest runs first so the pool finishes together.
-    jobs.sort(key=lambda j: (-j[1], j[0] != "predictive"))
+    jobs.sort(key=lambda j: (-j[1], not j[0].startswith("predictive")))
     print(
         f"dialer_sim: {len(jobs)} shifts of {hours:g} h, {seeds} seeds, {args.jobs} processes",
         flush=True,
@@ -99,7 +115,7 @@ def main() -> int:
         ):
             results.setdefault((name, agents, rate), []).append(figures)
             print(
-                f"[{done:3d}/{len(jobs)}] {name:11s} agents={agents:2d} A={rate:.2f} seed={seed}"
+                f"[{done:3d}/{len(jobs)}] {name:13s} agents={agents:2d} A={rate:.2f} seed={seed}"
                 f"  talk={figures.talk_minutes_per_agent_hour:5.2f} min/agent-h"
                 f"  abandon={figures.abandonment_rate * 100:5.2f}%  ({cpu:.1f} s cpu)",
                 flush=True,
@@ -107,8 +123,8 @@ def main() -> int:
     summary: dict[str, dict[str, dict[str, float]]] = {}
     print()
     print(
-        f"{'pacer':11s} {'scenario':12s} {'talk min/ag-h':>15s} {'utilisation':>13s}"
-        f" {'abandon %':>12s} {'dials/ag-h':>13s} {'idle':>13s}"
+        f"{'pacer':13s} {'scenario':12s} {'talk min/ag-h':>15s} {'utilisation':>13s}"
+        f" {'abandon %':>12s} {'dials/ag-h':>13s} {'idle':>13s} {'withdrawn %':>13s}"
     )
     for agents, rate in SCENARIOS:
         for name in pacers:
@@ -117,19 +133,19 @@ def main() -> int:
             cells: dict[str, float] = {}
             row = []
             for figure in FIGURES:
-                values = [asdict(r)[figure] for r in runs]
+                values = [_figure(r, figure) for r in runs]
                 mean = statistics.fmean(values)
                 sd = statistics.stdev(values) if len(values) > 1 else 0.0
                 cells[figure] = round(mean, 4)
                 cells[figure + "_sd"] = round(sd, 4)
-                scale = 100.0 if figure == "abandonment_rate" else 1.0
+                scale = 100.0 if figure in ("abandonment_rate", "withdrawn_share") else 1.0
                 row.append(f"{mean * scale:6.2f} ± {sd * scale:4.2f}")
             cells["worst_seed_abandonment_rate"] = round(
                 max(r.abandonment_rate for r in runs), 4
             )
             summary[key] = cells
             print(
-                f"{name:11s} {agents:2d} A={rate:.2f}    "
+                f"{name:13s} {agents:2d} A={rate:.2f}    "
                 + "  ".join(f"{c:>13s}" for c in row)
             )
     print(f"\nwall {time.monotonic() - wall:.1f} s", flush=True)

@@ -19,7 +19,9 @@ Modules
 ``acd``               ``AcdQueue``: one project's queue, five strategies, queue/operator timeouts,
                       directed offers for operator tasks
 ``pacing``            ``PacingInput``, ``UnlimitedPacer``, ``ProgressivePacer``
-``predictive``        ``PredictivePacer`` and the meaning of «Процент предиктивного набора»
+``predictive``        ``PredictivePacer``: how many calls to place, which ringing dials to
+                      withdraw, and the meaning of «Процент предиктивного набора»
+``predictive_model``  its measurements: talk / wrap-up fits and the dial-outcome life table
 ``schedule``          ``CampaignSchedule``: project dates, weekday intervals, client local time
 ``retries``           ``RetryPolicy``: per-outcome interval lists and attempt limits
 ``selection``         ``pick_contacts()``: due contacts in dialling order, blacklist, run switch
@@ -42,7 +44,9 @@ one ``AgentRoster`` and, per running project, an ``AcdQueue``, a pacer and the p
    re-arms. ``now_ms`` is the loop's monotonic clock mapped to epoch milliseconds once at start.
 2. *Pacing.* Per running project, on each tick and after every call or operator event:
    ``n = pacer.calls_to_place(PacingInput(...))`` built from the roster (the project's operators),
-   the project's unresolved dials and ``queue.waiting_count``. If ``n > 0`` it asks storage for
+   the project's unresolved dials and ``queue.waiting_count``. A predictive project first
+   withdraws (``hang_up``: CANCEL) the dials ``pacer.dials_to_withdraw`` names among those that
+   rang the project's minimum ring time unanswered. If ``n > 0`` it asks storage for
    due candidates (``ContactsRepository.due_for_dialling(project_id, now_ms, limit)``: contacts
    whose next-attempt time has passed, callbacks and operator tasks, with upload order and IANA
    zone) and passes them through ``pick_contacts(...)`` (blacklist, client local time, order,

@@ -67,6 +67,8 @@ class Dial:
     started_ms: int
     contact_id: int | None = None
     history: AttemptHistory = field(default_factory=AttemptHistory)
+    ringing_ms: int | None = None
+    """The first 180/183: the customer's phone rings from here."""
     answered_ms: int | None = None
     queued_ms: int | None = None
     """When the person was handed to the queue (AMD passed, or AMD off)."""
@@ -76,6 +78,8 @@ class Dial:
     machine: bool = False
     task_id: int | None = None
     for_operator: int | None = None
+    withdrawn_ms: int | None = None
+    """When the pacer withdrew the dial still ringing (CANCEL sent)."""
 
     @property
     def paced(self) -> bool:
@@ -84,8 +88,20 @@ class Dial:
 
     @property
     def resolved(self) -> bool:
-        """A dial stops counting as "ringing or in AMD" once it is a person, a machine or over."""
-        return self.queued_ms is not None or self.machine
+        """A dial stops counting as "ringing or in AMD" once it is a person, a machine or
+        withdrawn."""
+        return self.queued_ms is not None or self.machine or self.withdrawn_ms is not None
+
+    def withdrawable(self, now_ms: int, min_ring_ms: int | None) -> bool:
+        """Still only ringing, for at least ``min_ring_ms`` (``None``: never withdrawable)."""
+        return (
+            min_ring_ms is not None
+            and self.paced
+            and self.ringing_ms is not None
+            and self.answered_ms is None
+            and not self.resolved
+            and now_ms - self.ringing_ms >= min_ring_ms
+        )
 
 
 @dataclass(slots=True)
@@ -104,6 +120,8 @@ class Campaign:
     from_end: bool
     call_center_zone: str
     max_lines: int
+    withdraw_after_ms: int | None = None
+    """The minimum ring time before the pacer may withdraw a dial (``None``: it never does)."""
     dials: dict[str, Dial] = field(default_factory=dict)
 
     @property
@@ -122,17 +140,34 @@ class Campaign:
         self.queue.settings = replace(self.queue.settings, operator_ids=order)
         return True
 
+    def _in_flight(self) -> list[Dial]:
+        return [d for d in self.dials.values() if d.paced and not d.resolved]
+
     def pacing_input(self, now_ms: int, roster: AgentRoster) -> PacingInput:
         operators = [roster[op] for op in self.operator_ids if op in roster]
         outbound = [d for d in self.dials.values() if d.contact_id is not None]
+        in_flight = self._in_flight()
         # Operator tasks bring their own operator: neither demand nor supply of the pool.
         return PacingInput(
             now_ms=now_ms,
             operators=operators,
-            dial_started_ms=[d.started_ms for d in outbound if d.paced and not d.resolved],
+            dial_started_ms=[d.started_ms for d in in_flight],
             waiting_persons=self.queue.waiting_count - self.queue.directed_waiting_count,
             lines_in_use=len(outbound),
+            withdrawable=[i for i, d in enumerate(in_flight)
+                          if d.withdrawable(now_ms, self.withdraw_after_ms)],
         )
+
+    def dials_to_withdraw(self, now_ms: int, roster: AgentRoster) -> list[Dial]:
+        """The ringing dials the predictive pacer gives up on now (see
+        :meth:`~sipspeak.dialer.predictive.PredictivePacer.dials_to_withdraw`)."""
+        if not isinstance(self.pacer, PredictivePacer) or self.withdraw_after_ms is None:
+            return []
+        inp = self.pacing_input(now_ms, roster)
+        if not inp.withdrawable:
+            return []
+        in_flight = self._in_flight()
+        return [in_flight[i] for i in self.pacer.dials_to_withdraw(inp)]
 
     def calls_to_place(self, now_ms: int, roster: AgentRoster) -> int:
         """The pacer's count, never more than the project's «Максимальное количество
@@ -290,6 +325,9 @@ def build_campaign(
         from_end=project.call_from_end,
         call_center_zone=_zone_name(project.timezone, DEFAULT_ZONE),
         max_lines=max(1, project.max_concurrent_calls),
+        withdraw_after_ms=(
+            project.withdraw_after_s * 1000 if project.withdraw_after_s > 0 else None
+        ),
     )
 
 

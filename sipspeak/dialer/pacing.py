@@ -42,6 +42,8 @@ class PacingInput:
     ``dial_started_ms`` holds the start time of each outbound call not yet resolved (ringing,
     or answered and still in AMD); ``waiting_persons`` counts persons handed to the queue and
     not yet with an operator; ``lines_in_use`` counts every live outbound customer leg.
+    ``withdrawable`` lists positions in ``dial_started_ms`` of the dials that may be withdrawn
+    now: not answered, and ringing at least the project's minimum ring time.
     """
 
     now_ms: int
@@ -49,6 +51,7 @@ class PacingInput:
     dial_started_ms: Sequence[int]
     waiting_persons: int
     lines_in_use: int
+    withdrawable: Sequence[int] = ()
 
 
 class Pacer(Protocol):

@@ -1,8 +1,11 @@
 """«Предиктивный набор» (manual §5.2.5): dial ahead of operators who will soon be free.
 
 Sans-IO like every pacer: :meth:`PredictivePacer.calls_to_place` takes a
-:class:`~sipspeak.dialer.pacing.PacingInput` and returns a count; measurements come in through
-the ``observe_*`` methods. numpy only does the arithmetic; nothing here reads a clock.
+:class:`~sipspeak.dialer.pacing.PacingInput` and returns a count,
+:meth:`PredictivePacer.dials_to_withdraw` the ringing dials to withdraw; measurements come in
+through the ``observe_*`` methods (the fits and the dial life table are in
+:mod:`sipspeak.dialer.predictive_model`). numpy only does the arithmetic; nothing here reads a
+clock.
 
 The model (one decision)
 ------------------------
@@ -10,7 +13,7 @@ Time ahead is cut into one-second steps ``h = 0 … H``. For each ``h``:
 
 * demand ``A(h)`` — persons who will have reached the queue by ``now + h``: persons waiting
   now, each call in flight with the measured probability that it turns into a person within
-  ``h`` given how long it has been ringing (per-class resolution-time histograms), and ``n``
+  ``h`` given how long it has been ringing (a life table of dial outcomes per second), and the
   new dials, each a person by ``h`` with the measured probability ``G(h)``;
 * supply ``F(h + w)`` — operators free by ``now + h + w``, where ``w`` is how long a person may
   wait (the queue timeout): 1 for an available operator; for wrap-up, the conditional probability
@@ -18,20 +21,33 @@ Time ahead is cut into one-second steps ``h = 0 … H``. For each ``h``:
   it (a convolution of the two measured log-normal fits). Under a wrap-up limit
   (``wrap_up_limit_ms``) the deadline is known: a wrap-up ends by it for certain.
 
-Treating ``A(h) − F(h + w)`` as normal, ``E[(A − F)⁺]`` is the expected number of persons
-short of an operator at ``h``; summed over the steps it is the expected shortage in
-person-seconds, ``S(n)``. One more call is worth placing while the shortage it adds, per person
-it is expected to bring, stays within the allowance: ``S(n + 1) − S(n) ≤ θ · G(H)``. The pacer
-places the largest ``n`` for which every call so far passed that test. (A marginal test rather
-than a cap on the total: with a concave trade-off between talk time and abandonment, spending
-the abandonment budget at an even marginal price gives the most talk for it.)
+A person who arrives at ``h`` finds no operator when the persons before him already took every
+operator free by then: treating ``A(h) − F(h + w)`` as normal, that chance is
+``P(A(h) + ½ > F(h + w))``. Weighted by when a new call's person would arrive (``dG``), it is the
+chance that the next call placed brings a person nobody takes. One more call is worth placing
+while that chance stays within the allowance ``θ`` (per person it brings); the pacer places the
+calls one by one while each passes. Spending the abandonment budget at one marginal price
+everywhere gives the most talk for it.
+
+Withdrawing ringing dials
+-------------------------
+A dial placed for operators who then stayed busy would bring a person nobody can take. Once a
+dial has rung the minimum ring time (the project's setting, 15 s by default: what UK and US
+rules require before an unanswered call may be ended), the campaign lists it as withdrawable;
+the pacer withdraws it when its own person's chance of finding no operator exceeds
+``WITHDRAW_MARGIN × θ``. A late dial is judged on the near future, which is known far better
+than the future a new dial is placed for; this is where the pacer turns knowledge of the next
+few seconds into talk time (the benchmark: about +0.4 talk minutes per agent-hour at the same
+abandonment with 50 operators). A withdrawn dial's fate stays unknown: the life table counts it
+as censored at its age. A dial already answered is never withdrawn.
 
 ``θ`` is the output of the abandonment controller. It starts at the target rate; every person
 who reaches or misses an operator moves ``log θ`` against the error from the set point
 (``set_point_share`` × target) with a gain that shrinks as 1/√n — a stochastic-approximation
 controller, so the long-run rate settles at the set point without jitter — and while the day's
-running rate is above the set point ``θ`` is scaled down steeply, so the day's abandonment stays
-under ``target_abandon_rate`` (3 % by default).
+running rate (counting the next person as abandoned) is above 90 % of the set point ``θ`` is
+scaled down steeply, so the day's abandonment stays under ``target_abandon_rate`` (3 % by
+default) even for a small team or a short day.
 
 The «Процент предиктивного набора» knob
 ---------------------------------------
@@ -54,17 +70,19 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from sipspeak.dialer.agents import AgentState
 from sipspeak.dialer.pacing import PacingInput
-
-FloatArray = npt.NDArray[np.float64]
-
-HORIZON_S = 45
-"""Steps of the look-ahead grid, in seconds; longer than any dial takes to resolve."""
-MAX_AGE_S = 1800
-"""Ages beyond this use the last row of the tables."""
+from sipspeak.dialer.predictive_model import (
+    HORIZON_S,
+    DialResolutionModel,
+    FloatArray,
+    LogNormalFit,
+    ends_within_table,
+    normal_cdf,
+    rows_at,
+    talk_then_wrap_table,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,163 +124,6 @@ class PredictiveSettings:
             )
 
 
-class LogNormalFit:
-    """Running log-moments of measured durations with a prior worth ``prior_weight`` samples."""
-
-    def __init__(
-        self, *, prior_mean_s: float, prior_sd_s: float, prior_weight: float
-    ) -> None:
-        sigma2 = math.log(1.0 + (prior_sd_s / prior_mean_s) ** 2)
-        mu = math.log(prior_mean_s) - sigma2 / 2.0
-        self.count = prior_weight
-        self._sum = prior_weight * mu
-        self._sum2 = prior_weight * (sigma2 + mu * mu)
-
-    def observe(self, duration_ms: int) -> None:
-        x = math.log(max(duration_ms, 1) / 1000.0)
-        self.count += 1.0
-        self._sum += x
-        self._sum2 += x * x
-
-    @property
-    def mu_sigma(self) -> tuple[float, float]:
-        mu = self._sum / self.count
-        return mu, math.sqrt(max(self._sum2 / self.count - mu * mu, 1e-6))
-
-    @property
-    def mean_s(self) -> float:
-        mu, sigma = self.mu_sigma
-        return math.exp(mu + sigma * sigma / 2.0)
-
-    def survival(self, t_s: FloatArray) -> FloatArray:
-        """P(duration > t) for each t (seconds)."""
-        mu, sigma = self.mu_sigma
-        t = np.maximum(t_s, 1e-9)
-        z = (np.log(t) - mu) / (sigma * math.sqrt(2.0))
-        out: FloatArray = 0.5 * _erfc(z)
-        return np.where(t_s <= 0.0, 1.0, out)
-
-
-def _erfc(z: FloatArray) -> FloatArray:
-    """Complementary error function, elementwise (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7)."""
-    x = np.abs(z)
-    t = 1.0 / (1.0 + 0.3275911 * x)
-    poly = t * (
-        0.254829592
-        + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
-    )
-    tail = poly * np.exp(-x * x)
-    out: FloatArray = np.where(z >= 0.0, tail, 2.0 - tail)
-    return out
-
-
-def _ends_within_table(fit: LogNormalFit, limit_s: float | None = None) -> FloatArray:
-    """T[a, h] = P(ends within h seconds | lasted a seconds); certain once ``a + h`` reaches
-    ``limit_s`` (a deadline that ends it)."""
-    ages = np.arange(MAX_AGE_S + HORIZON_S + 1, dtype=np.float64)
-    s = _survival_with_limit(fit, ages, limit_s)
-    alive = s[: MAX_AGE_S + 1, None]
-    later = s[np.arange(MAX_AGE_S + 1)[:, None] + np.arange(HORIZON_S + 1)[None, :]]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        table = np.where(alive > 1e-12, 1.0 - later / alive, 1.0)
-    return table.astype(np.float64)
-
-
-def _survival_with_limit(
-    fit: LogNormalFit, t_s: FloatArray, limit_s: float | None
-) -> FloatArray:
-    """P(duration > t), zero from ``limit_s`` on."""
-    s = fit.survival(t_s)
-    if limit_s is None:
-        return s
-    out: FloatArray = np.where(t_s >= limit_s, 0.0, s)
-    return out
-
-
-def _talk_then_wrap_table(
-    talk: LogNormalFit, wrap: LogNormalFit, wrap_limit_s: float | None = None
-) -> FloatArray:
-    """T[a, h] = P(talk ends and then wrap-up ends within h seconds | talk lasted a seconds)."""
-    ends = _ends_within_table(talk)  # cumulative in h
-    ending_in_step = np.diff(ends, axis=1, prepend=0.0)  # talk ends in [h-1, h)
-    h = np.arange(HORIZON_S + 1, dtype=np.float64)
-    wrap_cdf = 1.0 - _survival_with_limit(
-        wrap, h[None, :] - h[:, None] + 0.5, wrap_limit_s
-    )  # [k, h]: wrap ≤ h − k + ½
-    wrap_cdf = np.where(h[None, :] >= h[:, None], wrap_cdf, 0.0)
-    table: FloatArray = np.einsum("ak,kh->ah", ending_in_step, wrap_cdf)
-    return table
-
-
-class DialResolutionModel:
-    """Measured dial outcomes: per class (person / machine / other) a one-second histogram of
-    the time from dial to resolution (a person handed to the queue, or the line freed)."""
-
-    KINDS = ("person", "machine", "other")
-
-    def __init__(self, *, prior_dials: float, prior_delay_s: int) -> None:
-        self.dials = 0
-        self.persons = 0
-        self._hist = {kind: np.zeros(HORIZON_S + 1) for kind in self.KINDS}
-        self._hist["person"][prior_delay_s] = prior_dials
-
-    def observe(self, kind: str, resolution_ms: int) -> None:
-        if kind not in self._hist:
-            raise ValueError(
-                f"dial resolution kind must be person/machine/other, got {kind!r}"
-            )
-        self.dials += 1
-        if kind == "person":
-            self.persons += 1
-        self._hist[kind][min(resolution_ms // 1000, HORIZON_S)] += 1.0
-
-    def tables(self, floor: float) -> tuple[FloatArray, FloatArray]:
-        """``(Q, G)``: Q[a, h] = P(a person within h | unresolved at age a);
-        G[h] = P(a new dial is a person within h), its total clamped to at least ``floor``."""
-        person = self._hist["person"]
-        total = person + self._hist["machine"] + self._hist["other"]
-        n = total.sum()
-        cum_person = np.concatenate(
-            ([0.0], np.cumsum(person))
-        )  # persons resolved before bin
-        unresolved = (
-            n - np.concatenate(([0.0], np.cumsum(total)))[:-1]
-        )  # resolved at >= bin
-        ages = np.arange(HORIZON_S + 1)
-        upto = np.minimum(ages[:, None] + ages[None, :], HORIZON_S + 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            q = (cum_person[upto] - cum_person[ages][:, None]) / unresolved[:, None]
-        q = np.where(unresolved[:, None] > 0, q, 0.0)
-        g = cum_person[np.minimum(ages + 1, HORIZON_S + 1)] / n
-        rate = person.sum() / n
-        if 0.0 < rate < floor:
-            g = g * (floor / rate)
-        return q.astype(np.float64), g.astype(np.float64)
-
-
-def _rows_at(table: FloatArray, ages_ms: list[int]) -> FloatArray:
-    """Rows of a per-second table at fractional ages, interpolated linearly."""
-    if not ages_ms:
-        return np.zeros((0, table.shape[1]))
-    last = table.shape[0] - 1
-    ages = np.minimum(np.array(ages_ms, dtype=np.float64) / 1000.0, float(last))
-    low = np.floor(ages).astype(np.intp)
-    high = np.minimum(low + 1, last)
-    frac = (ages - low)[:, None]
-    rows: FloatArray = table[low] * (1.0 - frac) + table[high] * frac
-    return rows
-
-
-def _expected_positive_part(mean: FloatArray, var: FloatArray) -> FloatArray:
-    """E[max(X, 0)] for X ~ Normal(mean, var), elementwise."""
-    sd = np.sqrt(np.maximum(var, 1e-12))
-    z = mean / sd
-    cdf = 0.5 * _erfc(-z / math.sqrt(2.0))
-    pdf = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
-    out: FloatArray = mean * cdf + sd * pdf
-    return out
-
-
 class PredictivePacer:
     """«Предиктивный набор». Feed it with the ``observe_*`` methods; ask it with
     :meth:`calls_to_place`. The model and the knob are described in the module docstring."""
@@ -273,6 +134,10 @@ class PredictivePacer:
     """Step of log θ per person (× error / set point): large while the day is young, shrinking
     as 1/√n towards the floor so that θ stops jittering once it has found its level."""
     THETA_RANGE = (1e-3, 1.0)
+    GUARD_SHARE = 0.9
+    WITHDRAW_MARGIN = 2.0
+    """A ringing dial is withdrawn when its person's chance of finding no operator is above
+    this multiple of θ (the chance a new call may carry); measured best between 1 and 4."""
     REFIT_DIALS_EVERY = 25
     REFIT_DURATIONS_SHARE = 0.1
     """Duration tables are rebuilt when the samples grew by this share (at least every 400)."""
@@ -301,6 +166,12 @@ class PredictivePacer:
         """A dial resolved: ``person`` (handed to the queue), ``machine`` (AMD hung up) or
         ``other`` (busy, no answer, failed…), ``resolution_ms`` after it was placed."""
         self.dials.observe(kind, resolution_ms)
+        self._dials_unfitted += 1
+
+    def observe_withdrawn(self, age_ms: int) -> None:
+        """A dial withdrawn still ringing, ``age_ms`` after it was placed: censored, so its
+        unknown fate does not count as anything."""
+        self.dials.censor(age_ms)
         self._dials_unfitted += 1
 
     def observe_talk(self, talk_ms: int) -> None:
@@ -337,12 +208,17 @@ class PredictivePacer:
 
     @property
     def theta(self) -> float:
-        """The per-decision abandonment allowance in force."""
+        """The per-decision abandonment allowance in force: the controller's, scaled down
+        steeply while the day's rate, counting the next person as abandoned too, is above
+        ``GUARD_SHARE`` of the set point — so one unlucky person more cannot take a short day
+        or a small team over the target. The day starts as if ``1 / guard`` persons had
+        passed with that one abandon among them: at the guard exactly."""
         theta = math.exp(self._log_theta)
-        set_point = self.settings.target_abandon_rate * self.settings.set_point_share
-        rate = self.abandon_rate
-        if rate > set_point:
-            theta *= (set_point / rate) ** 4
+        guard = (self.settings.target_abandon_rate * self.settings.set_point_share
+                 * self.GUARD_SHARE)
+        rate = (self.persons_abandoned + 1) / (self.persons_handled + 1 / guard)
+        if rate > guard:
+            theta *= (guard / rate) ** 4
         return theta
 
     # --- decision ----------------------------------------------------------------------------
@@ -359,19 +235,23 @@ class PredictivePacer:
         limit_ms = self.settings.wrap_up_limit_ms
         limit_s = None if limit_ms is None else limit_ms / 1000.0
         self._talk_table = np.ascontiguousarray(
-            _talk_then_wrap_table(self.talk, self.wrap_up, limit_s)[:, shift]
+            talk_then_wrap_table(self.talk, self.wrap_up, limit_s)[:, shift]
         )
         self._wrap_table = np.ascontiguousarray(
-            _ends_within_table(self.wrap_up, limit_s)[:, shift]
+            ends_within_table(self.wrap_up, limit_s)[:, shift]
         )
         self._durations_unfitted = 0
 
-    def calls_to_place(self, inp: PacingInput) -> int:
+    def _refit_if_due(self) -> None:
         if self._dials_unfitted >= self.REFIT_DIALS_EVERY:
             self._refit_dials()
         samples = self.talk.count + self.wrap_up.count
         if self._durations_unfitted >= min(400.0, self.REFIT_DURATIONS_SHARE * samples):
             self._refit_durations()
+
+    def _supply(self, inp: PacingInput) -> tuple[FloatArray, FloatArray] | None:
+        """Mean and variance of the operators free by ``now + h + w``; ``None`` without any
+        operator who is, or will be, free."""
         now = inp.now_ms
         available = 0
         talk_ages: list[int] = []
@@ -385,36 +265,84 @@ class PredictivePacer:
             elif state is AgentState.TALKING:
                 talk_ages.append(now - op.since_ms)
         if available == 0 and not talk_ages and not wrap_ages:
-            return 0
+            return None
         f = np.concatenate(
-            [
-                _rows_at(self._talk_table, talk_ages),
-                _rows_at(self._wrap_table, wrap_ages),
-            ]
+            [rows_at(self._talk_table, talk_ages), rows_at(self._wrap_table, wrap_ages)]
         )
-        supply = available + f.sum(axis=0)
-        supply_var = (f * (1.0 - f)).sum(axis=0)
+        return available + f.sum(axis=0), (f * (1.0 - f)).sum(axis=0)
 
-        q = _rows_at(self._q_table, [now - s for s in inp.dial_started_ms])
+    def _in_flight(self, inp: PacingInput) -> FloatArray:
+        """Row per dial in flight: P(it is a person by ``now + h``)."""
+        return rows_at(self._q_table, [inp.now_ms - s for s in inp.dial_started_ms])
+
+    def calls_to_place(self, inp: PacingInput) -> int:
+        self._refit_if_due()
+        situation = self._supply(inp)
+        if situation is None:
+            return 0
+        supply, supply_var = situation
+        q = self._in_flight(inp)
         demand = inp.waiting_persons + q.sum(axis=0)
         demand_var = (q * (1.0 - q)).sum(axis=0)
-
-        theta = self.theta
         g = self._g
+        arriving = np.diff(g, prepend=0.0)  # a new dial's person arrives in second h
+        allowance = self.theta * float(g[-1])
         limit = math.ceil(float(supply[-1]) / max(float(g[-1]), 1e-9)) + 1
         if self.settings.max_lines is not None:
             limit = min(limit, self.settings.max_lines - inp.lines_in_use)
-        # Every candidate count at once: row k is "place k calls".
+        # Every candidate at once: row k is "the call placed after k others".
         n = 0
         chunk = 2
         while n < limit:
-            k = np.arange(n, min(n + chunk, limit) + 1, dtype=np.float64)[:, None]
-            mean = demand + k * g - supply
-            var = demand_var + k * (g * (1.0 - g)) + supply_var
-            shortage = _expected_positive_part(mean, var).sum(axis=1)
-            allowed = np.diff(shortage) <= theta * g[-1]
+            k = np.arange(n, min(n + chunk, limit), dtype=np.float64)[:, None]
+            short = _no_operator(
+                demand + k * g - supply, demand_var + k * (g * (1.0 - g)) + supply_var
+            )
+            allowed = (short * arriving).sum(axis=1) <= allowance
             if not allowed.all():
                 return n + int(np.argmin(allowed))
             n += len(allowed)
             chunk *= 4
         return n
+
+    def dials_to_withdraw(self, inp: PacingInput) -> list[int]:
+        """Positions in ``inp.dial_started_ms`` of the dials to withdraw now: among
+        ``inp.withdrawable`` (still ringing, past the minimum ring time), those whose person
+        would likely find no operator — a chance of that above ``WITHDRAW_MARGIN`` × θ. The
+        one most likely to go without is withdrawn first, then the others are judged again."""
+        if not inp.withdrawable:
+            return []
+        self._refit_if_due()
+        situation = self._supply(inp)
+        q = self._in_flight(inp)
+        candidates = [k for k in dict.fromkeys(inp.withdrawable)
+                      if 0 <= k < len(q) and q[k, -1] > 1e-6]
+        if situation is None:
+            return candidates  # nobody will take its person
+        supply, supply_var = situation
+        demand = inp.waiting_persons + q.sum(axis=0)
+        demand_var = (q * (1.0 - q)).sum(axis=0)
+        threshold = self.WITHDRAW_MARGIN * self.theta
+        out: list[int] = []
+        while candidates:
+            rows = q[candidates]
+            short = _no_operator(
+                demand[None, :] - rows - supply[None, :],
+                demand_var[None, :] - rows * (1.0 - rows) + supply_var[None, :],
+            )
+            risk = (short * np.diff(rows, axis=1, prepend=0.0)).sum(axis=1) / rows[:, -1]
+            worst = int(np.argmax(risk))
+            if risk[worst] <= threshold:
+                break
+            k = candidates.pop(worst)
+            out.append(k)
+            demand = demand - q[k]
+            demand_var = demand_var - q[k] * (1.0 - q[k])
+        return out
+
+
+def _no_operator(mean: FloatArray, var: FloatArray) -> FloatArray:
+    """P(one more person arriving at step h finds no operator): the persons before him reach
+    the operators free by then (``mean`` = their expected excess, ``var`` its variance; a
+    continuity correction of ½ for the counts)."""
+    return normal_cdf((mean + 0.5) / np.sqrt(np.maximum(var, 1e-12)))

@@ -67,6 +67,7 @@ from sipspeak.dialer.ports import (
     CallEnded,
     CallEvent,
     CallOutcome,
+    CallRinging,
     OperatorAnswered,
     OperatorEvent,
     OperatorRinger,
@@ -397,9 +398,21 @@ class CampaignRuntime:
             if await self._dialler.dial_tasks(campaign):
                 self._drain_intervals()
                 self._arm()
+            self._withdraw(campaign)
             count = campaign.calls_to_place(self.now_ms(), self.roster)
             if count > 0:
                 await self._dialler.dial_pool(campaign, count)
+
+    def _withdraw(self, campaign: Campaign) -> None:
+        """CANCEL the ringing dials whose persons no operator would take (predictive only)."""
+        now = self.now_ms()
+        for dial in campaign.dials_to_withdraw(now, self.roster):
+            dial.withdrawn_ms = now
+            assert isinstance(campaign.pacer, PredictivePacer)
+            campaign.pacer.observe_withdrawn(now - dial.started_ms)
+            log.info("project %s: withdrawing %s after %d ms of ringing: no operator expected",
+                     campaign.project_id, dial.call_id, now - (dial.ringing_ms or now))
+            self._calls.hang_up(dial.call_id)
 
     # --- call events --------------------------------------------------------------------------
 
@@ -421,7 +434,10 @@ class CampaignRuntime:
             return
         campaign, dial = found
         now = self.now_ms()
-        if isinstance(event, CallAnswered):
+        if isinstance(event, CallRinging):
+            if dial.ringing_ms is None:
+                dial.ringing_ms = now
+        elif isinstance(event, CallAnswered):
             dial.answered_ms = now
             settings = campaign.dial_settings
             if settings is None or not settings.amd_enabled:
@@ -454,6 +470,10 @@ class CampaignRuntime:
         del campaign.dials[dial.call_id]
         if not dial.resolved:
             self._observe_dial(campaign, dial, "other", now)
+        elif (dial.withdrawn_ms is not None and event.outcome is CallOutcome.ABANDONED
+                and isinstance(campaign.pacer, PredictivePacer) and dial.paced):
+            # The answer crossed our CANCEL (RFC 3261 §9.1): whoever picked up got the BYE.
+            campaign.pacer.observe_person(abandoned=True)
         if dial.operator_id is not None:
             if self.roster.state(dial.operator_id) is AgentState.TALKING:
                 self.roster.fire(dial.operator_id, AgentTrigger.CALL_ENDED, now)

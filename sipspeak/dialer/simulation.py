@@ -10,6 +10,8 @@ The world is the standard one of the project's benchmark protocol ("Dialer pacin
   after the answer; a person is passed on ``amd_person_s`` after the answer;
 * a person must reach an operator within ``max_wait_s`` of the AMD decision, else the call is
   abandoned — the ACD queue's «Таймаут очереди»; operators auto-answer;
+* the predictive pacer may withdraw a dial not yet answered once it has rung
+  ``withdraw_after_s`` (``None``: never); its answer, had it come, never does;
 * talk and wrap-up times are log-normal with the given mean and sd.
 
 Time is integer milliseconds on a fake clock; one run is deterministic for its seed. The world
@@ -58,6 +60,7 @@ class WorldParameters:
     talk_sd_s: float = 60.0
     wrap_up_mean_s: float = 15.0
     wrap_up_sd_s: float = 8.0
+    withdraw_after_s: float | None = 15.0
     tick_s: float = 1.0
     pace_on_resolution: bool = True
     strategy: QueueStrategy = QueueStrategy.LONGEST_IDLE
@@ -81,6 +84,7 @@ class ShiftFigures:
     dials: int
     persons: int
     abandoned: int
+    withdrawn: int = 0
 
 
 def _lognormal(rng: random.Random, mean: float, sd: float) -> float:
@@ -119,12 +123,15 @@ class SimulatedCallCenter:
         self._seq = 0
         self._queue_timer_at: int | None = None
         self._pending: dict[int, int] = {}  # dial id -> start ms, unresolved dials
+        self._answer_at: dict[int, int] = {}  # dial id -> when it will be answered
+        self._withdrawn: set[int] = set()
         self._lines = 0  # live outbound customer legs
         self._next_dial = 0
         self._operator_of_call: dict[str, int] = {}
         self.dials = 0
         self.persons = 0
         self.abandoned = 0
+        self.withdrawn = 0
         self._predictive = pacer if isinstance(pacer, PredictivePacer) else None
 
     # --- plumbing ----------------------------------------------------------------------------
@@ -178,6 +185,7 @@ class SimulatedCallCenter:
         u = rng.random()
         if u < p.answer_rate:
             answer_ms = rng.uniform(*p.ring_s) * 1000
+            self._answer_at[dial_id] = now + round(answer_ms)
             if rng.random() < p.machine_share:
                 self._at(
                     now + round(answer_ms + p.amd_machine_s * 1000),
@@ -203,17 +211,41 @@ class SimulatedCallCenter:
 
     def _resolve(self, dial_id: int, kind: str, now: int) -> None:
         started = self._pending.pop(dial_id)
+        self._answer_at.pop(dial_id, None)
         if self._predictive is not None:
             self._predictive.observe_dial(kind=kind, resolution_ms=now - started)
 
-    def _tick(self, now: int) -> None:
-        inp = PacingInput(
+    def _input(self, now: int) -> PacingInput:
+        after = self.params.withdraw_after_s
+        withdrawable: list[int] = []
+        if after is not None and self._predictive is not None:
+            min_ring = round(after * 1000)
+            withdrawable = [
+                position
+                for position, (dial_id, started) in enumerate(self._pending.items())
+                if now - started >= min_ring and self._answer_at.get(dial_id, now + 1) > now
+            ]
+        return PacingInput(
             now_ms=now,
             operators=self.roster.machines(),
             dial_started_ms=list(self._pending.values()),
             waiting_persons=self.queue.waiting_count,
             lines_in_use=self._lines,
+            withdrawable=withdrawable,
         )
+
+    def _tick(self, now: int) -> None:
+        inp = self._input(now)
+        if self._predictive is not None and inp.withdrawable:
+            ids = list(self._pending)
+            for position in self._predictive.dials_to_withdraw(inp):
+                dial_id = ids[position]
+                self._predictive.observe_withdrawn(now - self._pending.pop(dial_id))
+                self._answer_at.pop(dial_id, None)
+                self._withdrawn.add(dial_id)
+                self._lines -= 1
+                self.withdrawn += 1
+            inp = self._input(now)
         for _ in range(self.pacer.calls_to_place(inp)):
             self._place_dial(now)
 
@@ -234,12 +266,18 @@ class SimulatedCallCenter:
             elif kind == _DIAL_RESOLVED:
                 assert isinstance(payload, tuple)
                 dial_id, how = payload
+                if dial_id in self._withdrawn:
+                    self._withdrawn.discard(dial_id)
+                    continue
                 self._resolve(dial_id, how, now)
                 self._lines -= 1
                 if self.params.pace_on_resolution:
                     self._tick(now)
             elif kind == _PERSON_READY:
                 assert isinstance(payload, int)
+                if payload in self._withdrawn:
+                    self._withdrawn.discard(payload)
+                    continue
                 self._resolve(payload, "person", now)
                 self._carry_out(self.queue.enqueue(f"c{payload}", now), now)
             elif kind == _QUEUE_TIMER:
@@ -295,6 +333,7 @@ class SimulatedCallCenter:
             dials=self.dials,
             persons=self.persons,
             abandoned=self.abandoned,
+            withdrawn=self.withdrawn,
         )
 
 

@@ -179,6 +179,9 @@ class Project:
     status_ids: tuple[int, ...] = ()
     abandon_message_file_id: int | None = None
     """A WAV of the file manager played to a customer no operator took (None: none)."""
+    withdraw_after_s: int = 15
+    """Predictive dialling: a dial still ringing this long may be withdrawn when no operator
+    would be free for its person (0: never)."""
 
 
 @dataclass(frozen=True, slots=True)

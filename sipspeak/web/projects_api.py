@@ -54,6 +54,8 @@ SETTINGS_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
     "max_concurrent_calls": _INT,
     "dial_mode": {"enum": ["unlimited", "predictive", "progressive"]},
     "predictive_percent": _INT, "max_attempts": _INT,
+    "withdraw_after_s": {"type": "integer", "minimum": 0, "maximum": 600,
+                         "description": "0: never; otherwise at least 15"},
     **{f"retry_{k}_intervals": {"type": "string", "examples": ["15;60;1440;60"]}
        for k in RETRY_KINDS},
     **{f"retry_{k}_attempts": _INT for k in RETRY_KINDS},

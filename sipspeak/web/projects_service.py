@@ -53,6 +53,10 @@ DIAL_MODE_KEYS: dict[str, str] = {m: f"projects.dial_mode.{m}" for m in DIAL_MOD
 RETRY_KINDS: tuple[str, ...] = ("busy", "no_answer", "machine", "lost")
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
+#: A dial may be withdrawn unanswered only after ringing this long: the minimum ring time of
+#: UK (Ofcom) and US (47 CFR 64.1200(a)(6)) rules.
+MIN_RING_BEFORE_WITHDRAWAL_S = 15
+
 #: Scalar settings: name → (kind, low, high).  Kinds: int, flag, text, secret.
 INT_FIELDS: dict[str, tuple[int, int]] = {
     "queue_timeout_s": (1, MAX_TIMEOUT_S),
@@ -61,6 +65,7 @@ INT_FIELDS: dict[str, tuple[int, int]] = {
     "global_timeout_s": (1, MAX_TIMEOUT_S),
     "max_concurrent_calls": (1, 10_000),
     "predictive_percent": (1, 100),
+    "withdraw_after_s": (0, 600),
     "max_attempts": (1, 100),
     **{f"retry_{k}_attempts": (0, 100) for k in RETRY_KINDS},
 }
@@ -83,7 +88,8 @@ TABS: dict[str, tuple[str, ...]] = {
               "operator_auto_answer", "music_on_hold", "supervisor_id", "status_ids",
               "operator_tasks_enabled", "task_rules", "abandon_message_file_id"),
     "attempts": ("dial_timeout_s", "global_timeout_enabled", "global_timeout_s",
-                 "max_concurrent_calls", "dial_mode", "predictive_percent", "max_attempts",
+                 "max_concurrent_calls", "dial_mode", "predictive_percent", "withdraw_after_s",
+                 "max_attempts",
                  *(f"retry_{k}_{p}" for k in RETRY_KINDS for p in ("intervals", "attempts"))),
     "script": ("script_html",),
     "integration": ("crm_status_id", "bitrix_host", "bitrix_title", "bitrix_login",
@@ -161,6 +167,9 @@ def _int(data: Mapping[str, Any], name: str) -> int:
     if not low <= number <= high:
         raise Invalid(Text("projects.error.range", field=_label(name), low=low, high=high),
                       field=name)
+    if name == "withdraw_after_s" and 0 < number < MIN_RING_BEFORE_WITHDRAWAL_S:
+        raise Invalid(Text("projects.error.min_ring", field=_label(name),
+                           min=MIN_RING_BEFORE_WITHDRAWAL_S), field=name)
     return number
 
 
@@ -255,6 +264,7 @@ _LABELS: dict[str, Text] = {
     "global_timeout_s": Text("projects.label.global_timeout_s"),
     "max_concurrent_calls": Text("projects.label.max_concurrent_calls"),
     "predictive_percent": Text("projects.label.predictive_percent"),
+    "withdraw_after_s": Text("projects.label.withdraw_after_s"),
     "max_attempts": Text("projects.label.max_attempts"),
     "starts_on": Text("projects.label.starts_on"),
     "ends_on": Text("projects.label.ends_on"),

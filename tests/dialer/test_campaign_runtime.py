@@ -19,9 +19,11 @@ from sipspeak.dialer.ports import (
     CallAnswered,
     CallEnded,
     CallOutcome,
+    CallRinging,
     OperatorAnswered,
     OperatorDeclined,
 )
+from sipspeak.dialer.predictive import PredictivePacer
 from sipspeak.dialer.runtime import CampaignRuntime
 from sipspeak.events import EventBus
 from sipspeak.storage import Database
@@ -584,3 +586,70 @@ async def test_the_board_shows_each_queue_and_its_operators_as_they_are(rig: Rig
     assert (queue.waiting, queue.oldest_waiting_since_ms) == (0, None)
     assert queue.operators[0].state.value == "talking" and board.now_ms >= queue.operators[0].since_ms
     assert queue.operators[1].state.value == "offline"
+
+
+async def test_predictive_withdraws_dials_ringing_past_the_minimum_when_nobody_is_free(
+        rig: Rig) -> None:
+    # The API holds the minimum ring time at 15 s or more; the runtime honours what is stored.
+    pid, ids = await rig.project([f"7900000060{i}" for i in range(3)], dial_mode="predictive",
+                                 max_concurrent_calls=3, dial_timeout_s=30, withdraw_after_s=1)
+    operator = await rig.operator(pid)
+    runtime = await rig.start()
+    runtime.set_agent_status(operator, "available")
+    await until(lambda: len(rig.calls.originated) >= 1, "a dial for the free operator")
+    calls = [call_id for call_id, _, _ in rig.calls.originated]
+    first = calls[0]
+    runtime.on_call_event(CallRinging(first, runtime.now_ms()))
+    await asyncio.sleep(1.3)
+    assert rig.calls.hung_up == []  # rang past the minimum, but its operator is free
+    runtime.set_agent_status(operator, "pause")
+    await until(lambda: first in rig.calls.hung_up, "the ringing dial withdrawn")
+    # Dials that never rang (no 180 yet) are not withdrawn whatever the operators do.
+    assert [c for c in calls[1:] if c in rig.calls.hung_up] == []
+    campaign = runtime.campaigns[pid]
+    assert isinstance(campaign.pacer, PredictivePacer)
+    assert campaign.pacer.dials.withdrawn == 1
+    assert campaign.pacing_input(runtime.now_ms(), runtime.roster).dial_started_ms == [
+        d.started_ms for d in campaign.dials.values() if d.call_id != first]
+    # The trunk's 487 to our CANCEL ends it as unanswered; the contact is rescheduled.
+    ended_at = runtime.now_ms()
+    runtime.on_call_event(CallEnded(first, ended_at, CallOutcome.NO_ANSWER, sip_code=487))
+    await runtime.settle()
+    contact = await rig.db.contacts.get(ids[0])
+    assert (contact.dial_state, contact.attempts) == ("no_answer", 1)
+    assert contact.next_attempt_at == ended_at + 2 * MINUTE
+    assert campaign.pacer.persons_abandoned == 0
+
+
+async def test_an_answer_crossing_the_withdrawal_counts_as_abandoned(rig: Rig) -> None:
+    pid, _ = await rig.project(["79000000701"], dial_mode="predictive",
+                               max_concurrent_calls=1, dial_timeout_s=30, withdraw_after_s=1)
+    operator = await rig.operator(pid)
+    runtime = await rig.start()
+    runtime.set_agent_status(operator, "available")
+    await until(lambda: len(rig.calls.originated) == 1, "a dial")
+    call_id = rig.calls.originated[0][0]
+    runtime.on_call_event(CallRinging(call_id, runtime.now_ms()))
+    runtime.set_agent_status(operator, "pause")
+    await until(lambda: call_id in rig.calls.hung_up, "the dial withdrawn", timeout=5)
+    # The 200 OK crossed the CANCEL: the call layer ACKed it and sent BYE (RFC 3261 §9.1).
+    runtime.on_call_event(CallEnded(call_id, runtime.now_ms(), CallOutcome.ABANDONED))
+    await runtime.settle()
+    pacer = runtime.campaigns[pid].pacer
+    assert isinstance(pacer, PredictivePacer)
+    assert (pacer.persons_handled, pacer.persons_abandoned) == (1, 1)
+
+
+async def test_an_answered_dial_is_never_withdrawn(rig: Rig) -> None:
+    pid, _ = await rig.project(["79000000801"], dial_mode="predictive", amd_enabled=True,
+                               max_concurrent_calls=1, dial_timeout_s=30, withdraw_after_s=1)
+    operator = await rig.operator(pid)
+    runtime = await rig.start()
+    runtime.set_agent_status(operator, "available")
+    await until(lambda: len(rig.calls.originated) == 1, "a dial")
+    call_id = rig.calls.originated[0][0]
+    runtime.on_call_event(CallRinging(call_id, runtime.now_ms()))
+    runtime.on_call_event(CallAnswered(call_id, runtime.now_ms()))  # AMD still listening
+    runtime.set_agent_status(operator, "pause")
+    await asyncio.sleep(1.5)
+    assert call_id not in rig.calls.hung_up

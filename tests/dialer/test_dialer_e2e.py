@@ -296,3 +296,54 @@ async def test_an_inbound_call_waits_in_the_project_queue_for_an_operator(
     await campaigns.settle()
     rows = await w.db.intervals.between(start=0, end=2**62, user_id=operator)
     assert [r.state for r in rows][:4] == ["available", "ringing", "talking", "wrap_up"]
+
+
+async def test_a_predictive_project_withdraws_a_ringing_dial_nobody_would_take(
+        world: World, spawn: Spawn, tmp_path: Path) -> None:
+    """The operator steps away while the dials placed for him ring: once they have rung the
+    project's minimum ring time they are CANCELled, long before the 30 s dial timeout."""
+    w = world
+    _, port = await start_trunk(spawn)
+    trunk = await w.db.trunks.create(name="provider", host=f"sip:127.0.0.1:{port}",
+                                     username="117049", password="s3cret")
+    await w.calls.reload_trunks()
+    await w.log.wait("trunk.state", trunk_id=trunk, state="registered")
+    # The API holds the minimum ring time at 15 s or more; the runtime honours what is stored.
+    ringing = [f"793300002{i:02d}" for i in range(1, 4)]
+    project, ids = await add_project(w, trunk, "Предиктивный", ringing, dial_mode="predictive",
+                                     dial_timeout_s=30, withdraw_after_s=2,
+                                     max_concurrent_calls=3, launched=True)
+    group = await w.db.groups.create("Операторы")
+    await w.db.projects.set_groups(project, [group])
+    operator = await w.db.users.create(role="operator", full_name="Оператор", password_hash="x",
+                                       email="op@x.test")
+    await w.db.groups.add_members(group, [operator])
+    campaigns = CampaignRuntime(db=w.db, bus=w.bus, calls=w.calls.calls, ringer=w.calls.calls,
+                                tick_ms=200)
+    w.calls.calls.attach_dialer(campaigns.on_call_event, campaigns.on_operator_event)
+    w.campaigns = campaigns
+    await campaigns.start()
+    w.bus.publish("agent.state", user_id=operator, state="available", at=0)
+    await w.log.wait("call.ringing", timeout=20)
+    w.bus.publish("agent.state", user_id=operator, state="pause", at=0)
+
+    async def nothing_dialling() -> bool:
+        rows = await w.db.contacts.list(project_id=project, limit=100)
+        return any(r.dial_state != "new" for r in rows) and not any(
+            r.dial_state == "dialing" for r in rows)
+
+    await until(nothing_dialling, "the ringing dials withdrawn", timeout=20)
+    campaigns.stop_dialling()
+    await campaigns.settle()
+    cdrs = await w.db.calls.list(project_id=project, limit=100)
+    assert cdrs
+    for cdr in cdrs:
+        assert cdr.result == "no_answer" and cdr.contact_id in ids.values()
+        assert cdr.ended_at is not None and cdr.ended_at - cdr.started_at < 15_000, cdr
+    cancels = sum(log.read_text(errors="replace").count("CANCEL sip:")
+                  for log in tmp_path.glob("trunk_*_messages.log"))
+    assert cancels >= len(cdrs)
+    for contact in await w.db.contacts.list(project_id=project, limit=100):
+        if contact.dial_state != "new":
+            assert (contact.dial_state, contact.attempts) == ("no_answer", 1)
+            assert contact.next_attempt_at is not None

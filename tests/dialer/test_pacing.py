@@ -24,6 +24,7 @@ def situation(
     dials: tuple[int, ...] = (),
     waiting: int = 0,
     lines: int | None = None,
+    withdrawable: tuple[int, ...] = (),
 ) -> PacingInput:
     return PacingInput(
         now_ms=now_ms,
@@ -31,6 +32,7 @@ def situation(
         dial_started_ms=dials,
         waiting_persons=waiting,
         lines_in_use=len(dials) if lines is None else lines,
+        withdrawable=withdrawable,
     )
 
 
@@ -185,3 +187,64 @@ def test_predictive_counts_on_the_wrap_up_limit_as_a_deadline() -> None:
     )
     with pytest.raises(ValueError):
         PredictiveSettings(wrap_up_limit_ms=0)
+
+
+def test_predictive_withdraws_a_ringing_dial_nobody_would_take() -> None:
+    now = 1_000_000
+    pacer = PredictivePacer()
+    train(pacer, person_rate=0.5)
+    ringing = (now - 8_000,) * 3  # trained: persons answer after 12 s
+    # Every operator has just started a two-minute talk: the persons would find nobody.
+    busy = [Op(AgentState.TALKING, now - 2_000)] * 4
+    assert sorted(
+        pacer.dials_to_withdraw(situation(busy, now_ms=now, dials=ringing, withdrawable=(0, 1, 2)))
+    ) == [0, 1, 2]
+    # Not listed as withdrawable (too young, or answered): never withdrawn.
+    assert pacer.dials_to_withdraw(situation(busy, now_ms=now, dials=ringing)) == []
+    assert pacer.dials_to_withdraw(
+        situation(busy, now_ms=now, dials=ringing, withdrawable=(1,))
+    ) == [1]
+    # Free operators for all of them: every dial is kept.
+    free = [Op(AgentState.AVAILABLE)] * 4
+    assert pacer.dials_to_withdraw(
+        situation(free, now_ms=now, dials=ringing, withdrawable=(0, 1, 2))
+    ) == []
+    # One operator free for three possible persons: some go, not all.
+    one = [Op(AgentState.AVAILABLE)] + busy[:3]
+    withdrawn = pacer.dials_to_withdraw(
+        situation(one, now_ms=now, dials=ringing, withdrawable=(0, 1, 2))
+    )
+    assert 1 <= len(withdrawn) < 3
+
+
+def test_a_withdrawn_dial_is_censored_not_counted_as_a_failure() -> None:
+    # Persons pick up after 18 s; half of the dials are withdrawn at 16 s, before anyone
+    # could have answered them. The person rate is still 30 %, not 15 %.
+    censored = PredictivePacer()
+    plain = PredictivePacer()
+    for i in range(1000):
+        kind = "person" if (i // 2) % 10 < 3 else "other"
+        plain.observe_dial(kind=kind, resolution_ms=18_000 if kind == "person" else 30_000)
+        if i % 2:
+            censored.observe_withdrawn(16_500)
+        else:
+            censored.observe_dial(kind=kind, resolution_ms=18_000 if kind == "person" else 30_000)
+    for pacer in (censored, plain):
+        pacer._refit_dials()
+    # The prior (ten dials at 15 s) weighs a little; both see the same rate.
+    assert plain._g[-1] == pytest.approx(0.3, abs=0.01)
+    assert censored._g[-1] == pytest.approx(plain._g[-1], abs=0.01)
+    assert censored.dials.withdrawn == 500
+
+
+def test_simulated_shift_withdraws_and_gains_talk_within_the_target() -> None:
+    """50 operators, answer rate 0.35, 90 minutes: the same pacer with and without
+    withdrawing dials that rang 15 s."""
+    never = WorldParameters(agents=50, answer_rate=0.35, shift_s=90 * 60, withdraw_after_s=None)
+    after_15 = WorldParameters(agents=50, answer_rate=0.35, shift_s=90 * 60)
+    kept = simulate_shift(never, PredictivePacer(), 21)
+    withdrawing = simulate_shift(after_15, PredictivePacer(), 21)
+    assert kept.withdrawn == 0
+    assert 0 < withdrawing.withdrawn < withdrawing.dials / 2
+    assert withdrawing.abandonment_rate <= 0.03
+    assert withdrawing.talk_minutes_per_agent_hour > kept.talk_minutes_per_agent_hour

@@ -60,7 +60,7 @@ async def test_admin_creates_a_project_and_reads_every_tab(staff: Site) -> None:
         "operator_auto_answer": True, "music_on_hold": False,
         "dial_timeout_s": 40, "global_timeout_enabled": True, "global_timeout_s": 600,
         "max_concurrent_calls": 40, "dial_mode": "predictive", "predictive_percent": 3,
-        "max_attempts": 7, "retry_busy_intervals": "15; 60;1440;60", "retry_busy_attempts": 5,
+        "withdraw_after_s": 20, "max_attempts": 7, "retry_busy_intervals": "15; 60;1440;60", "retry_busy_attempts": 5,
         "retry_lost_intervals": "1;2;4;6", "retry_lost_attempts": 4,
         "script_html": '<h2>Скрипт</h2><p onclick="x()">Добрый <b>день</b>'
                        '<script>alert(1)</script><a href="javascript:alert(1)">x</a></p>',
@@ -79,6 +79,7 @@ async def test_admin_creates_a_project_and_reads_every_tab(staff: Site) -> None:
     assert got["task_rules"] == [{"operator_id": ids["oper"], "status_id": ids["status"]}]
     assert got["retry_busy_intervals"] == "15;60;1440;60"
     assert got["dial_mode"] == "predictive" and got["max_attempts"] == 7
+    assert got["withdraw_after_s"] == 20
     assert "bitrix_password" not in got and got["bitrix_password_set"] is True
     script = got["script_html"]
     assert "<h2>Скрипт</h2>" in script and "<b>день</b>" in script
@@ -103,6 +104,8 @@ ABSURD: list[tuple[dict[str, Any], str]] = [
     ({"retry_machine_intervals": "0;5"}, "retry_machine_intervals"),
     ({"retry_lost_attempts": -1}, "retry_lost_attempts"),
     ({"predictive_percent": 101}, "predictive_percent"),
+    ({"withdraw_after_s": 5}, "withdraw_after_s"),  # under the 15 s minimum ring time
+    ({"withdraw_after_s": -1}, "withdraw_after_s"),
     ({"strategy": "random"}, "strategy"),
     ({"dial_mode": "manual"}, "dial_mode"),
     ({"caller_id": "abc"}, "caller_id"),
@@ -280,3 +283,12 @@ async def test_openapi_documents_the_project_and_upload_api(staff: Site) -> None
     assert {"retry_busy_intervals", "intervals", "task_rules", "script_html"} <= set(properties)
     files = paths["/api/v1/projects/{id}/uploads/files"]["post"]["requestBody"]["content"]
     assert files["multipart/form-data"]["schema"]["properties"]["file"]["format"] == "binary"
+
+
+async def test_withdrawing_ringing_dials_can_be_switched_off(staff: Site) -> None:
+    ids = await world(staff)
+    api = await bearer(staff, "admin@test.ru")
+    assert (await staff.db.projects.get(ids["mine"])).withdraw_after_s == 15  # the default
+    response = await api.api("PATCH", f"/api/v1/projects/{ids['mine']}", {"withdraw_after_s": 0})
+    assert response.status == 200, await response.text()
+    assert (await staff.db.projects.get(ids["mine"])).withdraw_after_s == 0
