@@ -127,3 +127,98 @@ async def test_bad_filters_and_an_oversized_xlsx_are_refused(staff: Site,
     # CSV has no such limit.
     table = await csv_table(staff, "admin@test.ru", DAY)
     assert len(table) == 1 + 11
+
+
+async def months_around_the_day(site: Site) -> None:
+    """History from December 2025 to April 2026 around 2 March: Оператор works 14:00–14:30
+    every other day; Иванова likewise until 19 February, then pauses from 20 February 10:00
+    until 09:00 on 2 March (an interval crossing the period start by days), and works again
+    from 3 March."""
+    zone = ZoneInfo("Europe/Moscow")
+    db = site.db
+    oper, ivanova = site.users["oper@test.ru"], site.users["ivanova@test.ru"]
+    day = datetime(2025, 12, 1, 14, tzinfo=zone)
+    while day < datetime(2026, 5, 1, tzinfo=zone):
+        start = int(day.timestamp() * 1000)
+        if day.date() not in (datetime(2026, 3, 1).date(), datetime(2026, 3, 2).date()):
+            await db.intervals.add_closed(user_id=oper, state="available", started_at=start,
+                                          ended_at=start + 30 * MINUTE)
+        if not datetime(2026, 2, 20, tzinfo=zone) <= day < datetime(2026, 3, 3, tzinfo=zone):
+            await db.intervals.add_closed(user_id=ivanova, state="available",
+                                          started_at=start, ended_at=start + 30 * MINUTE)
+        day += timedelta(days=1)
+    await db.intervals.add_closed(
+        user_id=ivanova, state="paused",
+        started_at=int(datetime(2026, 2, 20, 10, tzinfo=zone).timestamp() * 1000),
+        ended_at=int(datetime(2026, 3, 2, 9, tzinfo=zone).timestamp() * 1000))
+
+
+def spy(site: Site, monkeypatch: Any) -> list[tuple[str, list[Any]]]:
+    """Every query the repositories send through ``fetchall`` and ``fetchone``."""
+    seen: list[tuple[str, list[Any]]] = []
+    for name in ("fetchall", "fetchone"):
+        real = getattr(site.db, name)
+
+        async def recording(sql: str, params: Any = (), *, real: Any = real) -> Any:
+            seen.append((sql, list(params)))
+            return await real(sql, params)
+
+        monkeypatch.setattr(site.db, name, recording)
+    return seen
+
+
+async def test_a_day_among_months_is_read_from_the_period_start(staff: Site,
+                                                                monkeypatch: Any) -> None:
+    await history(staff)
+    await months_around_the_day(staff)
+    paused = ["Иванова (334)", "Пауза", "02-03-2026 00:00:00", "02-03-2026 09:00:00",
+              "09:00:00"]
+    seen = spy(staff, monkeypatch)
+    # Exactly the day's intervals: the one running into it from 23:50 (or for days) cut to
+    # midnight, none of the months before or after.
+    assert await csv_table(staff, "sup@test.ru", DAY) == [HEADER, paused, *IVANOVA, *OPER]
+    monkeypatch.setattr("sipspeak.web.exports.XLSX_MAX_ROWS", 10)
+    browser = await staff.signed_in("sup@test.ru")
+    response = await browser.get(f"/reports/operators/history.xlsx?{DAY}")
+    assert "в выгрузке 11 строк, а лист XLSX вмещает не больше 10" in await response.text()
+    monkeypatch.undo()
+
+    # The first batch and the count seek on operator_intervals_user from a lower bound on
+    # started_at (the interval running into the period, else the period's start) instead of
+    # reading each operator's history from his first interval.
+    first = next(q for q in seen
+                 if q[0].startswith("SELECT * FROM operator_intervals WHERE user_id = ?")
+                 and "id > ?" not in q[0])
+    count = next(q for q in seen if "COUNT(*)" in q[0] and "operator_intervals" in q[0])
+    for sql, params in (first, count):
+        rows = await staff.db.fetchall(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = "\n".join(str(dict(row)["detail"]) for row in rows)
+        assert ("USING INDEX operator_intervals_user (user_id=? AND started_at>? AND"
+                " started_at<?)") in plan, plan
+        assert "B-TREE" not in plan and "SCAN operator_intervals" not in plan, plan
+
+    # The same counted and read straight off the repository, for a day inside the long pause
+    # and for a day with nothing running into it.
+    zone = ZoneInfo("Europe/Moscow")
+
+    def day(month: int, number: int) -> tuple[int, int]:
+        start = datetime(2026, month, number, tzinfo=zone)
+        return (int(start.timestamp() * 1000),
+                int((start + timedelta(days=1)).timestamp() * 1000))
+
+    ivanova = staff.users["ivanova@test.ru"]
+    start, end = day(2, 25)
+    [pause] = await staff.db.intervals.history(user_id=ivanova, start=start, end=end, limit=10)
+    assert (pause.state, pause.ended_at) == ("paused", day(3, 2)[0] + 9 * 60 * MINUTE)
+    assert await staff.db.intervals.history_count(user_ids=[ivanova], start=start,
+                                                  end=end) == 1
+    start, end = day(4, 10)
+    [alone] = await staff.db.intervals.history(user_id=ivanova, start=start, end=end, limit=10)
+    assert alone.started_at == start + 14 * 60 * MINUTE and alone.state == "available"
+    assert await staff.db.intervals.history_count(
+        user_ids=[ivanova, staff.users["oper@test.ru"]], start=start, end=end) == 2
+    assert await csv_table(staff, "sup@test.ru", "from=2026-02-25&to=2026-02-25") == [
+        HEADER, ["Иванова (334)", "Пауза", "25-02-2026 00:00:00", "26-02-2026 00:00:00",
+                 "24:00:00"],
+        ["Оператор (333)", "Доступен", "25-02-2026 14:00:00", "25-02-2026 14:30:00",
+         "00:30:00"]]

@@ -56,6 +56,15 @@ _OF_TAG = ("c.contact_id IN (SELECT ct.contact_id FROM contact_tags ct"
            " JOIN tags t ON t.id = ct.tag_id WHERE t.name = ?)")
 
 
+_CARRY = ("COALESCE((SELECT MAX(started_at) FROM operator_intervals"
+          " WHERE user_id = {user} AND started_at < ?), ?)")
+"""Where a user's intervals overlapping a period ``[start, …)`` begin (parameters: start,
+start): his intervals follow one another, so only the one that started last before the
+period can run into it — from its start on (or from the period's start if there is none)
+is one index seek on operator_intervals_user, as :meth:`OperatorIntervalsRepo.totals_by_day`
+reads its days."""
+
+
 class CallsRepo(Repo):
     async def open(self, *, direction: str, started_at: int, **values: object) -> int:
         """Insert the row of a call as it starts; ``close`` fills in the rest at the end."""
@@ -243,26 +252,32 @@ class OperatorIntervalsRepo(Repo):
         """One user's intervals that overlap ``[start, end)`` (as stored: not clipped; one
         still open has no end), in the order they started, then by id; ``after`` =
         (started_at, id) of the previous batch's last row reads on from there.  Read in that
-        order off operator_intervals_user(user_id, started_at): no sort, and each later batch
-        is a seek."""
+        order off operator_intervals_user(user_id, started_at): no sort, and every batch is a
+        seek — the first one from :data:`_CARRY`, so a day costs what it holds, not the user's
+        whole history before it."""
         sql = ("SELECT * FROM operator_intervals WHERE user_id = ? AND started_at < ?"
                " AND (ended_at IS NULL OR ended_at > ?)")
         params: builtins.list[object] = [user_id, end, start]
-        if after is not None:
+        if after is None:
+            sql += f" AND started_at >= {_CARRY.format(user='?')}"
+            params += [user_id, start, start]
+        else:
             sql += " AND started_at >= ? AND (started_at > ? OR id > ?)"
             params += [after[0], after[0], after[1]]
         rows = await self.db.fetchall(sql + " ORDER BY started_at, id LIMIT ?", [*params, limit])
         return [record(OperatorInterval, r) for r in rows]
 
     async def history_count(self, *, user_ids: Iterable[int], start: int, end: int) -> int:
-        """How many intervals :meth:`history` gives for these users."""
+        """How many intervals :meth:`history` gives for these users (a seek per user from
+        :data:`_CARRY`)."""
         ids = sorted(set(user_ids))
         if not ids:
             return 0
         row = await self.db.fetchone(
-            "SELECT COUNT(*) AS n FROM operator_intervals"
-            f" WHERE user_id IN ({', '.join('?' * len(ids))}) AND started_at < ?"
-            " AND (ended_at IS NULL OR ended_at > ?)", [*ids, end, start])
+            f"WITH u(id) AS (VALUES {', '.join('(?)' for _ in ids)})"
+            " SELECT COUNT(*) AS n FROM u JOIN operator_intervals o ON o.user_id = u.id"
+            f" AND o.started_at >= {_CARRY.format(user='u.id')} AND o.started_at < ?"
+            " WHERE o.ended_at IS NULL OR o.ended_at > ?", [*ids, start, start, end, start])
         return int(row["n"]) if row is not None else 0
 
     async def totals(self, *, start: int, end: int, now: int,
