@@ -344,6 +344,10 @@ class CallFilter:
     phone_shown_only: bool = False
     """The number search looks only at calls of projects that show numbers (an operator
     must not find a hidden number's digits by searching for them)."""
+    numbers_masked: bool = False
+    """The reader sees the customer's number masked where the call's project hides numbers
+    (an operator): sorting by a number column orders by the masked form, so the order
+    tells nothing of the hidden digits."""
     group_id: int | None = None
     """Calls of operators in this group."""
     tag: str = ""

@@ -8,9 +8,10 @@ shows «Количество» and the calls a page at a time, newest first or b
 chooser and the recording to play or download; the CSV / XLSX downloads hold every call the
 filters keep (an XLSX beyond what a sheet holds is refused, CSV has no limit).  An
 administrator sees every call, a supervisor the calls of his projects, an operator his own
-calls (§1.3), with the customer's number masked where the project hides numbers — and his
-number search finds no call whose number he may not see.  A recording is served only from the
-recordings directory, to staff who may see its call.
+calls (§1.3), with the customer's number masked where the project hides numbers — his
+number search finds no call whose number he may not see, and sorting by a number column
+orders by the masked form, so no order depends on digits he cannot see.  A recording is
+served only from the recordings directory, to staff who may see its call.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ async def read_filter(request: web.Request, fields: Fields) -> tuple[Period, Cal
         started_from=period.start_ms, started_to=period.end_ms,
         project_ids=None if visible is None else frozenset(visible),
         only_operator_id=user.id if own else None, phone_shown_only=own,
+        numbers_masked=own,
         project_id=fields.optional_int("project_id", low=1),
         operator_id=fields.optional_int("operator_id", low=1),
         group_id=fields.optional_int("group_id", low=1),
@@ -247,7 +249,7 @@ async def _table(request: web.Request, *,
         # Read on from the last row's place in the report's order (its sort value and id).
         async for rows in keyset_batches(
                 lambda count, after: db.calls.report(where, limit=count, after=after),
-                lambda row: db.calls.sort_key(where, row),
+                lambda row: db.calls.sort_key(where, masked(row, role)),
                 batch=EXPORT_BATCH, limit=EVERY_ROW):
             yield [[cells(masked(r, role), lang, zone)[c] for c in COLUMNS] for r in rows]
 

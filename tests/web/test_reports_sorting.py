@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from test_browser import load_driver, sign_in, until
 from test_reports import DAY as OPERATORS_DAY
 from test_reports import history
 from test_reports_calls import DAY, at_msk, calls
+from test_reports_own import world
 from webtools import Site
 
 from sipspeak.storage.models import CALL_SORTS
@@ -96,6 +98,72 @@ async def test_an_unknown_sort_is_refused_clearly(staff: Site) -> None:
     await staff.db.users.update(staff.users["admin@test.ru"], language="en")
     _, body = await staff.api_get("admin@test.ru", f"/api/v1/reports/calls?{DAY}&sort=x")
     assert body["error"]["message"] == "the report cannot be sorted by “x”"
+
+
+async def operator_order(site: Site, query: str) -> tuple[list[int], list[list[str]]]:
+    """The calls the operator reads in the order the report, the page and the CSV (a row per
+    batch) give them, and the numbers he sees (contact, from, to)."""
+    status, body = await site.api_get("oper@test.ru", f"/api/v1/reports/calls?{DAY}&{query}")
+    assert status == 200, (query, body)
+    ids = [c["id"] for c in body["items"]]
+    browser = await site.signed_in("oper@test.ru")
+    page = await (await browser.get(f"/reports/calls?{DAY}&{query}")).text()
+    assert [int(i) for i in re.findall(r'<tr data-call="(\d+)">', page)] == ids, query
+    response = await browser.get(f"/reports/calls.csv?{DAY}&{query}")
+    table = list(csv.reader(io.StringIO((await response.read()).decode("utf-8-sig")),
+                            delimiter=";"))
+    assert [int(row[1]) for row in table[1:]] == ids, query
+    return ids, [[c["contact_phone"], c["from_number"], c["to_number"]] for c in body["items"]]
+
+
+async def test_an_operator_is_sorted_by_the_numbers_he_sees(staff: Site,
+                                                            monkeypatch: Any) -> None:
+    """Hidden digits never move a row: an operator sorting by a number column gets the
+    masked numbers' calls where their masked form falls, whatever the digits behind it."""
+    ids = await world(staff)
+    db, oper = staff.db, staff.users["oper@test.ru"]
+
+    async def call(project: int, phone: str, hour: int, *, inbound: bool = False) -> int:
+        return await db.calls.open(
+            direction="inbound" if inbound else "outbound", started_at=at_msk(2, hour),
+            project_id=project, operator_id=oper, contact_phone=phone,
+            from_number=phone if inbound else "74950009988",
+            to_number="117049" if inbound else phone)
+
+    # Numbers he sees, around the hidden «7903*****22» of world()'s call in «Продажи».
+    await call(ids["polls"], "79031234567", 13)
+    await call(ids["polls"], "79039999999", 14)
+    await call(ids["polls"], "79035550000", 15, inbound=True)
+    # Hidden ones: an inbound caller (masked «7903*****11») and a short number («***»).
+    inbound = await call(ids["sales"], "79030000011", 16, inbound=True)
+    short = await call(ids["sales"], "54321", 17)
+    monkeypatch.setattr("sipspeak.web.reports_calls.EXPORT_BATCH", 1)
+    queries = [f"sort={column}&order={order}"
+               for column in ("phone", "from", "to") for order in ("asc", "desc")]
+    before = {q: await operator_order(staff, q) for q in queries}
+    admin_before = await api_ids(staff, "sort=phone&order=asc")
+
+    # Only hidden digits change: the masks stay the same.
+    await db.calls.update(ids["hidden"], contact_phone="79039991122", to_number="79039991122")
+    await db.calls.update(inbound, contact_phone="79038880011", from_number="79038880011")
+    await db.calls.update(short, contact_phone="98765", to_number="98765")
+    for query in queries:
+        assert await operator_order(staff, query) == before[query], query
+    # Staff see the numbers whole, and for them the order does follow the new digits.
+    assert await api_ids(staff, "sort=phone&order=asc") != admin_before
+
+    # The order is that of the numbers as he reads them (then by id), masked or not.
+    for query in queries:
+        order, numbers = before[query]
+        column = ("phone", "from", "to").index(query.split("&")[0].removeprefix("sort="))
+        keyed = sorted(zip((n[column] for n in numbers), order, strict=True),
+                       reverse=query.endswith("desc"))
+        assert [i for _, i in keyed] == order, query
+    [hidden] = [n for i, n in zip(*before["sort=phone&order=asc"], strict=True)
+                if i == ids["hidden"]]
+    assert hidden == ["7903*****22", "74950009988", "7903*****22"]
+    assert ["***", "74950009988", "***"] in before["sort=to&order=asc"][1]
+    assert ["7903*****11", "7903*****11", "117049"] in before["sort=from&order=asc"][1]
 
 
 async def test_the_headers_link_to_the_sort(staff: Site) -> None:

@@ -51,6 +51,28 @@ _CALL_SORT: dict[str, tuple[str, Callable[[CallReportRow], object]]] = {
 comparison holds) and the same value read from a row (the key a download reads on from)."""
 if set(_CALL_SORT) != set(CALL_SORTS):
     raise RuntimeError("the calls report's sort keys and their SQL differ")
+
+
+def _masked(number: str) -> str:
+    """SQL for :func:`sipspeak.crm.phones.mask_phone` of a number column, as the report masks
+    it (an empty number stays empty): the first four and the last two characters, a ``*``
+    for each one between (``hex(zeroblob(n))`` is n × ``00``), or ``***`` when that short."""
+    return (f"CASE WHEN {number} = '' THEN '' WHEN length({number}) <= 6 THEN '***'"
+            f" ELSE substr({number}, 1, 4) || replace(hex(zeroblob(length({number}) - 6)),"
+            f" '00', '*') || substr({number}, -2) END")
+
+
+_HIDES = "COALESCE(p.show_numbers, 1) = 0"
+_MASKED_SORT: dict[str, str] = {
+    "phone": f"CASE WHEN {_HIDES} THEN {_masked('c.contact_phone')} ELSE c.contact_phone END",
+    "from": (f"CASE WHEN {_HIDES} AND c.direction = 'inbound'"
+             f" THEN {_masked('c.from_number')} ELSE c.from_number END"),
+    "to": (f"CASE WHEN {_HIDES} AND c.direction <> 'inbound'"
+           f" THEN {_masked('c.to_number')} ELSE c.to_number END"),
+}
+"""The number columns as a reader with ``numbers_masked`` sees them (the contact's number,
+and the customer's side of the call: the caller inbound, the called number outbound, where
+the project hides numbers): he is sorted by what he sees, never by the hidden digits."""
 _IN_GROUP = "c.operator_id IN (SELECT user_id FROM group_members WHERE group_id = ?)"
 _OF_TAG = ("c.contact_id IN (SELECT ct.contact_id FROM contact_tags ct"
            " JOIN tags t ON t.id = ct.tag_id WHERE t.name = ?)")
@@ -164,7 +186,8 @@ class CallsRepo(Repo):
         if where.sort not in _CALL_SORT:
             raise ValueError(f"unknown sort column {where.sort!r}")
         sql, params = self._where(where)
-        expr = _CALL_SORT[where.sort][0]
+        expr = (_MASKED_SORT.get(where.sort, _CALL_SORT[where.sort][0]) if where.numbers_masked
+                else _CALL_SORT[where.sort][0])
         way, beyond = ("DESC", "<") if where.descending else ("ASC", ">")
         if after is not None:
             sql += f" AND ({expr} {beyond} ? OR ({expr} = ? AND c.id {beyond} ?))"
@@ -186,7 +209,8 @@ class CallsRepo(Repo):
 
     @staticmethod
     def sort_key(where: CallFilter, row: CallReportRow) -> tuple[Any, int]:
-        """The row's place in the report's order, for :meth:`report`'s ``after``."""
+        """The row's place in the report's order, for :meth:`report`'s ``after``; ``row`` as
+        the reader sees it (with ``numbers_masked``, its hidden numbers masked)."""
         return _CALL_SORT[where.sort][1](row), row.call.id
 
     async def daily_totals(self, where: CallFilter, *,
