@@ -1,27 +1,40 @@
 """«Проверка на дубли номеров в проекте» (manual §5.5): find the contacts of a project's base
 that share a number and delete the duplicates.
 
-Numbers are compared as E.164 (:func:`~sipspeak.crm.phones.normalize_phone`: ``8 922 …``,
-``+7 922 …`` and ``7922…`` are one number); a stored value that is no valid number is
-compared by its digits.  Of each number's contacts the one with the most history (calls,
+Every way a contact is written stores its number as E.164 (the import, the inbound caller:
+:func:`~sipspeak.crm.phones.normalize_phone`), so ``8 922 …``, ``+7 922 …`` and ``7922…``
+are one stored string and the duplicates are found by SQL over the project-phone index, with
+no Python work per contact.  Of each number's contacts the one with the most history (calls,
 comments and tasks) stays, the oldest of those if several have as much; the others' history
 goes over to it (the calls, comments, tasks, leads and tags of a duplicate are the same
-person's) and they are deleted.  A number one of whose contacts is being dialled right now is
-left as it is, and counted: its call would write to a contact that is gone.  All of it is one
-transaction, so the dialer never sees half a merge.
+person's) and they are deleted.
+
+A number one of whose contacts is in use is left as it is, and counted: its contact is
+claimed by the dialer, in a call (a call row not ended, or a call the call service still
+holds, such as an inbound caller being answered), or on an operator's card during his
+wrap-up «В карточке» — deleting it would lose what the call or the operator writes to it.
+What only the running services know (their calls, who is in wrap-up) is :class:`InUse`, read
+inside each write transaction, after the write lock is taken: a call ending after that
+cannot write its end (the write waits), so its row still shows it in progress.
+
+The numbers are merged in batches of at most :data:`BATCH_CONTACTS` contacts, one write
+transaction each, so other writers (call records, the dialer) get their turn in between on a
+large base; each number is merged whole in one transaction, never half.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sipspeak.crm.phones import InvalidPhoneError, normalize_phone
 from sipspeak.storage import Database
-from sipspeak.storage.repositories.contacts import ContactHistory
 
-__all__ = ["DedupeReport", "duplicate_groups", "keeper", "phone_key", "plan_merges",
-           "remove_duplicates"]
+__all__ = ["BATCH_CONTACTS", "PAGE_NUMBERS", "DedupeReport", "InUse", "remove_duplicates"]
+
+BATCH_CONTACTS = 2000
+"""Contacts merged per write transaction at most (a number with more is merged alone)."""
+PAGE_NUMBERS = 500
+"""Duplicate numbers read at a time (off the index, outside any write transaction)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,54 +44,55 @@ class DedupeReport:
     numbers: int
     """Numbers that had duplicates and now have one contact."""
     dialling: int
-    """Numbers left with their duplicates: one of their contacts is being dialled now."""
+    """Numbers left with their duplicates: one of their contacts is in a call or on an
+    operator's card now."""
 
 
-def phone_key(phone: str) -> str:
-    """The number as the check compares it: E.164, else its digits."""
-    try:
-        return normalize_phone(phone)
-    except InvalidPhoneError:
-        return "".join(c for c in phone if c.isdigit()) or phone
+@dataclass(frozen=True, slots=True)
+class InUse:
+    """What only the running services know is in use now."""
+
+    contacts: frozenset[int] = frozenset()
+    """The contacts of the call service's calls (those it still holds)."""
+    wrap_up_operators: frozenset[int] = frozenset()
+    """Operators in wrap-up «В карточке»: the card of their latest call is open."""
 
 
-def duplicate_groups(phones: Iterable[tuple[int, str]]) -> list[list[int]]:
-    """The ids of contacts sharing a number, per number that more than one contact has."""
-    by_number: dict[str, list[int]] = {}
-    for contact_id, phone in phones:
-        by_number.setdefault(phone_key(phone), []).append(contact_id)
-    return [ids for ids in by_number.values() if len(ids) > 1]
+def nothing_in_use() -> InUse:
+    """No call service and no dialer run: only storage tells what is in use."""
+    return InUse()
 
 
-def keeper(contacts: Sequence[ContactHistory]) -> ContactHistory:
-    """The contact that stays: the most history, then the oldest (the lowest id at a tie)."""
-    return min(contacts, key=lambda c: (-c.history, c.created_at, c.id))
+async def remove_duplicates(db: Database, project_id: int, *,
+                            in_use: Callable[[], InUse] = nothing_in_use,
+                            batch_contacts: int = BATCH_CONTACTS) -> DedupeReport:
+    """Delete the duplicates of the project's base, a batch of numbers per transaction;
+    what was done.  ``in_use`` is asked at the start of every batch's transaction."""
+    removed = numbers = busy = 0
+    after: str | None = None
+    while True:
+        page = await db.contacts.duplicate_numbers(project_id, after=after, limit=PAGE_NUMBERS)
+        for batch in _batches(page, batch_contacts):
+            async with db.transaction():
+                now = in_use()
+                gone, merged, left = await db.contacts.merge_duplicate_numbers(
+                    project_id, batch, in_use=now.contacts,
+                    wrap_up_operators=now.wrap_up_operators)
+            removed, numbers, busy = removed + gone, numbers + merged, busy + left
+        if len(page) < PAGE_NUMBERS:
+            return DedupeReport(removed=removed, numbers=numbers, dialling=busy)
+        after = page[-1][0]
 
 
-def plan_merges(groups: Iterable[Sequence[int]],
-                histories: Mapping[int, ContactHistory]) -> tuple[dict[int, list[int]], int]:
-    """``(kept id → duplicate ids, numbers left because a contact of theirs is dialled)``."""
-    merges: dict[int, list[int]] = {}
-    dialling = 0
-    for ids in groups:
-        contacts = [histories[i] for i in ids if i in histories]
-        if len(contacts) < 2:
-            continue
-        if any(c.dial_state == "dialing" for c in contacts):
-            dialling += 1
-            continue
-        kept = keeper(contacts)
-        merges[kept.id] = [c.id for c in contacts if c.id != kept.id]
-    return merges, dialling
-
-
-async def remove_duplicates(db: Database, project_id: int) -> DedupeReport:
-    """Delete the duplicates of the project's base in one transaction; what was done."""
-    async with db.transaction():
-        groups = duplicate_groups(await db.contacts.phones_of(project_id))
-        if not groups:
-            return DedupeReport(removed=0, numbers=0, dialling=0)
-        histories = await db.contacts.histories([i for ids in groups for i in ids])
-        merges, dialling = plan_merges(groups, {h.id: h for h in histories})
-        removed = await db.contacts.merge_duplicates(merges)
-    return DedupeReport(removed=removed, numbers=len(merges), dialling=dialling)
+def _batches(numbers: list[tuple[str, int]], most: int) -> list[list[str]]:
+    """The numbers in order, cut into runs of at most ``most`` contacts (a number with more
+    is a run of its own: it is never split)."""
+    out: list[list[str]] = []
+    size = 0
+    for phone, count in numbers:
+        if not out or size + count > most:
+            out.append([])
+            size = 0
+        out[-1].append(phone)
+        size += count
+    return out

@@ -20,6 +20,7 @@ from ..storage.models import Project, Status, User
 from . import projects_api
 from .auth import STAFF, current_user, route
 from .errors import ApiError, BadRequest, Invalid, json_ok
+from .in_use import in_use_now
 from .layout import language_of, render
 from .pages import error_text, form_post, notice, path_id, services_of
 from .projects_service import (
@@ -265,7 +266,8 @@ async def project_remove_duplicates(request: web.Request) -> web.Response:
 
     async def run() -> str:
         await project_for(services, current_user(request), project_id)
-        report = await remove_duplicates(services.db, project_id)
+        report = await remove_duplicates(services.db, project_id,
+                                         in_use=lambda: in_use_now(services))
         return (f"/projects/{project_id}?ok=deduped&removed={report.removed}"
                 f"&numbers={report.numbers}&dialling={report.dialling}")
 
@@ -275,11 +277,13 @@ async def project_remove_duplicates(request: web.Request) -> web.Response:
 async def api_remove_duplicates(request: web.Request) -> web.Response:
     """«Проверка на дубли номеров в проекте»: delete the contacts whose number another
     contact of the project has, keeping the one with the most history (calls, comments,
-    tasks) or the oldest, which takes over the others' history; never one being dialled.
-    One transaction; answers how many were removed."""
+    tasks) or the oldest, which takes over the others' history; never a number one of whose
+    contacts is in a call or on an operator's card.  Each number is merged whole in one
+    transaction; answers how many were removed."""
     services = services_of(request)
     await project_for(services, current_user(request), path_id(request))
-    return json_ok(asdict(await remove_duplicates(services.db, path_id(request))))
+    return json_ok(asdict(await remove_duplicates(services.db, path_id(request),
+                                                  in_use=lambda: in_use_now(services))))
 
 
 def _dedupe_notice(request: web.Request) -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import builtins
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import cast
 
 from ...i18n import Text
@@ -23,6 +22,17 @@ from .base import Repo, record
 
 # Contacts report counters per upload (§5.5): all / called / no answer / busy / error / new.
 DIAL_STATES = ("new", "dialing", "called", "no_answer", "busy", "error", "machine", "lost", "done")
+
+
+# The duplicate check's scratch tables (temp: this connection's own, gone when it closes).
+_DEDUPE_TABLES = (
+    ("dedupe_numbers", "phone TEXT PRIMARY KEY"),
+    ("dedupe_in_use", "id INTEGER PRIMARY KEY"),
+    ("dedupe_candidates", ("id INTEGER PRIMARY KEY, phone TEXT NOT NULL,"
+                           " created_at INTEGER NOT NULL, history INTEGER NOT NULL,"
+                           " in_use INTEGER NOT NULL")),
+    ("merged_contacts", "loser INTEGER PRIMARY KEY, keeper INTEGER NOT NULL"),
+)
 
 
 class TagsRepo(Repo):
@@ -116,17 +126,6 @@ class UploadsRepo(Repo):
             "error": by_state.get("error", 0),
             "new": by_state.get("new", 0),
         }
-
-
-@dataclass(frozen=True, slots=True)
-class ContactHistory:
-    """What the duplicate check (§5.5) weighs of a contact."""
-
-    id: int
-    dial_state: str
-    created_at: int
-    history: int
-    """Its calls, comments and tasks."""
 
 
 class ContactsRepo(Repo):
@@ -451,46 +450,78 @@ class ContactsRepo(Repo):
 
     # -- «Проверка на дубли номеров в проекте» (manual §5.5) -----------------------------------
 
-    async def phones_of(self, project_id: int) -> builtins.list[tuple[int, str]]:
-        """Every contact of the project as ``(id, phone)`` (off the project-phone index)."""
+    async def duplicate_numbers(self, project_id: int, *, after: str | None,
+                                limit: int) -> builtins.list[tuple[str, int]]:
+        """Up to ``limit`` numbers after ``after`` (in order) that more than one contact of
+        the project has, each with how many: read off the contacts_project_phone index alone
+        (numbers are stored as E.164, so one number is one string)."""
+        sql = "SELECT phone, COUNT(*) AS n FROM contacts WHERE project_id = ?"
+        params: builtins.list[object] = [project_id]
+        if after is not None:
+            sql += " AND phone > ?"
+            params.append(after)
         rows = await self.db.fetchall(
-            "SELECT id, phone FROM contacts WHERE project_id = ? ORDER BY id", (project_id,))
-        return [(int(r["id"]), str(r["phone"])) for r in rows]
+            sql + " GROUP BY phone HAVING COUNT(*) > 1 ORDER BY phone LIMIT ?", [*params, limit])
+        return [(str(r["phone"]), int(r["n"])) for r in rows]
 
-    async def histories(self, contact_ids: Sequence[int]) -> builtins.list[ContactHistory]:
-        """The dial state, age and amount of history of each of ``contact_ids``."""
-        out: builtins.list[ContactHistory] = []
-        for start in range(0, len(contact_ids), 500):
-            chunk = builtins.list(contact_ids[start:start + 500])
-            marks = ", ".join("?" for _ in chunk)
-            rows = await self.db.fetchall(
-                "SELECT c.id, c.dial_state, c.created_at,"
+    async def merge_duplicate_numbers(
+            self, project_id: int, phones: Sequence[str], *, in_use: Iterable[int] = (),
+            wrap_up_operators: Iterable[int] = ()) -> tuple[int, int, int]:
+        """Leave one contact of the project per number of ``phones``, in one transaction (the
+        caller's, if open): the one with the most history (calls, comments, tasks) stays,
+        the oldest at a tie, then the lowest id; the others' calls, comments, tasks, leads and
+        tags go over to it and they are deleted.
+
+        A number is left as it is when one of its contacts is in use: claimed by the dialer
+        ('dialing'), in a call whose row has not ended, among ``in_use`` (the contacts of the
+        call service's calls), or the contact of the latest call of one of
+        ``wrap_up_operators`` (the workspace keeps that card open «В карточке» until he
+        saves it).  Answers ``(contacts deleted, numbers merged, numbers left in use)``."""
+        numbers = builtins.list(dict.fromkeys(phones))
+        if not numbers:
+            return 0, 0, 0
+        async with self.db.transaction():
+            for table, columns in _DEDUPE_TABLES:
+                await self.db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table}({columns})")
+                await self.db.execute(f"DELETE FROM temp.{table}")
+            await self.db.executemany("INSERT INTO temp.dedupe_numbers(phone) VALUES (?)",
+                                      [(n,) for n in numbers])
+            await self.db.executemany("INSERT OR IGNORE INTO temp.dedupe_in_use(id) VALUES (?)",
+                                      [(i,) for i in sorted(set(in_use))])
+            # The card the workspace keeps open in wrap-up: his latest call's contact.
+            await self.db.executemany(
+                "INSERT OR IGNORE INTO temp.dedupe_in_use(id) SELECT contact_id FROM"
+                " (SELECT contact_id FROM calls WHERE operator_id = ?"
+                "  ORDER BY started_at DESC, id DESC LIMIT 1) WHERE contact_id IS NOT NULL",
+                [(o,) for o in sorted(set(wrap_up_operators))])
+            await self.db.execute(
+                "INSERT INTO temp.dedupe_candidates(id, phone, created_at, history, in_use)"
+                " SELECT c.id, c.phone, c.created_at,"
                 " (SELECT COUNT(*) FROM calls x WHERE x.contact_id = c.id)"
                 " + (SELECT COUNT(*) FROM contact_comments m WHERE m.contact_id = c.id)"
-                " + (SELECT COUNT(*) FROM tasks t WHERE t.contact_id = c.id) AS history"
-                f" FROM contacts c WHERE c.id IN ({marks})", chunk)
-            out += [ContactHistory(int(r["id"]), str(r["dial_state"]), int(r["created_at"]),
-                                   int(r["history"])) for r in rows]
-        return out
-
-    async def merge_duplicates(self, merges: Mapping[int, Sequence[int]]) -> int:
-        """For each contact kept → its duplicates: their calls, comments, tasks, leads and
-        tags go over to the one kept, then the duplicates are deleted; never one being
-        dialled (it stays, with its history).  One transaction (the caller's, if open);
-        answers how many were deleted."""
-        pairs = [(loser, keeper) for keeper, losers in merges.items() for loser in losers
-                 if loser != keeper]
-        if not pairs:
-            return 0
-        async with self.db.transaction():
-            await self.db.execute("CREATE TEMP TABLE IF NOT EXISTS merged_contacts("
-                                  " loser INTEGER PRIMARY KEY, keeper INTEGER NOT NULL)")
-            await self.db.execute("DELETE FROM temp.merged_contacts")
-            await self.db.executemany(
-                "INSERT INTO temp.merged_contacts(loser, keeper) VALUES (?, ?)", pairs)
+                " + (SELECT COUNT(*) FROM tasks t WHERE t.contact_id = c.id),"
+                " c.dial_state = 'dialing' OR c.id IN (SELECT id FROM temp.dedupe_in_use)"
+                " OR EXISTS (SELECT 1 FROM calls x WHERE x.contact_id = c.id"
+                "  AND x.ended_at IS NULL)"
+                # CROSS JOIN: number by number off contacts_project_phone, never a scan of
+                # the project's whole base.
+                " FROM temp.dedupe_numbers n CROSS JOIN contacts c"
+                " WHERE c.project_id = ? AND c.phone = n.phone", (project_id,))
+            row = await self.db.fetchone(
+                "SELECT COUNT(*) AS n FROM (SELECT phone FROM temp.dedupe_candidates"
+                " GROUP BY phone HAVING COUNT(*) > 1 AND MAX(in_use) = 1)")
+            busy = int(row["n"]) if row is not None else 0
             await self.db.execute(
-                "DELETE FROM temp.merged_contacts WHERE loser IN"
-                " (SELECT id FROM contacts WHERE dial_state = 'dialing')")
+                "INSERT INTO temp.merged_contacts(loser, keeper) SELECT id, keeper FROM"
+                " (SELECT id, FIRST_VALUE(id) OVER (PARTITION BY phone"
+                "  ORDER BY history DESC, created_at, id) AS keeper"
+                "  FROM temp.dedupe_candidates WHERE phone IN"
+                "  (SELECT phone FROM temp.dedupe_candidates"
+                "   GROUP BY phone HAVING COUNT(*) > 1 AND MAX(in_use) = 0))"
+                " WHERE id != keeper")
+            row = await self.db.fetchone(
+                "SELECT COUNT(DISTINCT keeper) AS n FROM temp.merged_contacts")
+            merged = int(row["n"]) if row is not None else 0
             for table in ("calls", "contact_comments", "tasks", "crm_leads"):
                 await self.db.execute(
                     f"UPDATE {table} SET contact_id = (SELECT keeper FROM temp.merged_contacts"
@@ -503,8 +534,9 @@ class ContactsRepo(Repo):
             cursor = await self.db.execute(
                 "DELETE FROM contacts WHERE id IN (SELECT loser FROM temp.merged_contacts)")
             removed = cursor.rowcount
-            await self.db.execute("DELETE FROM temp.merged_contacts")
-        return removed
+            for table, _ in _DEDUPE_TABLES:
+                await self.db.execute(f"DELETE FROM temp.{table}")
+        return removed, merged, busy
 
     # -- the client card (manual §5.2.2, §6.1.1) ----------------------------------------------
 
