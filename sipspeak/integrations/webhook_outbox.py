@@ -6,8 +6,11 @@ database), turns each into webhook events (:mod:`~sipspeak.integrations.webhook_
 and stores one delivery per active endpoint that takes the type, all in one transaction.
 The *sender* delivers what is due: at most ``concurrency`` requests at once and one per
 endpoint at a time (a receiver that hangs holds one slot, not all of them), each signed
-with the endpoint's secret (:func:`~sipspeak.integrations.webhooks.sign`).  A 2xx answer
-marks the delivery sent; anything else is tried again after
+with the endpoint's secret (:func:`~sipspeak.integrations.webhooks.sign`).  A slot takes an
+endpoint's next :data:`DUE_BATCH` due deliveries in one indexed read and sends them in
+order, so a backlog of thousands (a receiver that was down for an hour) costs a read per
+batch, not per delivery; endpoints waiting for a slot get it oldest delivery first.
+A 2xx answer marks the delivery sent; anything else is tried again after
 :data:`~sipspeak.integrations.webhooks.RETRY_DELAYS_MS`, and after the last the delivery
 has failed and the administrators are told — once per outage of the endpoint, not once per
 event (the endpoint is marked failing until a delivery gets through again).
@@ -56,6 +59,8 @@ IDLE_CHECK_S = 60.0
 KEEP_MS = 30 * 24 * 3600 * 1000
 """Deliveries that ended (sent or failed) are forgotten after this long."""
 PRUNE_EVERY_MS = 3600 * 1000
+DUE_BATCH = 100
+"""An endpoint's due deliveries are read this many at a time, in the order they are sent."""
 BUS_BACKLOG = 10_000
 """Call events waiting for the collector; beyond, the oldest are dropped (and logged)."""
 ANSWER_EXCERPT = 500
@@ -146,6 +151,7 @@ class WebhookOutbox:
         self._subscription = bus.subscribe("call.", maxsize=BUS_BACKLOG)
         self._dropped = 0
         self._pruned_at = 0
+        self._slot_wanted_since: int | None = None
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(timeout=self._timeout)
@@ -248,25 +254,25 @@ class WebhookOutbox:
 
     # -- the sender ---------------------------------------------------------------------------
     async def _send(self) -> None:
-        busy: set[int] = set()  # endpoints with a request in flight
+        busy: set[int] = set()  # endpoints with a batch in hand
         async with asyncio.TaskGroup() as group:
             while True:
                 wait = IDLE_CHECK_S
                 try:
                     await self._prune()
                     now = self._clock()
-                    if len(busy) < self._concurrency:
-                        for delivery in await self._db.webhook_deliveries.due(
-                                now=now, limit=self._concurrency + len(busy)):
-                            if len(busy) >= self._concurrency:
-                                break
-                            if delivery.webhook_id not in busy:
-                                busy.add(delivery.webhook_id)
-                                group.create_task(self._attempt(delivery, busy))
-                    next_at = await self._db.webhook_deliveries.next_due_at()
-                    if next_at is not None and next_at > now:
-                        wait = min(wait, (next_at - now) / 1000)
-                    # else: due ones wait for a slot; a finished request wakes the loop
+                    first_due = await self._db.webhook_deliveries.first_due()
+                    waiting = sorted((at, hook) for hook, at in first_due.items()
+                                     if at <= now and hook not in busy)
+                    while waiting and len(busy) < self._concurrency:
+                        _, hook = waiting.pop(0)
+                        busy.add(hook)
+                        group.create_task(self._work(hook, now, busy))
+                    # Due ones without a slot wait for a batch to end (which wakes the loop).
+                    self._slot_wanted_since = waiting[0][0] if waiting else None
+                    later = [at for at in first_due.values() if at > now]
+                    if later:
+                        wait = min(wait, (min(later) - now) / 1000)
                 except StorageError as exc:
                     log.error("webhooks outbox: %s", exc)
                 with contextlib.suppress(TimeoutError):
@@ -282,28 +288,52 @@ class WebhookOutbox:
         if gone:
             log.info("webhooks: %d old deliveries forgotten", gone)
 
-    async def _attempt(self, delivery: WebhookDelivery, busy: set[int]) -> None:
+    async def _work(self, webhook_id: int, now: int, busy: set[int]) -> None:
+        """One endpoint's next batch of due deliveries, one after another.  The batch ends
+        early when an endpoint waiting for a slot has a delivery due before this one's
+        next (so a long backlog takes its turn oldest first, as one delivery at a time
+        would), and when the endpoint is gone."""
         try:
-            await self._deliver(delivery)
+            batch = await self._db.webhook_deliveries.due(webhook_id=webhook_id, now=now,
+                                                          limit=DUE_BATCH)
+            for n, delivery in enumerate(batch):
+                wanted = self._slot_wanted_since
+                if n and wanted is not None and wanted < delivery.next_attempt_at:
+                    self._slot_wanted_since = None  # one slot is handed over per waiter
+                    break
+                if not await self._attempt(delivery):
+                    break
+        except StorageError as exc:
+            log.error("webhook %s: %s", webhook_id, exc)
+        except Exception:
+            log.exception("webhook %s", webhook_id)
+        finally:
+            busy.discard(webhook_id)
+            self._wake.set()
+
+    async def _attempt(self, delivery: WebhookDelivery) -> bool:
+        """Deliver one; False when the rest of its batch should wait (the endpoint is gone,
+        or storage failed)."""
+        try:
+            return await self._deliver(delivery)
         except StorageError as exc:
             log.error("webhook delivery %s: %s", delivery.id, exc)
         except Exception:
             log.exception("webhook delivery %s", delivery.id)
-        finally:
-            busy.discard(delivery.webhook_id)
-            self._wake.set()
+        return False
 
-    async def _deliver(self, delivery: WebhookDelivery) -> None:
+    async def _deliver(self, delivery: WebhookDelivery) -> bool:
+        """Send one delivery and store how it went; False when its endpoint is gone."""
         assert self._session is not None, "start() the outbox first"
         try:
             hook = await self._db.webhooks.get(delivery.webhook_id)
         except NotFound:
-            return  # removed meanwhile: its deliveries went with it
+            return False  # removed meanwhile: its deliveries went with it
         if not hook.active:
             await self._db.webhook_deliveries.failed(delivery.id, status=None,
                                                      error=str(Text("webhooks.error.off")))
             self._published(delivery, "failed")
-            return
+            return True
         started = time.monotonic()
         answer = await post_event(self._session, url=hook.url, secret=hook.secret,
                                   body=delivery.body, event_id=delivery.event_id,
@@ -316,7 +346,7 @@ class WebhookOutbox:
             log.debug("webhook %s: %s %s delivered in %.0f ms", hook.id, delivery.event_type,
                       delivery.event_id, (time.monotonic() - started) * 1000)
             self._published(delivery, "sent", status=answer.status)
-            return
+            return True
         reason = answer.reason
         delay = retry_delay_ms(delivery.attempts + 1)
         if delay is not None:
@@ -328,7 +358,7 @@ class WebhookOutbox:
                                                     next_attempt_at=self._clock() + delay)
             await self._db.webhooks.note_error(hook.id, reason)
             self._published(delivery, "pending", status=answer.status, error=reason)
-            return
+            return True
         await self._db.webhook_deliveries.failed(delivery.id, status=answer.status,
                                                  error=reason)
         log.error("webhook %s (%s): %s %s failed after %d attempts: %s", hook.id, hook.url,
@@ -336,6 +366,7 @@ class WebhookOutbox:
         if await self._db.webhooks.failing(hook.id, at=self._clock(), error=reason):
             await self._tell_admins(hook, reason)
         self._published(delivery, "failed", status=answer.status, error=reason)
+        return True
 
     async def _tell_admins(self, hook: Webhook, reason: str) -> None:
         note = Text("webhooks.note.failed", name=hook.name, url=hook.url, reason=reason)

@@ -13,6 +13,8 @@ from .base import Repo, record
 
 _NAME_TAKEN = Text("webhooks.error.name_taken")
 _FIELDS = ("name", "url", "events", "secret", "active", "full_numbers")
+PRUNE_BATCH = 1000
+"""Ended deliveries forgotten per transaction."""
 
 
 def _not_found(webhook_id: int) -> NotFound:
@@ -106,20 +108,24 @@ class WebhookDeliveriesRepo(Repo):
             " next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             [(*row, now, now) for row in rows])
 
-    async def due(self, *, now: int, limit: int) -> builtins.list[WebhookDelivery]:
-        """The oldest due delivery of each endpoint (so one endpoint with a long backlog does
-        not hide the others'), oldest first."""
+    async def due(self, *, webhook_id: int, now: int,
+                  limit: int) -> builtins.list[WebhookDelivery]:
+        """The endpoint's next ``limit`` due deliveries in the order they are sent
+        (``next_attempt_at``, then ``id``): a seek in ``webhook_deliveries_pending`` that
+        stops at the limit, so only the rows returned are read."""
         rows = await self.db.fetchall(
-            "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY webhook_id"
-            " ORDER BY next_attempt_at, id) AS turn FROM webhook_deliveries"
-            " WHERE state = 'pending' AND next_attempt_at <= ?)"
-            " WHERE turn = 1 ORDER BY next_attempt_at, id LIMIT ?", (now, limit))
+            "SELECT * FROM webhook_deliveries WHERE webhook_id = ? AND state = 'pending'"
+            " AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+            (webhook_id, now, limit))
         return [record(WebhookDelivery, r) for r in rows]
 
-    async def next_due_at(self) -> int | None:
-        row = await self.db.fetchone(
-            "SELECT MIN(next_attempt_at) AS at FROM webhook_deliveries WHERE state = 'pending'")
-        return None if row is None or row["at"] is None else int(row["at"])
+    async def first_due(self) -> dict[int, int]:
+        """When the first pending delivery of each endpoint that has one is due, by endpoint
+        id: one seek per endpoint (``webhook_deliveries_pending`` covers it, no body read)."""
+        rows = await self.db.fetchall(
+            "SELECT w.id AS webhook_id, (SELECT MIN(d.next_attempt_at) FROM webhook_deliveries d"
+            " WHERE d.webhook_id = w.id AND d.state = 'pending') AS at FROM webhooks w")
+        return {int(r["webhook_id"]): int(r["at"]) for r in rows if r["at"] is not None}
 
     async def sent(self, delivery_id: int, *, status: int, at: int) -> None:
         await self.db.execute(
@@ -155,15 +161,20 @@ class WebhookDeliveriesRepo(Repo):
         return [record(WebhookDelivery, r) for r in rows]
 
     async def pending_counts(self) -> dict[int, int]:
-        """Deliveries still to be made, per endpoint id."""
+        """Deliveries still to be made, per endpoint id (counted in the pending index)."""
         rows = await self.db.fetchall(
-            "SELECT webhook_id, COUNT(*) AS n FROM webhook_deliveries WHERE state = 'pending'"
-            " GROUP BY webhook_id")
-        return {int(r["webhook_id"]): int(r["n"]) for r in rows}
+            "SELECT w.id AS webhook_id, (SELECT COUNT(*) FROM webhook_deliveries d"
+            " WHERE d.webhook_id = w.id AND d.state = 'pending') AS n FROM webhooks w")
+        return {int(r["webhook_id"]): int(r["n"]) for r in rows if r["n"]}
 
-    async def prune(self, *, before: int) -> int:
-        """Forget deliveries that ended (sent or failed) before ``before``; how many."""
-        cursor = await self.db.execute(
-            "DELETE FROM webhook_deliveries WHERE state != 'pending' AND created_at < ?",
-            (before,))
-        return int(cursor.rowcount)
+    async def prune(self, *, before: int, batch: int = PRUNE_BATCH) -> int:
+        """Forget deliveries that ended (sent or failed) before ``before``; how many.  At most
+        ``batch`` rows go per transaction, so the other writers get in between."""
+        gone = 0
+        while True:
+            cursor = await self.db.execute(
+                "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries"
+                " WHERE state != 'pending' AND created_at < ? LIMIT ?)", (before, batch))
+            gone += cursor.rowcount
+            if cursor.rowcount < batch:
+                return gone
