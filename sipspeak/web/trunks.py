@@ -27,7 +27,7 @@ from ..i18n import Text
 from ..storage import NotFound
 from ..storage.models import Trunk, TrunkAccount
 from . import trunk_money
-from .auth import ADMIN, STAFF, route
+from .auth import ADMIN, STAFF, current_user, route
 from .errors import ApiError, Invalid, json_ok
 from .forms import Fields
 from .layout import render
@@ -42,15 +42,18 @@ _URI = re.compile(
     re.IGNORECASE)
 _LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?$")
 
+_ADMINS = "shown to administrators only"
 TRUNK_OUT: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"}, "name": {"type": "string"}, "username": {"type": "string"},
     "host": {"type": "string"}, "inbound_project_id": {"type": ["integer", "null"]},
     "active": {"type": "boolean"}, "registration": {"type": ["string", "null"]},
     "inbound_sources": {"type": "string"}, "context": {"type": "string",
                                                       "enum": ["inbound", "outbound"]},
-    "price_per_minute": {"type": "string", "examples": ["1.20"]},
-    "price_per_minute_kopecks": {"type": "integer"}, "billing_increment_s": {"type": "integer"},
-    "low_balance_kopecks": {"type": ["integer", "null"]}}}
+    # The provider's money (tariff, balance threshold): administrators only.
+    "price_per_minute": {"type": "string", "examples": ["1.20"], "description": _ADMINS},
+    "price_per_minute_kopecks": {"type": "integer", "description": _ADMINS},
+    "billing_increment_s": {"type": "integer", "description": _ADMINS},
+    "low_balance_kopecks": {"type": ["integer", "null"], "description": _ADMINS}}}
 TRUNK_IN: dict[str, Any] = {"type": "object", "properties": {
     "name": {"type": "string", "maxLength": MAX_NAME}, "username": {"type": "string"},
     "password": {"type": "string"},
@@ -150,21 +153,34 @@ def context_of(trunk: Trunk) -> str:
     return "inbound" if trunk.inbound_project_id is not None else "outbound"
 
 
+def sees_money(request: web.Request) -> bool:
+    """The provider's money (tariffs, balances) is the administrators' (:mod:`.trunk_money`);
+    a supervisor sees the trunks, not what they cost."""
+    return current_user(request).role in ADMIN
+
+
 def trunk_json(request: web.Request, trunk: Trunk,
                account: TrunkAccount | None = None) -> dict[str, Any]:
-    return {"id": trunk.id, "name": trunk.name, "username": trunk.username, "host": trunk.host,
-            "inbound_project_id": trunk.inbound_project_id, "active": trunk.active,
-            "robot": trunk.robot, "registration": registration_state(request, trunk.id),
-            "inbound_sources": trunk.inbound_sources, "context": context_of(trunk),
+    """The trunk; with its tariff and balance threshold for an administrator only."""
+    out: dict[str, Any] = {
+        "id": trunk.id, "name": trunk.name, "username": trunk.username, "host": trunk.host,
+        "inbound_project_id": trunk.inbound_project_id, "active": trunk.active,
+        "robot": trunk.robot, "registration": registration_state(request, trunk.id),
+        "inbound_sources": trunk.inbound_sources, "context": context_of(trunk)}
+    if sees_money(request):
+        out.update({
             "price_per_minute": roubles(trunk.price_per_minute_kopecks),
             "price_per_minute_kopecks": trunk.price_per_minute_kopecks,
             "billing_increment_s": trunk.billing_increment_s,
-            "low_balance_kopecks": None if account is None else account.low_balance_kopecks}
+            "low_balance_kopecks": None if account is None else account.low_balance_kopecks})
+    return out
 
 
 async def _one_json(request: web.Request, trunk_id: int) -> dict[str, Any]:
     db = services_of(request).db
-    return trunk_json(request, await db.trunks.get(trunk_id), await db.money.account(trunk_id))
+    trunk = await db.trunks.get(trunk_id)
+    account = await db.money.account(trunk_id) if sees_money(request) else None
+    return trunk_json(request, trunk, account)
 
 
 async def _project(request: web.Request, project_id: int | None) -> int | None:
@@ -333,9 +349,10 @@ async def trunk_balance(request: web.Request) -> web.Response:
 
 
 async def api_trunks(request: web.Request) -> web.Response:
-    """List trunks with their live registration state, context and tariff."""
+    """List trunks with their live registration state and context (and, for an
+    administrator, their tariff and balance threshold)."""
     db = services_of(request).db
-    accounts = {a.trunk_id: a for a in await db.money.accounts()}
+    accounts = {a.trunk_id: a for a in await db.money.accounts()} if sees_money(request) else {}
     return json_ok({"items": [trunk_json(request, t, accounts.get(t.id))
                               for t in await db.trunks.list()]})
 
@@ -347,7 +364,7 @@ async def api_trunk_create(request: web.Request) -> web.Response:
 
 
 async def api_trunk(request: web.Request) -> web.Response:
-    """One trunk (the password is never shown)."""
+    """One trunk (the password is never shown; its tariff to administrators only)."""
     return json_ok(await _one_json(request, path_id(request)))
 
 

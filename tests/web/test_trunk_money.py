@@ -108,6 +108,30 @@ async def test_tariff_from_the_api_and_the_form_prices_the_calls_report(staff: S
     assert 'name="price_per_minute"' in page and 'value="0.60"' in page
 
 
+async def test_a_supervisor_sees_the_trunks_but_not_their_money(staff: Site) -> None:
+    admin = await staff.signed_in("admin@test.ru")
+    created = await admin.api("POST", "/api/v1/trunks", {
+        "name": "zadarma", "host": "sip:zadarma.com", "price_per_minute": "1.20",
+        "billing_increment_s": 30, "low_balance": "500"})
+    assert created.status == 201, await created.text()
+    trunk = (await created.json())["id"]
+    money = {"price_per_minute", "price_per_minute_kopecks", "billing_increment_s",
+             "low_balance_kopecks"}
+    listed = (await (await admin.get("/api/v1/trunks")).json())["items"]
+    one = await (await admin.get(f"/api/v1/trunks/{trunk}")).json()
+    assert money <= set(listed[0]) and money <= set(one)
+    assert (one["price_per_minute"], one["low_balance_kopecks"]) == ("1.20", 50_000)
+
+    sup = await staff.signed_in("sup@test.ru")
+    listed = (await (await sup.get("/api/v1/trunks")).json())["items"]
+    one = await (await sup.get(f"/api/v1/trunks/{trunk}")).json()
+    assert [t["name"] for t in listed] == ["zadarma"] and one["name"] == "zadarma"
+    assert not money & set(listed[0]) and not money & set(one)
+    assert (one["context"], one["host"]) == ("outbound", "sip:zadarma.com")
+    # Nor the trunks page with its tariff and balance columns.
+    assert (await sup.get("/settings/trunks")).status == 403
+
+
 async def test_absurd_tariffs_are_refused_and_nothing_is_written(staff: Site) -> None:
     admin = await staff.signed_in("admin@test.ru")
     base = {"name": "mts", "host": "sip:mts.ru"}
