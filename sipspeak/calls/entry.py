@@ -31,7 +31,7 @@ from sipspeak.storage import NotFound
 from sipspeak.storage.models import Trunk, User
 
 from .call import Call
-from .contacts import inbound_contact
+from .contacts import inbound_contact, manual_call_contact
 from .legs import SipLeg
 from .ringing import Ring
 from .service import CallService
@@ -193,9 +193,21 @@ class CallCenter(CallService):
                      session.call_id, operator.id)
             session.reject(403, self.loop.time())
             return
+        # His card pops up as for any call: the contact of the number in his projects.
+        linked = await manual_call_contact(self.db, operator.id, number)
+        project = None
+        if linked is not None:
+            try:
+                project = await self.db.projects.get(linked[0])
+            except NotFound:  # deleted meanwhile
+                linked = None
         call = self.new_call(kind="manual", direction="outbound", operator_id=operator.id,
-                             trunk_id=operator.trunk_id, phone=number)
-        call.state.dial_timeout_ms = DEFAULT_DIAL_TIMEOUT_MS
+                             trunk_id=operator.trunk_id, phone=number,
+                             project_id=None if project is None else project.id,
+                             contact_id=None if linked is None else linked[1],
+                             caller_id=project.caller_id if project else "")
+        call.state.dial_timeout_ms = (project.dial_timeout_s * 1000 if project
+                                      and project.dial_timeout_s else DEFAULT_DIAL_TIMEOUT_MS)
         leg = await self._answer_leg(call, session, request, "operator")
         if leg is None:
             self.calls.pop(call.id, None)

@@ -20,6 +20,7 @@ from callworld import (
 
 from sipspeak.calls import trunks
 from sipspeak.sip import trunk_aio
+from sipspeak.storage.models import NewContact
 
 
 async def run_uac(spawn: Any, world: World, scenario: str, *, port: int, service: str,
@@ -177,7 +178,12 @@ async def test_operator_manual_call_goes_out_through_his_trunk(
     provider, port = await start_provider(spawn, "provider.xml", rtp_port=customer.port)
     trunk_id = await world.add_trunk(port, host=f"sip:117049@127.0.0.1:{port}")
     await world.log.wait("trunk.state", trunk_id=trunk_id, state="registered")
-    operator_id = await world.add_operator(trunk_id)
+    # He works in a project whose base has the number: the call is that contact's.
+    project_id = await world.add_project(trunk_id, caller_id="74957770000")
+    operator_id = await world.add_operator(trunk_id, project_id)
+    await world.db.contacts.insert_many(project_id=project_id, upload_id=None,
+                                        contacts=[NewContact(phone="+79030001122")])
+    contact_id = (await world.db.contacts.list(project_id=project_id))[0].id
     directory = baresip_phone(tmp_path / "phone", registrar_port=world.sip_port)
     # The phone dials an external number: challenged with 407, it re-sends with credentials.
     await spawn(["stdbuf", "-oL", "baresip", "-f", str(directory), "-t", "60",
@@ -196,7 +202,9 @@ async def test_operator_manual_call_goes_out_through_his_trunk(
     row = await world.db.calls.get(world.runtime.calls.finished[call_id])
     assert row.kind == "manual" and row.trunk_id == trunk_id and row.result == "answered"
     assert row.operator_id == operator_id and row.to_number == "79030001122"
-    assert row.from_number == "117049" and row.wait_ms == 0
+    assert row.from_number == "74957770000" and row.wait_ms == 0  # the project's caller id
+    assert (row.project_id, row.contact_id) == (project_id, contact_id)
+    assert bridged.data.get("contact_id") == contact_id
 
 
 async def test_a_provider_name_that_does_not_resolve_is_not_looked_up_per_invite(

@@ -161,6 +161,18 @@ class ContactsRepo(Repo):
             " ORDER BY updated_at DESC, id DESC LIMIT 1", (project_id, phone))
         return None if row is None else int(row["id"])
 
+    async def find_in_projects(self, project_ids: Sequence[int],
+                               phone: str) -> tuple[int, int] | None:
+        """``(contact id, project id)`` of the latest updated contact with exactly this number
+        (E.164) in any of the projects; one index seek per project."""
+        if not project_ids:
+            return None
+        marks = ",".join("?" * len(project_ids))
+        row = await self.db.fetchone(
+            f"SELECT id, project_id FROM contacts WHERE project_id IN ({marks}) AND phone = ?"
+            " ORDER BY updated_at DESC, id DESC LIMIT 1", (*project_ids, phone))
+        return None if row is None else (int(row["id"]), int(row["project_id"]))
+
     async def add_caller(self, *, project_id: int, contact: NewContact) -> int:
         """A contact for someone who called in: stored as already called, so the project's
         dialling never picks him up as new."""

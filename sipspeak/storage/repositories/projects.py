@@ -195,6 +195,16 @@ class ProjectsRepo(Repo):
                 "INSERT INTO project_task_rules(project_id, operator_id, status_id) VALUES (?,?,?)",
                 [(project_id, r.operator_id, r.status_id) for r in rules])
 
+    async def ids_of_operator(self, user_id: int) -> builtins.list[int]:
+        """Live projects whose groups hold the operator, launched ones first, then by id."""
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT p.id, p.launched FROM group_members m"
+            " JOIN project_groups pg ON pg.group_id = m.group_id"
+            " JOIN projects p ON p.id = pg.project_id"
+            " WHERE m.user_id = ? AND p.deleted_at IS NULL"
+            " ORDER BY p.launched DESC, p.id", (user_id,))
+        return [int(row["id"]) for row in rows]
+
     async def operator_ids(self, project_id: int) -> builtins.list[int]:
         """Live operators of the project's groups, in group-list order, each once."""
         rows = await self.db.fetchall(
