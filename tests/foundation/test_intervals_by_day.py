@@ -1,4 +1,5 @@
-"""Operator status time cut into days equals the period's time asked day by day."""
+"""Operator status time cut into days equals the period's time asked day by day, and the
+seek-based totals of given operators equal the plain clipped sum."""
 
 from __future__ import annotations
 
@@ -34,8 +35,12 @@ async def test_days_add_up_to_what_each_day_holds(tmp_path: Path) -> None:
         now = T0 + 6 * DAY + 10_000_000  # within the last day
         by_day = await db.intervals.totals_by_day(days=days, now=now, user_ids=users[:2])
         for index, (start, end) in enumerate(days):
+            # The plain clipped sum over every user's intervals (no seeks) is the reference.
             expected = {(u, s): ms for (u, s), ms in (await db.intervals.totals(
+                start=start, end=end, now=now)).items() if ms and u in users[:2]}
+            asked = {(u, s): ms for (u, s), ms in (await db.intervals.totals(
                 start=start, end=end, now=now, user_ids=users[:2])).items() if ms}
+            assert asked == expected, index
             got = {(u, s): ms for (d, u, s), ms in by_day.items() if d == index}
             assert got == expected, index
         assert {u for _, u, _ in by_day} == set(users[:2])  # only the users asked for

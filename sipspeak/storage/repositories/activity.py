@@ -308,7 +308,12 @@ class OperatorIntervalsRepo(Repo):
                      user_ids: Iterable[int] | None = None) -> dict[tuple[int, str], int]:
         """Milliseconds per (user, state) of the intervals clipped to ``[start, end)``; an
         interval still open ends at ``now``.  Summed in SQL: a year of a large call center's
-        history is not loaded to be added up."""
+        history is not loaded to be added up.  For given users it is one day of
+        :meth:`totals_by_day`: index seeks from the period's start, not the users' whole
+        history."""
+        if user_ids is not None:
+            by_day = await self.totals_by_day(days=[(start, end)], now=now, user_ids=user_ids)
+            return {(user, state): ms for (_, user, state), ms in by_day.items()}
         sql = ("SELECT user_id, state, SUM(MAX(0, MIN(COALESCE(ended_at, ?), ?)"
                " - MAX(started_at, ?))) AS ms FROM operator_intervals"
                " WHERE started_at < ? AND (ended_at IS NULL OR ended_at > ?)")
