@@ -27,7 +27,6 @@ from . import (
     reports_calls,
     reports_contacts,
     statuses,
-    trunk_money,
     trunks,
     users,
     workspace,
@@ -53,7 +52,6 @@ def create_app(services: Services) -> web.Application:
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
-        context_processors=[trunk_money.header_context],  # the header's balance and spend
     )
     env.globals["_"] = translate
     app.router.add_get("/healthz", healthz)

@@ -164,6 +164,9 @@ async def render(request: web.Request, template: str, context: dict[str, Any] | 
         "disk": disk_info(services, lang),
         "error_field": request.get(ERROR_FIELD),
     })
+    from .trunk_money import header_context  # here: trunk_money imports this module
+
+    full.update(await header_context(request))  # «Баланс / Расход (день)»: pages only
     full.update(context or {})
     return aiohttp_jinja2.render_template(template, request, full, status=status)
 

@@ -6,7 +6,10 @@ up); the balance shown is that less the prices of the trunk's calls priced since
 of the calls started today in the call center's time zone (``[general] timezone``), the same
 calls the calls report (§6.2) lists for today.  The header shows both to administrators
 («Баланс: … ₽ / Расход (день): … ₽»): the money is the whole call center's, and a
-supervisor's part of it is his projects, not the provider accounts.
+supervisor's part of it is his projects, not the provider accounts.  The header's figures are
+read when a page is rendered (:func:`header_context`, called by the layout), never for a form
+post, a download or an API call; the day's spend is remembered between calls being priced
+(:meth:`~sipspeak.storage.repositories.money.TrunkMoneyRepo.day_spend`).
 
 A trunk whose balance falls below its threshold tells every administrator once (a
 notification in his language); a balance brought back above the threshold arms it again.
@@ -18,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import warnings
 from collections.abc import AsyncIterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -100,12 +102,13 @@ def moment(zone: ZoneInfo, at_ms: int) -> str:
 
 # -- the figures ----------------------------------------------------------------------------
 async def money_today(request: web.Request) -> dict[str, Any]:
-    """Every trunk's money and today's spend: two indexed queries."""
+    """Every trunk's money and today's spend: one row per trunk, and the day's calls only
+    when one was priced since they were last summed."""
     db = services_of(request).db
     zone = call_center_zone(request)
     day, start, end = day_bounds(zone, now_ms())
     accounts = await db.money.accounts()
-    spent = await db.money.spent_by_trunk(start_ms=start, end_ms=end)
+    spent = await db.money.day_spend(start_ms=start, end_ms=end)
     recorded = [a.balance_kopecks for a in accounts if a.balance_kopecks is not None]
     return {"day": day.isoformat(), "zone": zone.key,
             "balance_kopecks": sum(recorded) if recorded else None,
@@ -135,14 +138,11 @@ def header_text(money: dict[str, Any], lang: str) -> str:
     return translate("header.money", lang).format(balance=roubles(balance), spent=spent)
 
 
-_NOT_PAGES = ("/api/", "/static/", "/healthz")
-
-
 async def header_context(request: web.Request) -> dict[str, Any]:
-    """The layout's «Баланс / Расход (день)» for an administrator's pages (a context
-    processor: it runs before the handler, so API calls and other roles skip it)."""
+    """The layout's «Баланс / Расход (день)» for an administrator's page; nothing for other
+    roles.  The layout asks for it as it renders a page, and only then."""
     user = request.get(USER)
-    if user is None or user.role not in ADMIN or request.path.startswith(_NOT_PAGES):
+    if user is None or user.role not in ADMIN:
         return {}
     return {"money": header_text(await money_today(request), language_of(request))}
 
@@ -223,7 +223,7 @@ async def _trunk_money(request: web.Request, trunk_id: int) -> dict[str, Any]:
     db = services_of(request).db
     account = await db.money.account(trunk_id)
     _, start, end = day_bounds(call_center_zone(request), now_ms())
-    spent = await db.money.spent_by_trunk(start_ms=start, end_ms=end)
+    spent = await db.money.day_spend(start_ms=start, end_ms=end)
     return {**account_json(account, spent.get(trunk_id, 0)),
             "history": [record_json(r) for r in await db.money.history(trunk_id)]}
 
@@ -265,10 +265,6 @@ TRUNK_MONEY_OUT: dict[str, Any] = {"type": "object", "properties": {
 
 
 def setup_routes(app: web.Application) -> None:
-    # aiohttp-jinja2 keeps the context processors' values (:func:`header_context`) under a
-    # string request key, which aiohttp warns about once; the key is the library's to change.
-    warnings.filterwarnings("ignore", message="It is recommended to use web.RequestKey",
-                            category=web.NotAppKeyWarning, module="aiohttp_jinja2")
     app.cleanup_ctx.append(_watch_low_balances)
     route(app, "GET", "/api/v1/balance", api_money, roles=ADMIN, api=True,
           response_schema=MONEY_OUT)

@@ -238,6 +238,42 @@ async def test_balance_less_calls_since_and_spend_of_the_call_center_day(staff: 
     assert (await sup.get(f"/api/v1/trunks/{zadarma}/balance")).status == 403
 
 
+async def test_the_header_money_is_read_for_pages_only_and_the_day_spend_is_kept(
+        staff: Site) -> None:
+    """A form post, a download or an API call reads no money; a page sums the day's calls
+    when one was priced since the last sum, and else reuses it."""
+    db = staff.db
+    trunk = await db.trunks.create(name="zadarma", host="sip:zadarma.com",
+                                   price_per_minute_kopecks=100, billing_increment_s=60)
+    executed: list[str] = []
+    # Every statement the site's own SQLite connection runs, as SQLite runs it.
+    await db._writer.set_trace_callback(executed.append)
+
+    def day_sums() -> int:
+        return sum("AS spent FROM calls" in sql for sql in executed)
+
+    admin = await staff.signed_in("admin@test.ru")  # its first page shows the header
+    assert day_sums() == 1
+    await priced_call(db, trunk, now_ms(), 60_000)  # 1.00 ₽: the next header sums again
+    created = await admin.form("/settings/groups", {"name": "Смена"})
+    assert created.status == 303
+    day = datetime.fromtimestamp(now_ms() / 1000, ZoneInfo("Europe/Moscow")).date()
+    assert len(await report_prices(admin, day.isoformat(), "Europe/Moscow")) == 1
+    assert (await admin.get("/api/v1/trunks")).status == 200
+    assert day_sums() == 1  # none of them rendered a page
+
+    assert await header_money(admin) == "Баланс: не задан / Расход (день): 1.00\u00a0₽"
+    assert day_sums() == 2
+    assert await header_money(admin) == "Баланс: не задан / Расход (день): 1.00\u00a0₽"
+    assert day_sums() == 2  # no call priced since: the day's calls are not read again
+    await priced_call(db, trunk, now_ms(), 120_000)  # 2.00 ₽
+    assert await header_money(admin) == "Баланс: не задан / Расход (день): 3.00\u00a0₽"
+    assert day_sums() == 3
+    money = await (await admin.get("/api/v1/balance")).json()
+    assert money["spent_today_kopecks"] == 300 and day_sums() == 3
+    await db._writer.set_trace_callback(None)
+
+
 async def test_a_bad_balance_is_refused_and_nothing_is_recorded(staff: Site) -> None:
     admin = await staff.signed_in("admin@test.ru")
     trunk = await staff.db.trunks.create(name="zadarma", host="sip:zadarma.com")

@@ -3,19 +3,31 @@
 The balance of a trunk is its last record's balance less the prices of its calls priced since
 (``trunk_accounts.spent_kopecks``, kept by triggers on ``calls``, minus the record's mark), so
 reading it is one indexed row per trunk however many calls there are.  A day's spend sums the
-calls started in the day from the ``calls_spend`` index (migration 0008).
+calls started in the day from the ``calls_spend`` index (migration 0008); :meth:`day_spend`
+remembers that sum until a trunk's running spend moves (a call priced, priced again or moved
+to another trunk: the triggers of migration 0008 keep it), the day changes or
+:data:`DAY_SPEND_KEPT_S` pass, so the header does not re-read the day's calls on every page.
 """
 
 from __future__ import annotations
 
 import builtins
 import sqlite3
+import time
+from typing import TYPE_CHECKING
 
 from ...i18n import Text
 from ..db import now_ms
 from ..errors import NotFound
 from ..models import BALANCE_KINDS, BalanceKind, BalanceRecord, TrunkAccount
 from .base import Repo, record
+
+if TYPE_CHECKING:
+    from ..db import Database
+
+DAY_SPEND_KEPT_S = 60.0
+"""How long a day's spend is trusted without being summed again, however still the trunks'
+running spends (a bound for writes outside the triggers, such as a call row deleted by hand)."""
 
 _ACCOUNTS = (
     "SELECT t.id AS trunk_id, t.name AS trunk_name,"
@@ -42,6 +54,11 @@ def _account(row: sqlite3.Row) -> TrunkAccount:
 
 
 class TrunkMoneyRepo(Repo):
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        # (range, every trunk's running spend) → (when summed, monotonic s; the sums)
+        self._day_spend: tuple[tuple[object, ...], float, dict[int | None, int]] | None = None
+
     async def accounts(self) -> builtins.list[TrunkAccount]:
         """Every trunk's money, in name order."""
         rows = await self.db.fetchall(_ACCOUNTS + " ORDER BY t.name COLLATE NOCASE")
@@ -114,6 +131,21 @@ class TrunkMoneyRepo(Repo):
             "SELECT trunk_id, SUM(price_kopecks) AS spent FROM calls"
             " WHERE started_at >= ? AND started_at < ? GROUP BY trunk_id", (start_ms, end_ms))
         return {row["trunk_id"]: int(row["spent"]) for row in rows}
+
+    async def day_spend(self, *, start_ms: int, end_ms: int) -> dict[int | None, int]:
+        """:meth:`spent_by_trunk` of ``[start_ms, end_ms)``, summed again only when a trunk's
+        running spend moved since it was last summed for that range (or it is
+        :data:`DAY_SPEND_KEPT_S` old): between calls being priced, one small read."""
+        rows = await self.db.fetchall(
+            "SELECT trunk_id, spent_kopecks FROM trunk_accounts ORDER BY trunk_id")
+        # Read before the sum: a call priced in between makes the next read sum again.
+        mark = (start_ms, end_ms, *((int(r[0]), int(r[1])) for r in rows))
+        kept, now = self._day_spend, time.monotonic()
+        if kept is not None and kept[0] == mark and now - kept[1] < DAY_SPEND_KEPT_S:
+            return dict(kept[2])
+        spent = await self.spent_by_trunk(start_ms=start_ms, end_ms=end_ms)
+        self._day_spend = (mark, now, spent)
+        return dict(spent)
 
     async def claim_low_balances(self) -> builtins.list[TrunkAccount]:
         """The accounts that fell below their threshold since they were last told about,
