@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import signal
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from aiohttp import web
 from .config import Config, parse_hostport
 from .events import EventBus
 from .security import hash_password, random_password
+from .sip.tls import TlsFileError, server_context
 from .storage import Database, StorageError, now_ms
 
 if TYPE_CHECKING:
@@ -86,6 +88,17 @@ def check_data_dir(path: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise StartupError(f"data directory {path} is not writable: {exc.strerror}") from None
+
+
+def web_tls_context(config: Config) -> ssl.SSLContext | None:
+    """HTTPS for the web UI, the API and the softphones' WebSocket when ``[web] tls_cert``
+    is set; None: plain HTTP (behind a TLS proxy, or on 127.0.0.1)."""
+    if not config.get("web", "tls_cert"):
+        return None
+    try:
+        return server_context(config.get("web", "tls_cert"), config.get("web", "tls_key"))
+    except TlsFileError as exc:
+        raise StartupError(f"[web] {exc}") from None
 
 
 async def open_database(config: Config) -> Database:
@@ -210,6 +223,7 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
                     "in Python, with fewer calls per core (install with gcc and the Python "
                     "headers present)")
 
+    tls = web_tls_context(config)
     db = await open_database(config)
     use_refreshed_numbering(config)
     services: Services | None = None
@@ -221,7 +235,7 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         host, port = parse_hostport(config.get("web", "listen"))
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=tls)
         try:
             await site.start()
         except OSError as exc:
@@ -251,7 +265,8 @@ async def _serve(config: Config, stop: asyncio.Event, out: Callable[[str], None]
         # password of the first admin.
         await ensure_first_admin(db, out)
         bound = _bound_port(runner) or port
-        url = config.get("web", "public_url") or f"http://{host}:{bound}/"
+        scheme = "https" if tls is not None else "http"
+        url = config.get("web", "public_url") or f"{scheme}://{host}:{bound}/"
         # Everything built at start-up lives as long as the process: keep it out of the
         # cyclic collector's generations so collections on the media path stay short.
         gc.freeze()
@@ -313,4 +328,5 @@ __all__ = [
     "start_webhooks",
     "stop_calls",
     "stop_campaigns",
+    "web_tls_context",
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from sipspeak.media.webrtc import IceServer, WebRtcSettings
 from sipspeak.media.webrtc_gateway import WebRtcGateway
 from sipspeak.sip.events import Address
 from sipspeak.sip.registrar import Registrar
+from sipspeak.sip.tls import TlsFileError, server_context
 from sipspeak.sip.transport import SipEndpoint
 from sipspeak.sip.trunk import TrunkState
 from sipspeak.sip.trunk_aio import UserAgentChannel
@@ -36,7 +38,8 @@ from .entry import CallCenter
 from .phones import PhoneDirectory
 from .trunks import TrunkDirectory
 
-__all__ = ["CallRuntime", "CallRuntimeError", "reachable_address", "webrtc_settings"]
+__all__ = ["CallRuntime", "CallRuntimeError", "reachable_address", "sip_tls_context",
+           "webrtc_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,14 @@ def webrtc_settings(config: Config) -> WebRtcSettings:
         media_timeout=float(config.get("webrtc", "media_timeout")))
 
 
+def sip_tls_context(config: Config) -> ssl.SSLContext:
+    """The server context of the ``tls:`` listen addresses from ``[sip] tls_cert / tls_key``."""
+    try:
+        return server_context(config.get("sip", "tls_cert"), config.get("sip", "tls_key"))
+    except TlsFileError as exc:
+        raise CallRuntimeError(f"[sip] {exc}") from None
+
+
 @dataclass(slots=True)
 class CallRuntime:
     endpoint: SipEndpoint
@@ -89,6 +100,8 @@ class CallRuntime:
                     gateway: WebRtcGateway | None = None) -> CallRuntime:
         listen = [(item.split(":", 1)[0], *parse_hostport(item.split(":", 1)[1]))
                   for item in config.get("sip", "listen")]
+        # Certificate problems stop the start before any port is bound.
+        tls = sip_tls_context(config) if any(t == "tls" for t, _, _ in listen) else None
         first_host = listen[0][1]
         public = config.get("sip", "public_address") or reachable_address(first_host)
         ua = UserAgent(local=Address("UDP", public, listen[0][2]), user="sipspeak",
@@ -101,6 +114,8 @@ class CallRuntime:
                     bound = await endpoint.listen_udp(host, port)
                 elif transport == "tcp":
                     bound = await endpoint.listen_tcp(host, port)
+                elif transport == "tls" and tls is not None:
+                    bound = await endpoint.listen_tls(host, port, context=tls)
                 else:
                     bound = await endpoint.listen_ws(host, port)
                 addresses.append(bound)

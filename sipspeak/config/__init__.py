@@ -47,8 +47,8 @@ def _listen_list(value: Any) -> list[str]:
         if not isinstance(item, str):
             raise ValueError(f"{item!r} is not a string")
         transport, _, rest = item.partition(":")
-        if transport not in ("udp", "tcp", "ws"):
-            raise ValueError(f"{item!r}: transport must be udp, tcp or ws")
+        if transport not in ("udp", "tcp", "tls", "ws"):
+            raise ValueError(f"{item!r}: transport must be udp, tcp, tls or ws")
         parse_hostport(rest)
         out.append(item)
     return out
@@ -118,6 +118,12 @@ def _hostport(value: Any) -> str:
     return str(value)
 
 
+def _path_or_empty(value: Any) -> str:
+    # Whether the file exists and holds a certificate is checked at start (sip/tls.py):
+    # commands that do not serve (user add, db migrate) must not need it.
+    return _str(value).strip()
+
+
 def _address_or_empty(value: Any) -> str:
     text = _str(value).strip()
     if text:
@@ -175,10 +181,13 @@ class Setting:
 SCHEMA: dict[str, dict[str, Setting]] = {
     "sip": {
         "listen": Setting(["udp:0.0.0.0:5060", "tcp:0.0.0.0:5060"], _listen_list,
-                          "SIP listen addresses as transport:host:port (udp, tcp, ws)"),
+                          "SIP listen addresses as transport:host:port (udp, tcp, tls, ws)"),
         "public_address": Setting("", _address_or_empty,
                                   "address put in SDP and Contact; empty = the listen address"),
         "user_agent": Setting("SipSpeak", _str, "User-Agent / Server header value"),
+        "tls_cert": Setting("", _path_or_empty,
+                            "PEM certificate chain of the tls: listen addresses"),
+        "tls_key": Setting("", _path_or_empty, "PEM private key of [sip] tls_cert"),
     },
     "rtp": {
         "port_min": Setting(20000, _int_range(1024, 65534), "lowest RTP port (even)"),
@@ -202,6 +211,9 @@ SCHEMA: dict[str, dict[str, Setting]] = {
         "trusted_proxies": Setting([], _networks,
                                    "reverse proxies (IPs or CIDRs) whose X-Forwarded-For and "
                                    "X-Forwarded-Proto are believed; empty = none"),
+        "tls_cert": Setting("", _path_or_empty,
+                            "PEM certificate chain for HTTPS; empty = plain HTTP"),
+        "tls_key": Setting("", _path_or_empty, "PEM private key of [web] tls_cert"),
     },
     "storage": {
         "data_dir": Setting("data", _str, "directory for the database, recordings and files"),
@@ -323,6 +335,16 @@ def _cross_checks(values: dict[str, dict[str, Any]]) -> None:
         raise ConfigError("[rtp] port_min: must be even (RTP on even ports, RTCP on the next)")
     if values["rtp"]["port_max"] - values["rtp"]["port_min"] < 3:
         raise ConfigError("[rtp] port_max: must be at least port_min + 3")
+    for section in ("web", "sip"):
+        cert, key = values[section]["tls_cert"], values[section]["tls_key"]
+        if bool(cert) != bool(key):
+            missing = "tls_key" if cert else "tls_cert"
+            raise ConfigError(f"[{section}] {missing}: must be set together with "
+                              f"{'tls_cert' if cert else 'tls_key'}")
+    tls_listen = [item for item in values["sip"]["listen"] if item.startswith("tls:")]
+    if tls_listen and not values["sip"]["tls_cert"]:
+        raise ConfigError(f"[sip] tls_cert: the listen address {tls_listen[0]} needs a "
+                          "certificate and key ([sip] tls_cert, tls_key)")
 
 
 ENV_PREFIX = "SIPSPEAK_"

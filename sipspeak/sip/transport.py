@@ -1,4 +1,5 @@
-"""The asyncio shell of the SIP core: UDP, TCP and WebSocket transports (RFC 3261 §18, RFC 7118).
+"""The asyncio shell of the SIP core: UDP, TCP, TLS and WebSocket transports (RFC 3261 §18,
+§26; RFC 7118).
 
 ``SipEndpoint(ua)`` binds a sans-IO ``UserAgent`` to the running loop:
 
@@ -7,6 +8,11 @@
   ``Address`` (port 0 picks a free port) and announces it to the user agent.
   WebSocket uses aiohttp and requires the ``sip`` subprotocol (RFC 7118 §4.1);
   every WebSocket message carries exactly one SIP message (§5).
+* ``await listen_tls(host, port=0, context=…)`` — TCP with a server ``ssl.SSLContext``
+  (``sip.tls.server_context``): framed and answered like TCP, the source's transport is
+  ``TLS`` (RFC 3261 §26.2.1), so responses and later requests to a phone registered over
+  it go back on its connection.  No outgoing TLS connection is opened: a TLS destination
+  without a live connection is logged and dropped.
 * One ``loop.call_at`` timer, re-armed after every input from ``ua.get_timer()``;
   the clock handed to the core is ``loop.time()``.
 * Events from the core go to ``on_event(event)`` if set, else to the
@@ -24,13 +30,14 @@ import asyncio
 import itertools
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 from typing import Any, cast
 
 from aiohttp import WSMsgType, web
 
 from sipspeak.sip.errors import SipError
-from sipspeak.sip.events import Address, MessageRejected, Transmit
+from sipspeak.sip.events import Address, MessageRejected, Transmit, TransportName
 from sipspeak.sip.framing import StreamFramer
 from sipspeak.sip.message import SipRequest
 from sipspeak.sip.useragent import UserAgent
@@ -38,6 +45,8 @@ from sipspeak.sip.useragent import UserAgent
 log = logging.getLogger("sipspeak.sip.transport")
 
 UDP_BUFFER_BYTES = 4 * 1024 * 1024
+#: A TLS client that has not finished its handshake by then is dropped.
+TLS_HANDSHAKE_TIMEOUT = 10.0
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -55,10 +64,11 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
 
 class _TcpProtocol(asyncio.Protocol):
-    """One TCP connection, framed by Content-Length (RFC 3261 §18.3)."""
+    """One TCP connection (or TLS over it), framed by Content-Length (RFC 3261 §18.3)."""
 
-    def __init__(self, endpoint: SipEndpoint) -> None:
+    def __init__(self, endpoint: SipEndpoint, transport_name: TransportName = "TCP") -> None:
         self.endpoint = endpoint
+        self.transport_name = transport_name
         self.framer = StreamFramer()
         self.transport: asyncio.Transport | None = None
         self.address: Address | None = None
@@ -69,7 +79,8 @@ class _TcpProtocol(asyncio.Protocol):
             asyncio.Transport, transport
         )  # a stream protocol gets a Transport
         peer = transport.get_extra_info("peername")
-        self.address = Address("TCP", str(peer[0]), int(peer[1]), self.connection_id)
+        self.address = Address(self.transport_name, str(peer[0]), int(peer[1]),
+                               self.connection_id)
         self.endpoint.connections[self.connection_id] = self
 
     def data_received(self, data: bytes) -> None:
@@ -82,7 +93,7 @@ class _TcpProtocol(asyncio.Protocol):
             while (message := self.framer.next_message()) is not None:
                 self.endpoint.received(message, address)
         except SipError as exc:
-            log.info("closing TCP %s: %s", address, exc.reason)
+            log.info("closing %s: %s", address, exc.reason)
             self.transport.close()
             return
         if self.framer.keepalives != pings:
@@ -91,7 +102,9 @@ class _TcpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.endpoint.connections.pop(self.connection_id, None)
         if self.address is not None:
-            self.endpoint.tcp_by_peer.pop((self.address.host, self.address.port), None)
+            key = (self.address.host, self.address.port)
+            if self.endpoint.tcp_by_peer.get(key) is self:
+                del self.endpoint.tcp_by_peer[key]
 
     def send(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -176,6 +189,24 @@ class SipEndpoint:
         local = Address("TCP", host, int(server.sockets[0].getsockname()[1]))
         self.ua.add_local_address(local)
         return local
+
+    async def listen_tls(
+        self, host: str = "127.0.0.1", port: int = 0, *, context: ssl.SSLContext
+    ) -> Address:
+        """Accept SIP over TLS (RFC 3261 §26.2.1: SIP over TLS is TCP with TLS under it)."""
+        server = await self.loop.create_server(
+            lambda: _TcpProtocol(self, "TLS"), host, port, ssl=context,
+            ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
+        self._servers.append(server)
+        local = Address("TLS", host, int(server.sockets[0].getsockname()[1]))
+        self.ua.add_local_address(local)
+        return local
+
+    @property
+    def stream_connections(self) -> list[Address]:
+        """The peers of the open TCP and TLS connections (accepted or opened)."""
+        return [c.address for c in self.connections.values()
+                if isinstance(c, _TcpProtocol) and c.address is not None]
 
     async def listen_ws(
         self, host: str = "127.0.0.1", port: int = 0, path: str = "/"
@@ -308,6 +339,11 @@ class SipEndpoint:
                 connection.send(data)
             elif destination.transport == "TCP":
                 self._send_tcp(destination, data)
+            elif destination.transport == "TLS":
+                # A phone registered over TLS is reached on its connection (above); a new
+                # outgoing TLS connection would need a verified server name (RFC 5922).
+                log.info("no TLS connection to %s:%s: dropping %s", destination.host,
+                         destination.port, item.message.call_id)
             else:
                 log.info("no way to send to %s", destination)
         except Exception:
