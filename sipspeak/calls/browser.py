@@ -22,6 +22,11 @@ module reports each offer's fate through its callbacks:
 A :class:`BrowserLeg` ends like a SIP leg: its ``on_gone`` runs when the browser hangs up,
 its socket closes or its WebRTC leg closes (ICE consent lost, RFC 7675 §5.1; DTLS
 close_notify; no RTP for the media timeout) — the service then treats it like a BYE.
+
+A browser holds like a desk phone, without a re-offer: its ``hold`` / ``unhold`` names the
+call talked on there; anything else (no call on this device, another call's id) is answered
+``no_such_call``.  The leg's ``on_hold_request`` (set by call control) does the rest or
+raises :class:`HoldRefused`; the browser is told the outcome (``held`` or ``error``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sipspeak.events import EventBus
+from sipspeak.i18n import Text
 from sipspeak.media.leg import MediaLeg
 from sipspeak.media.webrtc import (
     WebRtcLeg,
@@ -49,13 +55,15 @@ from .browser_signalling import (
     Decline,
     Dtmf,
     Hangup,
+    Hold,
     Ping,
     SignallingError,
     error_message,
     parse_message,
 )
 
-__all__ = ["BrowserLeg", "BrowserOffer", "BrowserPhone", "BrowserPhones", "RingInfo"]
+__all__ = ["BrowserLeg", "BrowserOffer", "BrowserPhone", "BrowserPhones", "HoldRefused",
+           "RingInfo"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +71,16 @@ Send = Callable[[dict[str, Any]], None]
 OFFER_TIMEOUT_S = 10.0
 """Gathering our ICE candidates for an offer takes milliseconds with host candidates only;
 a STUN server that does not answer must not hold the ring longer than this."""
+
+
+class HoldRefused(ValueError):
+    """A ``hold`` / ``unhold`` that cannot be done now: ``code`` for the ``error`` message,
+    ``text`` (a catalogue :class:`Text`) for the operator."""
+
+    def __init__(self, code: str, text: Text) -> None:
+        super().__init__(str(text))
+        self.code = code
+        self.text = text
 
 
 @dataclass(eq=False, slots=True)
@@ -75,6 +93,7 @@ class BrowserPhone:
     offers: dict[str, BrowserOffer] = field(default_factory=dict)  # ring id -> offer
     leg: BrowserLeg | None = None  # the call it is on
     connected: bool = True
+    language: str = "ru"  # of the user: the texts of the errors sent to it
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +116,7 @@ class BrowserOffer:
     ring_id: str
     rtc: WebRtcLeg
     sdp: str
+    call: str = ""  # the call it offers (call control's id, the ``call`` of ``ring``)
     on_answer: Callable[[BrowserOffer], None] = lambda offer: None
     on_decline: Callable[[BrowserOffer], None] = lambda offer: None
     pending: bool = True  # neither answered nor withdrawn yet
@@ -111,9 +131,12 @@ class BrowserLeg:
     rtc: WebRtcLeg
     spawn: Callable[[Coroutine[Any, Any, Any], str], object]
     role: str = "operator"
-    on_hold: bool = False  # a browser mutes its microphone, it never holds (no re-offer)
+    call: str = ""  # the call it talks on (call control's id)
+    on_hold: bool = False  # held by the browser's ``hold`` (it never re-offers)
     on_gone: Callable[[BrowserLeg], None] | None = None
     on_dtmf: Callable[[BrowserLeg, str], None] | None = None
+    #: ``(leg, on_hold)``: hold or resume the call; raises :class:`HoldRefused`.
+    on_hold_request: Callable[[BrowserLeg, bool], None] | None = None
     released: bool = False
 
     @property
@@ -163,8 +186,8 @@ class BrowserPhones:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- who is connected ------------------------------------------------------------------
-    def connect(self, user_id: int, send: Send) -> BrowserPhone:
-        phone = BrowserPhone(id=next(self._ids), user_id=user_id, send=send)
+    def connect(self, user_id: int, send: Send, *, language: str = "ru") -> BrowserPhone:
+        phone = BrowserPhone(id=next(self._ids), user_id=user_id, send=send, language=language)
         first = not self._phones.get(user_id)
         self._phones.setdefault(user_id, []).append(phone)
         if first:
@@ -214,7 +237,7 @@ class BrowserPhones:
             if not phone.connected:
                 await rtc.close()
                 return None
-            return BrowserOffer(phone=phone, ring_id=ring_id, rtc=rtc, sdp=sdp)
+            return BrowserOffer(phone=phone, ring_id=ring_id, rtc=rtc, sdp=sdp, call=call_id)
 
         made = await asyncio.gather(*(one(p) for p in phones))
         return [offer for offer in made if offer is not None]
@@ -249,7 +272,8 @@ class BrowserPhones:
         """The answered offer as the operator's leg of the call."""
         offer.pending = False
         offer.phone.offers.pop(offer.ring_id, None)
-        leg = BrowserLeg(phone=offer.phone, ring_id=offer.ring_id, rtc=offer.rtc, spawn=spawn)
+        leg = BrowserLeg(phone=offer.phone, ring_id=offer.ring_id, rtc=offer.rtc, spawn=spawn,
+                         call=offer.call)
         offer.phone.leg = leg
 
         def rtc_event(event: WebRtcLegEvent) -> None:
@@ -292,6 +316,23 @@ class BrowserPhones:
                 phone.send(error_message("no_call"))
             elif leg.on_dtmf is not None:
                 leg.on_dtmf(leg, message.digits)
+        elif isinstance(message, Hold):
+            self._hold(phone, message)
+
+    def _hold(self, phone: BrowserPhone, message: Hold) -> None:
+        """Only the call talked on with this device; the browser hears how it went."""
+        leg = phone.leg
+        try:
+            if leg is None or not leg.call or leg.call != message.call:
+                raise HoldRefused("no_such_call",
+                                  Text("softphone.error.no_such_call", call=message.call))
+            if leg.on_hold_request is None:  # answered, not joined to the call yet
+                raise HoldRefused("not_talking", Text("softphone.error.not_talking"))
+            leg.on_hold_request(leg, message.on_hold)
+        except HoldRefused as exc:
+            phone.send(error_message(exc.code, exc.text.render(phone.language)))
+            return
+        phone.send({"type": "held", "call": leg.call, "on_hold": leg.on_hold})
 
     def _refuse(self, phone: BrowserPhone, message: Decline | Hangup) -> None:
         offers = [phone.offers[message.ring]] if message.ring in phone.offers else (

@@ -11,11 +11,14 @@ message is a JSON object with a ``type``; the SDP inside is the browser's (webrt
   caller left, the operator timeout passed) or the call on this device ended;
 * ``{"type": "error", "error": code, "message": text}`` — a message was not understood or
   could not be used (nothing else changes);
+* ``{"type": "held", "call": id, "on_hold": bool}`` — the call on this device is on hold
+  (or back from it) as its ``hold`` / ``unhold`` asked;
 * ``{"type": "pong"}`` — the answer to a ``ping``.
 
 Browser → server: ``answer`` (``ring``, ``sdp``), ``decline`` (``ring``), ``hangup``
 (``ring`` optional), ``candidate`` (``ring``, ``candidate``, ``sdpMid``: a trickled ICE
-candidate, RFC 8838 §4), ``dtmf`` (``digits`` of ``0-9 * # A-D``) and ``ping``.
+candidate, RFC 8838 §4), ``dtmf`` (``digits`` of ``0-9 * # A-D``), ``hold`` / ``unhold``
+(``call``: the id of the ``ring`` message of the call talked on here) and ``ping``.
 
 :func:`parse_message` validates a text frame once, at the edge: anything malformed raises
 :class:`SignallingError` whose ``code`` goes back in the ``error`` message.
@@ -35,6 +38,7 @@ __all__ = [
     "Decline",
     "Dtmf",
     "Hangup",
+    "Hold",
     "Ping",
     "SignallingError",
     "error_message",
@@ -45,6 +49,7 @@ MAX_MESSAGE: Final = 64 * 1024
 """A text frame longer than this is refused (a browser's SDP answer is about 1-3 KiB)."""
 MAX_SDP: Final = 32 * 1024
 MAX_RING_ID: Final = 128
+MAX_CALL_ID: Final = 128
 _DIGITS: Final = re.compile(r"[0-9*#A-D]{1,32}")
 
 
@@ -95,11 +100,20 @@ class Dtmf:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """The operator puts call ``call`` on hold (``on_hold``) or takes it off (manual §5.2.4):
+    what his desk phone's re-INVITE with ``sendonly`` / ``sendrecv`` does (RFC 3264 §8.4)."""
+
+    call: str
+    on_hold: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Ping:
     """A keep-alive; answered with ``pong``."""
 
 
-BrowserMessage = Answer | Decline | Hangup | Candidate | Dtmf | Ping
+BrowserMessage = Answer | Decline | Hangup | Candidate | Dtmf | Hold | Ping
 
 
 def _optional(data: dict[str, Any], key: str, limit: int) -> str | None:
@@ -148,6 +162,8 @@ def parse_message(text: str | bytes) -> BrowserMessage:
         if not isinstance(digits, str) or not _DIGITS.fullmatch(digits):
             raise SignallingError("bad_field", "'digits' must be 1-32 of 0-9 * # A-D")
         return Dtmf(digits=digits)
+    if kind in ("hold", "unhold"):
+        return Hold(call=_required(data, "call", MAX_CALL_ID), on_hold=kind == "hold")
     if kind == "ping":
         return Ping()
     raise SignallingError("unknown_type")

@@ -30,7 +30,7 @@ from sipspeak.storage import Database, now_ms
 
 from .browser import BrowserLeg, BrowserPhones
 from .call import Call, CallLog, OperatorLeg
-from .hold import media_silence_expected
+from .hold import hold_changed, media_silence_expected
 from .legs import MediaOffer, SipLeg
 from .phones import PhoneDirectory
 from .ringing import Ring
@@ -158,6 +158,16 @@ class CallCore(abc.ABC):
             return
         leg.on_gone = lambda gone: self.operator_gone(call, gone)
         leg.on_dtmf = lambda _, digits: self.operator_dtmf(call, digits)
+        leg.on_hold_request = lambda held, on_hold: self.operator_hold(call, held, on_hold)
+
+    def hold_switched(self, call: Call, leg: SipLeg | BrowserLeg) -> None:
+        """``leg`` went on hold or came back (``leg.on_hold``), from a re-INVITE or the
+        browser: published, the bridge rewired; after a resume its RTP must come back."""
+        side = "customer" if leg is call.customer else "operator"
+        self._publish("call.hold", call, on_hold=leg.on_hold, side=side)
+        hold_changed(call, leg, self.spawn)
+        if not leg.on_hold:
+            self.loop.call_later(self.inactivity_timeout, self._media_recheck, call, side)
 
     @abc.abstractmethod
     def operator_gone(self, call: Call, leg: SipLeg | BrowserLeg | InviteSession) -> None:
@@ -166,6 +176,10 @@ class CallCore(abc.ABC):
     @abc.abstractmethod
     def operator_dtmf(self, call: Call, digits: str) -> None:
         """Keys the operator pressed (:class:`~sipspeak.calls.operators.OperatorSide`)."""
+
+    @abc.abstractmethod
+    def operator_hold(self, call: Call, leg: BrowserLeg, on_hold: bool) -> None:
+        """The browser holds or resumes (:class:`~sipspeak.calls.operators.OperatorSide`)."""
 
     @abc.abstractmethod
     def end(self, call: Call, outcome: CallOutcome, code: int | None = None, *,

@@ -205,7 +205,8 @@ class CallCenter(CallService):
                              trunk_id=operator.trunk_id, phone=number,
                              project_id=None if project is None else project.id,
                              contact_id=None if linked is None else linked[1],
-                             caller_id=project.caller_id if project else "")
+                             caller_id=project.caller_id if project else "",
+                             music_on_hold=project.music_on_hold if project else True)
         call.state.dial_timeout_ms = (project.dial_timeout_s * 1000 if project
                                       and project.dial_timeout_s else DEFAULT_DIAL_TIMEOUT_MS)
         leg = await self._answer_leg(call, session, request, "operator")
@@ -250,7 +251,8 @@ class CallCenter(CallService):
         call = self.new_call(kind="click", direction="outbound", operator_id=operator.id,
                              trunk_id=operator.trunk_id, contact_id=contact_id, phone=number,
                              project_id=project.id if project else None,
-                             caller_id=project.caller_id if project else "")
+                             caller_id=project.caller_id if project else "",
+                             music_on_hold=project.music_on_hold if project else True)
         call.state.dial_timeout_ms = (project.dial_timeout_s * 1000 if project
                                       and project.dial_timeout_s else DEFAULT_DIAL_TIMEOUT_MS)
         if project is not None and project.global_timeout_enabled:

@@ -2,10 +2,13 @@
 
 A party holds with a re-INVITE whose offer is ``sendonly`` / ``inactive`` (RFC 3264 §8.4,
 RFC 6337 §5.3); :meth:`~sipspeak.calls.legs.SipLeg.answer_offer` has already answered it
-and set ``leg.on_hold``.  Here the bridge follows: the holding party's side of the bridge is
-taken by a :class:`~sipspeak.media.player.Player` with the default hold melody, so the
-other party keeps receiving a continuous stream (the bridge rewrites it across the switch);
-the resume puts the leg's own endpoint back and stops the player.
+and set ``leg.on_hold``.  An operator's browser holds with its ``hold`` message instead
+(:mod:`~sipspeak.calls.browser`), and the same follows.  Here the bridge follows: the
+holding party's side of the bridge is taken by a :class:`~sipspeak.media.player.Player`
+with the default hold melody (silence when the project has «Музыка на удержании» off), so
+the other party keeps receiving a continuous stream (the bridge rewrites it across the
+switch) and nothing the holding party says reaches it; the resume puts the leg's own media
+back and stops the player.
 
 * the operator holds: ``call.player`` (the same player that filled the wait for an
   operator) plays to the customer;
@@ -20,10 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from sipspeak.media.bridge import Side
-from sipspeak.media.player import Player
+import numpy as np
 
-from .call import Call
+from sipspeak.media.bridge import Bridge, Side
+from sipspeak.media.player import FRAME, Player
+
+from .call import Call, OperatorLeg
 from .legs import SipLeg
 
 __all__ = ["hold_changed", "media_silence_expected"]
@@ -31,7 +36,7 @@ __all__ = ["hold_changed", "media_silence_expected"]
 Spawn = Callable[[Coroutine[Any, Any, Any], str], object]
 
 
-def _side(call: Call, leg: SipLeg) -> Side:
+def _side(call: Call, leg: SipLeg | OperatorLeg) -> Side:
     return "customer" if leg is call.customer else "operator"
 
 
@@ -39,7 +44,8 @@ def _music(call: Call, side: Side) -> Player | None:
     """The player that stands in for ``side`` while it holds (made on first use)."""
     if side == "operator":
         if call.player is None and call.customer is not None:
-            call.player = Player(codec=call.customer.endpoint.codec)
+            silence = None if call.music_on_hold else np.zeros(FRAME, dtype=np.int16)
+            call.player = Player(codec=call.customer.endpoint.codec, audio=silence)
         return call.player
     if call.operator_music is None:
         # It plays to the operator: his codec, or the customer's before an operator joins.
@@ -50,7 +56,7 @@ def _music(call: Call, side: Side) -> Player | None:
     return call.operator_music
 
 
-def hold_changed(call: Call, leg: SipLeg, spawn: Spawn) -> None:
+def hold_changed(call: Call, leg: SipLeg | OperatorLeg, spawn: Spawn) -> None:
     """``leg`` went on hold or came back (``leg.on_hold``): rewire the bridge."""
     bridge = call.bridge
     if bridge is None:
@@ -60,11 +66,20 @@ def hold_changed(call: Call, leg: SipLeg, spawn: Spawn) -> None:
     if leg.on_hold:
         if music is not None:
             bridge.replace(side, music)
-            music.start()
+            spawn(_play(call, bridge, leg, music), f"hold music on {call.id}")
         return
-    bridge.replace(side, leg.endpoint)
+    bridge.replace(side, leg.media_leg)
     if music is not None:
         spawn(music.stop(), f"hold music off {call.id}")
+
+
+async def _play(call: Call, bridge: Bridge, leg: SipLeg | OperatorLeg, music: Player) -> None:
+    """Start the music once the stop of an earlier resume is done (a quick hold, resume,
+    hold would otherwise leave it stopped), unless the hold or the call is over by then:
+    a call that ended meanwhile has stopped its players, none may start again."""
+    await music.stop()
+    if leg.on_hold and not call.ended.is_set() and call.bridge is bridge:
+        music.start()
 
 
 def media_silence_expected(call: Call, role: str) -> bool:

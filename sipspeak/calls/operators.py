@@ -32,7 +32,7 @@ from sipspeak.sip.session import InviteSession
 from sipspeak.storage import NotFound
 
 from .amd_tap import fan
-from .browser import BrowserLeg, BrowserOffer, RingInfo
+from .browser import BrowserLeg, BrowserOffer, HoldRefused, RingInfo
 from .call import Call, Listening
 from .core import CallCore
 from .legs import MediaOffer, SipLeg
@@ -359,6 +359,20 @@ class OperatorSide(CallCore):
             call.customer.session.hangup(self.loop.time())
         else:
             self.end(call, CallOutcome.NO_ANSWER)
+
+    def operator_hold(self, call: Call, leg: BrowserLeg, on_hold: bool) -> None:
+        """His browser holds the call or resumes it: what his desk phone's re-INVITE does
+        (:meth:`~sipspeak.calls.core.CallCore.hold_switched`).  Only while that leg is the
+        call's operator and the call a live conversation; asking for what already is
+        changes nothing."""
+        if (call.operator is not leg or not call.state.live or call.bridge is None
+                or call.state.bridged_ms is None):
+            raise HoldRefused("not_talking", Text("softphone.error.not_talking"))
+        if leg.on_hold == on_hold:
+            return
+        leg.on_hold = on_hold
+        call.log.info("the operator's browser %s the call", "holds" if on_hold else "resumes")
+        self.hold_switched(call, leg)
 
     def operator_dtmf(self, call: Call, digits: str) -> None:
         """Keys pressed in the browser: on the bus, and to the customer as RFC 4733 events."""

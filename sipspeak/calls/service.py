@@ -52,7 +52,6 @@ from sipspeak.storage.models import Project
 from .amd_tap import AmdTap, amd_params, fan, verdict_of
 from .call import Call
 from .cdr import Tariff, completion_columns
-from .hold import hold_changed
 from .legs import SipLeg
 from .operators import OperatorSide
 
@@ -397,11 +396,7 @@ class CallService(OperatorSide):
             return
         session.accept_reinvite(body, now)
         if leg.on_hold != was_on_hold and call.bridge is not None:
-            side = "customer" if leg is call.customer else "operator"
-            self._publish("call.hold", call, on_hold=leg.on_hold, side=side)
-            hold_changed(call, leg, self.spawn)
-            if not leg.on_hold:  # its RTP should come back: check it did
-                self.loop.call_later(self.inactivity_timeout, self._media_recheck, call, side)
+            self.hold_switched(call, leg)
 
     # -- the end -----------------------------------------------------------------------------
     def end(self, call: Call, outcome: CallOutcome, code: int | None = None, *,

@@ -25,6 +25,11 @@ SOFTPHONE_RU: dict[str, str] = {
     "softphone.ended": "Звонок завершён",
     "softphone.error": "Ошибка софтфона",
     "softphone.auto_answer": "Автоответ",
+    "softphone.hold": "Удержать",
+    "softphone.unhold": "Снять с удержания",
+    "softphone.on_hold": "На удержании",
+    "softphone.error.no_such_call": "На этом устройстве нет разговора {call}",
+    "softphone.error.not_talking": "Удержание возможно только во время разговора",
 }
 
 SOFTPHONE_EN: dict[str, str] = {
@@ -50,4 +55,9 @@ SOFTPHONE_EN: dict[str, str] = {
     "softphone.ended": "Call ended",
     "softphone.error": "Softphone error",
     "softphone.auto_answer": "Auto-answer",
+    "softphone.hold": "Hold",
+    "softphone.unhold": "Resume",
+    "softphone.on_hold": "On hold",
+    "softphone.error.no_such_call": "No call {call} on this device",
+    "softphone.error.not_talking": "A call can be held only during the conversation",
 }

@@ -45,7 +45,7 @@ MAX_QUEUED = 100
 WIDGET_TEXTS: tuple[str, ...] = (
     "title", "connecting", "ready", "offline", "unavailable", "signed_out", "incoming",
     "in_call", "number", "project", "answer", "decline", "hangup", "mute", "unmute",
-    "no_microphone", "ended", "error", "auto_answer")
+    "no_microphone", "ended", "error", "auto_answer", "hold", "unhold", "on_hold")
 
 STATUS_OUT: dict[str, Any] = {"type": "object", "properties": {
     "available": {"type": "boolean"}, "connected": {"type": "integer"},
@@ -116,7 +116,8 @@ async def _serve(request: web.Request, socket: web.WebSocketResponse, user_id: i
                 return
 
     send({"type": "hello", "available": browsers is not None})
-    phone: BrowserPhone | None = browsers.connect(user_id, send) if browsers else None
+    phone: BrowserPhone | None = (
+        browsers.connect(user_id, send, language=language_of(request)) if browsers else None)
     writing = asyncio.create_task(writer(), name=f"softphone-write-{user_id}")
     watching = asyncio.create_task(watch(), name=f"softphone-watch-{user_id}")
     try:

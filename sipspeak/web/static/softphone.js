@@ -3,11 +3,13 @@
 //   window.SipSoftphone.mount(element, {url, me, texts}) -> widget
 //
 // renders its own small panel into `element` (state, the incoming call's number and project,
-// «Ответить» / «Отклонить», «Положить трубку», microphone mute, a keypad during the call and
-// an <audio autoplay> for the far end).  Signalling is the JSON WebSocket `url`
+// «Ответить» / «Отклонить», «Положить трубку», microphone mute, «Удержать» / «Снять с
+// удержания», a keypad during the call and an <audio autoplay> for the far end).  Signalling is the JSON WebSocket `url`
 // (/api/v1/softphone): the server offers each call with an SDP offer ("ring"); answering
 // captures the microphone, applies the offer and sends the SDP answer once ICE gathering is
-// done (webrtc-pc §4.4.1.1; later candidates trickle, RFC 8838).  The socket reconnects with
+// done (webrtc-pc §4.4.1.1; later candidates trickle, RFC 8838).  Hold is asked of the
+// server ("hold" / "unhold" with the call's id): it plays the customer the project's music on
+// hold instead of this microphone; the button follows the server's "held" answer.  The socket reconnects with
 // backoff, but not once the sign-in is gone (`me`, /api/v1/me, answers 401).  Elements with
 // [data-softphone] are mounted on load with their data-url / data-me / data-texts; without
 // `texts` the widget asks GET `url` for them (the catalogue, in the user's language).
@@ -22,6 +24,7 @@
     ".sip-softphone .sp-status{color:#7a8499;font-size:.9rem}",
     ".sip-softphone[data-state=ringing] .sp-status{color:#b36b00;font-weight:600}",
     ".sip-softphone[data-state=in_call] .sp-status{color:#1b7f3b;font-weight:600}",
+    ".sip-softphone[data-hold=on] .sp-status{color:#b36b00}",
     ".sip-softphone .sp-call p{margin:.15rem 0}",
     ".sip-softphone .sp-actions{display:flex;flex-wrap:wrap;gap:.4rem}",
     ".sip-softphone .sp-answer{background:#2e7d32;color:#fff}",
@@ -59,6 +62,8 @@
     this.pc = null;
     this.microphone = null;
     this.muted = false;
+    this.held = false;          // the server confirmed the call is on hold
+    this.holdPending = false;   // a hold / unhold was sent, its answer not come yet
     this.note = "";
     if (options.texts) {
       this.start();
@@ -99,6 +104,7 @@
     this.declineButton = button("sp-decline", "decline", function () { self.decline(); });
     this.hangupButton = button("sp-hangup", "hangup", function () { self.hangup(); });
     this.muteButton = button("sp-mute secondary", "mute", function () { self.toggleMute(); });
+    this.holdButton = button("sp-hold secondary", "hold", function () { self.toggleHold(); });
     this.keypad = root.appendChild(el("div", "sp-keypad"));
     "123456789*0#".split("").forEach(function (key) {
       var b = self.keypad.appendChild(el("button", "secondary small", key));
@@ -145,11 +151,12 @@
   Softphone.prototype.update = function () {
     var state = this.state, ring = this.ring;
     this.root.setAttribute("data-state", state);
+    this.root.setAttribute("data-hold", this.held ? "on" : "off");
     this.ringtone(state === "ringing" && !(ring && ring.auto_answer));
     var label = {connecting: "connecting", ready: "ready", offline: "offline",
                  unavailable: "unavailable", signed_out: "signed_out", ringing: "incoming",
                  answering: "incoming", in_call: "in_call"}[state];
-    this.statusNode.textContent = this.t(label);
+    this.statusNode.textContent = this.t(state === "in_call" && this.held ? "on_hold" : label);
     this.callNode.textContent = "";
     this.callNode.hidden = !ring;
     if (ring) {
@@ -170,6 +177,9 @@
     this.hangupButton.hidden = !(state === "in_call" || state === "answering");
     this.muteButton.hidden = state !== "in_call";
     this.muteButton.textContent = this.t(this.muted ? "unmute" : "mute");
+    this.holdButton.hidden = state !== "in_call";
+    this.holdButton.disabled = this.holdPending;
+    this.holdButton.textContent = this.t(this.held ? "unhold" : "hold");
     this.keypad.hidden = state !== "in_call";
   };
 
@@ -242,7 +252,14 @@
         this.drop();
         this.set("ready", this.t("ended"));
       }
+    } else if (message.type === "held") {
+      if (this.ring && this.ring.call === message.call) {
+        this.held = !!message.on_hold;
+        this.holdPending = false;
+        this.update();
+      }
     } else if (message.type === "error") {
+      this.holdPending = false;
       this.note = this.t("error") + ": " + (message.message || message.error || "");
       if (this.ring && message.error === "bad_answer") { this.drop(); this.state = "ready"; }
       this.update();
@@ -335,6 +352,15 @@
     this.update();
   };
 
+  // Ask the server to hold the call or take it off hold; the "held" answer flips the button.
+  Softphone.prototype.toggleHold = function () {
+    if (!this.ring || this.state !== "in_call" || this.holdPending) { return; }
+    this.holdPending = true;
+    this.note = "";
+    this.send({type: this.held ? "unhold" : "hold", call: this.ring.call});
+    this.update();
+  };
+
   Softphone.prototype.dtmf = function (digits) {
     if (this.ring && this.state === "in_call") { this.send({type: "dtmf", digits: digits}); }
   };
@@ -349,6 +375,8 @@
     this.audio.srcObject = null;
     this.ring = null;
     this.muted = false;
+    this.held = false;
+    this.holdPending = false;
   };
 
   // Statistics of the call's peer connection (webrtc-stats), for a device check or a test.
