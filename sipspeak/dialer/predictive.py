@@ -46,8 +46,9 @@ who reaches or misses an operator moves ``log θ`` against the error from the se
 (``set_point_share`` × target) with a gain that shrinks as 1/√n — a stochastic-approximation
 controller, so the long-run rate settles at the set point without jitter — and while the day's
 running rate (counting the next person as abandoned) is above 90 % of the set point ``θ`` is
-scaled down steeply, so the day's abandonment stays under ``target_abandon_rate`` (3 % by
-default) even for a small team or a short day.
+scaled down steeply (and cut to a fifth while one more abandon would take the day over the
+target), so the day's abandonment stays under ``target_abandon_rate`` (3 % by default) even
+for a small team or a short day.
 
 The «Процент предиктивного набора» knob
 ---------------------------------------
@@ -135,6 +136,7 @@ class PredictivePacer:
     as 1/√n towards the floor so that θ stops jittering once it has found its level."""
     THETA_RANGE = (1e-3, 1.0)
     GUARD_SHARE = 0.9
+    AT_TARGET_SHARE = 0.2
     WITHDRAW_MARGIN = 2.0
     """A ringing dial is withdrawn when its person's chance of finding no operator is above
     this multiple of θ (the chance a new call may carry); measured best between 1 and 4."""
@@ -212,13 +214,18 @@ class PredictivePacer:
         steeply while the day's rate, counting the next person as abandoned too, is above
         ``GUARD_SHARE`` of the set point — so one unlucky person more cannot take a short day
         or a small team over the target. The day starts as if ``1 / guard`` persons had
-        passed with that one abandon among them: at the guard exactly."""
+        passed with that one abandon among them: at the guard exactly. While one more
+        abandoned person would put the day over the target itself, θ is cut to
+        ``AT_TARGET_SHARE`` of that."""
         theta = math.exp(self._log_theta)
         guard = (self.settings.target_abandon_rate * self.settings.set_point_share
                  * self.GUARD_SHARE)
         rate = (self.persons_abandoned + 1) / (self.persons_handled + 1 / guard)
         if rate > guard:
             theta *= (guard / rate) ** 4
+        if ((self.persons_abandoned + 1) / (self.persons_handled + 1)
+                > self.settings.target_abandon_rate):
+            theta *= self.AT_TARGET_SHARE  # one more would take the day over the target
         return theta
 
     # --- decision ----------------------------------------------------------------------------

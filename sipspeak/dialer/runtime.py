@@ -410,7 +410,7 @@ class CampaignRuntime:
             dial.withdrawn_ms = now
             assert isinstance(campaign.pacer, PredictivePacer)
             campaign.pacer.observe_withdrawn(now - dial.started_ms)
-            log.info("project %s: withdrawing %s after %d ms of ringing: no operator expected",
+            log.debug("project %s: withdrawing %s after %d ms of ringing: no operator expected",
                      campaign.project_id, dial.call_id, now - (dial.ringing_ms or now))
             self._calls.hang_up(dial.call_id)
 

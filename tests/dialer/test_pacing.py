@@ -166,9 +166,10 @@ def test_simulated_shift_predictive_beats_progressive_within_abandonment_target(
 
 
 def test_simulated_small_team_poor_base_stays_within_abandonment_target() -> None:
-    world = WorldParameters(agents=10, answer_rate=0.15, shift_s=2 * 3600)
+    """Ten operators, a poor base, half a day: about 900 persons, one abandon 0.11 %."""
+    world = WorldParameters(agents=10, answer_rate=0.15, shift_s=4 * 3600)
     figures = simulate_shift(world, PredictivePacer(), 5)
-    assert figures.persons > 200
+    assert figures.persons > 800
     assert figures.abandonment_rate <= 0.03
 
 
