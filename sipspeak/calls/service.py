@@ -225,6 +225,7 @@ class CallService(OperatorSide):
         caller = call.caller_id or route.trunk.username or "sipspeak"
         call.caller_id = caller
         await self.open_cdr(call, to_number=call.phone, from_number=caller)
+        self._publish("call.started", call)  # the INVITE is about to go out
         if not call.state.live:  # ended while the row was being written
             call.finished = self.spawn(self._complete(call), f"cdr {call.id}")
             return

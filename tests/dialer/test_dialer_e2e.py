@@ -340,6 +340,10 @@ async def test_a_predictive_project_withdraws_a_ringing_dial_nobody_would_take(
     for cdr in cdrs:
         assert cdr.result == "no_answer" and cdr.contact_id in ids.values()
         assert cdr.ended_at is not None and cdr.ended_at - cdr.started_at < 15_000, cdr
+    # Each dial was announced on the bus as it went out, with its record and project.
+    started = {e.data["cdr_id"] for e in w.log.all("call.started")
+               if e.data["project_id"] == project}
+    assert started == {cdr.id for cdr in cdrs}
     cancels = sum(log.read_text(errors="replace").count("CANCEL sip:")
                   for log in tmp_path.glob("trunk_*_messages.log"))
     assert cancels >= len(cdrs)
