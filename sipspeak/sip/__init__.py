@@ -6,7 +6,7 @@ Layers, bottom up (each module's docstring documents its API):
 * ``uri``          — ``SipUri`` / ``AbsoluteUri``, ``parse_uri``.
 * ``headers``      — typed ``Via``, ``NameAddr`` (From/To/Contact/Route), ``CSeq``.
 * ``message``      — ``SipRequest`` / ``SipResponse``, ``parse_message``, ``make_response``.
-* ``framing``      — ``StreamFramer``: Content-Length framing for TCP / WebSocket.
+* ``framing``      — ``StreamFramer``: Content-Length framing for TCP / TLS / WebSocket.
 * ``sdp``          — SDP and offer/answer for one audio stream (PCMU, PCMA, RFC 4733).
 * ``timers``       — T1/T2/T4 and the one deadline queue of the core.
 * ``transaction``  — the four §17 state machines; ``transaction_layer`` matches
@@ -14,7 +14,8 @@ Layers, bottom up (each module's docstring documents its API):
 * ``dialog``       — §12 dialogs; ``session`` — INVITE sessions (calls) on top.
 * ``useragent``    — ``UserAgent``: the sans-IO core the application talks to,
   with ``add_handler`` (REGISTER …), ``send_request`` and ``invite``.
-* ``transport``    — ``SipEndpoint``: UDP, TCP and WebSocket on asyncio.
+* ``transport``    — ``SipEndpoint``: UDP, TCP, TLS (RFC 3261 §26) and WebSocket on
+  asyncio; ``tls`` loads and checks the certificate and key files.
 * ``digest`` / ``auth`` / ``registrar`` / ``trunk`` — authentication, registrar
   bindings and trunk registration, built on the above.
 """
