@@ -1,5 +1,5 @@
 """The catalogue's section for the integrations: a project's CRM (manual §5.2.7), e-mail,
-SMS and the outgoing webhooks of call events."""
+SMS, the outgoing webhooks of call events and the outside robot system."""
 
 from __future__ import annotations
 
@@ -92,6 +92,7 @@ INTEGRATIONS_RU: dict[str, str] = {
     "webhooks.event.call_listening_ended": "Супервайзер перестал слушать",
     "webhooks.event.call_ended": "Конец звонка",
     "menu.webhooks": "Вебхуки",
+    "trunks.robot_hint": "Транк к внешней системе робота обзвона: проекты с включённым «Робот» соединяют с ним ответивших клиентов вместо операторов",
 }
 
 INTEGRATIONS_EN: dict[str, str] = {
@@ -183,4 +184,5 @@ INTEGRATIONS_EN: dict[str, str] = {
     "webhooks.event.call_listening_ended": "Supervisor stopped listening",
     "webhooks.event.call_ended": "Call ended",
     "menu.webhooks": "Webhooks",
+    "trunks.robot_hint": "The trunk to the outside robot (voice bot) system: projects with «Robot» on connect the customers who answer to it instead of the operators",
 }

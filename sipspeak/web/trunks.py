@@ -4,7 +4,9 @@ tariff and balance.
 The host is written as the manual shows it: ``sip:host``, ``sip:user@host``, with or without
 ``:port``; a bare ``host[:port]`` is accepted and stored with the ``sip:`` prefix.
 «Контекст» says where the trunk's inbound calls go: ``inbound`` into the queue of its project,
-or nowhere (an outbound-only trunk answers them 480).  The tariff (price of a minute in
+or nowhere (an outbound-only trunk answers them 480).  «Робот» marks the trunk that leads to
+the outside robot (voice bot) system: a project with «Робот» on hands the persons it reaches
+to the robot through it instead of the operators' queue (:mod:`sipspeak.calls.robot`).  The tariff (price of a minute in
 roubles, billing increment in seconds) prices each call's «Цена» (calls/cdr.py); the balance
 of the trunk's account is recorded here too (:mod:`.trunk_money`).
 """
@@ -46,7 +48,8 @@ _ADMINS = "shown to administrators only"
 TRUNK_OUT: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"}, "name": {"type": "string"}, "username": {"type": "string"},
     "host": {"type": "string"}, "inbound_project_id": {"type": ["integer", "null"]},
-    "active": {"type": "boolean"}, "registration": {"type": ["string", "null"]},
+    "active": {"type": "boolean"}, "robot": {"type": "boolean"},
+    "registration": {"type": ["string", "null"]},
     "inbound_sources": {"type": "string"}, "context": {"type": "string",
                                                       "enum": ["inbound", "outbound"]},
     # The provider's money (tariff, balance threshold): administrators only.
@@ -59,6 +62,8 @@ TRUNK_IN: dict[str, Any] = {"type": "object", "properties": {
     "password": {"type": "string"},
     "host": {"type": "string", "examples": ["sip:192.168.1.100", "sip:117049@zadarma.com:5060"]},
     "inbound_project_id": {"type": ["integer", "null"]}, "active": {"type": "boolean"},
+    "robot": {"type": "boolean",
+              "description": "the route to the outside robot system (projects with «Робот» on)"},
     "inbound_sources": {"type": "string", "examples": ["185.45.152.0/24, 195.122.19.9"]},
     "price_per_minute": {"type": ["string", "integer"], "examples": ["1.20", "0,60"],
                          "description": "roubles a minute, at most two digits after the point"},
@@ -235,12 +240,12 @@ async def create_trunk(request: web.Request, fields: Fields) -> int:
     sources = normalise_sources(fields.text("inbound_sources", max_len=4000))
     username, password = fields.text("username", max_len=100), fields.secret("password",
                                                                              max_len=100)
-    active = fields.flag("active", True)
+    active, robot = fields.flag("active", True), fields.flag("robot", False)
     price, increment, low = _price(fields), _increment(fields), _low_balance(fields)
     async with db.transaction():  # every value was checked above: all of it or nothing
         trunk_id = await db.trunks.create(
             name=name, host=host, username=username, password=password,
-            inbound_project_id=project, active=active, inbound_sources=sources,
+            inbound_project_id=project, active=active, robot=robot, inbound_sources=sources,
             price_per_minute_kopecks=price, billing_increment_s=increment)
         await db.money.set_low_balance(trunk_id, low)
     await _reload(request)
@@ -280,6 +285,9 @@ async def update_trunk(request: web.Request, trunk_id: int, fields: Fields) -> T
     active = fields.optional_flag("active")
     if active is not None:
         changes["active"] = active
+    robot = fields.optional_flag("robot")
+    if robot is not None:
+        changes["robot"] = robot
     async with db.transaction():  # every value was checked above: all of it or nothing
         await db.trunks.update(trunk_id, **changes)
         if fields.has("low_balance"):
