@@ -89,6 +89,7 @@ class Database:
         self.webhooks = r.WebhooksRepo(self)
         self.webhook_deliveries = r.WebhookDeliveriesRepo(self)
         self.money = r.TrunkMoneyRepo(self)
+        self.robot = r.RobotRepo(self)
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True) -> Database:

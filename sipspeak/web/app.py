@@ -68,6 +68,7 @@ def create_app(services: Services) -> web.Application:
     importlib.import_module(f"{__package__}.sms").setup_routes(app)
     importlib.import_module(f"{__package__}.linkspeed").setup_routes(app)
     importlib.import_module(f"{__package__}.webhooks").setup_routes(app)
+    importlib.import_module(f"{__package__}.robot_api").setup_routes(app)
     for name in OPTIONAL_FEATURES:
         if importlib.util.find_spec(f"{__package__}.{name}") is not None:
             importlib.import_module(f"{__package__}.{name}").setup_routes(app)

@@ -8,7 +8,8 @@ from webtools import Site
 
 
 def robot_cell(page: str, trunk_id: int) -> str:
-    row = re.search(rf'<tr data-trunk="{trunk_id}">(.*?)</tr>\s*(?:<tr|</tbody>)', page, re.S)
+    row = re.search(rf'<tr data-trunk="{trunk_id}">(.*?)</tr>\s*(?:<tr|</tbody>)', page,
+                    re.DOTALL)
     assert row is not None
     cell = re.search(r'<td class="robot">([^<]*)</td>', row.group(1))
     assert cell is not None

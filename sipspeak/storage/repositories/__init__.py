@@ -10,13 +10,14 @@ from .money import TrunkMoneyRepo
 from .people import GroupsRepo, TokensRepo, UsersRepo, WebSessionsRepo
 from .phones import PhoneBindingsRepo
 from .projects import ProjectsRepo
+from .robot import RobotRepo
 from .settings import SettingsRepo, StatusesRepo, TrunksRepo
 from .webhooks import WebhookDeliveriesRepo, WebhooksRepo
 
 __all__ = [
     "BlacklistRepo", "CallsRepo", "CommentsRepo", "ContactsRepo", "CrmLeadsRepo", "FilesRepo",
     "GroupsRepo",
-    "NotificationsRepo", "OperatorIntervalsRepo", "PhoneBindingsRepo", "ProjectsRepo",
+    "NotificationsRepo", "OperatorIntervalsRepo", "PhoneBindingsRepo", "ProjectsRepo", "RobotRepo",
     "SettingsRepo", "StatusesRepo",
     "TagsRepo", "TasksRepo", "TokensRepo", "TrunkMoneyRepo", "TrunksRepo", "UploadsRepo",
     "UsersRepo",
