@@ -23,6 +23,7 @@ MONITORING_RU: dict[str, str] = {
     "monitoring.state.talking": "В разговоре",
     "monitoring.state.ringing": "Ожидание ответа",
     "monitoring.state.ringback": "Слушает гудки",
+    "monitoring.on_hold": "На удержании",
     "monitoring.listen": "Слушать",
     "monitoring.listen.started": "Звоним вам: разговор будет слышен в вашем телефоне",
 }
@@ -47,6 +48,8 @@ MONITORING_EN: dict[str, str] = {
     "monitoring.state.wrap_up": "Wrap-up",
     "monitoring.state.talking": "Talking",
     "monitoring.state.ringing": "Ringing",
-    "monitoring.state.ringback": "Hearing ringback",    "monitoring.listen": "Listen",
+    "monitoring.state.ringback": "Hearing ringback",
+    "monitoring.on_hold": "On hold",
+    "monitoring.listen": "Listen",
     "monitoring.listen.started": "Calling you: the conversation will play on your phone",
 }

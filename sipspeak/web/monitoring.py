@@ -2,8 +2,10 @@
 
 ``GET /monitoring`` is the page; ``GET /api/v1/monitoring`` answers the picture as JSON, and
 upgrades to a WebSocket when asked: the picture is sent at once and again whenever it changes
-(an operator's state, a call, a phone), at most every ``PUSH_MIN_INTERVAL_S``; the page counts
-«Время» on by itself between pushes.  An administrator sees every queue, a supervisor the
+(an operator's state, a call, a phone, a hold), at most every ``PUSH_MIN_INTERVAL_S``; the
+page counts «Время» on by itself between pushes.  An operator whose call is on hold
+(``on_hold``: he or the customer holds it) shows «На удержании», «Время» counted from the
+hold's start (``hold_since_ms``).  An administrator sees every queue, a supervisor the
 projects he supervises.  The picture comes from the dialer's runtime
 (:meth:`~sipspeak.dialer.runtime.CampaignRuntime.board`); without it the API answers 503.
 """
@@ -18,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from ..calls.operators import ListenRefused
+from ..calls.views import Hold, operator_holds
 from ..dialer.monitoring import Board
 from ..i18n import Text, message_of, translate
 from .auth import STAFF, current_user, route, visible_project_ids
@@ -25,7 +28,7 @@ from .errors import ApiError, Invalid, json_ok
 from .forms import Fields
 from .layout import language_of, render
 from .pages import services_of
-from .push import live_picture, setup_push
+from .push import holds_now, live_picture, setup_push
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,11 @@ _TOPICS = ("agent.", "call.", "phone.", "trunk.", "project.")
 OPERATOR_OUT: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "integer"}, "name": {"type": "string"}, "state": {"type": "string"},
     "state_label": {"type": "string"}, "since_ms": {"type": ["integer", "null"]},
-    "phone_online": {"type": "boolean"}}}
+    "phone_online": {"type": "boolean"},
+    "on_hold": {"type": "boolean", "description": "his call is on hold (either side)"},
+    "held_by": {"type": "array", "items": {"type": "string", "enum": ["customer", "operator"]}},
+    "hold_since_ms": {"type": ["integer", "null"],
+                      "description": "when the hold began; null when not on hold or unknown"}}}
 QUEUE_OUT: dict[str, Any] = {"type": "object", "properties": {
     "project_id": {"type": "integer"}, "project": {"type": "string"},
     "strategy": {"type": "string"}, "strategy_label": {"type": "string"},
@@ -65,6 +72,7 @@ async def picture(request: web.Request) -> dict[str, Any]:
     users = {u.id: u for u in await services.db.users.list(include_deleted=True)}
     calls = services.calls
     now = asyncio.get_running_loop().time()
+    holds = operator_holds(calls, holds_now(request)) if calls is not None else {}
 
     def online(operator_id: int) -> bool:
         """A registered SIP phone or a connected browser softphone."""
@@ -81,6 +89,7 @@ async def picture(request: web.Request) -> dict[str, Any]:
             "state_label": translate(f"monitoring.state.{line.state.value}", lang),
             "since_ms": line.since_ms,
             "phone_online": online(line.operator_id),
+            **_hold_json(holds.get(line.operator_id)),
         } for line in queue.operators]
         phones_online = sum(1 for o in operators if o["phone_online"])
         out.append({
@@ -93,6 +102,11 @@ async def picture(request: web.Request) -> dict[str, Any]:
             "operators": operators,
         })
     return {"now_ms": board.now_ms, "queues": out}
+
+
+def _hold_json(hold: Hold | None) -> dict[str, Any]:
+    return {"on_hold": hold is not None, "held_by": list(hold.sides) if hold else [],
+            "hold_since_ms": hold.since_ms if hold else None}
 
 
 async def monitoring_page(request: web.Request) -> web.Response:

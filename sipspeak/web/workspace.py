@@ -4,7 +4,9 @@
 JSON or, as a WebSocket, pushes it whenever something of his changes (his state, a call
 joined to him or ringing him, his phone): the page then shows the call and mounts the client
 card of its contact, keeps the card of the last call open during wrap-up («В карточке») and
-ends the wrap-up when the card is saved.  The picture is built from the dialer's runtime (the
+ends the wrap-up when the card is saved.  A call on hold (he or the customer holds it: his
+desk phone, the softphone's «Удержать») says so, with the hold's start (``hold_since_ms``) for
+the page to count on.  The picture is built from the dialer's runtime (the
 fine state and since when), the call service's live calls
 (:func:`~sipspeak.calls.views.operator_calls`) and the operator's last CDR row; every part
 says so when its service does not run.
@@ -29,7 +31,7 @@ from .auth import ALL_ROLES, current_user, route
 from .layout import current_agent_state, language_of, render
 from .monitoring import script_json
 from .pages import services_of
-from .push import live_picture, setup_push
+from .push import holds_now, live_picture, setup_push
 
 if TYPE_CHECKING:
     from ..app import Services
@@ -51,7 +53,11 @@ CALL_OUT: dict[str, Any] = {"type": "object", "properties": {
     "kind": {"type": "string"}, "phone": {"type": "string"},
     "project_id": {"type": ["integer", "null"]}, "project": {"type": "string"},
     "contact_id": {"type": ["integer", "null"]}, "started_ms": {"type": "integer"},
-    "bridged_ms": {"type": ["integer", "null"]}}}
+    "bridged_ms": {"type": ["integer", "null"]},
+    "on_hold": {"type": "boolean"},
+    "held_by": {"type": "array", "items": {"type": "string", "enum": ["customer", "operator"]}},
+    "hold_since_ms": {"type": ["integer", "null"],
+                      "description": "when the hold began; null when not on hold or unknown"}}}
 LAST_CALL_OUT: dict[str, Any] = {"type": ["object", "null"], "properties": {
     "cdr_id": {"type": "integer"}, "phone": {"type": "string"},
     "project_id": {"type": ["integer", "null"]}, "project": {"type": "string"},
@@ -92,7 +98,8 @@ async def workspace_picture(request: web.Request) -> dict[str, Any]:
             wrap_up_ends = since + limit  # «В карточке» ends by itself then
     else:
         state, since, now = _STATE_OF_STATUS.get(status, "offline"), None, now_ms()
-    calls = operator_calls(center, user.id) if center is not None else []
+    calls = (operator_calls(center, user.id, holds=holds_now(request))
+             if center is not None else [])
     last = await services.db.calls.list(operator_id=user.id, limit=1)
     tasks = await _open_tasks(services, user.id)
     projects = await _projects(services, calls, last, [c for _, c in tasks])
@@ -162,7 +169,9 @@ def _call_json(call: OperatorCall, names: dict[int, str], lang: str,
         "phone": phone(call.phone, call.project_id), "project_id": call.project_id,
         "project": names.get(call.project_id, "") if call.project_id is not None else "",
         "contact_id": call.contact_id, "started_ms": call.started_ms,
-        "bridged_ms": call.bridged_ms,
+        "bridged_ms": call.bridged_ms, "on_hold": call.hold is not None,
+        "held_by": list(call.hold.sides) if call.hold else [],
+        "hold_since_ms": call.hold.since_ms if call.hold else None,
     }
 
 

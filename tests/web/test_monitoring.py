@@ -1,11 +1,15 @@
 """«Мониторинг» (§7): the queues and their operators through the API, the page and the push.
 
 The dialer's runtime is the real one over the site's SQLite file and bus; only the call
-layer under it records what it is asked (tests/fake_calls.py)."""
+layer under it records what it is asked (tests/fake_calls.py) — except for the call on hold,
+where the whole service runs over real call control with sipp and baresip peers
+(:func:`test_workspace.call_site`)."""
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -13,11 +17,16 @@ import pytest
 from fake_calls import FakeCallLayer, StartDialer, until
 from test_browser import load_driver, sign_in
 from test_browser import until as browser_until
+from test_workspace import call_site, rtp_party, spawn, world  # noqa: F401  (fixtures)
 from webtools import Site
 
 from sipspeak.dialer.ports import CallAnswered, OperatorAnswered
 from sipspeak.dialer.runtime import CampaignRuntime
 from sipspeak.storage.models import NewContact
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "calls"))
+from callworld import World, free_port, start_provider  # noqa: E402
+from test_bridge_e2e import command  # noqa: E402
 
 
 @pytest.fixture
@@ -252,3 +261,87 @@ async def test_listen_answers_who_may_and_what_is_missing(
     answer = await operator_browser.api("POST", "/api/v1/monitoring/listen",
                                         {"operator_id": operator})
     assert answer.status == 403  # operators do not listen to each other
+
+
+async def test_an_operator_holding_his_call_shows_on_hold_with_its_time(
+        world: World, spawn: Any, rtp_party: Any, tmp_path: Path) -> None:
+    """The real dialer calls the project's contact through sipp (the provider), the customer
+    answers, the operator's baresip phone (auto-answer) takes the call; he puts it on hold
+    from the phone and resumes.  The push, the API and the page in Chromium follow."""
+    customer = rtp_party(1000.0)
+    _, port = await start_provider(spawn, "provider.xml", rtp_port=customer.port)
+    trunk_id = await world.add_trunk(port)
+    await world.log.wait("trunk.state", trunk_id=trunk_id, state="registered")
+    project_id = await world.add_project(trunk_id, launched=True, dial_mode="progressive",
+                                         client_time_from="00:00", client_time_to="00:00")
+    await world.db.contacts.insert_many(project_id=project_id, upload_id=None,
+                                        contacts=[NewContact(phone="79030001122")])
+    operator_id = await world.add_operator(trunk_id, project_id)
+    console = free_port()
+    await world.start_phone(spawn, tmp_path / "phone", console_port=console)
+    driver = load_driver()
+    async with call_site(world, tmp_path) as site, driver.ChromiumDriver.launch() as chromium:
+        await site.user("admin", "admin@test.ru")
+        base = site.base.rstrip("/")
+        await sign_in(chromium, base, "admin@test.ru")
+        await chromium.navigate(f"{base}/monitoring")
+        row = f'section[data-project="{project_id}"] tr[data-operator="{operator_id}"]'
+
+        async def cell(name: str) -> str:
+            found = await chromium.execute(
+                f"var c = document.querySelector('{row} td.{name}');"
+                " return c ? c.textContent : null;")
+            return str(found)
+
+        async def state_shown(text: str) -> bool:
+            return await cell("state") == text
+
+        admin = await site.signed_in("admin@test.ru")
+        async with admin.session.ws_connect("/api/v1/monitoring") as socket:
+            async def line_until(state: str, on_hold: bool) -> dict[str, Any]:
+                while True:
+                    message = await socket.receive(timeout=30)
+                    assert message.type is aiohttp.WSMsgType.TEXT, message
+                    picture = json.loads(message.data)
+                    for queue in picture["queues"]:
+                        for line in queue["operators"]:
+                            if line["id"] == operator_id and line["state"] == state \
+                                    and line["on_hold"] is on_hold:
+                                return dict(line)
+
+            assert site.services.campaigns is not None
+            site.services.campaigns.set_agent_status(operator_id, "available")
+            bridged = await world.log.wait("call.bridged", timeout=30)
+            talking = await line_until("talking", False)
+            assert (talking["held_by"], talking["hold_since_ms"]) == ([], None)
+            await browser_until(lambda: state_shown("В разговоре"), "talking on the page")
+
+            await command(console, "/hold")  # his phone re-INVITEs a=sendonly
+            hold = await world.log.wait("call.hold", call_id=bridged.data["call_id"],
+                                        on_hold=True, timeout=20)
+            held = await line_until("talking", True)
+            assert held["held_by"] == ["operator"]
+            assert held["hold_since_ms"] == hold.data["at"]
+            assert held["since_ms"] == talking["since_ms"]  # still talking underneath
+            status, body = await site.api_get("admin@test.ru", "/api/v1/monitoring")
+            assert status == 200
+            [asked] = [o for q in body["queues"] for o in q["operators"]
+                       if o["id"] == operator_id]
+            assert (asked["on_hold"], asked["hold_since_ms"]) == (True, held["hold_since_ms"])
+            await browser_until(lambda: state_shown("На удержании"), "the hold on the page")
+
+            async def counting() -> bool:
+                return await cell("since") not in ("", "None", "00:00")
+
+            await browser_until(counting, "«Время» of the hold counting on")
+
+            await command(console, "/resume")
+            await world.log.wait("call.hold", call_id=bridged.data["call_id"],
+                                 on_hold=False, timeout=20)
+            resumed = await line_until("talking", False)
+            assert (resumed["held_by"], resumed["hold_since_ms"]) == ([], None)
+            await browser_until(lambda: state_shown("В разговоре"), "the hold's end on the page")
+            severe = [e for e in await chromium.console_logs() if e.get("level") == "SEVERE"]
+            assert severe == []
+        world.runtime.calls.hang_up(bridged.data["call_id"])
+        await world.log.wait("call.ended", call_id=bridged.data["call_id"], timeout=20)

@@ -1,23 +1,37 @@
 """«Рабочее место»: the operator's state, calls and last call through the API, the push and
 the page.  The dialer's runtime is the real one over the site's SQLite file and bus; the call
 layer under it records what it is asked (tests/fake_calls.py).  Live calls of the real call
-layer are followed end to end in tests/calls/test_workspace_sipp.py."""
+layer are followed end to end in tests/calls/test_workspace_sipp.py, and here for a call on
+hold (:func:`call_site`: the whole service over the call tests' world, sipp and baresip)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 from fake_calls import FakeCallLayer, StartDialer, until
 from test_browser import load_driver, sign_in
 from test_browser import until as browser_until
-from webtools import Browser, Site
+from webtools import Browser, Site, make_config, password_hash
 
+from sipspeak.app import Services, start_campaigns, stop_campaigns
 from sipspeak.dialer.ports import CallAnswered, CallEnded, CallOutcome, OperatorAnswered
 from sipspeak.dialer.runtime import CampaignRuntime
 from sipspeak.storage.models import NewContact
+from sipspeak.web.app import create_app
+
+# The call tests' world: real call control over SQLite, sipp providers, baresip phones.
+sys.path.insert(0, str(Path(__file__).parents[1] / "calls"))
+from callworld import World, free_port, rtp_party, spawn, world  # noqa: E402,F401  (fixtures)
+from test_inbound_sipp import run_uac  # noqa: E402
 
 
 @pytest.fixture
@@ -262,3 +276,106 @@ async def test_hidden_numbers_stay_hidden_from_the_operator(staff: Site) -> None
     # Staff see numbers whole, as on the card.
     _, theirs = await staff.api_get("admin@test.ru", "/api/v1/workspace")
     assert theirs["tasks"][0]["phone"] == theirs["last_call"]["phone"] == "+79000000001"
+
+
+@asynccontextmanager
+async def call_site(world: World, tmp_path: Path) -> AsyncIterator[Site]:
+    """The service as it runs, over the call world's storage, bus and call control: the
+    campaign runtime started and attached as the application does it (its ACD takes the
+    inbound calls), and the web application on 127.0.0.1."""
+    services = Services(config=make_config(tmp_path), db=world.db, bus=world.bus,
+                        call_runtime=world.runtime)
+    await start_campaigns(services)
+    server = TestServer(create_app(services), host="127.0.0.1", port=0)
+    await server.start_server()
+    site = Site(server=server, services=services, db=world.db,
+                base=str(server.make_url("/")), browsers=[], users={})
+    try:
+        yield site
+    finally:
+        for browser in site.browsers:
+            await browser.close()
+        await server.close()
+        await stop_campaigns(services)
+        if services.campaigns is not None:
+            await services.campaigns.aclose()
+
+
+async def test_a_call_the_customer_holds_shows_on_hold_until_resumed(
+        world: World, spawn: Any, rtp_party: Any, tmp_path: Path) -> None:
+    """sipp delivers an inbound call, talks, holds it (re-INVITE ``a=sendonly``) for five
+    seconds and resumes; baresip is the operator's phone (auto-answer).  The push, the API
+    and his page in Chromium follow."""
+    caller = rtp_party(1000.0)
+    provider_port = free_port()
+    trunk_id, project_id = await world.inbound_project(provider_port)
+    operator_id = await world.add_operator(trunk_id, project_id)
+    await world.db.users.update(operator_id, password_hash=password_hash())
+    operator = await world.db.users.get(operator_id)
+    await world.start_phone(spawn, tmp_path / "phone")
+    driver = load_driver()
+    async with call_site(world, tmp_path) as site, driver.ChromiumDriver.launch() as chromium:
+        base = site.base.rstrip("/")
+        await sign_in(chromium, base, operator.email)
+        await chromium.navigate(f"{base}/workspace")
+
+        async def hold_shown() -> str:
+            found = await chromium.execute(
+                "var h = document.querySelector('#ws-calls .ws-hold');"
+                " return h ? h.textContent : '';")
+            return str(found)
+
+        async def shown(element_id: str) -> str:
+            found = await chromium.execute(
+                f"var e = document.getElementById('{element_id}');"
+                " return e ? e.textContent : '';")
+            return str(found)
+
+        await browser_until(lambda: _equal(shown("ws-calls"), "Звонков нет"), "no call yet")
+        assert site.services.campaigns is not None
+        site.services.campaigns.set_agent_status(operator_id, "available")
+        operator_browser = await site.signed_in(operator.email)
+        async with operator_browser.session.ws_connect("/api/v1/workspace") as socket:
+            assert (await next_picture(socket))["calls"] == []
+            provider = asyncio.create_task(run_uac(
+                spawn, world, "inbound_hold.xml", port=provider_port, service="117049",
+                rtpport=str(caller.port), pause_ms=3000))
+
+            async def call_until(on_hold: bool) -> dict[str, Any]:
+                while True:
+                    calls = (await next_picture(socket))["calls"]
+                    if calls and calls[0]["phase"] == "bridged" and \
+                            calls[0]["on_hold"] is on_hold:
+                        return dict(calls[0])
+
+            talking = await call_until(False)
+            assert (talking["held_by"], talking["hold_since_ms"]) == ([], None)
+            held = await call_until(True)
+            assert held["id"] == talking["id"] and held["held_by"] == ["customer"]
+            assert held["hold_since_ms"] >= held["bridged_ms"]
+            # Asked once, the API answers the same hold.
+            status, body = await site.api_get(operator.email, "/api/v1/workspace")
+            assert status == 200
+            [asked] = body["calls"]
+            assert (asked["on_hold"], asked["held_by"], asked["hold_since_ms"]) == (
+                True, ["customer"], held["hold_since_ms"])
+
+            async def hold_counting() -> bool:
+                text = await hold_shown()
+                return text.startswith(" · На удержании ") and text[-5:] not in ("", "00:00")
+
+            await browser_until(hold_counting, "«На удержании» counting on in his page")
+            # The customer resumes: the same call, no longer on hold.
+            resumed = await call_until(False)
+            assert resumed["id"] == held["id"]
+            assert (resumed["held_by"], resumed["hold_since_ms"]) == ([], None)
+            async def talking_again() -> bool:
+                return bool(await chromium.execute(
+                    "return !!document.querySelector('#ws-calls .ws-call')"
+                    " && !document.querySelector('#ws-calls .ws-hold');"))
+
+            await browser_until(talking_again, "the call, no longer on hold, on his page")
+            code, out = await provider
+            assert code == 0, out[-2000:]
+        severe = [e for e in await chromium.console_logs() if e.get("level") == "SEVERE"]
+        assert severe == []

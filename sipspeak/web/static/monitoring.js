@@ -1,5 +1,6 @@
 // «Мониторинг»: draw the queues and their operators, keep them live over a WebSocket (the
-// server pushes the picture when it changes) and count «Время» on between pushes.
+// server pushes the picture when it changes) and count «Время» on between pushes; an
+// operator whose call is on hold shows «На удержании» for as long as it lasts.
 (function () {
   "use strict";
   var root = document.getElementById("monitoring");
@@ -44,12 +45,14 @@
     var body = table.createTBody();
     q.operators.forEach(function (o, i) {
       var row = body.insertRow();
-      row.className = "state-" + o.state;
+      row.className = "state-" + o.state + (o.on_hold ? " on-hold" : "");
       row.setAttribute("data-operator", o.id);
       row.appendChild(element("td", (i + 1) + ")"));
       row.appendChild(element("td", o.name));
-      row.appendChild(element("td", o.state_label, "state"));
-      row.appendChild(timed("td", o.state === "offline" ? null : o.since_ms));
+      // A call on hold shows «На удержании», «Время» counted from the hold's start.
+      row.appendChild(element("td", o.on_hold ? label("on-hold") : o.state_label, "state"));
+      row.appendChild(timed("td", o.on_hold ? o.hold_since_ms
+        : (o.state === "offline" ? null : o.since_ms)));
       var act = row.insertCell();
       if (o.state === "talking") { act.appendChild(listenButton(o.id)); }
     });

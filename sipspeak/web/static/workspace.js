@@ -24,6 +24,11 @@
     box.appendChild(element("strong", title + ": " + call.phone, "ws-call-title"));
     var facts = element("p", null, "ws-call-facts");
     facts.appendChild(element("span", call.phase_label, "phase"));
+    if (call.on_hold) {  // «На удержании» and for how long
+      var hold = element("span", " · " + label("on-hold") + " ", "ws-hold");
+      hold.appendChild(timed("span", call.hold_since_ms));
+      facts.appendChild(hold);
+    }
     if (call.project) { facts.appendChild(element("span", " · " + label("project") + ": " + call.project)); }
     facts.appendChild(document.createTextNode(" · " + label("duration") + ": "));
     facts.appendChild(timed("span", call.bridged_ms || call.started_ms));
