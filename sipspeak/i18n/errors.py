@@ -326,6 +326,9 @@ ERRORS_RU: dict[str, str] = {
     "projects.error.script_file_type": "Скрипт загружается из файла .txt или .html, а «{name}» не такой",
     "projects.error.script_file_size": "Файл скрипта длиннее {max} символов",
     "projects.error.script_file_encoding": "Файл скрипта не в кодировке UTF-8 и не в Windows-1251",
+    # -- «Удалить» of contacts (web/card.py)
+    "card.error.in_call": "Контакт {id} сейчас в звонке: его нельзя удалить, ничего не удалено",
+    "card.error.in_wrap_up": "Контакт {id} открыт в карточке у оператора, который обрабатывает звонок («В карточке»): его нельзя удалить, ничего не удалено",
 }
 
 ERRORS_EN: dict[str, str] = {
@@ -625,4 +628,7 @@ ERRORS_EN: dict[str, str] = {
     "projects.error.script_file_type": "A script is loaded from a .txt or .html file, «{name}» is neither",
     "projects.error.script_file_size": "The script file is longer than {max} characters",
     "projects.error.script_file_encoding": "The script file is neither UTF-8 nor Windows-1251",
+    # -- «Удалить» of contacts (web/card.py)
+    "card.error.in_call": "Contact {id} is in a call right now: it cannot be deleted, nothing was deleted",
+    "card.error.in_wrap_up": "Contact {id} is open on the card of an operator in wrap-up: it cannot be deleted, nothing was deleted",
 }

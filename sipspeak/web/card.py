@@ -4,7 +4,10 @@
 project's extra fields under ``custom``, ``tags``, ``status_id``, ``operator_id``; with
 ``"finish_wrap_up": true`` the operator's «В карточке» ends once the save went through);
 ``POST …/comments``, ``POST …/tasks``, ``POST …/tasks/{task_id}/done``; ``GET …/calls``
-(«Показать звонки»); ``DELETE /api/v1/contacts`` with ``{"ids": [...]}`` (staff only).
+(«Показать звонки»); ``DELETE /api/v1/contacts`` with ``{"ids": [...]}`` (staff only): those
+being dialled are left and counted, and the whole delete is refused (409, nothing deleted)
+when one of the contacts is in a call or on the card of an operator in wrap-up — what the
+duplicate check leaves alone too (:mod:`.in_use`).
 
 Who may: an administrator every contact, a supervisor those of the projects he supervises,
 an operator those of the projects of his groups; another's contact answers 404 like a missing
@@ -15,23 +18,27 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from ..crm.card import Card, CardError, CardService, parse_edit
+from ..crm.card import MAX_DELETE, Card, CardError, CardService, parse_edit
 from ..i18n import Text, message_of
-from ..storage import now_ms
+from ..storage import Database, NotFound, now_ms
 from .auth import ALL_ROLES, STAFF, current_user, route, visible_project_ids
 from .card_access import visible_card
-from .errors import Invalid, json_ok
+from .errors import ApiError, Invalid, json_ok
 from .forms import json_object
+from .in_use import in_use_now
 from .leads import send_on_status
 from .pages import path_id, services_of
 from .profile import CARD_SAVED, set_agent_state
 from .reports import call_center_zone
 from .sanitize import sanitize_html
+
+if TYPE_CHECKING:
+    from ..app import Services
 
 _STRING = {"type": "string"}
 _INT = {"type": "integer"}
@@ -184,18 +191,60 @@ async def api_calls(request: web.Request) -> web.Response:
 
 
 async def api_delete(request: web.Request) -> web.Response:
-    """«Удалить»: the chosen contacts, except those being dialled right now."""
+    """«Удалить»: the chosen contacts, except those being dialled right now; none of them
+    when one is in a call or on the card of an operator in wrap-up (409)."""
     data = await json_object(request)
     ids = data.get("ids")
     if not isinstance(ids, list) or any(
             isinstance(i, bool) or not isinstance(i, int) or i < 1 for i in ids):
         raise Invalid(Text("card.error.ids"), field="ids")
-    try:
-        result = await _service(request).delete(ids,
-                                                visible=await visible_project_ids(request))
-    except CardError as exc:
-        raise _invalid(exc) from None
+    services, visible = services_of(request), await visible_project_ids(request)
+    async with services.db.transaction():
+        # Asked once the write lock is taken: a call ending meanwhile cannot write its end
+        # before the delete is done, so its row still shows it in progress.
+        if len(set(ids)) <= MAX_DELETE:  # more: refused below without looking
+            await _refuse_in_use(services, ids, visible)
+        try:
+            result = await _service(request).delete(ids, visible=visible)
+        except CardError as exc:
+            raise _invalid(exc) from None
     return json_ok(asdict(result))
+
+
+async def _refuse_in_use(services: Services, ids: list[int],
+                         visible: set[int] | None) -> None:
+    """409 naming the first of the caller's contacts among ``ids`` that is in use as the
+    duplicate check counts it: in one of the call service's calls or in a call whose row has
+    not ended, or the contact of the latest call of an operator in wrap-up «В карточке» (his
+    workspace keeps that card open until he saves it)."""
+    now, db = in_use_now(services), services.db
+    cards: set[int] = set()
+    for operator_id in sorted(now.wrap_up_operators):
+        last = await db.calls.list(operator_id=operator_id, limit=1)
+        if last and last[0].contact_id is not None:
+            cards.add(last[0].contact_id)
+    for contact_id in dict.fromkeys(ids):
+        in_call = contact_id in now.contacts
+        on_card = not in_call and contact_id in cards
+        if not (in_call or on_card):
+            # A contact is in one call at a time: an open row is its latest.
+            latest = await db.calls.list(contact_id=contact_id, limit=1)
+            in_call = bool(latest) and latest[0].ended_at is None
+        if not (in_call or on_card) or not await _theirs(db, contact_id, visible):
+            continue
+        if on_card:
+            raise ApiError(409, "in_use", Text("card.error.in_wrap_up", id=contact_id))
+        raise ApiError(409, "in_use", Text("card.error.in_call", id=contact_id))
+
+
+async def _theirs(db: Database, contact_id: int, visible: set[int] | None) -> bool:
+    """Whether the caller may see the contact (another's is neither named nor deleted)."""
+    if visible is None:
+        return True
+    try:
+        return (await db.contacts.get(contact_id)).project_id in visible
+    except NotFound:
+        return False
 
 
 def setup_routes(app: web.Application) -> None:

@@ -2,8 +2,9 @@
 
 The workspace (:mod:`.workspace`) pops up the card of every call joined to an operator or
 ringing him and, during wrap-up «В карточке», keeps the card of his latest call open until he
-saves it.  A change that deletes contacts (the duplicate check) leaves those alone; this is
-what only memory knows of them, read at one instant (no await in between).
+saves it.  A change that deletes contacts (the duplicate check, the contacts' «Удалить» in
+:mod:`.card`) leaves those alone; this is what only memory knows of them, read at one instant
+(no await in between).
 """
 
 from __future__ import annotations
