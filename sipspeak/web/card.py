@@ -214,25 +214,16 @@ async def api_delete(request: web.Request) -> web.Response:
 async def _refuse_in_use(services: Services, ids: list[int],
                          visible: set[int] | None) -> None:
     """409 naming the first of the caller's contacts among ``ids`` that is in use as the
-    duplicate check counts it: in one of the call service's calls or in a call whose row has
-    not ended, or the contact of the latest call of an operator in wrap-up «В карточке» (his
-    workspace keeps that card open until he saves it)."""
-    now, db = in_use_now(services), services.db
-    cards: set[int] = set()
-    for operator_id in sorted(now.wrap_up_operators):
-        last = await db.calls.list(operator_id=operator_id, limit=1)
-        if last and last[0].contact_id is not None:
-            cards.add(last[0].contact_id)
+    duplicate check counts it (:meth:`~sipspeak.storage.repositories.contacts.ContactsRepo.in_use_among`):
+    in a call, or on the card the workspace keeps open for an operator in wrap-up."""
+    now = in_use_now(services)
+    busy = await services.db.contacts.in_use_among(
+        ids, in_use=now.contacts, wrap_up_operators=now.wrap_up_operators)
     for contact_id in dict.fromkeys(ids):
-        in_call = contact_id in now.contacts
-        on_card = not in_call and contact_id in cards
-        if not (in_call or on_card):
-            # A contact is in one call at a time: an open row is its latest.
-            latest = await db.calls.list(contact_id=contact_id, limit=1)
-            in_call = bool(latest) and latest[0].ended_at is None
-        if not (in_call or on_card) or not await _theirs(db, contact_id, visible):
+        why = busy.get(contact_id)
+        if why is None or not await _theirs(services.db, contact_id, visible):
             continue
-        if on_card:
+        if why == "card":
             raise ApiError(409, "in_use", Text("card.error.in_wrap_up", id=contact_id))
         raise ApiError(409, "in_use", Text("card.error.in_call", id=contact_id))
 

@@ -24,6 +24,13 @@ from .base import Repo, record
 DIAL_STATES = ("new", "dialing", "called", "no_answer", "busy", "error", "machine", "lost", "done")
 
 
+# A contact in use, as the duplicate check and «Удалить» count it (besides what only memory
+# knows): in a call whose row has not ended, or on the card the workspace keeps open for an
+# operator in wrap-up «В карточке» — the contact of his latest call.
+_IN_CALL = "EXISTS (SELECT 1 FROM calls x WHERE x.contact_id = c.id AND x.ended_at IS NULL)"
+_WRAP_UP_CARD = ("SELECT contact_id FROM calls WHERE operator_id = ?"
+                 " ORDER BY started_at DESC, id DESC LIMIT 1")
+
 # The duplicate check's scratch tables (temp: this connection's own, gone when it closes).
 _DEDUPE_TABLES = (
     ("dedupe_numbers", "phone TEXT PRIMARY KEY"),
@@ -476,6 +483,33 @@ class ContactsRepo(Repo):
             sql + " GROUP BY phone HAVING COUNT(*) > 1 ORDER BY phone LIMIT ?", [*params, limit])
         return [(str(r["phone"]), int(r["n"])) for r in rows]
 
+    async def in_use_among(self, ids: Sequence[int], *, in_use: Iterable[int] = (),
+                           wrap_up_operators: Iterable[int] = ()) -> dict[int, str]:
+        """Which of ``ids`` are in use as :meth:`merge_duplicate_numbers` counts it (the
+        dialer's claim aside): ``"call"`` — among ``in_use`` (the call service's calls) or in a
+        call whose row has not ended; ``"card"`` — the contact of the latest call of one of
+        ``wrap_up_operators``.  Index seeks, a few hundred ids a statement."""
+        memory = set(in_use)
+        cards: set[int] = set()
+        for operator_id in sorted(set(wrap_up_operators)):
+            row = await self.db.fetchone(_WRAP_UP_CARD, (operator_id,))
+            if row is not None and row["contact_id"] is not None:
+                cards.add(int(row["contact_id"]))
+        wanted = builtins.list(dict.fromkeys(ids))
+        out: dict[int, str] = {}
+        for first in range(0, len(wanted), 500):
+            chunk = wanted[first:first + 500]
+            rows = await self.db.fetchall(
+                f"SELECT c.id FROM contacts c WHERE c.id IN ({','.join('?' * len(chunk))})"
+                f" AND {_IN_CALL}", chunk)
+            in_call = memory | {int(r["id"]) for r in rows}
+            for contact_id in chunk:
+                if contact_id in in_call:
+                    out[contact_id] = "call"
+                elif contact_id in cards:
+                    out[contact_id] = "card"
+        return out
+
     async def merge_duplicate_numbers(
             self, project_id: int, phones: Sequence[str], *, in_use: Iterable[int] = (),
             wrap_up_operators: Iterable[int] = ()) -> tuple[int, int, int]:
@@ -503,8 +537,7 @@ class ContactsRepo(Repo):
             # The card the workspace keeps open in wrap-up: his latest call's contact.
             await self.db.executemany(
                 "INSERT OR IGNORE INTO temp.dedupe_in_use(id) SELECT contact_id FROM"
-                " (SELECT contact_id FROM calls WHERE operator_id = ?"
-                "  ORDER BY started_at DESC, id DESC LIMIT 1) WHERE contact_id IS NOT NULL",
+                f" ({_WRAP_UP_CARD}) WHERE contact_id IS NOT NULL",
                 [(o,) for o in sorted(set(wrap_up_operators))])
             await self.db.execute(
                 "INSERT INTO temp.dedupe_candidates(id, phone, created_at, history, in_use)"
@@ -513,8 +546,7 @@ class ContactsRepo(Repo):
                 " + (SELECT COUNT(*) FROM contact_comments m WHERE m.contact_id = c.id)"
                 " + (SELECT COUNT(*) FROM tasks t WHERE t.contact_id = c.id),"
                 " c.dial_state = 'dialing' OR c.id IN (SELECT id FROM temp.dedupe_in_use)"
-                " OR EXISTS (SELECT 1 FROM calls x WHERE x.contact_id = c.id"
-                "  AND x.ended_at IS NULL)"
+                f" OR {_IN_CALL}"
                 # CROSS JOIN: number by number off contacts_project_phone, never a scan of
                 # the project's whole base.
                 " FROM temp.dedupe_numbers n CROSS JOIN contacts c"
