@@ -14,7 +14,8 @@ Per call: a :class:`~sipspeak.calls.state.CallState` (sans-IO, ms) holds phases 
 deadlines, one ``call_at`` is armed from its ``get_timer()``; a CDR row is opened when the
 call starts and completed when it ends; the conversation is recorded as stereo WAV
 (customer left, operator right).  Inbound INVITEs, operators' manual calls and
-click-to-call live in :mod:`sipspeak.calls.entry`, which extends this class.
+click-to-call live in :mod:`sipspeak.calls.entry`, which extends this class; a project's
+robot in place of its operators in :mod:`sipspeak.calls.robot`.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from .amd_tap import AmdTap, amd_params, fan, verdict_of
 from .call import Call
 from .cdr import Tariff, completion_columns
 from .legs import SipLeg
-from .operators import OperatorSide
+from .robot import RobotSide
 
 __all__ = ["CallService", "failure_status"]
 
@@ -79,9 +80,10 @@ def failure_status(outcome: CallOutcome, code: int | None) -> int:
             CallOutcome.CONGESTION: 503}.get(outcome, 487)
 
 
-class CallService(OperatorSide):
-    """See the module docstring; the state, timers and operators' side are inherited from
-    :class:`~sipspeak.calls.core.CallCore` and :class:`~sipspeak.calls.operators.OperatorSide`."""
+class CallService(RobotSide):
+    """See the module docstring; the state, timers, operators' and robot's side are inherited
+    from :class:`~sipspeak.calls.core.CallCore`, :class:`~sipspeak.calls.operators.OperatorSide`
+    and :class:`~sipspeak.calls.robot.RobotSide`."""
 
     # -- CallControl ------------------------------------------------------------------------
     def originate(self, contact: DialContact, settings: ProjectDialSettings) -> str:
@@ -296,6 +298,8 @@ class CallService(OperatorSide):
             self._reinvite(call, session, event)
         elif role == "customer":
             self._customer_event(call, event)
+        elif role == "robot":
+            self.robot_event(call, session, event)
         elif isinstance(event, (sip.CallEnded, sip.CallFailed)):
             self.operator_gone(call, session)
 
@@ -353,6 +357,8 @@ class CallService(OperatorSide):
         self._to_dialer(call, CallAnswered(call.id, now))
         if call.operator is not None:
             self._operator_on(call, now)  # already on the line: no wait
+        elif call.amd is None:
+            self.connect_robot(call)  # «Робот»: the person is the robot's (AMD off)
 
     def _amd_deadline(self, call: Call) -> None:
         if call.amd is None or not call.state.live or call.state.answered_ms is None:
@@ -374,6 +380,7 @@ class CallService(OperatorSide):
         if verdict is AmdVerdict.MACHINE and call.state.live:
             self.end(call, CallOutcome.ANSWERING_MACHINE)
             return
+        self.connect_robot(call)  # «Робот»: not a machine, so the robot's
         if call.bridge is not None:
             # Decided: the customer's audio goes to the recorder alone again (with
             # the C relay loop, without a Python call per packet).
@@ -415,6 +422,7 @@ class CallService(OperatorSide):
         for leg in (call.customer, call.operator):
             if leg is not None:
                 leg.hangup(now, status)
+        self.drop_robot_ring(call)  # a robot still being rung
         self.stop_listening(call, hang_up=True)  # a supervisor listening in is let go
         for ring_id in list(call.ring_ids):
             ring = self.rings.get(ring_id)
