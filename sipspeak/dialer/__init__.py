@@ -30,6 +30,8 @@ Modules
 ``runtime``           ``CampaignRuntime``, the asyncio shell described below
 ``runtime_dialling``  operator tasks, callbacks and the base: picked, claimed, originated
 ``runtime_worker``    the runtime's ordered storage worker
+``statuses``          ``OperatorStatuses``: the status an operator chose (pending while on a
+                      call) and his own calls, as roster triggers
 ====================  ===========================================================================
 
 How the campaign runtime will be wired (the asyncio shell, one per process)

@@ -75,6 +75,7 @@ from sipspeak.dialer.ports import (
 from sipspeak.dialer.predictive import PredictivePacer
 from sipspeak.dialer.runtime_dialling import CampaignDialler
 from sipspeak.dialer.runtime_worker import StorageWorker
+from sipspeak.dialer.statuses import STATUS_TRIGGERS, OperatorStatuses
 from sipspeak.events import Event, EventBus, Subscription
 from sipspeak.storage import Database, NotFound, now_ms
 
@@ -82,30 +83,10 @@ __all__ = ["STATUS_TRIGGERS", "CampaignRuntime"]
 
 log = logging.getLogger(__name__)
 
-STATUS_TRIGGERS: Final[dict[str, AgentTrigger]] = {
-    "available": AgentTrigger.SET_AVAILABLE,
-    "pause": AgentTrigger.SET_PAUSED,
-    "dnd": AgentTrigger.SET_DO_NOT_DISTURB,
-    "offline": AgentTrigger.GO_OFF_LINE,
-    "logged_out": AgentTrigger.LOG_OUT,
-    "card_saved": AgentTrigger.CARD_SAVED,
-}
-"""``agent.state`` values the workspace publishes → roster triggers."""
-
-_STATUS_OF_TRIGGER: Final[dict[AgentTrigger, str]] = {
-    trigger: status for status, trigger in STATUS_TRIGGERS.items()
-    if status in ("available", "pause", "dnd", "offline")
-}
-_STATUS_OF_STATE: Final[dict[AgentState, str]] = {
-    AgentState.AVAILABLE: "available", AgentState.PAUSED: "pause",
-    AgentState.DO_NOT_DISTURB: "dnd", AgentState.ONLINE: "offline", AgentState.OFFLINE: "offline",
-}
-
 MIN_OFFER_MS: Final = 1000
 """A refused offer is passed on no sooner than this after the ring started (see
 :meth:`CampaignRuntime.on_operator_event`)."""
 
-_IDLE = (AgentState.ONLINE, AgentState.AVAILABLE, AgentState.PAUSED, AgentState.DO_NOT_DISTURB)
 _ENDED_MEMORY = 1000
 
 class CampaignRuntime:
@@ -146,8 +127,7 @@ class CampaignRuntime:
         self._rings: dict[str, tuple[int, int]] = {}  # ring id -> project id, rung at
         self._held: dict[str, asyncio.TimerHandle] = {}
         self._built_from: dict[int, object] = {}
-        self._pending_status: dict[int, AgentTrigger] = {}
-        self._operator_calls: dict[int, str] = {}
+        self._statuses = OperatorStatuses(self.roster)
         self._ended_unknown: OrderedDict[str, None] = OrderedDict()
         self._dialler = CampaignDialler(db=db, bus=bus, calls=calls, roster=self.roster,
                                         clock=self.now_ms, dialling=lambda: self._dialling)
@@ -262,30 +242,8 @@ class CampaignRuntime:
         operator_id, call_id = event.data.get("operator_id"), event.data.get("call_id")
         if not isinstance(operator_id, int) or not isinstance(call_id, str):
             return
-        if operator_id not in self.roster:
-            return
-        machine = self.roster[operator_id]
-        now = self.now_ms()
-        own = self._operator_calls.get(operator_id)
-        if event.topic == "call.ended":
-            if own != call_id:
-                return
-            del self._operator_calls[operator_id]
-            if machine.state is AgentState.RINGBACK:
-                self.roster.fire(operator_id, AgentTrigger.DIAL_FAILED, now)
-            elif machine.state is AgentState.TALKING:
-                self.roster.fire(operator_id, AgentTrigger.CALL_ENDED, now)
-        elif event.topic in ("call.ringing", "call.answered", "call.bridged"):
-            if own is None and machine.can(AgentTrigger.DIAL_OUT):
-                self._operator_calls[operator_id] = call_id
-                self.roster.fire(operator_id, AgentTrigger.DIAL_OUT, now)
-                own = call_id
-            if (own == call_id and event.topic != "call.ringing"
-                    and machine.state is AgentState.RINGBACK):
-                self.roster.fire(operator_id, AgentTrigger.CUSTOMER_ANSWERED, now)
-        else:
-            return
-        self._after_change()
+        if self._statuses.own_call(event.topic, operator_id, call_id, self.now_ms()):
+            self._after_change()
 
     # --- projects -----------------------------------------------------------------------------
 
@@ -605,25 +563,9 @@ class CampaignRuntime:
 
     def set_agent_status(self, operator_id: int, status: str) -> None:
         """The workspace changed the operator's status (``agent.state`` on the bus)."""
-        trigger = STATUS_TRIGGERS.get(status)
-        if trigger is None:
+        if not self._statuses.choose(operator_id, status, self.now_ms()):
             log.warning("operator %s: unknown status %r", operator_id, status)
             return
-        now = self.now_ms()
-        if operator_id not in self.roster:
-            self.roster.add(operator_id, now, AgentState.ONLINE)
-        machine = self.roster[operator_id]
-        if trigger is AgentTrigger.CARD_SAVED:
-            # A status chosen during the call (pending) applies right after.
-            if machine.can(trigger):
-                self.roster.fire(operator_id, trigger, now)
-        elif machine.state in _IDLE:
-            self._pending_status.pop(operator_id, None)
-            if machine.can(trigger):
-                self.roster.fire(operator_id, trigger, now)
-        else:
-            # On a call: the new status applies when the call (and wrap-up) is over.
-            self._pending_status[operator_id] = trigger
         self._after_change()
 
     def board(self) -> Board:
@@ -637,20 +579,7 @@ class CampaignRuntime:
     def agent_status(self, operator_id: int) -> str:
         """The status the workspace shows for an operator: the one he chose (``available`` /
         ``pause`` / ``dnd`` / ``offline``), the pending one while he is on a call."""
-        pending = self._pending_status.get(operator_id)
-        if pending is not None:
-            return _STATUS_OF_TRIGGER.get(pending, "available")
-        if operator_id not in self.roster:
-            return "offline"
-        return _STATUS_OF_STATE.get(self.roster.state(operator_id), "available")
-
-    def _apply_pending_status(self, now: int) -> None:
-        for operator_id, trigger in list(self._pending_status.items()):
-            machine = self.roster[operator_id]
-            if machine.state in _IDLE:
-                del self._pending_status[operator_id]
-                if machine.can(trigger):
-                    self.roster.fire(operator_id, trigger, now)
+        return self._statuses.shown(operator_id)
 
     def _drain_intervals(self) -> None:
         intervals = [iv for iv in self.roster.drain_intervals() if iv.duration_ms > 0]
@@ -677,7 +606,7 @@ class CampaignRuntime:
 
     def _after_change(self) -> None:
         now = self.now_ms()
-        self._apply_pending_status(now)
+        self._statuses.apply_pending(now)
         for campaign in list(self.campaigns.values()):
             if campaign.queue.waiting_count:
                 self._carry(campaign, campaign.queue.dispatch(now), now)
