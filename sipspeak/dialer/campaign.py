@@ -41,6 +41,7 @@ __all__ = [
     "Campaign",
     "CampaignConfigError",
     "Dial",
+    "DialTally",
     "attempt_history",
     "build_campaign",
     "dial_state_after",
@@ -105,6 +106,22 @@ class Dial:
 
 
 @dataclass(slots=True)
+class DialTally:
+    """What the campaign's paced dials came to since it was built (the day, as the pacer's
+    abandonment target counts it): persons who answered, those of them no operator took
+    in time, and dials withdrawn still ringing."""
+
+    persons: int = 0
+    abandoned: int = 0
+    withdrawn: int = 0
+
+    def person(self, *, abandoned: bool) -> None:
+        self.persons += 1
+        if abandoned:
+            self.abandoned += 1
+
+
+@dataclass(slots=True)
 class Campaign:
     """See the module docstring. ``operator_ids`` are the project's operators, in list order."""
 
@@ -123,6 +140,19 @@ class Campaign:
     withdraw_after_ms: int | None = None
     """The minimum ring time before the pacer may withdraw a dial (``None``: it never does)."""
     dials: dict[str, Dial] = field(default_factory=dict)
+    tally: DialTally = field(default_factory=DialTally)
+
+    @property
+    def dial_mode(self) -> str:
+        """«Тип автонабора» of the running pacer: unlimited, progressive or predictive."""
+        if isinstance(self.pacer, PredictivePacer):
+            return "predictive"
+        return "unlimited" if isinstance(self.pacer, UnlimitedPacer) else "progressive"
+
+    @property
+    def dialling(self) -> int:
+        """Paced dials ringing (or in AMD) right now."""
+        return len(self._in_flight())
 
     @property
     def idle(self) -> bool:

@@ -366,6 +366,7 @@ class CampaignRuntime:
         now = self.now_ms()
         for dial in campaign.dials_to_withdraw(now, self.roster):
             dial.withdrawn_ms = now
+            campaign.tally.withdrawn += 1
             assert isinstance(campaign.pacer, PredictivePacer)
             campaign.pacer.observe_withdrawn(now - dial.started_ms)
             log.debug("project %s: withdrawing %s after %d ms of ringing: no operator expected",
@@ -432,9 +433,9 @@ class CampaignRuntime:
         if not dial.resolved:
             self._observe_dial(campaign, dial, "other", now)
         elif (dial.withdrawn_ms is not None and event.outcome is CallOutcome.ABANDONED
-                and isinstance(campaign.pacer, PredictivePacer) and dial.paced):
+                and dial.paced):
             # The answer crossed our CANCEL (RFC 3261 §9.1): whoever picked up got the BYE.
-            campaign.pacer.observe_person(abandoned=True)
+            self._person(campaign, abandoned=True)
         if dial.operator_id is not None:
             if self.roster.state(dial.operator_id) is AgentState.TALKING:
                 self.roster.fire(dial.operator_id, AgentTrigger.CALL_ENDED, now)
@@ -473,7 +474,6 @@ class CampaignRuntime:
     # --- queue actions and operator events ----------------------------------------------------
 
     def _carry(self, campaign: Campaign, actions: list[QueueAction], now: int) -> None:
-        pacer = campaign.pacer
         for action in actions:
             if isinstance(action, RingOperator):
                 self._rings[action.ring_id] = (campaign.project_id, now)
@@ -493,8 +493,8 @@ class CampaignRuntime:
                     dial.bridged_ms = now
                     dial.operator_id = action.operator_id
                 # The abandonment controller counts the persons the pacer called, not callers.
-                if isinstance(pacer, PredictivePacer) and dial is not None and dial.paced:
-                    pacer.observe_person(abandoned=False)
+                if dial is not None and dial.paced:
+                    self._person(campaign, abandoned=False)
                 self._calls.bridge(action.call_id, action.operator_id)
                 if dial is not None and dial.task_id is not None:
                     self._worker.enqueue(self._task_done(dial.task_id, action.operator_id))
@@ -502,9 +502,16 @@ class CampaignRuntime:
                 dial = campaign.dials.get(action.call_id)
                 if dial is not None:
                     dial.abandoned = True
-                if isinstance(pacer, PredictivePacer) and dial is not None and dial.paced:
-                    pacer.observe_person(abandoned=True)
+                if dial is not None and dial.paced:
+                    self._person(campaign, abandoned=True)
                 self._calls.abandon(action.call_id)
+
+    @staticmethod
+    def _person(campaign: Campaign, *, abandoned: bool) -> None:
+        """A person the pacer called reached an operator, or was abandoned."""
+        campaign.tally.person(abandoned=abandoned)
+        if isinstance(campaign.pacer, PredictivePacer):
+            campaign.pacer.observe_person(abandoned=abandoned)
 
     def _task_done(self, task_id: int, operator_id: int) -> Callable[[], Awaitable[None]]:
         """The job that marks an operator task done: its call was answered and bridged."""

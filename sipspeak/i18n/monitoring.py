@@ -24,6 +24,11 @@ MONITORING_RU: dict[str, str] = {
     "monitoring.state.ringing": "Ожидание ответа",
     "monitoring.state.ringback": "Слушает гудки",
     "monitoring.on_hold": "На удержании",
+    "monitoring.dialling": "Набирается",
+    "monitoring.since_start": "С запуска",
+    "monitoring.persons": "ответили",
+    "monitoring.abandoned": "сброшено",
+    "monitoring.withdrawn": "снято без ответа",
     "monitoring.listen": "Слушать",
     "monitoring.listen.started": "Звоним вам: разговор будет слышен в вашем телефоне",
 }
@@ -50,6 +55,11 @@ MONITORING_EN: dict[str, str] = {
     "monitoring.state.ringing": "Ringing",
     "monitoring.state.ringback": "Hearing ringback",
     "monitoring.on_hold": "On hold",
+    "monitoring.dialling": "Dialling",
+    "monitoring.since_start": "Since the start",
+    "monitoring.persons": "answered",
+    "monitoring.abandoned": "abandoned",
+    "monitoring.withdrawn": "withdrawn unanswered",
     "monitoring.listen": "Listen",
     "monitoring.listen.started": "Calling you: the conversation will play on your phone",
 }

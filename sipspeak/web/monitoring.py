@@ -47,6 +47,10 @@ QUEUE_OUT: dict[str, Any] = {"type": "object", "properties": {
     "strategy": {"type": "string"}, "strategy_label": {"type": "string"},
     "running": {"type": "boolean"}, "waiting": {"type": "integer"},
     "oldest_waiting_since_ms": {"type": ["integer", "null"]},
+    "dial_mode": {"type": "string"}, "dial_mode_label": {"type": "string"},
+    "dialling": {"type": "integer"}, "persons": {"type": "integer"},
+    "abandoned": {"type": "integer"}, "abandon_rate": {"type": "number"},
+    "withdrawn": {"type": "integer"},
     "phones_online": {"type": "integer"}, "phones_offline": {"type": "integer"},
     "operators": {"type": "array", "items": OPERATOR_OUT}}}
 BOARD_OUT: dict[str, Any] = {"type": "object", "properties": {
@@ -98,6 +102,11 @@ async def picture(request: web.Request) -> dict[str, Any]:
             "strategy_label": translate(f"projects.strategy.{queue.strategy.value}", lang),
             "running": queue.running, "waiting": queue.waiting,
             "oldest_waiting_since_ms": queue.oldest_waiting_since_ms,
+            "dial_mode": queue.dial_mode,
+            "dial_mode_label": translate(f"projects.dial_mode.{queue.dial_mode}", lang),
+            "dialling": queue.dialling, "persons": queue.persons, "abandoned": queue.abandoned,
+            "abandon_rate": queue.abandoned / queue.persons if queue.persons else 0.0,
+            "withdrawn": queue.withdrawn,
             "phones_online": phones_online, "phones_offline": len(operators) - phones_online,
             "operators": operators,
         })

@@ -609,6 +609,8 @@ async def test_predictive_withdraws_dials_ringing_past_the_minimum_when_nobody_i
     campaign = runtime.campaigns[pid]
     assert isinstance(campaign.pacer, PredictivePacer)
     assert campaign.pacer.dials.withdrawn == 1
+    [queue] = runtime.board().queues  # «Мониторинг» counts it too
+    assert (queue.dial_mode, queue.withdrawn, queue.persons) == ("predictive", 1, 0)
     assert campaign.pacing_input(runtime.now_ms(), runtime.roster).dial_started_ms == [
         d.started_ms for d in campaign.dials.values() if d.call_id != first]
     # The trunk's 487 to our CANCEL ends it as unanswered; the contact is rescheduled.
@@ -638,6 +640,8 @@ async def test_an_answer_crossing_the_withdrawal_counts_as_abandoned(rig: Rig) -
     pacer = runtime.campaigns[pid].pacer
     assert isinstance(pacer, PredictivePacer)
     assert (pacer.persons_handled, pacer.persons_abandoned) == (1, 1)
+    [queue] = runtime.board().queues
+    assert (queue.persons, queue.abandoned, queue.withdrawn) == (1, 1, 1)
 
 
 async def test_an_answered_dial_is_never_withdrawn(rig: Rig) -> None:

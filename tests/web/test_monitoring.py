@@ -121,6 +121,31 @@ async def test_the_page_is_pushed_every_change(dialer: tuple[Site, CampaignRunti
         assert queue["waiting"] == 1 and queue["oldest_waiting_since_ms"] <= runtime.now_ms()
 
 
+async def test_each_queue_tells_what_its_dialling_came_to(
+        dialer: tuple[Site, CampaignRuntime, FakeCallLayer]) -> None:
+    site, runtime, calls = dialer
+    status, body = await picture(site, "admin@test.ru")
+    sales = next(q for q in body["queues"] if q["project"] == "Продажи")
+    assert status == 200 and (sales["dial_mode"], sales["dial_mode_label"]) == (
+        "progressive", "Прогрессивный набор")
+    assert (sales["dialling"], sales["persons"], sales["abandoned"]) == (0, 0, 0)
+    operator = site.users["oper@test.ru"]
+    site.services.bus.publish("agent.state", user_id=operator, state="available", at=0)
+    await until(lambda: bool(calls.originated), "a dial for the free operator")
+
+    async def queue() -> dict[str, Any]:
+        _, body = await picture(site, "admin@test.ru")
+        return next(q for q in body["queues"] if q["project"] == "Продажи")
+
+    assert (await queue())["dialling"] == 1  # ringing
+    runtime.on_call_event(CallAnswered(calls.originated[0][0], runtime.now_ms()))
+    await until(lambda: bool(calls.rings), "the operator rung")
+    runtime.on_operator_event(OperatorAnswered(calls.rings[0][0], operator, runtime.now_ms()))
+    after = await queue()
+    assert (after["dialling"], after["persons"], after["abandoned"], after["abandon_rate"]) == (
+        0, 1, 0, 0.0)
+
+
 async def test_a_page_of_another_site_cannot_open_the_push(
         dialer: tuple[Site, CampaignRuntime, FakeCallLayer]) -> None:
     site, _, _ = dialer
@@ -189,6 +214,10 @@ async def test_the_page_in_chromium_follows_the_operators_live(
             return bool(await browser.execute(f"return !!document.querySelector('{listen}');"))
 
         await browser_until(listen_shown, "«Слушать» beside the talking operator")
+        dialling = await browser.execute(
+            "return document.querySelector('section[data-project] p.dialling').textContent;")
+        assert dialling == ("Прогрессивный набор · Набирается: 0 · С запуска: ответили 1,"
+                            " сброшено 0 (0,0 %)"), dialling
         await browser.execute(f"document.querySelector('{listen}').click();")
 
         async def refused() -> bool:

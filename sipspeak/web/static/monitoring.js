@@ -65,7 +65,23 @@
       waiting.appendChild(document.createTextNode(")"));
     }
     box.appendChild(waiting);
+    box.appendChild(dialling(q));
     return box;
+  }
+
+  // «Тип автонабора», calls ringing now, and since the campaign started: persons who
+  // answered, those abandoned (with the rate the pacer holds under its target), dials
+  // withdrawn still ringing.
+  function dialling(q) {
+    var p = element("p", q.dial_mode_label + " · " + label("dialling") + ": ", "dialling");
+    p.appendChild(element("strong", q.dialling, "count"));
+    var rate = (q.abandon_rate * 100).toLocaleString(document.documentElement.lang || "ru",
+      {minimumFractionDigits: 1, maximumFractionDigits: 1});
+    var text = " · " + label("since-start") + ": " + label("persons") + " " + q.persons +
+      ", " + label("abandoned") + " " + q.abandoned + " (" + rate + " %)";
+    if (q.dial_mode === "predictive") { text += ", " + label("withdrawn") + " " + q.withdrawn; }
+    p.appendChild(document.createTextNode(text));
+    return p;
   }
 
   function draw(picture) {
