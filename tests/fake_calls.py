@@ -40,6 +40,9 @@ class FakeCallLayer:
         self.abandoned.append(call_id)
         self.hung_up.append(call_id)  # released, after the project's message if any
 
+    def robot_takes(self, call_id: str) -> bool:
+        return False  # no «Робот» project here: every person goes to the queue
+
     def ring_operator(self, ring_id: str, operator_id: int, call_id: str, *,
                       auto_answer: bool) -> None:
         self.rings.append((ring_id, operator_id, call_id))

@@ -9,7 +9,7 @@ Modules
 -------
 ====================  ===========================================================================
 ``ports``             the interface to calls/: ``CallControl`` (originate / bridge / hang_up /
-                      abandon),
+                      abandon / robot_takes),
                       ``OperatorRinger`` (ring_operator / stop_ringing / start_hold_music) and the
                       frozen events they report (``CallRinging``, ``CallAnswered``, ``AmdResult``,
                       ``CallEnded(outcome)``, ``OperatorAnswered`` / ``Declined`` / ``RingTimeout``)

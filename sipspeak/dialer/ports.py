@@ -182,6 +182,11 @@ class CallControl(Protocol):
         message to him, if it has one (a safe-harbour message)."""
         ...
 
+    def robot_takes(self, call_id: str) -> bool:
+        """Is the answered person the outside robot's (a «Робот» project's call, manual
+        §5.2.1)? The queue then never sees him."""
+        ...
+
 
 class OperatorRinger(Protocol):
     """Operator legs for the ACD queue: ring one operator's phone or browser for a waiting call.

@@ -418,8 +418,7 @@ class CampaignRuntime:
     def _to_queue(self, campaign: Campaign, dial: Dial, now: int) -> None:
         dial.queued_ms = now
         self._observe_dial(campaign, dial, "person", now)
-        robot_takes = getattr(self._calls, "robot_takes", None)  # calls.robot.RobotSide
-        if robot_takes is not None and robot_takes(dial.call_id):
+        if self._calls.robot_takes(dial.call_id):
             return  # «Робот»: the call layer gives the person to the robot, not to the queue
         self._carry(campaign, campaign.queue.enqueue(dial.call_id, now), now)
 
