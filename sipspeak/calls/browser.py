@@ -133,6 +133,7 @@ class BrowserLeg:
     role: str = "operator"
     call: str = ""  # the call it talks on (call control's id)
     on_hold: bool = False  # held by the browser's ``hold`` (it never re-offers)
+    hold_since_ms: int | None = None  # when this hold began (call control's clock)
     on_gone: Callable[[BrowserLeg], None] | None = None
     on_dtmf: Callable[[BrowserLeg, str], None] | None = None
     #: ``(leg, on_hold)``: hold or resume the call; raises :class:`HoldRefused`.

@@ -164,6 +164,8 @@ class CallCore(abc.ABC):
         """``leg`` went on hold or came back (``leg.on_hold``), from a re-INVITE or the
         browser: published, the bridge rewired; after a resume its RTP must come back."""
         side = "customer" if leg is call.customer else "operator"
+        # A repeated hold (a phone re-offering while held) keeps its first start.
+        leg.hold_since_ms = (leg.hold_since_ms or self.clock()) if leg.on_hold else None
         self._publish("call.hold", call, on_hold=leg.on_hold, side=side)
         hold_changed(call, leg, self.spawn)
         if not leg.on_hold:

@@ -91,6 +91,7 @@ class SipLeg:
     role: str  # "customer" or "operator"
     media: NegotiatedMedia | None = None
     on_hold: bool = False
+    hold_since_ms: int | None = None  # when this hold began (call control's clock)
     local_sdp: bytes = b""  # our answer to a received offer, sent again in the 200
 
     @property

@@ -6,27 +6,23 @@ ringing his phone first) — without changing anything.  Times are the service's
 milliseconds, so a page can count the call's duration on by itself.
 
 A call is on hold while one of its legs holds it (``on_hold``: a desk phone's re-INVITE or
-the softphone's «Удержать», :mod:`~sipspeak.calls.hold`).  The legs know that, not since
-when: :class:`HoldClock` follows the ``call.hold`` events of the bus for the moment each hold
-began, and :meth:`HoldClock.holds` joins both into one :class:`Hold` per call on hold.
+the softphone's «Удержать», :mod:`~sipspeak.calls.hold`), since the leg's ``hold_since_ms``;
+:func:`holds` joins both legs into one :class:`Hold` per call on hold.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sipspeak.events import EventBus, Subscription
-
 from .state import CallPhase
 
 if TYPE_CHECKING:
-    from .call import Call
+    from .call import Call, OperatorLeg
     from .service import CallService
 
-__all__ = ["Hold", "HoldClock", "OperatorCall", "operator_calls", "operator_holds"]
+__all__ = ["Hold", "OperatorCall", "holds", "operator_calls", "operator_holds"]
 
 SIDES = ("customer", "operator")
 
@@ -38,65 +34,29 @@ class Hold:
     sides: tuple[str, ...]
     """Who holds it: ``"customer"``, ``"operator"`` or both."""
     since_ms: int | None
-    """When the earliest of those holds began (the service's epoch ms); None when its event
-    was not seen (a hold before the call was bridged, before the web service started)."""
+    """When the earliest of those holds began (the service's epoch ms)."""
 
 
-class HoldClock:
-    """Since when each call is on hold, from the call layer's ``call.hold`` events.
+def holds(service: CallService) -> dict[str, Hold]:
+    """The live calls on hold now, by call id."""
+    out: dict[str, Hold] = {}
+    for call in service.calls.values():
+        if call.state.phase is CallPhase.ENDED:
+            continue
+        sides = tuple(side for side in SIDES if _holding(call, side))
+        if sides:
+            starts = [leg.hold_since_ms for leg in (_leg(call, side) for side in sides)
+                      if leg is not None and leg.hold_since_ms is not None]
+            out[call.id] = Hold(sides=sides, since_ms=min(starts) if starts else None)
+    return out
 
-    From :meth:`start` on, the bus subscription is drained whenever the holds are read, so
-    no task of its own runs; an event is in it as soon as it is published, so a read right
-    after a hold sees it.
-    """
 
-    def __init__(self, bus: EventBus) -> None:
-        self._bus = bus
-        self._events: Subscription | None = None
-        self._began: dict[tuple[str, str], int] = {}  # (call id, side) -> hold start
-
-    def start(self) -> None:
-        if self._events is None:
-            self._events = self._bus.subscribe("call.hold")
-
-    def close(self) -> None:
-        if self._events is not None:
-            self._events.close()
-            self._events = None
-
-    def _catch_up(self) -> None:
-        while self._events is not None:
-            try:
-                event = self._events.queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            data = event.data
-            key = (str(data.get("call_id")), str(data.get("side")))
-            at = data.get("at")
-            if data.get("on_hold") and isinstance(at, int):
-                self._began.setdefault(key, at)  # a repeated hold keeps its first start
-            else:
-                self._began.pop(key, None)
-
-    def holds(self, service: CallService) -> dict[str, Hold]:
-        """The live calls on hold now, by call id."""
-        self._catch_up()
-        out: dict[str, Hold] = {}
-        for call in service.calls.values():
-            if call.state.phase is CallPhase.ENDED:
-                continue
-            sides = tuple(side for side in SIDES if _holding(call, side))
-            if sides:
-                starts = [self._began[(call.id, s)] for s in sides if (call.id, s) in self._began]
-                out[call.id] = Hold(sides=sides, since_ms=min(starts) if starts else None)
-        # Holds of calls that ended (or resumed unseen) are forgotten.
-        for key in [k for k in self._began if k[0] not in out or k[1] not in out[k[0]].sides]:
-            del self._began[key]
-        return out
+def _leg(call: Call, side: str) -> OperatorLeg | None:
+    return call.customer if side == "customer" else call.operator
 
 
 def _holding(call: Call, side: str) -> bool:
-    leg = call.customer if side == "customer" else call.operator
+    leg = _leg(call, side)
     return leg is not None and leg.on_hold
 
 
@@ -122,7 +82,7 @@ class OperatorCall:
 def operator_calls(service: CallService, operator_id: int, *,
                    holds: Mapping[str, Hold] | None = None) -> list[OperatorCall]:
     """Live calls joined to ``operator_id`` first, then those ringing him, oldest first;
-    ``holds`` (:meth:`HoldClock.holds`) tells which are on hold."""
+    ``holds`` (:func:`holds`) tells which are on hold."""
     offered = {ring.call_id for ring in service.rings.values()
                if ring.operator_id == operator_id and not ring.done}
     joined: list[OperatorCall] = []

@@ -6,8 +6,7 @@ makes one push, at most every ``PUSH_MIN_INTERVAL_S``) or every ``REFRESH_S`` wi
 (deadlines that pass without an event); an unchanged picture is not sent again.  Each push
 re-checks the sign-in (a logout, a removed user or a changed role ends it), a foreign page
 cannot open it (:func:`same_origin`), and at shutdown every open socket is closed with 1001.
-:func:`holds_now` tells both live pages which calls are on hold and since when (one
-:class:`~sipspeak.calls.views.HoldClock` per application, following the bus while it runs).
+:func:`holds_now` tells both live pages which calls are on hold and since when.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 from yarl import URL
 
-from ..calls.views import Hold, HoldClock
+from ..calls.views import Hold, holds
 from ..events import Event
 from ..i18n import Text
 from ..storage.models import User
@@ -43,37 +42,19 @@ Picture = Callable[[web.Request], Awaitable[dict[str, Any]]]
 Relevant = Callable[[Event], bool]
 
 OPEN_SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("push_sockets", set)
-HOLD_CLOCK: web.AppKey[HoldClock] = web.AppKey("hold_clock", HoldClock)
 
 
 def setup_push(app: web.Application) -> None:
-    """Keep track of open pushes so that shutdown can close them, and follow the holds
-    while the application runs (once per app)."""
+    """Keep track of open pushes so that shutdown can close them (once per app)."""
     if OPEN_SOCKETS not in app:
-        from .app import SERVICES
-
         app[OPEN_SOCKETS] = set()
-        app[HOLD_CLOCK] = HoldClock(app[SERVICES].bus)
-        app.on_startup.append(_start_hold_clock)
         app.on_shutdown.append(_close_sockets)
-        app.on_cleanup.append(_stop_hold_clock)
-
-
-async def _start_hold_clock(app: web.Application) -> None:
-    app[HOLD_CLOCK].start()
-
-
-async def _stop_hold_clock(app: web.Application) -> None:
-    app[HOLD_CLOCK].close()
 
 
 def holds_now(request: web.Request) -> dict[str, Hold]:
     """The live calls on hold now, by call id ({} when call control does not run)."""
     center = services_of(request).calls
-    clock = request.app.get(HOLD_CLOCK)
-    if center is None or clock is None:
-        return {}
-    return clock.holds(center)
+    return {} if center is None else holds(center)
 
 
 async def _close_sockets(app: web.Application) -> None:
