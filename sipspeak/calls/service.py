@@ -261,8 +261,9 @@ class CallService(RobotSide):
         if call.contact_id is not None:
             try:
                 contact = await self.db.contacts.get(call.contact_id)
-            except NotFound:
+            except NotFound:  # deleted since it was looked up: the call goes on without it
                 contact = None
+                call.contact_id = None
             if contact is not None:
                 region, timezone, tags = contact.region, contact.timezone, ", ".join(contact.tags)
         call.cdr_id = await self.db.calls.open(

@@ -266,3 +266,15 @@ async def test_upgrade_from_the_first_schema_keeps_rows(tmp_path: Path) -> None:
     finally:
         await db.close()
 
+
+
+async def test_a_call_of_a_contact_deleted_meanwhile_is_stored_without_it(db: Database) -> None:
+    project = await db.projects.create("P")
+    await db.contacts.insert_many(project_id=project, upload_id=None,
+                                  contacts=[NewContact(phone="+79160000001")])
+    [contact] = await db.contacts.list(project_id=project)
+    await db.contacts.delete([contact.id])
+    # Looked up before the delete, the call starts after it: no foreign-key failure.
+    call_id = await db.calls.open(direction="outbound", started_at=2, project_id=project,
+                                  contact_id=contact.id)
+    assert (await db.calls.get(call_id)).contact_id is None

@@ -89,14 +89,18 @@ reads its days."""
 
 class CallsRepo(Repo):
     async def open(self, *, direction: str, started_at: int, **values: object) -> int:
-        """Insert the row of a call as it starts; ``close`` fills in the rest at the end."""
+        """Insert the row of a call as it starts; ``close`` fills in the rest at the end.
+        A ``contact_id`` whose contact was deleted meanwhile (looked up before the call
+        counted as in use) is stored as none, in the same statement: the call goes on."""
         values = {"direction": direction, "started_at": started_at, **values}
         unknown = set(values) - set(_CALL_COLUMNS)
         if unknown:
             raise ValueError(f"unknown call fields: {', '.join(sorted(unknown))}")
         names = list(values)
+        marks = ["(SELECT id FROM contacts WHERE id = ?)" if name == "contact_id" else "?"
+                 for name in names]
         return await self.db.insert(
-            f"INSERT INTO calls({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+            f"INSERT INTO calls({', '.join(names)}) VALUES ({', '.join(marks)})",
             list(values.values()))
 
     async def update(self, call_id: int, **values: object) -> None:
