@@ -7,7 +7,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from sipspeak.dialer.ports import DialContact, ProjectDialSettings
+from sipspeak.dialer.ports import (
+    CallAnswered,
+    DialContact,
+    OperatorAnswered,
+    ProjectDialSettings,
+)
 from sipspeak.dialer.runtime import CampaignRuntime
 
 
@@ -73,3 +78,17 @@ async def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> N
 
 StartDialer = Callable[[], Awaitable[tuple[CampaignRuntime, FakeCallLayer]]]
 """The web tests' ``start_dialer`` fixture: starts the campaign runtime over a FakeCallLayer."""
+
+
+async def talk_with_free_operator(runtime: CampaignRuntime, calls: FakeCallLayer,
+                                  operator_id: int) -> tuple[str, DialContact]:
+    """The operator becomes free, the dialer calls for him, the customer answers and he
+    answers his ringing phone: ``(call id, the contact dialled)``."""
+    runtime.set_agent_status(operator_id, "available")
+    await until(lambda: bool(calls.originated), "a dial for the free operator")
+    call_id, contact, _ = calls.originated[0]
+    runtime.on_call_event(CallAnswered(call_id, runtime.now_ms()))
+    await until(lambda: bool(calls.rings), "his phone rings")
+    runtime.on_operator_event(OperatorAnswered(calls.rings[0][0], operator_id,
+                                               runtime.now_ms()))
+    return call_id, contact

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 
-from fake_calls import StartDialer, until
+from fake_calls import StartDialer, talk_with_free_operator, until
 from webtools import Site
 
-from sipspeak.dialer.ports import CallAnswered, CallEnded, CallOutcome, OperatorAnswered
+from sipspeak.dialer.ports import CallEnded, CallOutcome
 from sipspeak.storage import now_ms
 from sipspeak.storage.models import NewContact
 
@@ -93,14 +93,8 @@ async def test_a_contact_in_a_call_or_on_the_wrapping_operators_card_stays(
                                   contact_phone="+79220000002")
 
     runtime, calls = await start_dialer()
-    runtime.set_agent_status(operator_id, "available")
-    await until(lambda: bool(calls.originated), "a dial for the free operator")
-    call_id, contact, _ = calls.originated[0]
+    call_id, contact = await talk_with_free_operator(runtime, calls, operator_id)
     assert contact.contact_id == dialled
-    runtime.on_call_event(CallAnswered(call_id, runtime.now_ms()))
-    await until(lambda: bool(calls.rings), "his phone rings")
-    runtime.on_operator_event(OperatorAnswered(calls.rings[0][0], operator_id,
-                                               runtime.now_ms()))
     cdr = await db.calls.open(direction="outbound", started_at=now_ms(), project_id=sales,
                               contact_id=dialled, contact_phone="+79220000001",
                               operator_id=operator_id)
